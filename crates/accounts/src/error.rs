@@ -1,0 +1,112 @@
+//! What can go wrong in accounts, and the exact HTTP answer for each.
+
+use platform::db::DbError;
+use platform::ratelimit::Limited;
+use platform::{ApiError, FieldError};
+
+/// An accounts failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    /// Registration with an address that already has an account.
+    #[error("email already registered")]
+    EmailTaken,
+    /// Unknown email or wrong password (deliberately indistinguishable).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The current password given to a change or deletion is wrong.
+    #[error("wrong password")]
+    WrongPassword,
+    /// The account was disabled by an administrator.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// A one-time code is wrong, expired or used.
+    #[error("invalid code")]
+    InvalidCode,
+    /// The code took its last wrong attempt.
+    #[error("too many attempts")]
+    TooManyAttempts,
+    /// A refresh token that is unknown, expired, or of an ended session.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// A refresh token that was already spent: the session is revoked.
+    #[error("refresh token reused")]
+    RefreshTokenReused,
+    /// A reset token that is unknown, expired or used.
+    #[error("invalid reset token")]
+    InvalidResetToken,
+    /// No such object (or not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// Input that fails the domain rules.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// Over a rate limit.
+    #[error("rate limited")]
+    RateLimited(Limited),
+    /// Storage failure.
+    #[error(transparent)]
+    Db(DbError),
+    /// A platform failure that already is an answer (hashing, token signing).
+    #[error("{0}")]
+    Platform(ApiError),
+}
+
+impl AccountsError {
+    /// One invalid field.
+    pub fn field(field: &str, message: &str) -> Self {
+        AccountsError::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<DbError> for AccountsError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => AccountsError::NotFound,
+            DbError::Conflict(c) if c.contains("email") => AccountsError::EmailTaken,
+            other => AccountsError::Db(other),
+        }
+    }
+}
+
+impl From<Limited> for AccountsError {
+    fn from(l: Limited) -> Self {
+        AccountsError::RateLimited(l)
+    }
+}
+
+impl From<ApiError> for AccountsError {
+    fn from(e: ApiError) -> Self {
+        AccountsError::Platform(e)
+    }
+}
+
+impl From<AccountsError> for ApiError {
+    fn from(e: AccountsError) -> Self {
+        use AccountsError as E;
+        match e {
+            E::EmailTaken => ApiError::conflict("email_taken", "An account with this email already exists."),
+            E::InvalidCredentials => ApiError::unauthorized("invalid_credentials", "Wrong email or password."),
+            E::WrongPassword => ApiError::bad_request("wrong_password", "The password is not correct."),
+            E::AccountDisabled => ApiError::forbidden("account_disabled", "This account is disabled."),
+            E::InvalidCode => ApiError::bad_request("invalid_code", "The code is wrong, expired or already used."),
+            E::TooManyAttempts => {
+                ApiError::bad_request("too_many_attempts", "Too many wrong attempts; request a new code.")
+            }
+            E::InvalidRefreshToken => {
+                ApiError::unauthorized("invalid_refresh_token", "The refresh token is not valid; sign in again.")
+            }
+            E::RefreshTokenReused => ApiError::unauthorized(
+                "refresh_token_reused",
+                "This refresh token was already used; the session has been revoked.",
+            ),
+            E::InvalidResetToken => {
+                ApiError::bad_request("invalid_reset_token", "The reset token is wrong, expired or already used.")
+            }
+            E::NotFound => ApiError::not_found(),
+            E::Invalid(errors) => ApiError::validation(errors),
+            E::RateLimited(l) => l.into(),
+            E::Db(db) => ApiError::internal(db),
+            E::Platform(api) => api,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Accounts: sign-up and sign-in (email + password, or phone + SMS code), email verification,
+//! password reset, rotating refresh sessions with theft detection, profiles, data export and
+//! the admin user API.
+//!
+//! Other modules use [`Accounts`] (its public methods) and never the tables, which belong to
+//! [`store`] alone.
+
+pub mod error;
+pub mod events;
+pub mod jobs;
+pub mod model;
+pub mod routes;
+pub mod service;
+pub mod store;
+
+pub use error::AccountsError;
+pub use model::{Role, User};
+pub use routes::router;
+pub use service::Accounts;
+
+/// This module's migrations.
+pub const MIGRATIONS: &[platform::db::Migration] = platform::migrations!("accounts", 1 => "0001_accounts.sql");

@@ -1,0 +1,542 @@
+//! The accounts use cases: the only place the rules of sign-up, sign-in, codes, sessions and
+//! profiles live. Routes parse and answer; the store reads and writes; this decides.
+
+use crate::error::AccountsError;
+use crate::events::{self, CodeMail};
+use crate::model::*;
+use crate::store::{self, NewUser};
+use platform::Platform;
+use platform::auth::{SessionCheck, SessionStatus};
+use platform::crypto::{constant_time_eq, hmac_hex, random_token, sha256_hex, six_digit_code};
+use platform::db::Ts;
+use platform::pagination::Page;
+use platform::ratelimit::Quota;
+use std::time::Duration;
+use uuid::Uuid;
+
+type Result<T> = std::result::Result<T, AccountsError>;
+
+/// Wrong attempts a code survives.
+pub const MAX_CODE_ATTEMPTS: i64 = 5;
+/// Lifetime of emailed codes.
+const EMAIL_CODE_TTL: chrono::Duration = chrono::Duration::minutes(15);
+/// Lifetime of SMS codes.
+const SMS_CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Lifetime of a reset token.
+const RESET_TOKEN_TTL: chrono::Duration = chrono::Duration::minutes(10);
+
+const LOGIN_FAILURES: Quota = Quota::new(10, Duration::from_secs(15 * 60));
+const LOGIN_PER_IP: Quota = Quota::new(60, Duration::from_secs(60));
+const REGISTER_PER_IP: Quota = Quota::new(30, Duration::from_secs(3600));
+const SENDS_PER_DESTINATION: Quota = Quota::new(5, Duration::from_secs(15 * 60));
+const SENDS_PER_IP: Quota = Quota::new(50, Duration::from_secs(3600));
+const CODE_CHECKS_PER_IP: Quota = Quota::new(60, Duration::from_secs(15 * 60));
+
+/// Who is asking, for sessions and rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The client's IP.
+    pub ip: String,
+    /// Its user agent.
+    pub user_agent: Option<String>,
+}
+
+/// The accounts service. Cheap to clone; other modules hold one to look users up.
+#[derive(Clone)]
+pub struct Accounts {
+    platform: Platform,
+}
+
+impl Accounts {
+    /// The service over the platform.
+    pub fn new(platform: Platform) -> Self {
+        Self { platform }
+    }
+
+    fn code_hash(&self, purpose: CodePurpose, destination: &str, code: &str) -> String {
+        hmac_hex(self.platform.code_key.expose().as_bytes(), &format!("{}|{destination}|{code}", purpose.as_str()))
+    }
+
+    fn refresh_ttl(&self) -> chrono::Duration {
+        chrono::Duration::days(self.platform.config.refresh_token_ttl_days)
+    }
+
+    // --- public API for other modules -----------------------------------------------------------
+
+    /// A user by id.
+    pub async fn user(&self, id: Uuid) -> Result<User> {
+        store::find_user(&self.platform.db, id).await?.map(User::from).ok_or(AccountsError::NotFound)
+    }
+
+    // --- registration and email verification ---------------------------------------------------
+
+    /// Creates an email account, signs it in, and emails a verification code.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        client: &ClientInfo,
+    ) -> Result<SessionTokens> {
+        let mut errors = Vec::new();
+        let email = EmailAddress::parse(email).map_err(|e| collect(&mut errors, e)).ok();
+        let password = Password::parse(password, "password").map_err(|e| collect(&mut errors, e)).ok();
+        let name = DisplayName::parse(name).map_err(|e| collect(&mut errors, e)).ok();
+        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+            return Err(AccountsError::Invalid(errors));
+        };
+        self.platform.limiter.hit(&format!("register-ip:{}", client.ip), REGISTER_PER_IP).await?;
+        if store::find_user_by_email(&self.platform.db, email.as_str()).await?.is_some() {
+            return Err(AccountsError::EmailTaken);
+        }
+        let hash = self.platform.hasher.hash(password.as_str()).await?;
+        let code = six_digit_code();
+        let mut tx = self.platform.db.begin().await?;
+        let user = store::insert_user(
+            &mut tx,
+            &NewUser {
+                email: Some(email.as_str()),
+                email_verified: false,
+                phone: None,
+                name: name.as_str(),
+                password_hash: Some(&hash),
+                role: Role::User.as_str(),
+            },
+        )
+        .await?;
+        let code_hash = self.code_hash(CodePurpose::VerifyEmail, email.as_str(), &code);
+        store::insert_code(
+            &mut tx,
+            CodePurpose::VerifyEmail,
+            email.as_str(),
+            &code_hash,
+            Ts::now().plus(EMAIL_CODE_TTL),
+        )
+        .await?;
+        events::enqueue_code_mail(
+            &self.platform.outbox,
+            &mut tx,
+            CodeMail::Verification,
+            Locale::En,
+            email.as_str(),
+            &code,
+        )
+        .await?;
+        let tokens = self.start_session(&mut tx, &user, client).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(tokens)
+    }
+
+    /// Checks an emailed verification code and marks the address verified.
+    pub async fn verify_email(&self, email: &str, code: &str, client: &ClientInfo) -> Result<User> {
+        let email = EmailAddress::parse(email).map_err(|_| AccountsError::InvalidCode)?;
+        let code_id = self.check_code(CodePurpose::VerifyEmail, email.as_str(), code, client).await?;
+        let user =
+            store::find_user_by_email(&self.platform.db, email.as_str()).await?.ok_or(AccountsError::InvalidCode)?;
+        let mut tx = self.platform.db.begin().await?;
+        if !store::consume_code(&mut tx, code_id).await? {
+            return Err(AccountsError::InvalidCode);
+        }
+        let user = store::mark_email_verified(&mut tx, user.id).await?;
+        tx.commit().await?;
+        Ok(user.into())
+    }
+
+    /// Sends a new verification code to an unverified address; silent otherwise.
+    pub async fn resend_verification(&self, email: &str, client: &ClientInfo) -> Result<()> {
+        let email = EmailAddress::parse(email)?;
+        self.limit_send(email.as_str(), client).await?;
+        let Some(user) = store::find_user_by_email(&self.platform.db, email.as_str()).await? else {
+            return Ok(());
+        };
+        if user.email_verified {
+            return Ok(());
+        }
+        self.send_email_code(CodePurpose::VerifyEmail, CodeMail::Verification, &user, email.as_str()).await
+    }
+
+    async fn send_email_code(&self, purpose: CodePurpose, kind: CodeMail, user: &UserRow, email: &str) -> Result<()> {
+        let code = six_digit_code();
+        let mut tx = self.platform.db.begin().await?;
+        let hash = self.code_hash(purpose, email, &code);
+        store::insert_code(&mut tx, purpose, email, &hash, Ts::now().plus(EMAIL_CODE_TTL)).await?;
+        let locale = Locale::from_stored(&user.locale);
+        events::enqueue_code_mail(&self.platform.outbox, &mut tx, kind, locale, email, &code).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(())
+    }
+
+    async fn limit_send(&self, destination: &str, client: &ClientInfo) -> Result<()> {
+        self.platform.limiter.hit(&format!("send-ip:{}", client.ip), SENDS_PER_IP).await?;
+        self.platform.limiter.hit(&format!("send-to:{destination}"), SENDS_PER_DESTINATION).await?;
+        Ok(())
+    }
+
+    /// Counts an attempt on the live code and compares; the caller consumes it in its transaction.
+    async fn check_code(
+        &self,
+        purpose: CodePurpose,
+        destination: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<Uuid> {
+        self.platform.limiter.hit(&format!("code-check-ip:{}", client.ip), CODE_CHECKS_PER_IP).await?;
+        let row = store::live_code(&self.platform.db, purpose, destination, Ts::now())
+            .await?
+            .ok_or(AccountsError::InvalidCode)?;
+        if !store::take_attempt(&self.platform.db, row.id, MAX_CODE_ATTEMPTS).await? {
+            return Err(AccountsError::TooManyAttempts);
+        }
+        if !constant_time_eq(&row.code_hash, &self.code_hash(purpose, destination, code.trim())) {
+            return Err(AccountsError::InvalidCode);
+        }
+        Ok(row.id)
+    }
+
+    // --- sign-in and sessions -------------------------------------------------------------------
+
+    /// Email and password sign-in.
+    pub async fn login(&self, email: &str, password: &str, client: &ClientInfo) -> Result<SessionTokens> {
+        self.platform.limiter.hit(&format!("login-ip:{}", client.ip), LOGIN_PER_IP).await?;
+        let normalised = email.trim().to_lowercase();
+        let fail_key = format!("login-fail:{normalised}");
+        self.platform.limiter.check(&fail_key, LOGIN_FAILURES).await?;
+        let user = match EmailAddress::parse(&normalised) {
+            Ok(e) => store::find_user_by_email(&self.platform.db, e.as_str()).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        if !self.platform.hasher.verify(password, hash).await? {
+            self.platform.limiter.hit(&fail_key, LOGIN_FAILURES).await?;
+            return Err(AccountsError::InvalidCredentials);
+        }
+        let user = user.ok_or(AccountsError::InvalidCredentials)?;
+        if user.disabled {
+            return Err(AccountsError::AccountDisabled);
+        }
+        self.platform.limiter.clear(&fail_key).await;
+        let mut tx = self.platform.db.begin().await?;
+        let tokens = self.start_session(&mut tx, &user, client).await?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    async fn start_session(
+        &self,
+        tx: &mut platform::db::Tx,
+        user: &UserRow,
+        client: &ClientInfo,
+    ) -> Result<SessionTokens> {
+        let expires = Ts::now().plus(self.refresh_ttl());
+        let session =
+            store::insert_session(tx, user.id, expires, client.user_agent.as_deref(), Some(&client.ip)).await?;
+        self.tokens_for(tx, user.clone(), session).await
+    }
+
+    async fn tokens_for(&self, tx: &mut platform::db::Tx, user: UserRow, session: Uuid) -> Result<SessionTokens> {
+        let refresh = random_token();
+        store::insert_refresh_token(tx, &sha256_hex(&refresh), session).await?;
+        let access = self.platform.keys.issue(user.id, session, &user.role)?;
+        Ok(SessionTokens {
+            user: user.into(),
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer".into(),
+            expires_in: self.platform.keys.ttl_secs,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. A spent token means it was stolen or replayed:
+    /// the whole session is revoked.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<SessionTokens> {
+        let db = &self.platform.db;
+        let hash = sha256_hex(refresh_token.trim());
+        let row = store::find_refresh_token(db, &hash).await?.ok_or(AccountsError::InvalidRefreshToken)?;
+        let now = Ts::now();
+        if row.revoked_at.is_some() || row.expires_at <= now {
+            return Err(AccountsError::InvalidRefreshToken);
+        }
+        let user = store::find_user(db, row.user_id).await?.ok_or(AccountsError::InvalidRefreshToken)?;
+        if user.disabled {
+            return Err(AccountsError::AccountDisabled);
+        }
+        let mut tx = db.begin().await?;
+        // The conditional update decides races: of two concurrent uses, exactly one spends it.
+        if row.spent_at.is_some() || !store::spend_refresh_token(&mut tx, &hash).await? {
+            store::revoke_session(&mut tx, row.user_id, row.session_id).await?;
+            tx.commit().await?;
+            tracing::warn!(session = %row.session_id, "refresh token reuse; session revoked");
+            return Err(AccountsError::RefreshTokenReused);
+        }
+        store::touch_session(&mut tx, row.session_id, now.plus(self.refresh_ttl())).await?;
+        let tokens = self.tokens_for(&mut tx, user, row.session_id).await?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    /// Ends one session of the caller (its access tokens stop working at once).
+    pub async fn revoke_session(&self, user: Uuid, session: Uuid) -> Result<()> {
+        let mut tx = self.platform.db.begin().await?;
+        let found = store::revoke_session(&mut tx, user, session).await?;
+        tx.commit().await?;
+        if found { Ok(()) } else { Err(AccountsError::NotFound) }
+    }
+
+    /// Ends every session of the caller.
+    pub async fn revoke_all(&self, user: Uuid) -> Result<()> {
+        let mut tx = self.platform.db.begin().await?;
+        store::revoke_all_sessions(&mut tx, user, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The caller's live sessions, the current one marked.
+    pub async fn sessions(&self, user: Uuid, current: Uuid) -> Result<Vec<Session>> {
+        let mut list = store::list_sessions(&self.platform.db, user, Ts::now()).await?;
+        for s in &mut list {
+            s.current = s.id == current;
+        }
+        Ok(list)
+    }
+
+    // --- phone sign-in --------------------------------------------------------------------------
+
+    /// Texts a sign-in code to a phone number.
+    pub async fn send_phone_code(&self, phone: &str, client: &ClientInfo) -> Result<()> {
+        let phone = PhoneNumber::parse(phone)?;
+        self.limit_send(phone.as_str(), client).await?;
+        let code = six_digit_code();
+        let mut tx = self.platform.db.begin().await?;
+        let hash = self.code_hash(CodePurpose::PhoneSignIn, phone.as_str(), &code);
+        store::insert_code(&mut tx, CodePurpose::PhoneSignIn, phone.as_str(), &hash, Ts::now().plus(SMS_CODE_TTL))
+            .await?;
+        events::enqueue_sign_in_sms(&self.platform.outbox, &mut tx, phone.as_str(), &code).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(())
+    }
+
+    /// Checks a phone code and signs in, creating the account on first sign-in.
+    pub async fn verify_phone(&self, phone: &str, code: &str, client: &ClientInfo) -> Result<SessionTokens> {
+        let phone = PhoneNumber::parse(phone)?;
+        let code_id = self.check_code(CodePurpose::PhoneSignIn, phone.as_str(), code, client).await?;
+        let existing = store::find_user_by_phone(&self.platform.db, phone.as_str()).await?;
+        if existing.as_ref().is_some_and(|u| u.disabled) {
+            return Err(AccountsError::AccountDisabled);
+        }
+        let mut tx = self.platform.db.begin().await?;
+        if !store::consume_code(&mut tx, code_id).await? {
+            return Err(AccountsError::InvalidCode);
+        }
+        let user = match existing {
+            Some(user) => user,
+            None => {
+                let digits = phone.as_str();
+                let name = format!("User {}", &digits[digits.len().saturating_sub(4)..]);
+                let new = NewUser {
+                    email: None,
+                    email_verified: false,
+                    phone: Some(phone.as_str()),
+                    name: &name,
+                    password_hash: None,
+                    role: Role::User.as_str(),
+                };
+                store::insert_user(&mut tx, &new).await?
+            }
+        };
+        let tokens = self.start_session(&mut tx, &user, client).await?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    // --- passwords ------------------------------------------------------------------------------
+
+    /// Emails a reset code if the account exists; answers the same either way.
+    pub async fn forgot_password(&self, email: &str, client: &ClientInfo) -> Result<()> {
+        let email = EmailAddress::parse(email)?;
+        self.limit_send(email.as_str(), client).await?;
+        match store::find_user_by_email(&self.platform.db, email.as_str()).await? {
+            Some(user) if !user.disabled => {
+                self.send_email_code(CodePurpose::PasswordReset, CodeMail::PasswordReset, &user, email.as_str()).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Exchanges a reset code for a single-use reset token.
+    pub async fn verify_reset_code(&self, email: &str, code: &str, client: &ClientInfo) -> Result<String> {
+        let email = EmailAddress::parse(email).map_err(|_| AccountsError::InvalidCode)?;
+        let code_id = self.check_code(CodePurpose::PasswordReset, email.as_str(), code, client).await?;
+        let user =
+            store::find_user_by_email(&self.platform.db, email.as_str()).await?.ok_or(AccountsError::InvalidCode)?;
+        let token = random_token();
+        let mut tx = self.platform.db.begin().await?;
+        if !store::consume_code(&mut tx, code_id).await? {
+            return Err(AccountsError::InvalidCode);
+        }
+        let expires = Ts::now().plus(RESET_TOKEN_TTL);
+        store::insert_code(&mut tx, CodePurpose::ResetToken, &user.id.to_string(), &sha256_hex(&token), expires)
+            .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Sets a new password with a reset token and ends every session of the user.
+    pub async fn reset_password(&self, reset_token: &str, new_password: &str) -> Result<()> {
+        let password = Password::parse(new_password, "new_password")?;
+        let hash = self.platform.hasher.hash(password.as_str()).await?;
+        let mut tx = self.platform.db.begin().await?;
+        let row =
+            store::live_code_by_hash(&mut tx, CodePurpose::ResetToken, &sha256_hex(reset_token.trim()), Ts::now())
+                .await?
+                .ok_or(AccountsError::InvalidResetToken)?;
+        let user = Uuid::parse_str(&row.destination).map_err(|_| AccountsError::InvalidResetToken)?;
+        if !store::consume_code(&mut tx, row.id).await? {
+            return Err(AccountsError::InvalidResetToken);
+        }
+        store::set_password(&mut tx, user, &hash).await?;
+        // The reset code went to this address, which proves the user controls it.
+        store::mark_email_verified(&mut tx, user).await?;
+        store::revoke_all_sessions(&mut tx, user, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Changes the password of a signed-in user and ends their other sessions.
+    pub async fn change_password(&self, user: Uuid, session: Uuid, current: &str, new_password: &str) -> Result<()> {
+        let password = Password::parse(new_password, "new_password")?;
+        let row = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
+        self.require_password(&row, current).await?;
+        let hash = self.platform.hasher.hash(password.as_str()).await?;
+        let mut tx = self.platform.db.begin().await?;
+        store::set_password(&mut tx, user, &hash).await?;
+        store::revoke_all_sessions(&mut tx, user, Some(session)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn require_password(&self, row: &UserRow, password: &str) -> Result<()> {
+        let key = format!("password-check:{}", row.id);
+        self.platform.limiter.check(&key, LOGIN_FAILURES).await?;
+        if !self.platform.hasher.verify(password, row.password_hash.as_deref()).await? {
+            self.platform.limiter.hit(&key, LOGIN_FAILURES).await?;
+            return Err(AccountsError::WrongPassword);
+        }
+        Ok(())
+    }
+
+    // --- profile ---------------------------------------------------------------------------------
+
+    /// Changes the caller's profile and returns it.
+    pub async fn update_profile(
+        &self,
+        user: Uuid,
+        name: Option<&str>,
+        locale: Option<Locale>,
+        public_profile: Option<bool>,
+    ) -> Result<User> {
+        let name = name.map(DisplayName::parse).transpose()?;
+        let row = store::update_profile(
+            &self.platform.db,
+            user,
+            name.as_ref().map(DisplayName::as_str),
+            locale.map(Locale::as_str),
+            public_profile,
+        )
+        .await?;
+        Ok(row.into())
+    }
+
+    /// Deletes the caller's account after checking the password (accounts without a password,
+    /// created by phone, are confirmed by the signed-in session alone).
+    pub async fn delete_account(&self, user: Uuid, password: Option<&str>) -> Result<()> {
+        let row = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
+        if row.password_hash.is_some() {
+            self.require_password(&row, password.unwrap_or_default()).await?;
+        }
+        store::delete_user(&self.platform.db, user).await?;
+        Ok(())
+    }
+
+    /// Everything stored about the caller by this module.
+    pub async fn export(&self, user: Uuid, session: Uuid) -> Result<serde_json::Value> {
+        let me = self.user(user).await?;
+        let sessions = self.sessions(user, session).await?;
+        Ok(serde_json::json!({
+            "exported_at": Ts::now(),
+            "accounts": { "user": me, "sessions": sessions },
+        }))
+    }
+
+    // --- administration -------------------------------------------------------------------------
+
+    /// Lists users, optionally matching `q` in email or name.
+    pub async fn list_users(&self, q: Option<&str>, cursor: Option<Uuid>, limit: i64) -> Result<Page<User>> {
+        let q = q.map(str::trim).filter(|q| !q.is_empty());
+        let rows = store::list_users(&self.platform.db, q, cursor, limit + 1).await?;
+        let page = Page::from_rows(rows, limit, |r| r.id);
+        Ok(Page { items: page.items.into_iter().map(User::from).collect(), next_cursor: page.next_cursor })
+    }
+
+    /// Changes a user's role or disabled flag; either change ends all their sessions.
+    pub async fn admin_update(&self, target: Uuid, role: Option<Role>, disabled: Option<bool>) -> Result<User> {
+        let before = store::find_user(&self.platform.db, target).await?.ok_or(AccountsError::NotFound)?;
+        let mut tx = self.platform.db.begin().await?;
+        let after = store::update_admin_fields(&mut tx, target, role.map(Role::as_str), disabled).await?;
+        if after.role != before.role || (after.disabled && !before.disabled) {
+            store::revoke_all_sessions(&mut tx, target, None).await?;
+        }
+        tx.commit().await?;
+        Ok(after.into())
+    }
+
+    /// Creates a verified admin, or promotes (and re-passwords) an existing account. CLI only.
+    pub async fn create_admin(&self, email: &str, password: &str) -> Result<User> {
+        let email = EmailAddress::parse(email)?;
+        let password = Password::parse(password, "password")?;
+        let hash = self.platform.hasher.hash(password.as_str()).await?;
+        let existing = store::find_user_by_email(&self.platform.db, email.as_str()).await?;
+        let mut tx = self.platform.db.begin().await?;
+        let user = match existing {
+            Some(user) => {
+                store::set_password(&mut tx, user.id, &hash).await?;
+                store::mark_email_verified(&mut tx, user.id).await?;
+                store::revoke_all_sessions(&mut tx, user.id, None).await?;
+                store::update_admin_fields(&mut tx, user.id, Some(Role::Admin.as_str()), Some(false)).await?
+            }
+            None => {
+                let name = email.as_str().split('@').next().unwrap_or("admin").to_string();
+                let new = NewUser {
+                    email: Some(email.as_str()),
+                    email_verified: true,
+                    phone: None,
+                    name: &name,
+                    password_hash: Some(&hash),
+                    role: Role::Admin.as_str(),
+                };
+                store::insert_user(&mut tx, &new).await?
+            }
+        };
+        tx.commit().await?;
+        Ok(user.into())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionCheck for Accounts {
+    async fn check(&self, user: Uuid, session: Uuid) -> std::result::Result<Option<SessionStatus>, platform::ApiError> {
+        let state = store::session_state(&self.platform.db, user, session).await?;
+        Ok(state.and_then(|s| {
+            let live = s.revoked_at.is_none() && s.expires_at > Ts::now() && !s.disabled;
+            live.then_some(SessionStatus { role: s.role })
+        }))
+    }
+}
+
+fn collect(errors: &mut Vec<platform::FieldError>, e: AccountsError) {
+    if let AccountsError::Invalid(mut list) = e {
+        errors.append(&mut list);
+    }
+}

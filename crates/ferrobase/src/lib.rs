@@ -1,0 +1,81 @@
+//! Builds the ferrobase application from a configuration: the platform, the enabled modules,
+//! the HTTP router and the background worker. `main.rs` only parses the command line.
+
+use accounts::Accounts;
+use platform::auth::Authenticator;
+use platform::config::Config;
+use platform::outbox::{MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Worker};
+use platform::{Platform, db};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every module's migrations, in dependency order.
+pub const MIGRATIONS: &[&[db::Migration]] = &[platform::MIGRATIONS, accounts::MIGRATIONS];
+
+/// A built application, ready to serve.
+pub struct App {
+    /// The HTTP application.
+    pub router: axum::Router,
+    /// The shared services.
+    pub platform: Platform,
+    /// The accounts service (the CLI uses it directly).
+    pub accounts: Accounts,
+    /// The background worker, not yet started.
+    pub worker: Worker,
+}
+
+/// Connects, migrates and assembles everything configured.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    let platform = Platform::init(config, MIGRATIONS).await?;
+    let accounts = Accounts::new(platform.clone());
+    let auth = Authenticator { keys: platform.keys.clone(), sessions: Arc::new(accounts.clone()) };
+    let api = OpenApiRouter::new().merge(accounts::router(accounts.clone(), auth));
+    let router = platform::http::finish(api, &platform);
+    let worker = Worker::new(
+        platform.db.clone(),
+        platform.outbox.clone(),
+        Duration::from_secs(platform.config.jobs_interval_secs.max(1)),
+    )
+    .handler(SEND_MAIL, Arc::new(MailHandler(platform.mailer.clone())))
+    .handler(SEND_SMS, Arc::new(SmsHandler(platform.sms.clone())))
+    .job(Arc::new(accounts::jobs::Cleanup { db: platform.db.clone() }));
+    Ok(App { router, platform, accounts, worker })
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves: stops accepting, finishes in-flight
+/// requests, then stops the worker and closes the database.
+pub async fn run(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_worker, stopped) = watch::channel(false);
+    let worker = tokio::spawn(app.worker.run(stopped));
+    platform::serve(listener, app.router, shutdown).await?;
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
+    app.platform.db.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,140 @@
+//! [`Platform`]: the shared services built once from the configuration and handed to every
+//! module, and [`serve`], which runs an app on a bound listener (port 0 in tests).
+
+use crate::auth::TokenKeys;
+use crate::config::Config;
+use crate::db::{self, Db, Migration};
+use crate::mail::Mailer;
+use crate::outbox::Outbox;
+use crate::password::PasswordHasher;
+use crate::ratelimit::RateLimiter;
+use crate::secret::Secret;
+use crate::sms::SmsSender;
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Everything a module needs from the platform. Cheap to clone.
+#[derive(Clone)]
+pub struct Platform {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Db,
+    /// Redis, when configured.
+    pub redis: Option<redis::aio::ConnectionManager>,
+    /// Rate limits (shared through Redis when configured).
+    pub limiter: RateLimiter,
+    /// Password hashing.
+    pub hasher: PasswordHasher,
+    /// Access-token keys.
+    pub keys: TokenKeys,
+    /// Key for hashing one-time codes.
+    pub code_key: Secret,
+    /// The outbox handle.
+    pub outbox: Outbox,
+    /// Outgoing mail (used by the worker).
+    pub mailer: Mailer,
+    /// Outgoing SMS (used by the worker).
+    pub sms: SmsSender,
+    /// Prometheus handle.
+    pub metrics: PrometheusHandle,
+}
+
+impl Platform {
+    /// Connects to everything configured and applies `migrations`.
+    pub async fn init(config: Config, migrations: &[&[Migration]]) -> anyhow::Result<Self> {
+        let secret = signing_secret(&config)?;
+        let db = db::connect(&config.database_url(), config.db_max_connections)
+            .await
+            .context("connecting to the database")?;
+        let applied = db::migrate(&db, migrations).await.context("applying migrations")?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrated");
+        }
+        let redis = if config.redis_url.is_empty() {
+            None
+        } else {
+            let client = redis::Client::open(config.redis_url.expose()).context("parsing the redis url")?;
+            Some(redis::aio::ConnectionManager::new(client).await.context("connecting to redis")?)
+        };
+        let limiter = match &redis {
+            Some(conn) => RateLimiter::redis(conn.clone(), &config.redis_prefix),
+            None => RateLimiter::local(),
+        };
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Self {
+            keys: TokenKeys::new(&secret, config.access_token_ttl_secs),
+            code_key: Secret::new(crate::crypto::hmac_hex(secret.expose().as_bytes(), "one-time-codes")),
+            mailer: Mailer::from_url(&config.mail_url(), &config.mail_from)?,
+            sms: SmsSender::from_url(&config.sms_url())?,
+            hasher: PasswordHasher::new(cores).map_err(|e| anyhow::anyhow!("{e}"))?,
+            outbox: Outbox::new(),
+            metrics: crate::http::install_metrics(),
+            config: Arc::new(config),
+            db,
+            redis,
+            limiter,
+        })
+    }
+}
+
+/// The configured signing secret, or the one kept in the data dir (created on first start, mode 0600).
+fn signing_secret(config: &Config) -> anyhow::Result<Secret> {
+    if !config.jwt_secret.is_empty() {
+        anyhow::ensure!(config.jwt_secret.expose().len() >= 32, "FERROBASE_JWT_SECRET must be at least 32 characters");
+        return Ok(config.jwt_secret.clone());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(Secret::new(existing.trim()));
+    }
+    std::fs::create_dir_all(&config.data_dir).context("creating the data dir")?;
+    let secret = crate::crypto::random_token();
+    write_private(&path, &secret).context("writing the signing secret")?;
+    tracing::info!(path = %path.display(), "generated a new token signing secret");
+    Ok(Secret::new(secret))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_generated_once_with_private_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        let a = signing_secret(&config).unwrap();
+        let b = signing_secret(&config).unwrap();
+        assert_eq!(a.expose(), b.expose());
+        let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn short_configured_secrets_are_refused() {
+        let config = Config { jwt_secret: Secret::new("short"), ..Config::default() };
+        assert!(signing_secret(&config).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! Configuration: `FERROBASE_*` environment variables over an optional `ferrobase.toml`, over
+//! defaults that give the embedded mode (SQLite and files under `./data`).
+//!
+//! Every setting has a safe default, so `ferrobase serve` with nothing set works. Secrets are
+//! [`Secret`]s and URLs are redacted by [`Config::describe`], so printing the configuration is safe.
+
+use crate::secret::{Secret, redact_url};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The effective configuration of one process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`FERROBASE_BIND`).
+    pub bind: SocketAddr,
+    /// Where the embedded mode keeps its database, files, mail and SMS (`FERROBASE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://<data_dir>/ferrobase.db`.
+    pub database_url: Secret,
+    /// `redis://…`; empty means everything shared stays in process.
+    pub redis_url: Secret,
+    /// Prefix of every Redis key and channel, so several deployments (or tests) can share one Redis.
+    pub redis_prefix: String,
+    /// `amqp://…` (RabbitMQ); empty disables broker publishing.
+    pub amqp_url: Secret,
+    /// `smtp://user:pass@host:port`, `smtps://…`, `file://DIR` or `log:`; empty means `file://<data_dir>/mail`.
+    pub mail_url: Secret,
+    /// The `From` header of outgoing mail.
+    pub mail_from: String,
+    /// `file://DIR` or `log:`; empty means `file://<data_dir>/sms`.
+    pub sms_url: Secret,
+    /// `file://DIR` or `s3://…`; empty means `file://<data_dir>/files`.
+    pub storage_url: Secret,
+    /// The URL users reach this server at, used in links inside mail.
+    pub public_url: String,
+    /// Comma-separated browser origins allowed by CORS; empty allows none.
+    pub cors_origins: String,
+    /// Comma-separated modules to serve; empty means all.
+    pub modules: String,
+    /// Token signing secret; empty means generate one and keep it in the data dir.
+    pub jwt_secret: Secret,
+    /// `human` or `json`.
+    pub log_format: String,
+    /// A `tracing` filter such as `info` or `ferrobase=debug,info`.
+    pub log_level: String,
+    /// Comma-separated IPs of reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: String,
+    /// Largest JSON body in bytes.
+    pub json_body_limit: usize,
+    /// Largest upload body in bytes.
+    pub upload_body_limit: usize,
+    /// Lifetime of an access token in seconds.
+    pub access_token_ttl_secs: i64,
+    /// Lifetime of a refresh token in days.
+    pub refresh_token_ttl_days: i64,
+    /// Most database connections per instance.
+    pub db_max_connections: u32,
+    /// Seconds between runs of the scheduled jobs.
+    pub jobs_interval_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: Secret::default(),
+            redis_url: Secret::default(),
+            redis_prefix: "ferrobase".into(),
+            amqp_url: Secret::default(),
+            mail_url: Secret::default(),
+            mail_from: "ferrobase <no-reply@localhost>".into(),
+            sms_url: Secret::default(),
+            storage_url: Secret::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            cors_origins: String::new(),
+            modules: String::new(),
+            jwt_secret: Secret::default(),
+            log_format: "human".into(),
+            log_level: "info".into(),
+            trusted_proxies: String::new(),
+            json_body_limit: 1024 * 1024,
+            upload_body_limit: 10 * 1024 * 1024,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            db_max_connections: 16,
+            jobs_interval_secs: 60,
+        }
+    }
+}
+
+/// A configuration that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads `ferrobase.toml` (if present, or the file named by `FERROBASE_CONFIG`) and then the
+    /// `FERROBASE_*` environment variables, which win.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var("FERROBASE_CONFIG").unwrap_or_else(|_| "ferrobase.toml".into());
+        let built = config::Config::builder()
+            .add_source(config::File::with_name(&file).required(false))
+            .add_source(config::Environment::with_prefix("FERROBASE").try_parsing(true))
+            .build()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        // FERROBASE_CONFIG itself shows up as the key `config`; it is not a setting.
+        let mut table = built
+            .try_deserialize::<serde_json::Map<String, serde_json::Value>>()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        table.remove("config");
+        let config: Config =
+            serde_json::from_value(serde_json::Value::Object(table)).map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values whose mistakes would otherwise surface late.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.log_format.as_str() {
+            "human" | "json" => {}
+            other => return Err(ConfigError(format!("log_format must be human or json, not {other:?}"))),
+        }
+        if self.access_token_ttl_secs < 1 || self.refresh_token_ttl_days < 1 {
+            return Err(ConfigError("token lifetimes must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL, with the embedded default filled in.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("ferrobase.db").display())
+        } else {
+            self.database_url.expose().to_string()
+        }
+    }
+
+    /// The mail URL, with the embedded default filled in.
+    pub fn mail_url(&self) -> String {
+        default_file_url(&self.mail_url, &self.data_dir, "mail")
+    }
+
+    /// The SMS URL, with the embedded default filled in.
+    pub fn sms_url(&self) -> String {
+        default_file_url(&self.sms_url, &self.data_dir, "sms")
+    }
+
+    /// The storage URL, with the embedded default filled in.
+    pub fn storage_url(&self) -> String {
+        default_file_url(&self.storage_url, &self.data_dir, "files")
+    }
+
+    /// Allowed CORS origins.
+    pub fn cors_origin_list(&self) -> Vec<String> {
+        split_list(&self.cors_origins)
+    }
+
+    /// Enabled modules; empty means all.
+    pub fn module_list(&self) -> Vec<String> {
+        split_list(&self.modules)
+    }
+
+    /// True when `name` is served.
+    pub fn module_enabled(&self, name: &str) -> bool {
+        let list = self.module_list();
+        list.is_empty() || list.iter().any(|m| m == name)
+    }
+
+    /// Trusted proxy addresses.
+    pub fn trusted_proxy_list(&self) -> Vec<std::net::IpAddr> {
+        split_list(&self.trusted_proxies).iter().filter_map(|s| s.parse().ok()).collect()
+    }
+
+    /// A human-readable listing of every effective setting, secrets hidden.
+    pub fn describe(&self) -> String {
+        let secret = |s: &Secret| if s.is_empty() { "(unset)".to_string() } else { "[redacted]".to_string() };
+        let rows: Vec<(&str, String)> = vec![
+            ("bind", self.bind.to_string()),
+            ("data_dir", self.data_dir.display().to_string()),
+            ("database_url", redact_url(&self.database_url())),
+            (
+                "redis_url",
+                if self.redis_url.is_empty() { "(unset)".into() } else { redact_url(self.redis_url.expose()) },
+            ),
+            ("redis_prefix", self.redis_prefix.clone()),
+            ("amqp_url", if self.amqp_url.is_empty() { "(unset)".into() } else { redact_url(self.amqp_url.expose()) }),
+            ("mail_url", redact_url(&self.mail_url())),
+            ("mail_from", self.mail_from.clone()),
+            ("sms_url", redact_url(&self.sms_url())),
+            ("storage_url", redact_url(&self.storage_url())),
+            ("public_url", self.public_url.clone()),
+            ("cors_origins", self.cors_origins.clone()),
+            ("modules", if self.modules.is_empty() { "(all)".into() } else { self.modules.clone() }),
+            ("jwt_secret", secret(&self.jwt_secret)),
+            ("log_format", self.log_format.clone()),
+            ("log_level", self.log_level.clone()),
+            ("trusted_proxies", self.trusted_proxies.clone()),
+            ("json_body_limit", self.json_body_limit.to_string()),
+            ("upload_body_limit", self.upload_body_limit.to_string()),
+            ("access_token_ttl_secs", self.access_token_ttl_secs.to_string()),
+            ("refresh_token_ttl_days", self.refresh_token_ttl_days.to_string()),
+            ("db_max_connections", self.db_max_connections.to_string()),
+            ("jobs_interval_secs", self.jobs_interval_secs.to_string()),
+        ];
+        rows.into_iter().map(|(k, v)| format!("FERROBASE_{:<24} {v}\n", k.to_uppercase())).collect()
+    }
+}
+
+fn default_file_url(value: &Secret, data_dir: &Path, sub: &str) -> String {
+    if value.is_empty() { format!("file://{}", data_dir.join(sub).display()) } else { value.expose().to_string() }
+}
+
+fn split_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_mode() {
+        let c = Config::default();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite://./data/ferrobase.db");
+        assert_eq!(c.mail_url(), "file://./data/mail");
+        assert_eq!(c.sms_url(), "file://./data/sms");
+        assert!(c.module_enabled("accounts"));
+    }
+
+    #[test]
+    fn describe_hides_secrets() {
+        let c = Config {
+            database_url: Secret::new("postgres://u:topsecret@h/db"),
+            jwt_secret: Secret::new("abcdefsecretkey"),
+            ..Config::default()
+        };
+        let text = c.describe();
+        assert!(!text.contains("topsecret"), "{text}");
+        assert!(!text.contains("abcdefsecretkey"), "{text}");
+        assert!(text.contains("postgres://u:***@h/db"));
+        assert!(!format!("{c:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn bad_log_format_is_refused() {
+        let c = Config { log_format: "xml".into(), ..Config::default() };
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! The database: one handle over a SQLite or a PostgreSQL pool, chosen by the URL scheme.
+//!
+//! Every query is written once, in SQL both dialects accept, and run on whichever pool is live
+//! through [`with_db!`](crate::with_db) and [`with_tx!`](crate::with_tx), which expand the same
+//! code for both backends. A dialect branch is written only where no common SQL exists (claiming
+//! jobs, schema introspection), and stays inside a `store.rs` or this module.
+
+mod migrate;
+mod schema;
+mod ts;
+
+pub use migrate::{Migration, migrate};
+pub use schema::{Schema, introspect};
+pub use ts::Ts;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A connection pool to one of the two supported databases.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// The embedded default.
+    Sqlite(SqlitePool),
+    /// The scale-out database.
+    Postgres(PgPool),
+}
+
+/// An open transaction on either backend.
+pub enum Tx {
+    /// A SQLite transaction (begun `IMMEDIATE`, so writers queue instead of failing).
+    Sqlite(Transaction<'static, Sqlite>),
+    /// A PostgreSQL transaction.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Which SQL dialect a handle speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Failures of the storage layer, sorted so that callers can answer precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No row matched.
+    #[error("not found")]
+    NotFound,
+    /// A unique or foreign-key constraint refused the write; carries the constraint (or column) name.
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// The URL names no supported database.
+    #[error("unsupported database url scheme: {0}")]
+    UnsupportedScheme(String),
+    /// Anything else: connection loss, a bug in SQL, a corrupt file.
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => DbError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
+                let name = db.constraint().map(str::to_string).unwrap_or_else(|| {
+                    // SQLite names no constraint; its message ends with the columns, e.g.
+                    // "UNIQUE constraint failed: users.email".
+                    db.message().rsplit(": ").next().unwrap_or_default().to_string()
+                });
+                DbError::Conflict(name)
+            }
+            _ => DbError::Other(err),
+        }
+    }
+}
+
+/// Opens the pool for `url` (`sqlite://PATH`, `sqlite::memory:` or `postgres://…`).
+pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))
+            .map_err(DbError::Other)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(parent) = std::path::Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| DbError::Other(sqlx::Error::Io(e)))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Db::Sqlite(pool))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = PgConnectOptions::from_str(url).map_err(DbError::Other)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Db::Postgres(pool))
+    } else {
+        let scheme = url.split(':').next().unwrap_or_default().to_string();
+        Err(DbError::UnsupportedScheme(scheme))
+    }
+}
+
+impl Db {
+    /// The dialect of this handle.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that later upgrades can fail with `SQLITE_BUSY` despite the timeout.
+    pub async fn begin(&self) -> Result<Tx, DbError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// True when a trivial query succeeds (the readiness probe).
+    pub async fn ping(&self) -> bool {
+        crate::with_db!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()).is_ok())
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub async fn close(&self) {
+        crate::with_db!(self, |pool| pool.close().await)
+    }
+}
+
+impl Tx {
+    /// Commits; nothing written in the transaction is visible before this returns.
+    pub async fn commit(self) -> Result<(), DbError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// The dialect of this transaction.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+/// Runs the same code on whichever pool `db` holds: `with_db!(db, |pool| query.fetch_one(pool).await)`.
+/// The body is compiled once per backend, so one SQL string serves both.
+#[macro_export]
+macro_rules! with_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Like [`with_db!`] for an open [`Tx`]: `with_tx!(tx, |conn| query.execute(conn).await)`.
+#[macro_export]
+macro_rules! with_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(inner) => {
+                let $conn = &mut **inner;
+                $body
+            }
+            $crate::db::Tx::Postgres(inner) => {
+                let $conn = &mut **inner;
+                $body
+            }
+        }
+    };
+}

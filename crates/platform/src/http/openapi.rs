@@ -1,0 +1,65 @@
+//! The OpenAPI 3.1 document: the base (info, security scheme, shared schemas) plus every
+//! module's annotated routes, with the problem answers every route can give added to each
+//! operation so clients and schema checkers know their shape.
+
+use crate::error::{FieldError, Problem};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+/// The base document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ferrobase", description = "One backend for accounts, chat, work, ticketing, freelance and studio apps."),
+    components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut Document) {
+        if let Some(components) = doc.components.as_mut() {
+            components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+pub(super) fn base() -> Document {
+    ApiDoc::openapi()
+}
+
+const COMMON: &[(&str, &str)] = &[
+    ("400", "Malformed request (bad JSON, bad query)."),
+    ("401", "Missing, invalid or revoked credentials."),
+    ("404", "No such resource, or not yours."),
+    ("405", "Method not allowed."),
+    ("413", "Body too large."),
+    ("415", "Wrong content type."),
+    ("422", "Invalid fields."),
+    ("429", "Rate limited; see Retry-After."),
+    ("500", "Internal error."),
+];
+
+/// Adds the common problem answers to every operation that does not document them itself.
+pub(super) fn finish(mut doc: Document) -> Document {
+    for item in doc.paths.paths.values_mut() {
+        let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+        for op in ops.into_iter().flatten() {
+            for (status, description) in COMMON {
+                op.responses.responses.entry((*status).to_string()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description(*description)
+                        .content(
+                            "application/problem+json",
+                            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                        )
+                        .build()
+                        .into()
+                });
+            }
+        }
+    }
+    doc
+}

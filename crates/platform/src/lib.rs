@@ -1,0 +1,26 @@
+//! The shared kernel of ferrobase: configuration, database, errors as problem documents, auth,
+//! rate limits, the outbox and its worker, mail, SMS, and the HTTP shell. Modules build on it
+//! and never on each other's internals.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod logging;
+pub mod mail;
+pub mod outbox;
+pub mod pagination;
+pub mod password;
+pub mod ratelimit;
+pub mod secret;
+pub mod sms;
+
+pub use app::{Platform, serve};
+pub use error::{ApiError, ApiResult, FieldError};
+
+/// The platform's own migrations (the outbox).
+pub const MIGRATIONS: &[db::Migration] = migrations!("platform", 1 => "0001_outbox.sql");

@@ -1,0 +1,156 @@
+//! Outgoing mail through lettre: `smtp://` / `smtps://` (real SMTP, credentials in the URL;
+//! `?tls=required` asks for STARTTLS), `file://DIR` (one RFC 5322 `.eml` per message, the
+//! embedded default) and `log:` (a log line without the body).
+//!
+//! Every message has a plain-text and an HTML part. Mail is sent by the outbox worker, never
+//! inline in a request, so a slow or failing SMTP server cannot fail or slow a sign-up.
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+
+/// One message to send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Mail {
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// Where mail goes.
+#[derive(Clone)]
+pub enum Mailer {
+    /// A real SMTP server.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Mailbox),
+    /// `.eml` files in a directory.
+    File(AsyncFileTransport<Tokio1Executor>, Mailbox),
+    /// A log line only.
+    Log,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mailer::Smtp(..) => "Mailer::Smtp",
+            Mailer::File(..) => "Mailer::File",
+            Mailer::Log => "Mailer::Log",
+        })
+    }
+}
+
+/// Mail configuration or delivery failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The URL or an address is unusable.
+    #[error("mail configuration: {0}")]
+    Config(String),
+    /// The message could not be built (e.g. a malformed recipient).
+    #[error("invalid message: {0}")]
+    Message(String),
+    /// The transport failed.
+    #[error("mail delivery failed: {0}")]
+    Transport(String),
+}
+
+impl Mailer {
+    /// The mailer for `url`, sending as `from`.
+    pub fn from_url(url: &str, from: &str) -> Result<Self, MailError> {
+        let from: Mailbox = from.parse().map_err(|e| MailError::Config(format!("mail_from: {e}")))?;
+        if let Some(dir) = url.strip_prefix("file://") {
+            std::fs::create_dir_all(dir).map_err(|e| MailError::Config(e.to_string()))?;
+            Ok(Mailer::File(AsyncFileTransport::new(dir), from))
+        } else if url == "log:" {
+            Ok(Mailer::Log)
+        } else if url.starts_with("smtp://") || url.starts_with("smtps://") {
+            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                .map_err(|e| MailError::Config(e.to_string()))?
+                .build();
+            Ok(Mailer::Smtp(transport, from))
+        } else {
+            Err(MailError::Config(format!(
+                "unsupported mail url scheme: {}",
+                url.split(':').next().unwrap_or_default()
+            )))
+        }
+    }
+
+    /// Sends `mail`; `id` becomes the Message-ID so receivers can drop a redelivered duplicate.
+    pub async fn send(&self, id: &str, mail: &Mail) -> Result<(), MailError> {
+        let build = |from: &Mailbox| -> Result<Message, MailError> {
+            let to: Mailbox = mail.to.parse().map_err(|e| MailError::Message(format!("{e}")))?;
+            Message::builder()
+                .from(from.clone())
+                .to(to)
+                .subject(mail.subject.clone())
+                .message_id(Some(format!("<{id}@ferrobase>")))
+                .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
+                .map_err(|e| MailError::Message(e.to_string()))
+        };
+        match self {
+            Mailer::Smtp(transport, from) => {
+                transport.send(build(from)?).await.map_err(|e| MailError::Transport(e.to_string()))?;
+            }
+            Mailer::File(transport, from) => {
+                transport.send(build(from)?).await.map_err(|e| MailError::Transport(e.to_string()))?;
+            }
+            Mailer::Log => tracing::info!(subject = %mail.subject, "mail sent (log transport)"),
+        }
+        Ok(())
+    }
+}
+
+/// Escapes text for inclusion in an HTML body.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_transport_writes_an_eml_with_both_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let mailer = Mailer::from_url(&url, "ferrobase <no-reply@example.com>").unwrap();
+        let mail = Mail {
+            to: "bob@example.com".into(),
+            subject: "Hello".into(),
+            text: "plain 123456".into(),
+            html: "<p>html 123456</p>".into(),
+        };
+        mailer.send("abc", &mail).await.unwrap();
+        let entry = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap();
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        assert!(text.contains("To: bob@example.com"));
+        assert!(text.contains("multipart/alternative"));
+        assert!(text.contains("text/html"));
+        assert!(text.contains("Message-ID: <abc@ferrobase>"));
+    }
+
+    #[test]
+    fn unknown_scheme_is_an_error() {
+        assert!(Mailer::from_url("pigeon://x", "a <a@b.c>").is_err());
+    }
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(html_escape("<a href='x'>&</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");
+    }
+}

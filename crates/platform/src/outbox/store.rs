@@ -1,0 +1,97 @@
+//! SQL of the outbox table. Claiming is the one dialect branch: PostgreSQL skips rows another
+//! instance has locked; SQLite has a single writer and needs no such clause.
+
+use crate::db::{Db, DbError, Dialect, Ts, Tx};
+use crate::{with_db, with_tx};
+use uuid::Uuid;
+
+/// A claimed row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    /// Row id (also the delivery's idempotency id).
+    pub id: Uuid,
+    /// What to do.
+    pub kind: String,
+    /// JSON payload.
+    pub payload: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+}
+
+pub(super) async fn insert(tx: &mut Tx, kind: &str, payload: &str) -> Result<Uuid, DbError> {
+    let id = Uuid::now_v7();
+    let now = Ts::now();
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, payload, status, attempts, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, 'pending', 0, $4, $4)",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(payload)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(id)
+}
+
+const CLAIM_SQLITE: &str = "UPDATE outbox SET locked_until = $1
+    WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2
+                 AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at LIMIT $3)
+    RETURNING id, kind, payload, attempts";
+
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET locked_until = $1
+    WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2
+                 AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at LIMIT $3
+                 FOR UPDATE SKIP LOCKED)
+    RETURNING id, kind, payload, attempts";
+
+/// Locks up to `limit` due rows until `lock_until` and returns them.
+pub(super) async fn claim(db: &Db, now: Ts, lock_until: Ts, limit: i64) -> Result<Vec<OutboxRow>, DbError> {
+    let sql = match db.dialect() {
+        Dialect::Sqlite => CLAIM_SQLITE,
+        Dialect::Postgres => CLAIM_POSTGRES,
+    };
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, OutboxRow>(sql).bind(lock_until).bind(now).bind(limit).fetch_all(pool).await
+    })?)
+}
+
+/// A delivered row is deleted: its payload may hold a one-time code that should not linger.
+pub(super) async fn delete(db: &Db, id: Uuid) -> Result<(), DbError> {
+    with_db!(db, |pool| sqlx::query("DELETE FROM outbox WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Records a failed attempt; `status` is pending (retry at `next`) or parked.
+pub(super) async fn fail(db: &Db, id: Uuid, status: &str, attempts: i64, next: Ts, error: &str) -> Result<(), DbError> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, locked_until = NULL, last_error = $5
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(attempts)
+        .bind(next)
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// How many rows have `status` (for metrics and tests).
+pub async fn count_by_status(db: &Db, status: &str) -> Result<i64, DbError> {
+    let (n,): (i64,) = with_db!(db, |pool| {
+        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = $1").bind(status).fetch_one(pool).await
+    })?;
+    Ok(n)
+}

@@ -1,0 +1,132 @@
+//! Typed helpers for talking to a [`TestApp`] over HTTP.
+
+use crate::TestApp;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A response, read completely.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body parsed as JSON (Null when empty or not JSON).
+    pub json: Value,
+    /// Raw body text.
+    pub text: String,
+}
+
+impl Resp {
+    /// The problem `code` of an error answer.
+    pub fn code(&self) -> &str {
+        self.json["code"].as_str().unwrap_or_default()
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Panics unless the status is `status`, showing the body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// Panics unless this is a problem document with `status` and `code`.
+    #[track_caller]
+    pub fn expect_problem(self, status: u16, code: &str) -> Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "body: {}", self.text);
+        assert_eq!(self.code(), code, "body: {}", self.text);
+        self
+    }
+}
+
+/// A signed-in user as a test sees it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The user id.
+    pub user_id: String,
+    /// The email (if any).
+    pub email: String,
+    /// Access token.
+    pub access: String,
+    /// Refresh token.
+    pub refresh: String,
+}
+
+impl Session {
+    /// From a session answer.
+    pub fn from_json(v: &Value) -> Self {
+        Self {
+            user_id: v["user"]["id"].as_str().unwrap_or_default().to_string(),
+            email: v["user"]["email"].as_str().unwrap_or_default().to_string(),
+            access: v["access_token"].as_str().unwrap_or_default().to_string(),
+            refresh: v["refresh_token"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+}
+
+/// The password helpers use for every registered user.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// Sends a request; `body` as JSON when given; `token` as a bearer token when given.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::read(req.send().await.expect("request failed")).await
+    }
+
+    /// Reads a response completely.
+    pub async fn read(resp: reqwest::Response) -> Resp {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, headers, json, text }
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// PATCH with a JSON body.
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// DELETE, optionally with a JSON body.
+    pub async fn delete(&self, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        self.call(Method::DELETE, path, token, body).await
+    }
+
+    /// Registers `email` with [`PASSWORD`]; panics unless it answers 201.
+    pub async fn register(&self, email: &str) -> Session {
+        let name = email.split('@').next().unwrap_or("user");
+        let r = self
+            .post("/api/v1/auth/register", None, json!({"email": email, "password": PASSWORD, "name": name}))
+            .await
+            .expect(201);
+        Session::from_json(&r.json)
+    }
+
+    /// Signs in `email` with `password`.
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await
+    }
+}

@@ -1,0 +1,213 @@
+//! Test support: [`TestApp`] spawns the real application on port 0 with its own fresh database
+//! (a temporary SQLite file, or a new PostgreSQL database), its own data directory and, when
+//! configured, Redis under its own key prefix. Tests then talk HTTP to it like any client and
+//! read the mail and SMS it writes to files.
+//!
+//! [`api_tests!`] runs each test on SQLite always, and on PostgreSQL + Redis when
+//! `FERROBASE_TEST_POSTGRES_URL` (and `FERROBASE_TEST_REDIS_URL`) are set. With
+//! `FERROBASE_TEST_REQUIRE_SERVICES=1` (set by CI) a missing service fails the test instead.
+
+mod client;
+pub mod files;
+
+pub use client::{PASSWORD, Resp, Session};
+pub use files::{ReadMail, code_in, read_mail, read_sms};
+
+use platform::config::Config;
+use platform::secret::Secret;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Which database a test app uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A temporary SQLite file.
+    Sqlite,
+    /// A fresh database on `FERROBASE_TEST_POSTGRES_URL` (plus Redis if configured).
+    Postgres,
+}
+
+/// A running app.
+pub struct TestApp {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    /// The configuration it runs with.
+    pub config: Config,
+    /// Which backend.
+    pub backend: Backend,
+    _data: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// True when CI demands that every configured service really be used.
+pub fn services_required() -> bool {
+    env("FERROBASE_TEST_REQUIRE_SERVICES").is_some_and(|v| v != "0")
+}
+
+/// A fresh, empty PostgreSQL database on the test server; its URL.
+pub async fn fresh_postgres_database(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("ferrobase_test_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(base).await.expect("FERROBASE_TEST_POSTGRES_URL is unreachable");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut url = url::Url::parse(base).expect("FERROBASE_TEST_POSTGRES_URL is not a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// A configuration for `backend` in `data_dir`, or None when the backend is not configured here.
+pub async fn test_config(backend: Backend, data_dir: PathBuf) -> Option<Config> {
+    let mut config = Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir,
+        jwt_secret: Secret::new("test-secret-0123456789abcdefghijklmnopqrstuvwxyz"),
+        log_level: "warn".into(),
+        jobs_interval_secs: 3600,
+        redis_prefix: format!("fbtest-{}", uuid::Uuid::now_v7().simple()),
+        ..Config::default()
+    };
+    if backend == Backend::Postgres {
+        let Some(base) = env("FERROBASE_TEST_POSTGRES_URL") else {
+            assert!(!services_required(), "FERROBASE_TEST_POSTGRES_URL must be set");
+            eprintln!("skipped: FERROBASE_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        config.database_url = Secret::new(fresh_postgres_database(&base).await);
+        match env("FERROBASE_TEST_REDIS_URL") {
+            Some(redis) => config.redis_url = Secret::new(redis),
+            None => assert!(!services_required(), "FERROBASE_TEST_REDIS_URL must be set"),
+        }
+    }
+    Some(config)
+}
+
+impl TestApp {
+    /// Spawns an app on `backend`; None when that backend is not configured (and not required).
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], after letting `adjust` change the configuration.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(backend, data.path().to_path_buf()).await?;
+        adjust(&mut config);
+        Some(Self::start(config, backend, Arc::new(data)).await)
+    }
+
+    /// A second instance sharing this one's database, Redis and secret (scale-out tests).
+    pub async fn sibling(&self) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = self.config.clone();
+        if self.backend == Backend::Sqlite {
+            config.database_url = Secret::new(self.config.database_url());
+        }
+        config.data_dir = data.path().to_path_buf();
+        Self::start(config, self.backend, Arc::new(data)).await
+    }
+
+    async fn start(config: Config, backend: Backend, data: Arc<tempfile::TempDir>) -> Self {
+        platform::logging::init(&config);
+        let app = ferrobase::build(config.clone()).await.expect("build app");
+        let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            ferrobase::run(app, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("app run");
+        });
+        let http = reqwest::Client::builder().no_proxy().build().expect("http client");
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            http,
+            config,
+            backend,
+            _data: data,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Where the app writes mail.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.config.data_dir.join("mail")
+    }
+
+    /// Where the app writes SMS.
+    pub fn sms_dir(&self) -> PathBuf {
+        self.config.data_dir.join("sms")
+    }
+
+    /// A direct handle on the app's database (for checks the API cannot show).
+    pub async fn db(&self) -> platform::db::Db {
+        platform::db::connect(&self.config.database_url(), 2).await.expect("connect test db")
+    }
+
+    /// Graceful shutdown: stop accepting, finish in-flight requests, stop the worker.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Declares API tests that run once per backend: `api_tests!(register_works, login_works);`
+/// with each name an `async fn(TestApp)` in scope.
+#[macro_export]
+macro_rules! api_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::TestApp::spawn($crate::Backend::Sqlite).await.expect("sqlite app");
+                    super::$name(app).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )+
+        }
+    };
+}
