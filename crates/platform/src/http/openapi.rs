@@ -42,11 +42,20 @@ const COMMON: &[(&str, &str)] = &[
     ("500", "Internal error."),
 ];
 
-/// Adds the common problem answers to every operation that does not document them itself.
+/// Adds the common problem answers to every operation that does not document them itself, and
+/// labels every error answer `application/problem+json`.
 pub(super) fn finish(mut doc: Document) -> Document {
     for item in doc.paths.paths.values_mut() {
         let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
         for op in ops.into_iter().flatten() {
+            // Error answers are problem documents, whatever content type an annotation assumed.
+            for (status, response) in op.responses.responses.iter_mut() {
+                if let (true, utoipa::openapi::RefOr::T(response)) = (status.starts_with(['4', '5']), response)
+                    && let Some(content) = response.content.shift_remove("application/json")
+                {
+                    response.content.insert("application/problem+json".to_string(), content);
+                }
+            }
             for (status, description) in COMMON {
                 op.responses.responses.entry((*status).to_string()).or_insert_with(|| {
                     ResponseBuilder::new()

@@ -1,0 +1,113 @@
+//! Builds and runs the release `ferrobase` binary for a benchmark, on a fresh data dir.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server process.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub ready_in: Duration,
+    child: Child,
+    binary: std::path::PathBuf,
+    data: tempfile::TempDir,
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+fn build_release() -> anyhow::Result<std::path::PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "ferrobase", "--bin", "ferrobase"])
+        .status()
+        .context("running cargo build")?;
+    anyhow::ensure!(status.success(), "cargo build --release failed");
+    let me = std::env::current_exe()?;
+    let binary = me.with_file_name("ferrobase");
+    anyhow::ensure!(binary.exists(), "{} not found", binary.display());
+    Ok(binary)
+}
+
+fn spawn(binary: &std::path::Path, data: &std::path::Path, addr: SocketAddr) -> anyhow::Result<Child> {
+    Ok(Command::new(binary)
+        .arg("serve")
+        .env_clear()
+        .env("FERROBASE_BIND", addr.to_string())
+        .env("FERROBASE_DATA_DIR", data)
+        .env("FERROBASE_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()?)
+}
+
+async fn wait_ready(addr: SocketAddr) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if let Ok((200, _)) = crate::http_load::request(addr, "GET", "/health/ready", None, None).await {
+            return Ok(start.elapsed());
+        }
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "server did not become ready");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+impl Server {
+    /// Builds the release binary and starts it on a fresh data dir (a cold start: migrations run).
+    pub async fn start() -> anyhow::Result<Self> {
+        let binary = build_release()?;
+        let data = tempfile::tempdir()?;
+        let addr = free_port()?;
+        let child = spawn(&binary, data.path(), addr)?;
+        let ready_in = wait_ready(addr).await?;
+        Ok(Self { addr, ready_in, child, binary, data })
+    }
+
+    /// Resident memory of the server now.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        status_field(self.child.id(), "VmRSS:")
+    }
+
+    /// Peak resident memory of the server so far.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        status_field(self.child.id(), "VmHWM:")
+    }
+
+    /// Registers a user and returns an access token.
+    pub async fn access_token(&self) -> anyhow::Result<String> {
+        let body = r#"{"email":"bench@example.com","password":"benchmark password","name":"Bench"}"#;
+        let (status, bytes) =
+            crate::http_load::request(self.addr, "POST", "/api/v1/auth/register", None, Some(body)).await?;
+        anyhow::ensure!(status == 201, "register answered {status}");
+        let v: serde_json::Value = serde_json::from_slice(&bytes)?;
+        v["access_token"].as_str().map(str::to_string).context("no access_token")
+    }
+
+    /// Stops the server and starts it again on the same (now existing) database: start to ready.
+    pub async fn restart_ready_time(mut self) -> anyhow::Result<Duration> {
+        self.child.kill()?;
+        self.child.wait()?;
+        let addr = free_port()?;
+        let started = Instant::now();
+        self.child = spawn(&self.binary, self.data.path(), addr)?;
+        wait_ready(addr).await?;
+        let elapsed = started.elapsed();
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(elapsed)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with(field)).context("field missing")?;
+    Ok(line.split_whitespace().nth(1).context("no value")?.parse()?)
+}
