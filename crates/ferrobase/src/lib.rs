@@ -14,6 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 /// Every module's migrations, in dependency order.
 pub const MIGRATIONS: &[&[db::Migration]] = &[platform::MIGRATIONS, accounts::MIGRATIONS];
 
+/// The modules of the product. Accounts is always served: every other module needs it.
+pub const MODULES: &[&str] = &["accounts", "notifications", "chat", "work", "ticketing", "freelance", "studio"];
+
 /// A built application, ready to serve.
 pub struct App {
     /// The HTTP application.
@@ -28,6 +31,9 @@ pub struct App {
 
 /// Connects, migrates and assembles everything configured.
 pub async fn build(config: Config) -> anyhow::Result<App> {
+    if let Some(unknown) = config.module_list().into_iter().find(|m| !MODULES.contains(&m.as_str())) {
+        anyhow::bail!("FERROBASE_MODULES names an unknown module {unknown:?}; known: {}", MODULES.join(", "));
+    }
     let platform = Platform::init(config, MIGRATIONS).await?;
     let accounts = Accounts::new(platform.clone());
     let auth = Authenticator { keys: platform.keys.clone(), sessions: Arc::new(accounts.clone()) };

@@ -62,7 +62,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Config => print!("{}", config.describe()),
         Command::Admin { command: AdminCommand::Create { email, password } } => {
             let app = ferrobase::build(config).await?;
-            let user = app.accounts.create_admin(&email, &password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = app.accounts.create_admin(&email, &password).await.map_err(|e| {
+                let problem = platform::ApiError::from(e).problem();
+                let fields: Vec<String> = problem.errors.iter().map(|f| format!("{} {}", f.field, f.message)).collect();
+                anyhow::anyhow!("{} {}", problem.detail, fields.join("; "))
+            })?;
             println!("admin ready: {} ({})", user.email.unwrap_or_default(), user.id);
         }
     }

@@ -5,13 +5,14 @@
 //! [`Secret`]s and URLs are redacted by [`Config::describe`], so printing the configuration is safe.
 
 use crate::secret::{Secret, redact_url};
-use serde::Deserialize;
+use config::Source as _;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The effective configuration of one process.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct Config {
     /// Address to listen on (`FERROBASE_BIND`).
     pub bind: SocketAddr,
@@ -98,23 +99,41 @@ pub struct ConfigError(String);
 
 impl Config {
     /// Reads `ferrobase.toml` (if present, or the file named by `FERROBASE_CONFIG`) and then the
-    /// `FERROBASE_*` environment variables, which win.
+    /// `FERROBASE_*` environment variables, which win. A setting nobody knows is an error (a typo
+    /// must not silently leave a default in place), except the variables of tests and tools.
     pub fn load() -> Result<Self, ConfigError> {
         let file = std::env::var("FERROBASE_CONFIG").unwrap_or_else(|_| "ferrobase.toml".into());
         let built = config::Config::builder()
             .add_source(config::File::with_name(&file).required(false))
-            .add_source(config::Environment::with_prefix("FERROBASE").try_parsing(true))
+            .add_source(config::Environment::with_prefix("FERROBASE"))
             .build()
             .map_err(|e| ConfigError(e.to_string()))?;
-        // FERROBASE_CONFIG itself shows up as the key `config`; it is not a setting.
-        let mut table = built
-            .try_deserialize::<serde_json::Map<String, serde_json::Value>>()
-            .map_err(|e| ConfigError(e.to_string()))?;
-        table.remove("config");
-        let config: Config =
-            serde_json::from_value(serde_json::Value::Object(table)).map_err(|e| ConfigError(e.to_string()))?;
+        let known = Self::known_keys();
+        let given = built.collect().map_err(|e| ConfigError(e.to_string()))?;
+        let mut unknown: Vec<&String> =
+            given.keys().filter(|k| !known.contains(k.as_str()) && !Self::foreign_key(k)).collect();
+        if !unknown.is_empty() {
+            unknown.sort();
+            let names: Vec<String> = unknown.iter().map(|k| format!("FERROBASE_{}", k.to_uppercase())).collect();
+            return Err(ConfigError(format!("unknown setting(s): {}", names.join(", "))));
+        }
+        let config: Config = built.try_deserialize().map_err(|e| ConfigError(e.to_string()))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The names of all settings, lower-case without the prefix.
+    fn known_keys() -> std::collections::BTreeSet<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Default::default(),
+        }
+    }
+
+    /// `FERROBASE_*` variables that belong to tools, not to the server: the config file path,
+    /// the test suites' service URLs, the CLI's admin password, CI helpers.
+    fn foreign_key(key: &str) -> bool {
+        key == "config" || key == "admin_password" || key == "venv" || key.starts_with("test_")
     }
 
     /// Checks values whose mistakes would otherwise surface late.

@@ -1,0 +1,204 @@
+//! The `ferrobase` binary as a user runs it: the embedded default with no configuration,
+//! graceful shutdown on SIGTERM, `config`, `migrate` and `admin create`.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrobase");
+
+/// The binary with a clean environment (no FERROBASE_* from the caller) in `dir`.
+fn ferrobase(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn serve_runs_on_the_embedded_default_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = ferrobase(dir.path())
+        .env("FERROBASE_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/health/ready");
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = http.get(&url).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "server never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let data = dir.path().join("data");
+    assert!(data.join("ferrobase.db").exists(), "SQLite database in ./data");
+    assert!(data.join("jwt-secret").exists(), "signing secret kept in ./data");
+    assert!(data.join("mail").is_dir());
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+}
+
+#[test]
+fn config_prints_settings_with_secrets_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferrobase(dir.path())
+        .arg("config")
+        .env("FERROBASE_DATABASE_URL", "postgres://app:hunter2hunter2@db.internal:5432/app")
+        .env("FERROBASE_JWT_SECRET", "0123456789abcdef0123456789abcdef-very-secret")
+        .env("FERROBASE_JOBS_INTERVAL_SECS", "5")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("postgres://app:***@db.internal:5432/app"), "{t}");
+    assert!(!t.contains("hunter2"), "{t}");
+    assert!(!t.contains("very-secret"), "{t}");
+    assert!(t.contains("FERROBASE_JOBS_INTERVAL_SECS") && t.contains(" 5\n"), "{t}");
+    assert!(t.contains("127.0.0.1:8080"), "{t}");
+}
+
+#[test]
+fn a_misspelt_setting_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferrobase(dir.path()).arg("config").env("FERROBASE_DATABSE_URL", "x").output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("FERROBASE_DATABSE_URL"), "{}", text(&out));
+    let ok = ferrobase(dir.path()).arg("config").env("FERROBASE_TEST_POSTGRES_URL", "x").output().unwrap();
+    assert!(ok.status.success(), "test variables are not settings: {}", text(&ok));
+}
+
+#[test]
+fn config_file_is_read_and_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferrobase.toml"), "bind = \"127.0.0.1:9999\"\nlog_level = \"debug\"\n").unwrap();
+    let out = ferrobase(dir.path()).arg("config").env("FERROBASE_LOG_LEVEL", "warn").output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("127.0.0.1:9999"), "{t}");
+    assert!(t.contains("FERROBASE_LOG_LEVEL") && t.contains("warn"), "{t}");
+}
+
+#[test]
+fn unknown_modules_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferrobase(dir.path()).arg("migrate").env("FERROBASE_MODULES", "accounts,payroll").output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("payroll"), "{}", text(&out));
+}
+
+#[test]
+fn unknown_database_scheme_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferrobase(dir.path()).arg("migrate").env("FERROBASE_DATABASE_URL", "mysql://x/y").output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("unsupported database url scheme"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn admin_create_makes_a_verified_admin_who_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = ferrobase(dir.path()).arg("migrate").output().unwrap();
+    assert!(migrate.status.success(), "{}", text(&migrate));
+    let out = ferrobase(dir.path())
+        .args(["admin", "create", "--email", "Root@Example.com", "--password", "an admin password"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("root@example.com"));
+    let weak = ferrobase(dir.path())
+        .args(["admin", "create", "--email", "x@example.com", "--password", "short"])
+        .output()
+        .unwrap();
+    assert!(!weak.status.success());
+    assert!(text(&weak).contains("password"), "{}", text(&weak));
+
+    let port = free_port();
+    let mut child = ferrobase(dir.path())
+        .env("FERROBASE_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    let login = loop {
+        let r = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "root@example.com", "password": "an admin password"}))
+            .send()
+            .await;
+        if let Ok(r) = r {
+            break r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let body: serde_json::Value = login.json().await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(body["user"]["role"], "admin", "{body}");
+    assert_eq!(body["user"]["email_verified"], true);
+}
+
+#[tokio::test]
+async fn json_logs_carry_request_ids_and_never_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = ferrobase(dir.path())
+        .env("FERROBASE_BIND", format!("127.0.0.1:{port}"))
+        .env("FERROBASE_LOG_FORMAT", "json")
+        .env("FERROBASE_LOG_LEVEL", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while http.get(format!("{base}/health/live")).send().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let register = serde_json::json!({"email": "log@example.com", "password": "password-in-a-body-42", "name": "L"});
+    let r = http.post(format!("{base}/api/v1/auth/register")).json(&register).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    http.get(format!("{base}/api/v1/users/me?token=query-secret-77")).bearer_auth(&token).send().await.unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let logs = text(&out);
+    let lines: Vec<serde_json::Value> =
+        logs.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|l| l.to_string().contains(&request_id)), "request id in the logs: {logs}");
+    for secret in ["password-in-a-body-42", "query-secret-77", token.as_str()] {
+        assert!(!logs.contains(secret), "a secret reached the logs: {logs}");
+    }
+}
