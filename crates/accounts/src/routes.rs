@@ -82,6 +82,9 @@ pub struct RegisterRequest {
     /// Display name, 1–100 characters.
     #[garde(length(chars, min = 1, max = 100))]
     pub name: String,
+    /// `en` (default) or `fa`: the language of mail sent to the user.
+    #[garde(skip)]
+    pub locale: Option<Locale>,
 }
 
 /// Email plus one-time code.
@@ -239,7 +242,10 @@ async fn register(
     headers: HeaderMap,
     Json(body): Json<RegisterRequest>,
 ) -> ApiResult<Response> {
-    let tokens = s.accounts.register(&body.email, &body.password, &body.name, &client(ip, &headers)).await?;
+    let tokens = s
+        .accounts
+        .register(&body.email, &body.password, &body.name, body.locale.unwrap_or(Locale::En), &client(ip, &headers))
+        .await?;
     Ok(created(format!("/api/v1/users/{}", tokens.user.id), tokens))
 }
 

@@ -76,6 +76,7 @@ impl Accounts {
         email: &str,
         password: &str,
         name: &str,
+        locale: Locale,
         client: &ClientInfo,
     ) -> Result<SessionTokens> {
         let mut errors = Vec::new();
@@ -101,6 +102,7 @@ impl Accounts {
                 name: name.as_str(),
                 password_hash: Some(&hash),
                 role: Role::User.as_str(),
+                locale: locale.as_str(),
             },
         )
         .await?;
@@ -117,7 +119,7 @@ impl Accounts {
             &self.platform.outbox,
             &mut tx,
             CodeMail::Verification,
-            Locale::En,
+            locale,
             email.as_str(),
             &code,
         )
@@ -342,6 +344,7 @@ impl Accounts {
                     name: &name,
                     password_hash: None,
                     role: Role::User.as_str(),
+                    locale: Locale::En.as_str(),
                 };
                 store::insert_user(&mut tx, &new).await?
             }
@@ -515,6 +518,7 @@ impl Accounts {
                     name: &name,
                     password_hash: Some(&hash),
                     role: Role::Admin.as_str(),
+                    locale: Locale::En.as_str(),
                 };
                 store::insert_user(&mut tx, &new).await?
             }

@@ -21,6 +21,7 @@ pub struct NewUser<'a> {
     pub name: &'a str,
     pub password_hash: Option<&'a str>,
     pub role: &'a str,
+    pub locale: &'a str,
 }
 
 pub async fn insert_user(tx: &mut Tx, new: &NewUser<'_>) -> Result<UserRow, DbError> {
@@ -30,7 +31,7 @@ pub async fn insert_user(tx: &mut Tx, new: &NewUser<'_>) -> Result<UserRow, DbEr
             "INSERT INTO users (",
             user_columns!(),
             ")
-             VALUES ($1, $2, $3, $4, $5, $6, 'en', $7, false, false, $8, $8) RETURNING ",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, false, $9, $9) RETURNING ",
             user_columns!()
         ))
         .bind(Uuid::now_v7())
@@ -39,6 +40,7 @@ pub async fn insert_user(tx: &mut Tx, new: &NewUser<'_>) -> Result<UserRow, DbEr
         .bind(new.phone)
         .bind(new.name)
         .bind(new.password_hash)
+        .bind(new.locale)
         .bind(new.role)
         .bind(now)
         .fetch_one(conn)

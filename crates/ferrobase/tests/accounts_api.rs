@@ -100,6 +100,27 @@ async fn a_code_dies_after_five_wrong_attempts(app: TestApp) {
     app.post("/api/v1/auth/email/verify", None, json!({"email": "eve@example.com", "code": fresh})).await.expect(200);
 }
 
+async fn codes_expire(app: TestApp) {
+    app.post(
+        "/api/v1/auth/register",
+        None,
+        json!({"email": "vic@example.com", "password": PASSWORD, "name": "Vic", "locale": "fa"}),
+    )
+    .await
+    .expect(201);
+    let mail = read_mail(&app.mail_dir(), "vic@example.com", 1).await;
+    assert_eq!(mail.subject, "کد تأیید ایمیل", "the sign-up locale picks the language");
+    let db = app.db().await;
+    let past = platform::db::Ts::now().minus(chrono::Duration::seconds(1));
+    platform::with_db!(&db, |pool| {
+        sqlx::query("UPDATE one_time_codes SET expires_at = $1").bind(past).execute(pool).await.map(|_| ())
+    })
+    .unwrap();
+    app.post("/api/v1/auth/email/verify", None, json!({"email": "vic@example.com", "code": code_in(&mail.text)}))
+        .await
+        .expect_problem(400, "invalid_code");
+}
+
 async fn resend_answers_202_and_is_rate_limited(app: TestApp) {
     app.post("/api/v1/auth/email/resend", None, json!({"email": "nobody@example.com"})).await.expect(202);
     app.register("fay@example.com").await;
@@ -392,6 +413,7 @@ testkit::api_tests!(
     register_returns_a_session_and_emails_a_code,
     register_rejects_duplicates_and_bad_input,
     a_code_dies_after_five_wrong_attempts,
+    codes_expire,
     resend_answers_202_and_is_rate_limited,
     login_checks_credentials_alike,
     login_locks_after_ten_failures,

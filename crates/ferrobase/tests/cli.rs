@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferrobase");
@@ -24,35 +24,46 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[tokio::test]
-async fn serve_runs_on_the_embedded_default_and_stops_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
+/// `ferrobase serve` in `dir` on a free port with extra `env`, once `/health/ready` answers 200;
+/// returns the process, its base URL and a client. Callers wait for the process.
+#[allow(clippy::zombie_processes)]
+async fn serve(dir: &Path, env: &[(&str, &str)], output: fn() -> Stdio) -> (Child, String, reqwest::Client) {
     let port = free_port();
-    let mut child = ferrobase(dir.path())
-        .env("FERROBASE_BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = ferrobase(dir);
+    cmd.arg("serve").env("FERROBASE_BIND", format!("127.0.0.1:{port}")).stdout(output()).stderr(output());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = format!("http://127.0.0.1:{port}/health/ready");
+    let base = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
     loop {
-        if let Ok(r) = http.get(&url).send().await
+        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
             && r.status() == 200
         {
-            break;
+            return (child, base, http);
         }
         assert!(start.elapsed() < Duration::from_secs(30), "server never became ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn serve_runs_on_the_embedded_default_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _, _) = serve(dir.path(), &[], Stdio::null).await;
     let data = dir.path().join("data");
     assert!(data.join("ferrobase.db").exists(), "SQLite database in ./data");
     assert!(data.join("jwt-secret").exists(), "signing secret kept in ./data");
     assert!(data.join("mail").is_dir());
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    terminate(&child);
     let deadline = Instant::now() + Duration::from_secs(15);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
@@ -138,28 +149,13 @@ async fn admin_create_makes_a_verified_admin_who_can_sign_in() {
     assert!(!weak.status.success());
     assert!(text(&weak).contains("password"), "{}", text(&weak));
 
-    let port = free_port();
-    let mut child = ferrobase(dir.path())
-        .env("FERROBASE_BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    let (mut child, base, http) = serve(dir.path(), &[], Stdio::null).await;
+    let login = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "root@example.com", "password": "an admin password"}))
+        .send()
+        .await
         .unwrap();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    let login = loop {
-        let r = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&serde_json::json!({"email": "root@example.com", "password": "an admin password"}))
-            .send()
-            .await;
-        if let Ok(r) = r {
-            break r;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
     let body: serde_json::Value = login.json().await.unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
@@ -170,29 +166,15 @@ async fn admin_create_makes_a_verified_admin_who_can_sign_in() {
 #[tokio::test]
 async fn json_logs_carry_request_ids_and_never_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = ferrobase(dir.path())
-        .env("FERROBASE_BIND", format!("127.0.0.1:{port}"))
-        .env("FERROBASE_LOG_FORMAT", "json")
-        .env("FERROBASE_LOG_LEVEL", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while http.get(format!("{base}/health/live")).send().await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (child, base, http) =
+        serve(dir.path(), &[("FERROBASE_LOG_FORMAT", "json"), ("FERROBASE_LOG_LEVEL", "info")], Stdio::piped).await;
     let register = serde_json::json!({"email": "log@example.com", "password": "password-in-a-body-42", "name": "L"});
     let r = http.post(format!("{base}/api/v1/auth/register")).json(&register).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let token = r.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
     http.get(format!("{base}/api/v1/users/me?token=query-secret-77")).bearer_auth(&token).send().await.unwrap();
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    terminate(&child);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
     let logs = text(&out);
     let lines: Vec<serde_json::Value> =

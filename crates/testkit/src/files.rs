@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 /// A mail as a test sees it.
 #[derive(Debug, Clone)]
 pub struct ReadMail {
+    /// The Message-ID: the outbox row id, a UUIDv7, so ids sort in the order mail was queued.
+    pub id: String,
     /// Recipient address.
     pub to: String,
     /// Decoded subject.
@@ -22,6 +24,7 @@ fn parse_mail(raw: &[u8]) -> Option<ReadMail> {
     let msg = mail_parser::MessageParser::default().parse(raw)?;
     let to = msg.to()?.first()?.address()?.to_string();
     Some(ReadMail {
+        id: msg.message_id().unwrap_or_default().to_string(),
         to,
         subject: msg.subject().unwrap_or_default().to_string(),
         text: msg.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
@@ -30,18 +33,21 @@ fn parse_mail(raw: &[u8]) -> Option<ReadMail> {
     })
 }
 
-/// Every mail in `dir` to `to`, oldest first.
+/// Every mail in `dir` to `to`, in the order it was queued. (File times cannot tell: the worker
+/// may write two messages within one tick of the file system clock.)
 pub fn mails_to(dir: &Path, to: &str) -> Vec<ReadMail> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map(|it| it.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).collect())
+    let mut mails: Vec<ReadMail> = std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .filter_map(|e| std::fs::read(e.path()).ok())
+                .filter_map(|raw| parse_mail(&raw))
+                .filter(|m| m.to.eq_ignore_ascii_case(to))
+                .collect()
+        })
         .unwrap_or_default();
-    entries.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
-    entries
-        .iter()
-        .filter_map(|e| std::fs::read(e.path()).ok())
-        .filter_map(|raw| parse_mail(&raw))
-        .filter(|m| m.to.eq_ignore_ascii_case(to))
-        .collect()
+    mails.sort_by(|a, b| a.id.cmp(&b.id));
+    mails
 }
 
 /// Waits (up to 10 s) until `dir` holds `count` mails to `to`, and returns the newest.
@@ -61,17 +67,21 @@ pub async fn read_mail(dir: &Path, to: &str, count: usize) -> ReadMail {
 pub async fn read_sms(dir: &Path, to: &str, count: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut found: Vec<(std::path::PathBuf, String)> = std::fs::read_dir(dir)
+        // Files are named `{delivery time}-{outbox id}.txt`; the id (a UUIDv7) gives queue order.
+        let mut found: Vec<(String, String)> = std::fs::read_dir(dir)
             .map(|it| {
                 it.filter_map(Result::ok)
                     .filter(|e| e.path().extension().is_some_and(|x| x == "txt"))
-                    .filter_map(|e| std::fs::read_to_string(e.path()).ok().map(|t| (e.path(), t)))
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().to_string();
+                        let id = name.split_once('-').map(|(_, id)| id.to_string()).unwrap_or(name);
+                        std::fs::read_to_string(e.path()).ok().map(|t| (id, t))
+                    })
                     .filter(|(_, t)| t.starts_with(&format!("To: {to}\n")))
                     .collect()
             })
             .unwrap_or_default();
         if found.len() >= count {
-            // File names start with a timestamp, so name order is sending order.
             found.sort();
             return found.pop().map(|(_, t)| t).unwrap_or_default();
         }

@@ -30,7 +30,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Turns the modules' routes into the served application.
 pub fn finish(api: OpenApiRouter, platform: &Platform) -> Router {
-    let (api_router, openapi) = OpenApiRouter::with_openapi(openapi::base()).merge(api).split_for_parts();
+    let (api_router, openapi) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(api)
+        .merge(health::router(platform.clone()))
+        .split_for_parts();
     let openapi = openapi::finish(openapi);
     let docs = Router::new()
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
@@ -43,7 +46,6 @@ pub fn finish(api: OpenApiRouter, platform: &Platform) -> Router {
     let config = &platform.config;
     Router::new()
         .merge(api_router)
-        .merge(health::router(platform.clone()))
         .merge(docs)
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "route_not_found", "No such route.") })
         .method_not_allowed_fallback(|| async {

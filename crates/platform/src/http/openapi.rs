@@ -48,9 +48,11 @@ pub(super) fn finish(mut doc: Document) -> Document {
     for item in doc.paths.paths.values_mut() {
         let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
         for op in ops.into_iter().flatten() {
-            // Error answers are problem documents, whatever content type an annotation assumed.
+            // Error answers documented with the Problem schema are problem documents, whatever
+            // content type the annotation assumed.
             for (status, response) in op.responses.responses.iter_mut() {
                 if let (true, utoipa::openapi::RefOr::T(response)) = (status.starts_with(['4', '5']), response)
+                    && response.content.get("application/json").is_some_and(is_problem)
                     && let Some(content) = response.content.shift_remove("application/json")
                 {
                     response.content.insert("application/problem+json".to_string(), content);
@@ -71,4 +73,9 @@ pub(super) fn finish(mut doc: Document) -> Document {
         }
     }
     doc
+}
+
+fn is_problem(content: &utoipa::openapi::RefOr<utoipa::openapi::Content>) -> bool {
+    use utoipa::openapi::RefOr;
+    matches!(content, RefOr::T(c) if matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem")))
 }
