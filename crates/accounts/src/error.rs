@@ -34,6 +34,12 @@ pub enum AccountsError {
     /// A reset token that is unknown, expired or used.
     #[error("invalid reset token")]
     InvalidResetToken,
+    /// An upload that is not a JPEG, PNG or WebP image.
+    #[error("unsupported image type")]
+    UnsupportedImage,
+    /// An upload that claims an image type but cannot be decoded or is too large.
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
     /// No such object (or not the caller's).
     #[error("not found")]
     NotFound,
@@ -102,11 +108,36 @@ impl From<AccountsError> for ApiError {
             E::InvalidResetToken => {
                 ApiError::bad_request("invalid_reset_token", "The reset token is wrong, expired or already used.")
             }
+            E::UnsupportedImage => ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_image_type",
+                "Upload a JPEG, PNG or WebP image.",
+            ),
+            E::InvalidImage(why) => {
+                let mut e = ApiError::invalid_field("file", why);
+                e.code = "invalid_image";
+                e
+            }
             E::NotFound => ApiError::not_found(),
             E::Invalid(errors) => ApiError::validation(errors),
             E::RateLimited(l) => l.into(),
             E::Db(db) => ApiError::internal(db),
             E::Platform(api) => api,
         }
+    }
+}
+
+impl From<platform::images::ImageError> for AccountsError {
+    fn from(e: platform::images::ImageError) -> Self {
+        match e {
+            platform::images::ImageError::UnsupportedType => AccountsError::UnsupportedImage,
+            platform::images::ImageError::Invalid(why) => AccountsError::InvalidImage(why),
+        }
+    }
+}
+
+impl From<platform::storage::StorageError> for AccountsError {
+    fn from(e: platform::storage::StorageError) -> Self {
+        AccountsError::Platform(ApiError::internal(e))
     }
 }

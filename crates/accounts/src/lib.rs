@@ -19,4 +19,5 @@ pub use routes::router;
 pub use service::Accounts;
 
 /// This module's migrations.
-pub const MIGRATIONS: &[platform::db::Migration] = platform::migrations!("accounts", 1 => "0001_accounts.sql");
+pub const MIGRATIONS: &[platform::db::Migration] =
+    platform::migrations!("accounts", 1 => "0001_accounts.sql", 2 => "0002_avatars.sql");

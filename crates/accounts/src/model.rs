@@ -160,6 +160,48 @@ pub struct UserRow {
     pub disabled: bool,
     pub created_at: Ts,
     pub updated_at: Ts,
+    pub avatar_key: Option<String>,
+}
+
+/// Stored avatars: the original under `avatars/{user}/{version}.{ext}` and a square JPEG
+/// thumbnail beside it. The version is random, so URLs change when the picture does.
+pub mod avatar {
+    use uuid::Uuid;
+
+    /// Side of the thumbnail in pixels.
+    pub const THUMBNAIL_SIZE: u32 = 256;
+
+    /// The key of a new original.
+    pub fn new_key(user: Uuid, extension: &str) -> String {
+        format!("avatars/{user}/{}.{extension}", Uuid::new_v4().simple())
+    }
+
+    /// The thumbnail's key beside an original's.
+    pub fn thumbnail_key(key: &str) -> String {
+        let stem = key.rsplit_once('.').map_or(key, |(stem, _)| stem);
+        format!("{stem}-thumb.jpg")
+    }
+
+    /// The content type of an original, from its extension (set by us from the sniffed type).
+    pub fn content_type(key: &str) -> &'static str {
+        match key.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("png") => "image/png",
+            Some("webp") => "image/webp",
+            _ => "image/jpeg",
+        }
+    }
+
+    /// The public URLs (original, thumbnail) of a user's avatar.
+    pub fn urls(user: Uuid, key: Option<&str>) -> (Option<String>, Option<String>) {
+        match key {
+            None => (None, None),
+            Some(key) => {
+                let version = key.rsplit('/').next().and_then(|f| f.split('.').next()).unwrap_or_default();
+                let base = format!("/api/v1/users/{user}/avatar?v={version}");
+                (Some(base.clone()), Some(format!("{base}&size=thumbnail")))
+            }
+        }
+    }
 }
 
 /// A user as the API shows it to the user and to admins.
@@ -187,11 +229,18 @@ pub struct User {
     pub created_at: Ts,
     /// Last change.
     pub updated_at: Ts,
+    /// The avatar picture, if any.
+    pub avatar_url: Option<String>,
+    /// A 256×256 JPEG thumbnail of it.
+    pub avatar_thumbnail_url: Option<String>,
 }
 
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
+        let (avatar_url, avatar_thumbnail_url) = avatar::urls(r.id, r.avatar_key.as_deref());
         Self {
+            avatar_url,
+            avatar_thumbnail_url,
             id: r.id,
             email: r.email,
             email_verified: r.email_verified,
@@ -214,6 +263,16 @@ pub struct PublicUser {
     pub id: Uuid,
     /// Display name.
     pub name: String,
+    /// The avatar picture, if any.
+    pub avatar_url: Option<String>,
+    /// Its thumbnail.
+    pub avatar_thumbnail_url: Option<String>,
+}
+
+impl From<User> for PublicUser {
+    fn from(u: User) -> Self {
+        Self { id: u.id, name: u.name, avatar_url: u.avatar_url, avatar_thumbnail_url: u.avatar_thumbnail_url }
+    }
 }
 
 /// A sign-in session as listed to its owner.
@@ -334,6 +393,19 @@ mod tests {
         assert!(Password::parse("éééééééééé", "password").is_ok());
         assert!(Password::parse(&"x".repeat(129), "password").is_err());
         assert!(!format!("{:?}", Password::parse("supersecret1", "p").unwrap()).contains("supersecret"));
+    }
+
+    #[test]
+    fn avatar_keys_and_urls() {
+        let user = Uuid::now_v7();
+        let key = avatar::new_key(user, "png");
+        assert!(key.starts_with(&format!("avatars/{user}/")) && key.ends_with(".png"));
+        assert_eq!(avatar::thumbnail_key("avatars/u/abc.png"), "avatars/u/abc-thumb.jpg");
+        assert_eq!(avatar::content_type("avatars/u/abc.webp"), "image/webp");
+        let (original, thumb) = avatar::urls(user, Some("avatars/u/abc.png"));
+        assert_eq!(original.unwrap(), format!("/api/v1/users/{user}/avatar?v=abc"));
+        assert_eq!(thumb.unwrap(), format!("/api/v1/users/{user}/avatar?v=abc&size=thumbnail"));
+        assert_eq!(avatar::urls(user, None), (None, None));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use crate::model::{Locale, PublicUser, Role, Session, SessionTokens, User};
 use crate::service::{Accounts, ClientInfo};
-use axum::extract::{FromRef, State};
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use garde::Validate;
@@ -33,9 +34,13 @@ impl FromRef<AccountsState> for Authenticator {
     }
 }
 
-/// The accounts routes.
-pub fn router(accounts: Accounts, auth: Authenticator) -> OpenApiRouter {
+/// The accounts routes; `upload_limit` bounds avatar uploads.
+pub fn router(accounts: Accounts, auth: Authenticator, upload_limit: usize) -> OpenApiRouter {
+    let uploads =
+        OpenApiRouter::new().routes(routes!(upload_avatar, delete_avatar)).layer(DefaultBodyLimit::max(upload_limit));
     OpenApiRouter::new()
+        .merge(uploads)
+        .routes(routes!(get_avatar))
         .routes(routes!(register))
         .routes(routes!(verify_email))
         .routes(routes!(resend_verification))
@@ -215,6 +220,36 @@ pub struct AdminUpdateRequest {
     /// Disable or re-enable.
     #[garde(skip)]
     pub disabled: Option<bool>,
+}
+
+/// Which rendition of an avatar.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AvatarSize {
+    /// The uploaded picture.
+    #[default]
+    Original,
+    /// The 256×256 JPEG thumbnail.
+    Thumbnail,
+}
+
+/// Avatar query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AvatarQuery {
+    /// `original` (default) or `thumbnail`.
+    pub size: Option<AvatarSize>,
+    /// Version from the avatar URL (for caches; any value is accepted).
+    pub v: Option<String>,
+}
+
+/// An avatar upload (multipart/form-data).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Only describes the form for the OpenAPI document.
+pub struct AvatarUpload {
+    /// A JPEG, PNG or WebP image.
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
 }
 
 /// Admin user search.
@@ -448,8 +483,7 @@ async fn get_user(
     _me: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<PublicUser>> {
-    let user = s.accounts.user(id).await?;
-    Ok(axum::Json(PublicUser { id: user.id, name: user.name }))
+    Ok(axum::Json(PublicUser::from(s.accounts.user(id).await?)))
 }
 
 /// Admin: list and search users.
@@ -477,4 +511,63 @@ async fn admin_update_user(
 ) -> ApiResult<axum::Json<User>> {
     me.require_admin()?;
     Ok(axum::Json(s.accounts.admin_update(id, body.role, body.disabled).await?))
+}
+
+async fn read_file_field(multipart: Result<Multipart, MultipartRejection>) -> ApiResult<bytes::Bytes> {
+    let mut multipart = multipart.map_err(|e| {
+        platform::ApiError::new(e.status(), "invalid_multipart", "Send multipart/form-data with a `file` part.")
+    })?;
+    loop {
+        let field = multipart.next_field().await.map_err(multipart_error)?;
+        let Some(field) = field else {
+            return Err(platform::ApiError::invalid_field("file", "is required"));
+        };
+        if field.name() == Some("file") {
+            return field.bytes().await.map_err(multipart_error);
+        }
+    }
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> platform::ApiError {
+    let status = e.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        platform::ApiError::new(status, "payload_too_large", "The upload is too large.")
+    } else {
+        platform::ApiError::new(status, "invalid_multipart", e.body_text())
+    }
+}
+
+/// Set the caller's avatar (JPEG, PNG or WebP; the type is checked by content).
+#[utoipa::path(put, path = "/api/v1/users/me/avatar", tag = "users", security(("bearer" = [])),
+    request_body(content = AvatarUpload, content_type = "multipart/form-data"),
+    responses((status = 200, body = User), (status = 415, description = "Not an image we accept", body = platform::error::Problem)))]
+async fn upload_avatar(
+    State(s): State<AccountsState>,
+    me: AuthUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<axum::Json<User>> {
+    let bytes = read_file_field(multipart).await?;
+    Ok(axum::Json(s.accounts.set_avatar(me.user_id, bytes).await?))
+}
+
+/// Remove the caller's avatar.
+#[utoipa::path(delete, path = "/api/v1/users/me/avatar", tag = "users", security(("bearer" = [])),
+    responses((status = 204, description = "Removed")))]
+async fn delete_avatar(State(s): State<AccountsState>, me: AuthUser) -> ApiResult<StatusCode> {
+    s.accounts.delete_avatar(me.user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's avatar picture (public, like the name).
+#[utoipa::path(get, path = "/api/v1/users/{id}/avatar", tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), AvatarQuery),
+    responses((status = 200, description = "The image", content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp")))))]
+async fn get_avatar(
+    State(s): State<AccountsState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<AvatarQuery>,
+) -> ApiResult<Response> {
+    let thumbnail = matches!(q.size.unwrap_or_default(), AvatarSize::Thumbnail);
+    let (bytes, content_type) = s.accounts.avatar(id, thumbnail).await?;
+    Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], bytes).into_response())
 }

@@ -9,6 +9,7 @@ use platform::Platform;
 use platform::auth::{SessionCheck, SessionStatus};
 use platform::crypto::{constant_time_eq, hmac_hex, random_token, sha256_hex, six_digit_code};
 use platform::db::Ts;
+use platform::outbox::{DELETE_FILES, DeleteFiles};
 use platform::pagination::Page;
 use platform::ratelimit::Quota;
 use std::time::Duration;
@@ -453,14 +454,72 @@ impl Accounts {
     }
 
     /// Deletes the caller's account after checking the password (accounts without a password,
-    /// created by phone, are confirmed by the signed-in session alone).
+    /// created by phone, are confirmed by the signed-in session alone). Stored files are removed
+    /// by the outbox once the deletion has committed.
     pub async fn delete_account(&self, user: Uuid, password: Option<&str>) -> Result<()> {
         let row = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
         if row.password_hash.is_some() {
             self.require_password(&row, password.unwrap_or_default()).await?;
         }
-        store::delete_user(&self.platform.db, user).await?;
+        let mut tx = self.platform.db.begin().await?;
+        store::delete_user(&mut tx, user).await?;
+        self.forget_avatar_files(&mut tx, row.avatar_key.as_deref()).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
         Ok(())
+    }
+
+    async fn forget_avatar_files(&self, tx: &mut platform::db::Tx, key: Option<&str>) -> Result<()> {
+        if let Some(key) = key {
+            let files = DeleteFiles { keys: vec![key.to_string(), avatar::thumbnail_key(key)] };
+            self.platform.outbox.enqueue(tx, DELETE_FILES, &files).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the caller's avatar with `bytes` (JPEG, PNG or WebP, checked by content) and a
+    /// generated thumbnail. Files are written before the row points at them, so a reader never
+    /// sees a key without its file; the previous files are removed after the commit.
+    pub async fn set_avatar(&self, user: Uuid, bytes: bytes::Bytes) -> Result<User> {
+        let before = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
+        let input = bytes.clone();
+        let (kind, thumbnail) =
+            tokio::task::spawn_blocking(move || platform::images::thumbnail(&input, avatar::THUMBNAIL_SIZE))
+                .await
+                .map_err(platform::ApiError::internal)??;
+        let key = avatar::new_key(user, kind.extension());
+        self.platform.storage.put(&key, bytes).await?;
+        self.platform.storage.put(&avatar::thumbnail_key(&key), thumbnail.into()).await?;
+        let mut tx = self.platform.db.begin().await?;
+        let row = store::set_avatar(&mut tx, user, Some(&key)).await?;
+        self.forget_avatar_files(&mut tx, before.avatar_key.as_deref()).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(row.into())
+    }
+
+    /// Removes the caller's avatar.
+    pub async fn delete_avatar(&self, user: Uuid) -> Result<User> {
+        let before = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
+        let mut tx = self.platform.db.begin().await?;
+        let row = store::set_avatar(&mut tx, user, None).await?;
+        self.forget_avatar_files(&mut tx, before.avatar_key.as_deref()).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(row.into())
+    }
+
+    /// A user's avatar (or its thumbnail) and its content type.
+    pub async fn avatar(&self, user: Uuid, thumbnail: bool) -> Result<(bytes::Bytes, &'static str)> {
+        let row = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
+        let key = row.avatar_key.ok_or(AccountsError::NotFound)?;
+        let (key, content_type) = if thumbnail {
+            (avatar::thumbnail_key(&key), "image/jpeg")
+        } else {
+            (key.clone(), avatar::content_type(&key))
+        };
+        let bytes = self.platform.storage.get(&key).await?.ok_or(AccountsError::NotFound)?;
+        Ok((bytes, content_type))
     }
 
     /// Everything stored about the caller by this module.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 macro_rules! user_columns {
     () => {
-        "id, email, email_verified, phone, name, password_hash, locale, role, public_profile, disabled, created_at, updated_at"
+        "id, email, email_verified, phone, name, password_hash, locale, role, public_profile, disabled, created_at, updated_at, avatar_key"
     };
 }
 
@@ -31,7 +31,7 @@ pub async fn insert_user(tx: &mut Tx, new: &NewUser<'_>) -> Result<UserRow, DbEr
             "INSERT INTO users (",
             user_columns!(),
             ")
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, false, $9, $9) RETURNING ",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, false, $9, $9, NULL) RETURNING ",
             user_columns!()
         ))
         .bind(Uuid::now_v7())
@@ -148,11 +148,26 @@ pub async fn set_password(tx: &mut Tx, id: Uuid, hash: &str) -> Result<(), DbErr
 }
 
 /// Deletes a user; sessions and tokens go with it (foreign keys cascade).
-pub async fn delete_user(db: &Db, id: Uuid) -> Result<bool, DbError> {
-    let n = with_db!(db, |pool| {
-        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected())
+pub async fn delete_user(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
+    let n = with_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(conn).await.map(|r| r.rows_affected())
     })?;
     Ok(n > 0)
+}
+
+/// Points the user's avatar at `key` (or at nothing).
+pub async fn set_avatar(tx: &mut Tx, id: Uuid, key: Option<&str>) -> Result<UserRow, DbError> {
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_as::<_, UserRow>(concat!(
+            "UPDATE users SET avatar_key = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+            user_columns!()
+        ))
+        .bind(id)
+        .bind(key)
+        .bind(Ts::now())
+        .fetch_one(conn)
+        .await
+    })?)
 }
 
 /// Users ordered by id (creation order), after `cursor`, matching `q` in email or name.

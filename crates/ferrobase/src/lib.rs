@@ -4,7 +4,7 @@
 use accounts::Accounts;
 use platform::auth::Authenticator;
 use platform::config::Config;
-use platform::outbox::{MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Worker};
+use platform::outbox::{DELETE_FILES, DeleteFilesHandler, MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Worker};
 use platform::{Platform, db};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let platform = Platform::init(config, MIGRATIONS).await?;
     let accounts = Accounts::new(platform.clone());
     let auth = Authenticator { keys: platform.keys.clone(), sessions: Arc::new(accounts.clone()) };
-    let api = OpenApiRouter::new().merge(accounts::router(accounts.clone(), auth));
+    let api = OpenApiRouter::new().merge(accounts::router(accounts.clone(), auth, platform.config.upload_body_limit));
     let router = platform::http::finish(api, &platform);
     let worker = Worker::new(
         platform.db.clone(),
@@ -46,6 +46,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     )
     .handler(SEND_MAIL, Arc::new(MailHandler(platform.mailer.clone())))
     .handler(SEND_SMS, Arc::new(SmsHandler(platform.sms.clone())))
+    .handler(DELETE_FILES, Arc::new(DeleteFilesHandler(platform.storage.clone())))
     .job(Arc::new(accounts::jobs::Cleanup { db: platform.db.clone() }));
     Ok(App { router, platform, accounts, worker })
 }

@@ -321,7 +321,11 @@ async fn profile_read_update_and_public_view(app: TestApp) {
     app.patch("/api/v1/users/me", Some(&a.access), json!({"locale": "de"})).await.expect(422);
     app.patch("/api/v1/users/me", Some(&a.access), json!({"name": ""})).await.expect_problem(422, "validation_failed");
     let public = app.get(&format!("/api/v1/users/{}", a.user_id), Some(&b.access)).await.expect(200);
-    assert_eq!(public.json, json!({"id": a.user_id, "name": "Olga K"}));
+    assert_eq!(
+        public.json,
+        json!({"id": a.user_id, "name": "Olga K", "avatar_url": null, "avatar_thumbnail_url": null}),
+        "public fields only: never email or phone"
+    );
     app.get(&format!("/api/v1/users/{}", uuid::Uuid::now_v7()), Some(&b.access)).await.expect_problem(404, "not_found");
     app.get("/api/v1/users/not-a-uuid", Some(&b.access)).await.expect(404);
     app.get("/api/v1/users/me", None).await.expect_problem(401, "unauthenticated");

@@ -10,6 +10,7 @@ use crate::password::PasswordHasher;
 use crate::ratelimit::RateLimiter;
 use crate::secret::Secret;
 use crate::sms::SmsSender;
+use crate::storage::Storage;
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
@@ -39,6 +40,8 @@ pub struct Platform {
     pub mailer: Mailer,
     /// Outgoing SMS (used by the worker).
     pub sms: SmsSender,
+    /// Uploaded files.
+    pub storage: Storage,
     /// Prometheus handle.
     pub metrics: PrometheusHandle,
 }
@@ -70,6 +73,7 @@ impl Platform {
             code_key: Secret::new(crate::crypto::hmac_hex(secret.expose().as_bytes(), "one-time-codes")),
             mailer: Mailer::from_url(&config.mail_url(), &config.mail_from)?,
             sms: SmsSender::from_url(&config.sms_url())?,
+            storage: Storage::from_url(&config.storage_url())?,
             hasher: PasswordHasher::new(cores).map_err(|e| anyhow::anyhow!("{e}"))?,
             outbox: Outbox::new(),
             metrics: crate::http::install_metrics(),

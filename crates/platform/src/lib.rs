@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod images;
 pub mod logging;
 pub mod mail;
 pub mod outbox;
@@ -18,6 +19,7 @@ pub mod password;
 pub mod ratelimit;
 pub mod secret;
 pub mod sms;
+pub mod storage;
 
 pub use app::{Platform, serve};
 pub use error::{ApiError, ApiResult, FieldError};

@@ -10,7 +10,7 @@ mod delivery;
 mod store;
 mod worker;
 
-pub use delivery::{MailHandler, SmsHandler};
+pub use delivery::{DeleteFiles, DeleteFilesHandler, MailHandler, SmsHandler};
 pub use store::{OutboxRow, count_by_status};
 pub use worker::{Handler, Job, Worker};
 
@@ -29,6 +29,8 @@ pub const PARKED: &str = "parked";
 pub const SEND_MAIL: &str = "mail.send";
 /// The kind of the built-in SMS side effect (payload: [`crate::sms::Sms`]).
 pub const SEND_SMS: &str = "sms.send";
+/// The kind of the built-in file removal (payload: [`DeleteFiles`]).
+pub const DELETE_FILES: &str = "storage.delete";
 
 /// Handle for writing side effects and waking the local worker.
 #[derive(Clone, Debug, Default)]
