@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod model;
 pub mod routes;
 pub mod service;
+pub mod session_cache;
 pub mod store;
 
 pub use error::AccountsError;

@@ -4,6 +4,7 @@
 use crate::error::AccountsError;
 use crate::events::{self, CodeMail};
 use crate::model::*;
+use crate::session_cache::SessionCache;
 use crate::store::{self, NewUser};
 use platform::Platform;
 use platform::auth::{SessionCheck, SessionStatus};
@@ -12,6 +13,7 @@ use platform::db::Ts;
 use platform::outbox::{DELETE_FILES, DeleteFiles};
 use platform::pagination::Page;
 use platform::ratelimit::Quota;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -46,12 +48,15 @@ pub struct ClientInfo {
 #[derive(Clone)]
 pub struct Accounts {
     platform: Platform,
+    sessions: Arc<SessionCache>,
 }
 
 impl Accounts {
-    /// The service over the platform.
+    /// The service over the platform. Sessions are cached only on SQLite, where this process
+    /// is the only writer (see [`SessionCache`]).
     pub fn new(platform: Platform) -> Self {
-        Self { platform }
+        let cache = SessionCache::new(platform.db.dialect() == platform::db::Dialect::Sqlite);
+        Self { platform, sessions: Arc::new(cache) }
     }
 
     fn code_hash(&self, purpose: CodePurpose, destination: &str, code: &str) -> String {
@@ -270,6 +275,7 @@ impl Accounts {
         if row.spent_at.is_some() || !store::spend_refresh_token(&mut tx, &hash).await? {
             store::revoke_session(&mut tx, row.user_id, row.session_id).await?;
             tx.commit().await?;
+            self.sessions.forget_session(row.session_id);
             tracing::warn!(session = %row.session_id, "refresh token reuse; session revoked");
             return Err(AccountsError::RefreshTokenReused);
         }
@@ -284,6 +290,7 @@ impl Accounts {
         let mut tx = self.platform.db.begin().await?;
         let found = store::revoke_session(&mut tx, user, session).await?;
         tx.commit().await?;
+        self.sessions.forget_session(session);
         if found { Ok(()) } else { Err(AccountsError::NotFound) }
     }
 
@@ -292,6 +299,7 @@ impl Accounts {
         let mut tx = self.platform.db.begin().await?;
         store::revoke_all_sessions(&mut tx, user, None).await?;
         tx.commit().await?;
+        self.sessions.forget_user(user);
         Ok(())
     }
 
@@ -405,6 +413,7 @@ impl Accounts {
         store::mark_email_verified(&mut tx, user).await?;
         store::revoke_all_sessions(&mut tx, user, None).await?;
         tx.commit().await?;
+        self.sessions.forget_user(user);
         Ok(())
     }
 
@@ -418,6 +427,7 @@ impl Accounts {
         store::set_password(&mut tx, user, &hash).await?;
         store::revoke_all_sessions(&mut tx, user, Some(session)).await?;
         tx.commit().await?;
+        self.sessions.forget_user(user);
         Ok(())
     }
 
@@ -465,6 +475,7 @@ impl Accounts {
         store::delete_user(&mut tx, user).await?;
         self.forget_avatar_files(&mut tx, row.avatar_key.as_deref()).await?;
         tx.commit().await?;
+        self.sessions.forget_user(user);
         self.platform.outbox.wake();
         Ok(())
     }
@@ -551,6 +562,7 @@ impl Accounts {
             store::revoke_all_sessions(&mut tx, target, None).await?;
         }
         tx.commit().await?;
+        self.sessions.forget_user(target);
         Ok(after.into())
     }
 
@@ -583,6 +595,7 @@ impl Accounts {
             }
         };
         tx.commit().await?;
+        self.sessions.forget_user(user.id);
         Ok(user.into())
     }
 }
@@ -590,10 +603,15 @@ impl Accounts {
 #[async_trait::async_trait]
 impl SessionCheck for Accounts {
     async fn check(&self, user: Uuid, session: Uuid) -> std::result::Result<Option<SessionStatus>, platform::ApiError> {
+        if let Some(role) = self.sessions.get(user, session) {
+            return Ok(Some(SessionStatus { role }));
+        }
+        let epoch = self.sessions.epoch();
         let state = store::session_state(&self.platform.db, user, session).await?;
-        Ok(state.and_then(|s| {
-            let live = s.revoked_at.is_none() && s.expires_at > Ts::now() && !s.disabled;
-            live.then_some(SessionStatus { role: s.role })
+        let live = state.filter(|s| s.revoked_at.is_none() && s.expires_at > Ts::now() && !s.disabled);
+        Ok(live.map(|s| {
+            self.sessions.put(epoch, user, session, s.role.clone(), s.expires_at);
+            SessionStatus { role: s.role }
         }))
     }
 }

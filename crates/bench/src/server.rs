@@ -31,10 +31,14 @@ fn build_release() -> anyhow::Result<std::path::PathBuf> {
     Ok(binary)
 }
 
+/// Starts the server with a clean environment; `FERROBASE_*` settings given to the benchmark
+/// (say `FERROBASE_DB_MAX_CONNECTIONS=4`) are passed on, so configurations can be compared.
 fn spawn(binary: &std::path::Path, data: &std::path::Path, addr: SocketAddr) -> anyhow::Result<Child> {
+    let passed = std::env::vars().filter(|(k, _)| k.starts_with("FERROBASE_") && !k.starts_with("FERROBASE_TEST_"));
     Ok(Command::new(binary)
         .arg("serve")
         .env_clear()
+        .envs(passed)
         .env("FERROBASE_BIND", addr.to_string())
         .env("FERROBASE_DATA_DIR", data)
         .env("FERROBASE_LOG_LEVEL", "warn")

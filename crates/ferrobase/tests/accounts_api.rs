@@ -187,6 +187,8 @@ async fn refresh_rotates_and_reuse_revokes_the_session(app: TestApp) {
 async fn logout_rejects_the_token_at_once(app: TestApp) {
     let a = app.register("jo@example.com").await;
     let b = Session::from_json(&app.login("jo@example.com", PASSWORD).await.expect(200).json);
+    // Each token is used before it is revoked, so a cached "live" answer would be caught.
+    app.get("/api/v1/users/me", Some(&a.access)).await.expect(200);
     app.post("/api/v1/auth/logout", Some(&a.access), json!({})).await.expect(204);
     app.get("/api/v1/users/me", Some(&a.access)).await.expect_problem(401, "session_revoked");
     app.post("/api/v1/auth/refresh", None, json!({"refresh_token": a.refresh}))
@@ -194,6 +196,7 @@ async fn logout_rejects_the_token_at_once(app: TestApp) {
         .expect_problem(401, "invalid_refresh_token");
     app.get("/api/v1/users/me", Some(&b.access)).await.expect(200);
     let c = Session::from_json(&app.login("jo@example.com", PASSWORD).await.expect(200).json);
+    app.get("/api/v1/users/me", Some(&c.access)).await.expect(200);
     app.post("/api/v1/auth/logout-all", Some(&b.access), json!({})).await.expect(204);
     app.get("/api/v1/users/me", Some(&b.access)).await.expect(401);
     app.get("/api/v1/users/me", Some(&c.access)).await.expect(401);
@@ -202,6 +205,7 @@ async fn logout_rejects_the_token_at_once(app: TestApp) {
 async fn sessions_are_listed_and_revocable(app: TestApp) {
     let a = app.register("kim@example.com").await;
     let b = Session::from_json(&app.login("kim@example.com", PASSWORD).await.expect(200).json);
+    app.get("/api/v1/users/me", Some(&b.access)).await.expect(200);
     let list = app.get("/api/v1/auth/sessions", Some(&a.access)).await.expect(200);
     let items = list.json.as_array().unwrap();
     assert_eq!(items.len(), 2);
@@ -219,6 +223,7 @@ async fn sessions_are_listed_and_revocable(app: TestApp) {
 
 async fn password_reset_by_emailed_code(app: TestApp) {
     let s = app.register("max@example.com").await;
+    app.get("/api/v1/users/me", Some(&s.access)).await.expect(200);
     app.post("/api/v1/auth/password/forgot", None, json!({"email": "ghost@example.com"})).await.expect(202);
     app.post("/api/v1/auth/password/forgot", None, json!({"email": "max@example.com"})).await.expect(202);
     let mail = read_mail(&app.mail_dir(), "max@example.com", 2).await;
@@ -250,6 +255,7 @@ async fn password_reset_by_emailed_code(app: TestApp) {
 async fn password_change_keeps_only_this_session(app: TestApp) {
     let a = app.register("ned@example.com").await;
     let b = Session::from_json(&app.login("ned@example.com", PASSWORD).await.expect(200).json);
+    app.get("/api/v1/users/me", Some(&b.access)).await.expect(200);
     app.post(
         "/api/v1/auth/password/change",
         Some(&a.access),
@@ -358,6 +364,7 @@ async fn admin_api_is_for_admins_only(app: TestApp) {
     app.register("sam@example.com").await;
     let target = app.register("tess@example.com").await;
     let admin = make_admin(&app, "sam@example.com").await;
+    app.get("/api/v1/users/me", Some(&target.access)).await.expect(200);
 
     let page = app.get("/api/v1/admin/users?limit=2", Some(&admin.access)).await.expect(200);
     assert_eq!(page.json["items"].as_array().unwrap().len(), 2);
