@@ -5,7 +5,9 @@ use accounts::Accounts;
 use platform::auth::Authenticator;
 use platform::config::Config;
 use platform::outbox::{DELETE_FILES, DeleteFilesHandler, MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Worker};
+use platform::realtime::Gateway;
 use platform::{Platform, db};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -37,7 +39,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let platform = Platform::init(config, MIGRATIONS).await?;
     let accounts = Accounts::new(platform.clone());
     let auth = Authenticator { keys: platform.keys.clone(), sessions: Arc::new(accounts.clone()) };
-    let api = OpenApiRouter::new().merge(accounts::router(accounts.clone(), auth, platform.config.upload_body_limit));
+    let gateway = Gateway {
+        hub: platform.hub.clone(),
+        auth: auth.clone(),
+        commands: Arc::new(HashMap::new()),
+        rate_per_sec: platform.config.ws_messages_per_sec,
+        rate_burst: platform.config.ws_message_burst,
+    };
+    let api = OpenApiRouter::new()
+        .merge(accounts::router(accounts.clone(), auth, platform.config.upload_body_limit))
+        .merge(platform::realtime::gateway::router(gateway));
     let router = platform::http::finish(api, &platform);
     let worker = Worker::new(
         platform.db.clone(),

@@ -44,6 +44,8 @@ pub struct Platform {
     pub storage: Storage,
     /// Prometheus handle.
     pub metrics: PrometheusHandle,
+    /// Realtime topics (with the Redis backplane when Redis is configured).
+    pub hub: crate::realtime::Hub,
 }
 
 impl Platform {
@@ -57,11 +59,14 @@ impl Platform {
         if applied > 0 {
             tracing::info!(applied, "database migrated");
         }
+        let hub = crate::realtime::Hub::new();
         let redis = if config.redis_url.is_empty() {
             None
         } else {
             let client = redis::Client::open(config.redis_url.expose()).context("parsing the redis url")?;
-            Some(redis::aio::ConnectionManager::new(client).await.context("connecting to redis")?)
+            let conn = redis::aio::ConnectionManager::new(client.clone()).await.context("connecting to redis")?;
+            crate::realtime::attach_backplane(&hub, client, conn.clone(), &config.redis_prefix).await;
+            Some(conn)
         };
         let limiter = match &redis {
             Some(conn) => RateLimiter::redis(conn.clone(), &config.redis_prefix),
@@ -77,6 +82,7 @@ impl Platform {
             hasher: PasswordHasher::new(cores).map_err(|e| anyhow::anyhow!("{e}"))?,
             outbox: Outbox::new(),
             metrics: crate::http::install_metrics(),
+            hub,
             config: Arc::new(config),
             db,
             redis,

@@ -60,6 +60,10 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Seconds between runs of the scheduled jobs.
     pub jobs_interval_secs: u64,
+    /// Messages per second one WebSocket connection may send (sustained).
+    pub ws_messages_per_sec: f64,
+    /// Messages one WebSocket connection may send in a burst.
+    pub ws_message_burst: f64,
 }
 
 impl Default for Config {
@@ -88,6 +92,8 @@ impl Default for Config {
             refresh_token_ttl_days: 30,
             db_max_connections: 16,
             jobs_interval_secs: 60,
+            ws_messages_per_sec: 20.0,
+            ws_message_burst: 60.0,
         }
     }
 }
@@ -141,6 +147,9 @@ impl Config {
         match self.log_format.as_str() {
             "human" | "json" => {}
             other => return Err(ConfigError(format!("log_format must be human or json, not {other:?}"))),
+        }
+        if self.ws_messages_per_sec <= 0.0 || self.ws_message_burst < 1.0 {
+            return Err(ConfigError("ws_messages_per_sec must be positive and ws_message_burst at least 1".into()));
         }
         if self.access_token_ttl_secs < 1 || self.refresh_token_ttl_days < 1 {
             return Err(ConfigError("token lifetimes must be positive".into()));
@@ -223,6 +232,8 @@ impl Config {
             ("refresh_token_ttl_days", self.refresh_token_ttl_days.to_string()),
             ("db_max_connections", self.db_max_connections.to_string()),
             ("jobs_interval_secs", self.jobs_interval_secs.to_string()),
+            ("ws_messages_per_sec", self.ws_messages_per_sec.to_string()),
+            ("ws_message_burst", self.ws_message_burst.to_string()),
         ];
         rows.into_iter().map(|(k, v)| format!("FERROBASE_{:<24} {v}\n", k.to_uppercase())).collect()
     }

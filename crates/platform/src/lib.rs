@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod pagination;
 pub mod password;
 pub mod ratelimit;
+pub mod realtime;
 pub mod secret;
 pub mod sms;
 pub mod storage;

@@ -9,9 +9,11 @@
 
 mod client;
 pub mod files;
+pub mod ws;
 
 pub use client::{PASSWORD, Resp, Session};
 pub use files::{ReadMail, code_in, read_mail, read_sms};
+pub use ws::{Ended, Ws};
 
 use platform::config::Config;
 use platform::secret::Secret;
@@ -41,6 +43,8 @@ pub struct TestApp {
     pub config: Config,
     /// Which backend.
     pub backend: Backend,
+    /// The app's realtime hub (tests publish on it directly).
+    pub hub: platform::realtime::Hub,
     _data: Arc<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -123,6 +127,7 @@ impl TestApp {
     async fn start(config: Config, backend: Backend, data: Arc<tempfile::TempDir>) -> Self {
         platform::logging::init(&config);
         let app = ferrobase::build(config.clone()).await.expect("build app");
+        let hub = app.platform.hub.clone();
         let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -140,6 +145,7 @@ impl TestApp {
             http,
             config,
             backend,
+            hub,
             _data: data,
             stop: Some(stop),
             task: Some(task),

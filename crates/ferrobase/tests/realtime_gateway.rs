@@ -1,0 +1,197 @@
+//! The native WebSocket gateway with a real client: the three ways to authenticate, authorised
+//! subscriptions, frames that are wrong but survivable, limits that close, token expiry, slow
+//! clients, and delivery across instances through Redis.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use testkit::{Backend, Ended, Session, TestApp};
+
+const PATH: &str = "/api/v1/realtime";
+
+fn topic(s: &Session) -> String {
+    format!("user.{}", s.user_id)
+}
+
+async fn three_ways_to_authenticate(app: TestApp) {
+    let s = app.register("ws-auth@example.com").await;
+    let mut by_header = app.ws(PATH, Some(&s.access)).await.unwrap();
+    assert_eq!(by_header.request(json!({"type": "subscribe", "topic": topic(&s)}), "1").await["type"], "ack");
+    let mut by_query = app.ws(&format!("{PATH}?token={}", s.access), None).await.unwrap();
+    assert_eq!(by_query.request(json!({"type": "subscribe", "topic": topic(&s)}), "1").await["type"], "ack");
+    let mut by_frame = app.ws(PATH, None).await.unwrap();
+    let refused = by_frame.request(json!({"type": "subscribe", "topic": topic(&s)}), "1").await;
+    assert_eq!(refused["code"], "unauthenticated");
+    let bad = by_frame.request(json!({"type": "auth", "token": "nope"}), "2").await;
+    assert_eq!((bad["type"].as_str(), bad["code"].as_str()), (Some("error"), Some("invalid_token")));
+    assert_eq!(by_frame.request(json!({"type": "auth", "token": s.access}), "3").await["type"], "ack");
+    assert_eq!(by_frame.request(json!({"type": "subscribe", "topic": topic(&s)}), "4").await["type"], "ack");
+
+    app.hub.publish(&topic(&s), "hello", &json!({"n": 7}));
+    for ws in [&mut by_header, &mut by_query, &mut by_frame] {
+        let event = ws.recv_type("event").await;
+        assert_eq!(event, json!({"type": "event", "topic": topic(&s), "event": "hello", "data": {"n": 7}}));
+    }
+    // A bad token in the query is refused before the upgrade.
+    let err = app.ws(&format!("{PATH}?token=forged"), None).await.err().unwrap();
+    assert!(err.to_string().contains("401"), "{err}");
+    // A revoked session cannot open a socket.
+    app.post("/api/v1/auth/logout", Some(&s.access), json!({})).await.expect(204);
+    assert!(app.ws(PATH, Some(&s.access)).await.is_err());
+}
+
+async fn subscriptions_are_authorised(app: TestApp) {
+    let a = app.register("ws-a@example.com").await;
+    let b = app.register("ws-b@example.com").await;
+    let mut ws = app.ws(PATH, Some(&a.access)).await.unwrap();
+    let other = ws.request(json!({"type": "subscribe", "topic": topic(&b)}), "1").await;
+    assert_eq!((other["type"].as_str(), other["code"].as_str()), (Some("error"), Some("forbidden")));
+    assert_eq!(ws.request(json!({"type": "subscribe", "topic": "no.such.thing"}), "2").await["code"], "unknown_topic");
+    assert_eq!(ws.request(json!({"type": "subscribe"}), "3").await["code"], "malformed_frame");
+    assert_eq!(ws.request(json!({"type": "subscribe", "topic": topic(&a)}), "4").await["type"], "ack");
+    app.hub.publish(&topic(&b), "secret", &json!({}));
+    app.hub.publish(&topic(&a), "mine", &json!({}));
+    assert_eq!(ws.recv_type("event").await["event"], "mine", "nothing of b's topic arrives");
+    assert_eq!(ws.request(json!({"type": "unsubscribe", "topic": topic(&a)}), "5").await["type"], "ack");
+    app.hub.publish(&topic(&a), "after", &json!({}));
+    assert!(ws.next_within(Duration::from_millis(300)).await.is_none());
+}
+
+async fn wrong_frames_get_errors_and_the_connection_stays(app: TestApp) {
+    let s = app.register("ws-frames@example.com").await;
+    let mut ws = app.ws(PATH, Some(&s.access)).await.unwrap();
+    ws.send_text("this is not json").await;
+    assert_eq!(ws.recv().await["code"], "malformed_frame");
+    ws.send(json!({"no_type": true})).await;
+    assert_eq!(ws.recv().await["code"], "malformed_frame");
+    assert_eq!(ws.request(json!({"type": "launch.rockets"}), "u").await["code"], "unknown_type");
+    ws.stream.send(tokio_tungstenite::tungstenite::Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    assert_eq!(ws.recv().await["code"], "unsupported_frame");
+    assert_eq!(ws.request(json!({"type": "ping"}), "p").await, json!({"type": "pong", "ref": "p"}));
+}
+
+async fn oversized_frames_close_the_connection(app: TestApp) {
+    let s = app.register("ws-big@example.com").await;
+    let mut ws = app.ws(PATH, Some(&s.access)).await.unwrap();
+    let big = format!("{{\"type\":\"ping\",\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
+    let _ = ws.stream.send(tokio_tungstenite::tungstenite::Message::Text(big.into())).await;
+    let ended = ws.ended_within(Duration::from_secs(5)).await;
+    assert!(matches!(ended, Some(Ended::Closed(1009)) | Some(Ended::Dropped)), "{ended:?}");
+}
+
+testkit::api_tests!(
+    three_ways_to_authenticate,
+    subscriptions_are_authorised,
+    wrong_frames_get_errors_and_the_connection_stays,
+    oversized_frames_close_the_connection,
+);
+
+use futures::SinkExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_rate_limit_closes_with_1008() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.ws_messages_per_sec = 5.0;
+        c.ws_message_burst = 10.0;
+    })
+    .await
+    .unwrap();
+    let s = app.register("ws-rate@example.com").await;
+    let mut ws = app.ws(PATH, Some(&s.access)).await.unwrap();
+    for _ in 0..30 {
+        let _ = ws.stream.send(tokio_tungstenite::tungstenite::Message::Text(r#"{"type":"ping"}"#.into())).await;
+    }
+    assert_eq!(ws.ended_within(Duration::from_secs(5)).await, Some(Ended::Closed(1008)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_connections_close_after_ten_seconds() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let mut ws = app.ws(PATH, None).await.unwrap();
+    assert_eq!(ws.request(json!({"type": "ping"}), "p").await["type"], "pong", "ping works before auth");
+    assert_eq!(ws.ended_within(Duration::from_secs(8)).await, None, "not before the deadline");
+    assert_eq!(ws.ended_within(Duration::from_secs(5)).await, Some(Ended::Closed(4001)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_asks_for_reauth_then_closes() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.access_token_ttl_secs = 2).await.unwrap();
+    let s = app.register("ws-exp@example.com").await;
+    let mut renewed = app.ws(PATH, Some(&s.access)).await.unwrap();
+    let mut stale = app.ws(PATH, Some(&s.access)).await.unwrap();
+    assert_eq!(renewed.recv_type("reauth").await, json!({"type": "reauth"}));
+    assert_eq!(stale.recv_type("reauth").await, json!({"type": "reauth"}));
+    let fresh = Session::from_json(
+        &app.post("/api/v1/auth/refresh", None, json!({"refresh_token": s.refresh})).await.expect(200).json,
+    );
+    assert_eq!(renewed.request(json!({"type": "auth", "token": fresh.access}), "r").await["type"], "ack");
+    assert_eq!(stale.ended_within(Duration::from_secs(8)).await, Some(Ended::Closed(4001)));
+    assert_eq!(renewed.request(json!({"type": "ping"}), "p").await["type"], "pong", "the renewed one stays");
+    // Another user's token cannot take over a connection.
+    let other = app.register("ws-other@example.com").await;
+    let answer = renewed.request(json!({"type": "auth", "token": other.access}), "x").await;
+    assert_eq!(answer["code"], "user_mismatch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_does_not_delay_others() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let s = app.register("ws-slow@example.com").await;
+    let mut slow = app.ws(PATH, Some(&s.access)).await.unwrap();
+    let mut fast = app.ws(PATH, Some(&s.access)).await.unwrap();
+    for ws in [&mut slow, &mut fast] {
+        assert_eq!(ws.request(json!({"type": "subscribe", "topic": topic(&s)}), "s").await["type"], "ack");
+    }
+    let pad = "x".repeat(8 * 1024);
+    let total = 3000;
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while got < total {
+            let frame = fast.next_within(Duration::from_secs(5)).await.expect("the fast client stalled");
+            assert_eq!(frame["type"], "event", "the fast client misses nothing: {frame}");
+            got += 1;
+        }
+        got
+    });
+    for i in 0..total {
+        app.hub.publish(&topic(&s), "tick", &json!({"i": i, "pad": pad}));
+        if i % 100 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    assert_eq!(tokio::time::timeout(Duration::from_secs(20), reader).await.unwrap().unwrap(), total);
+    // The slow client, reading at last, is told what it missed.
+    let mut saw_resync = false;
+    while let Some(frame) = slow.next_within(Duration::from_secs(2)).await {
+        if frame["type"] == "resync" {
+            assert!(frame["missed"].as_u64().unwrap() > 0);
+            assert_eq!(frame["topics"], json!([topic(&s)]));
+            saw_resync = true;
+            break;
+        }
+    }
+    assert!(saw_resync, "the slow client was told to resync");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_cross_instances_through_redis() {
+    let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
+    if a.config.redis_url.is_empty() {
+        return;
+    }
+    let b = a.sibling().await;
+    let s = a.register("ws-cross@example.com").await;
+    let mut on_b = b.ws(PATH, Some(&s.access)).await.unwrap();
+    assert_eq!(on_b.request(json!({"type": "subscribe", "topic": topic(&s)}), "s").await["type"], "ack");
+    a.hub.publish(&topic(&s), "from_a", &json!({"ok": true}));
+    let event: Value = on_b.recv_type("event").await;
+    assert_eq!(event["event"], "from_a");
+    assert_eq!(event["data"], json!({"ok": true}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_get_is_told_to_upgrade() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    app.get(PATH, None).await.expect_problem(426, "websocket_required");
+}

@@ -1,0 +1,286 @@
+//! The native WebSocket gateway at `/api/v1/realtime`.
+//!
+//! Authentication: `Authorization: Bearer`, `?token=` (never logged: the request log keeps the
+//! path only), or a first frame `{"type":"auth","token":…}` within 10 s. Client frames:
+//! `auth`, `subscribe {topic}`, `unsubscribe {topic}`, `ping`, and module commands (`chat.send`
+//! …); each may carry a `ref` that the `ack` or `error` answer echoes. Server frames: `event`,
+//! `ack`, `error`, `pong`, `resync` (events were dropped for this slow connection), `reauth`
+//! (the token expired: send a fresh `auth` within 5 s or the connection closes with 4001).
+//! A malformed or unknown frame gets an `error` and the connection stays open. Frames are
+//! limited to 64 KiB and messages to a per-connection rate (close code 1008).
+
+use super::hub::{Connection, Hub, SubscribeError};
+use crate::auth::{AuthUser, Authenticator, bearer_token};
+use crate::error::ApiError;
+use axum::extract::ws::{
+    CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
+use axum::extract::{Query, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{Instant, sleep_until};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Largest frame or message a client may send.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Time to authenticate by first frame.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to answer `reauth` with a fresh token.
+pub const REAUTH_GRACE: Duration = Duration::from_secs(5);
+/// Interval of server pings; two unanswered pings close the connection.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Close code for missing, invalid or expired authentication.
+pub const CLOSE_UNAUTHORIZED: u16 = 4001;
+/// Close code for policy violations (message rate).
+pub const CLOSE_POLICY: u16 = 1008;
+
+/// A module command sent over the gateway (`{"type":"chat.send", …}`).
+#[async_trait::async_trait]
+pub trait CommandHandler: Send + Sync {
+    /// Runs the command for `user`; the value is sent back in the `ack` as `data`.
+    async fn handle(&self, user: &AuthUser, frame: &Value) -> Result<Value, ApiError>;
+}
+
+/// Everything the gateway needs.
+#[derive(Clone)]
+pub struct Gateway {
+    /// The hub.
+    pub hub: Hub,
+    /// Checks tokens.
+    pub auth: Authenticator,
+    /// Module commands by frame type.
+    pub commands: Arc<HashMap<String, Arc<dyn CommandHandler>>>,
+    /// Messages per second a connection may send (sustained).
+    pub rate_per_sec: f64,
+    /// Messages a connection may send in a burst.
+    pub rate_burst: f64,
+}
+
+/// The gateway's route.
+pub fn router(gateway: Gateway) -> OpenApiRouter {
+    OpenApiRouter::new().routes(routes!(realtime)).with_state(gateway)
+}
+
+/// `?token=` for clients that cannot set headers.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    /// An access token (browsers cannot set headers on WebSocket requests).
+    pub token: Option<String>,
+}
+
+/// Open the realtime WebSocket.
+#[utoipa::path(get, path = "/api/v1/realtime", tag = "realtime", params(TokenQuery),
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+              (status = 426, description = "Not a WebSocket request", body = crate::error::Problem)))]
+async fn realtime(
+    State(gateway): State<Gateway>,
+    parts: Parts,
+    Query(query): Query<TokenQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let ws = ws.map_err(|e| {
+        ApiError::new(axum::http::StatusCode::UPGRADE_REQUIRED, "websocket_required", e.body_text())
+            .with_header(axum::http::header::UPGRADE, axum::http::HeaderValue::from_static("websocket"))
+    })?;
+    let token = bearer_token(&parts).map(str::to_string).or(query.token);
+    let user = match token {
+        Some(token) => Some(gateway.auth.authenticate(&token).await?),
+        None => None,
+    };
+    Ok(ws
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| serve(gateway, socket, user))
+        .into_response())
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, rate: f64, burst: f64) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Session {
+    gateway: Gateway,
+    conn: Connection,
+    user: Option<AuthUser>,
+    reauth_by: Option<Instant>,
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+fn expiry_instant(user: &AuthUser) -> Instant {
+    let left = user.expires_at - chrono::Utc::now().timestamp();
+    Instant::now() + Duration::from_secs(u64::try_from(left).unwrap_or(0))
+}
+
+fn error_frame(reference: &Value, code: &str, message: &str) -> Utf8Bytes {
+    Utf8Bytes::from(json!({"type": "error", "ref": reference, "code": code, "message": message}).to_string())
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+}
+
+async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUser>) {
+    let conn = gateway.hub.connect();
+    let auth_by = if user.is_none() { Instant::now() + AUTH_TIMEOUT } else { far_future() };
+    let mut s = Session { gateway, conn, user, reauth_by: None };
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+    let mut unanswered_pings = 0u8;
+    let mut bucket = Bucket { tokens: s.gateway.rate_burst, last: Instant::now() };
+    loop {
+        let expires = s.user.as_ref().filter(|_| s.reauth_by.is_none()).map_or_else(far_future, expiry_instant);
+        let reauth_by = s.reauth_by.unwrap_or_else(far_future);
+        tokio::select! {
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        if socket.send(Message::Text(error_frame(&Value::Null, "unsupported_frame", "Send JSON text frames."))).await.is_err() { break }
+                        continue;
+                    }
+                    Some(Ok(Message::Pong(_))) => { unanswered_pings = 0; continue }
+                    Some(Ok(Message::Ping(_))) => continue,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                };
+                if !bucket.take(s.gateway.rate_per_sec, s.gateway.rate_burst) {
+                    close(&mut socket, CLOSE_POLICY, "message rate limit exceeded").await;
+                    break;
+                }
+                let answer = s.handle(&text).await;
+                if socket.send(Message::Text(answer)).await.is_err() { break }
+            }
+            Some(frame) = s.conn.rx.recv() => {
+                if socket.send(Message::Text(frame)).await.is_err() { break }
+                let missed = s.conn.take_missed();
+                if missed > 0 {
+                    let resync = json!({"type": "resync", "missed": missed, "topics": s.conn.topics.iter().map(|t| t.as_ref()).collect::<Vec<_>>()});
+                    if socket.send(Message::Text(Utf8Bytes::from(resync.to_string()))).await.is_err() { break }
+                }
+            }
+            _ = heartbeat.tick() => {
+                if unanswered_pings >= 2 {
+                    close(&mut socket, 1001, "heartbeat timeout").await;
+                    break;
+                }
+                unanswered_pings += 1;
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+            }
+            _ = sleep_until(auth_by), if s.user.is_none() => {
+                close(&mut socket, CLOSE_UNAUTHORIZED, "authentication required").await;
+                break;
+            }
+            _ = sleep_until(expires), if s.user.is_some() && s.reauth_by.is_none() => {
+                s.reauth_by = Some(Instant::now() + REAUTH_GRACE);
+                if socket.send(Message::Text(Utf8Bytes::from_static(r#"{"type":"reauth"}"#))).await.is_err() { break }
+            }
+            _ = sleep_until(reauth_by), if s.reauth_by.is_some() => {
+                close(&mut socket, CLOSE_UNAUTHORIZED, "access token expired").await;
+                break;
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Handles one client frame and returns the answer frame.
+    async fn handle(&mut self, text: &str) -> Utf8Bytes {
+        let Ok(frame) = serde_json::from_str::<Value>(text) else {
+            return error_frame(&Value::Null, "malformed_frame", "Frames are JSON objects with a `type`.");
+        };
+        let reference = frame.get("ref").cloned().unwrap_or(Value::Null);
+        let Some(kind) = frame.get("type").and_then(Value::as_str) else {
+            return error_frame(&reference, "malformed_frame", "Frames are JSON objects with a `type`.");
+        };
+        let ack = |data: Option<Value>| {
+            let mut v = json!({"type": "ack", "ref": reference});
+            if let Some(d) = data {
+                v["data"] = d;
+            }
+            Utf8Bytes::from(v.to_string())
+        };
+        match kind {
+            "ping" => Utf8Bytes::from(json!({"type": "pong", "ref": reference}).to_string()),
+            "auth" => {
+                let Some(token) = frame.get("token").and_then(Value::as_str) else {
+                    return error_frame(&reference, "malformed_frame", "`auth` needs a `token`.");
+                };
+                match self.gateway.auth.authenticate(token).await {
+                    Ok(user) if self.user.as_ref().is_some_and(|u| u.user_id != user.user_id) => {
+                        error_frame(&reference, "user_mismatch", "A connection stays with one user.")
+                    }
+                    Ok(user) => {
+                        self.user = Some(user);
+                        self.reauth_by = None;
+                        ack(None)
+                    }
+                    Err(e) => error_frame(&reference, e.code, &e.detail),
+                }
+            }
+            _ => {
+                let Some(user) = self.user.clone() else {
+                    return error_frame(&reference, "unauthenticated", "Send an `auth` frame first.");
+                };
+                match kind {
+                    "subscribe" | "unsubscribe" => {
+                        let Some(topic) = frame.get("topic").and_then(Value::as_str) else {
+                            return error_frame(&reference, "malformed_frame", "Name a `topic`.");
+                        };
+                        if kind == "unsubscribe" {
+                            self.gateway.hub.unsubscribe(&mut self.conn, topic);
+                            return ack(None);
+                        }
+                        match self.gateway.hub.subscribe(&mut self.conn, &user, topic).await {
+                            Ok(()) => ack(None),
+                            Err(SubscribeError::UnknownTopic) => {
+                                error_frame(&reference, "unknown_topic", "No such topic.")
+                            }
+                            Err(SubscribeError::Forbidden) => {
+                                error_frame(&reference, "forbidden", "You may not subscribe to this topic.")
+                            }
+                            Err(SubscribeError::Failed(e)) => error_frame(&reference, e.code, &e.detail),
+                        }
+                    }
+                    other => match self.gateway.commands.get(other).cloned() {
+                        Some(handler) => match handler.handle(&user, &frame).await {
+                            Ok(data) => ack(Some(data)),
+                            Err(e) => {
+                                let message = e
+                                    .errors
+                                    .first()
+                                    .map_or(e.detail.clone(), |f| format!("{}: {}", f.field, f.message));
+                                error_frame(&reference, e.code, &message)
+                            }
+                        },
+                        None => error_frame(&reference, "unknown_type", "Unknown frame type."),
+                    },
+                }
+            }
+        }
+    }
+}

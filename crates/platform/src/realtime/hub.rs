@@ -1,0 +1,331 @@
+//! The [`Hub`]: named topics, local fan-out to bounded per-connection queues, and (with Redis)
+//! a backplane so that an event published on any instance reaches every instance's connections.
+//!
+//! Publishing never waits for a subscriber: a full queue drops the event for that connection
+//! only and counts it, and the connection is told to resync once it catches up. Subscribing is
+//! authorised by the module that owns the topic's prefix.
+
+use super::backplane::Backplane;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Events a connection can hold before the hub starts dropping for it.
+pub const QUEUE_CAPACITY: usize = 512;
+
+/// Decides who may subscribe to the topics under one prefix (`chat.room.`, `user.` …).
+#[async_trait::async_trait]
+pub trait TopicAuthorizer: Send + Sync {
+    /// True when `user` may receive the events of `topic`.
+    async fn authorize(&self, user: &AuthUser, topic: &str) -> Result<bool, ApiError>;
+}
+
+/// `user.{id}`: only that user.
+struct OwnUserTopic;
+
+#[async_trait::async_trait]
+impl TopicAuthorizer for OwnUserTopic {
+    async fn authorize(&self, user: &AuthUser, topic: &str) -> Result<bool, ApiError> {
+        Ok(topic.strip_prefix("user.") == Some(user.user_id.to_string().as_str()))
+    }
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    /// No module owns this topic.
+    #[error("unknown topic")]
+    UnknownTopic,
+    /// The owner said no (or the topic does not exist for this user).
+    #[error("forbidden")]
+    Forbidden,
+    /// The owner could not answer.
+    #[error("{0}")]
+    Failed(ApiError),
+}
+
+struct Subscriber {
+    tx: mpsc::Sender<Utf8Bytes>,
+    missed: Arc<AtomicU64>,
+}
+
+struct Inner {
+    instance: Uuid,
+    topics: RwLock<HashMap<Arc<str>, HashMap<u64, Subscriber>>>,
+    authorizers: RwLock<Vec<(String, Arc<dyn TopicAuthorizer>)>>,
+    next_id: AtomicU64,
+    backplane: RwLock<Option<Backplane>>,
+}
+
+/// The realtime hub. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("instance", &self.inner.instance).finish_non_exhaustive()
+    }
+}
+
+/// One connection's end of the hub: its queue and what it missed.
+pub struct Connection {
+    /// Hub-wide connection id.
+    pub id: u64,
+    /// Frames to send to the client.
+    pub rx: mpsc::Receiver<Utf8Bytes>,
+    tx: mpsc::Sender<Utf8Bytes>,
+    /// Events dropped because the queue was full (reset by [`Connection::take_missed`]).
+    missed: Arc<AtomicU64>,
+    /// Topics this connection is subscribed to.
+    pub topics: HashSet<Arc<str>>,
+    hub: Hub,
+}
+
+impl Connection {
+    /// How many events were dropped since the last call, resetting the count.
+    pub fn take_missed(&self) -> u64 {
+        self.missed.swap(0, Ordering::AcqRel)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.hub.remove(self.id, &self.topics);
+        metrics::gauge!("realtime_connections").decrement(1.0);
+    }
+}
+
+#[derive(Serialize)]
+struct EventFrame<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    topic: &'a str,
+    event: &'a str,
+    data: &'a T,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A hub with only local delivery and the built-in `user.{id}` topics.
+    pub fn new() -> Self {
+        let hub = Self {
+            inner: Arc::new(Inner {
+                instance: Uuid::now_v7(),
+                topics: RwLock::default(),
+                authorizers: RwLock::default(),
+                next_id: AtomicU64::new(1),
+                backplane: RwLock::default(),
+            }),
+        };
+        hub.register("user.", Arc::new(OwnUserTopic));
+        hub
+    }
+
+    /// This instance's id (the backplane uses it to skip its own events).
+    pub fn instance(&self) -> Uuid {
+        self.inner.instance
+    }
+
+    /// Lets `authorizer` decide subscriptions to topics starting with `prefix`.
+    pub fn register(&self, prefix: &str, authorizer: Arc<dyn TopicAuthorizer>) {
+        self.inner.authorizers.write().unwrap_or_else(|p| p.into_inner()).push((prefix.to_string(), authorizer));
+    }
+
+    pub(super) fn set_backplane(&self, backplane: Backplane) {
+        *self.inner.backplane.write().unwrap_or_else(|p| p.into_inner()) = Some(backplane);
+    }
+
+    /// Opens a connection's queue.
+    pub fn connect(&self) -> Connection {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        metrics::gauge!("realtime_connections").increment(1.0);
+        Connection {
+            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+            rx,
+            tx,
+            missed: Arc::default(),
+            topics: HashSet::new(),
+            hub: self.clone(),
+        }
+    }
+
+    /// Subscribes `conn` to `topic` if the topic's owner allows `user`.
+    pub async fn subscribe(&self, conn: &mut Connection, user: &AuthUser, topic: &str) -> Result<(), SubscribeError> {
+        let authorizer = {
+            let list = self.inner.authorizers.read().unwrap_or_else(|p| p.into_inner());
+            list.iter().find(|(prefix, _)| topic.starts_with(prefix.as_str())).map(|(_, a)| a.clone())
+        };
+        let authorizer = authorizer.ok_or(SubscribeError::UnknownTopic)?;
+        if !authorizer.authorize(user, topic).await.map_err(SubscribeError::Failed)? {
+            return Err(SubscribeError::Forbidden);
+        }
+        let topic: Arc<str> = Arc::from(topic);
+        let mut topics = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
+        let subscribers = topics.entry(topic.clone()).or_default();
+        if subscribers.insert(conn.id, Subscriber { tx: conn.tx.clone(), missed: conn.missed.clone() }).is_none() {
+            metrics::gauge!("realtime_subscriptions").increment(1.0);
+        }
+        conn.topics.insert(topic);
+        Ok(())
+    }
+
+    /// Ends one subscription.
+    pub fn unsubscribe(&self, conn: &mut Connection, topic: &str) {
+        if let Some(topic) = conn.topics.take(topic) {
+            self.remove(conn.id, &HashSet::from([topic]));
+        }
+    }
+
+    fn remove(&self, id: u64, topics: &HashSet<Arc<str>>) {
+        if topics.is_empty() {
+            return;
+        }
+        let mut map = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
+        for topic in topics {
+            if let Some(subscribers) = map.get_mut(topic) {
+                if subscribers.remove(&id).is_some() {
+                    metrics::gauge!("realtime_subscriptions").decrement(1.0);
+                }
+                if subscribers.is_empty() {
+                    map.remove(topic);
+                }
+            }
+        }
+    }
+
+    /// Publishes `event` with `data` on `topic`, here and (with a backplane) on every instance.
+    pub fn publish<T: Serialize>(&self, topic: &str, event: &str, data: &T) {
+        let frame = match serde_json::to_string(&EventFrame { kind: "event", topic, event, data }) {
+            Ok(text) => Utf8Bytes::from(text),
+            Err(e) => {
+                tracing::error!(error = %e, topic, event, "event not serialisable");
+                return;
+            }
+        };
+        metrics::counter!("realtime_published_total").increment(1);
+        self.deliver_local(topic, frame.clone());
+        let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(backplane) = backplane {
+            backplane.forward(topic, frame);
+        }
+    }
+
+    /// Hands a ready frame to this instance's subscribers of `topic`.
+    pub(super) fn deliver_local(&self, topic: &str, frame: Utf8Bytes) {
+        let topics = self.inner.topics.read().unwrap_or_else(|p| p.into_inner());
+        let Some(subscribers) = topics.get(topic) else { return };
+        let (mut delivered, mut dropped) = (0u64, 0u64);
+        for sub in subscribers.values() {
+            match sub.tx.try_send(frame.clone()) {
+                Ok(()) => delivered += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    sub.missed.fetch_add(1, Ordering::AcqRel);
+                    dropped += 1;
+                }
+                // The connection is closing; its Drop removes it.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        metrics::counter!("realtime_delivered_total").increment(delivered);
+        if dropped > 0 {
+            metrics::counter!("realtime_dropped_total").increment(dropped);
+        }
+    }
+
+    /// Connections subscribed to `topic` on this instance.
+    pub fn local_subscribers(&self, topic: &str) -> usize {
+        self.inner.topics.read().unwrap_or_else(|p| p.into_inner()).get(topic).map_or(0, HashMap::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: Uuid) -> AuthUser {
+        AuthUser { user_id: id, session_id: Uuid::now_v7(), role: "user".into(), expires_at: i64::MAX }
+    }
+
+    #[tokio::test]
+    async fn delivers_to_subscribers_only() {
+        let hub = Hub::new();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut ca = hub.connect();
+        let mut cb = hub.connect();
+        hub.subscribe(&mut ca, &user(a), &format!("user.{a}")).await.unwrap();
+        hub.subscribe(&mut cb, &user(b), &format!("user.{b}")).await.unwrap();
+        hub.publish(&format!("user.{a}"), "hello", &serde_json::json!({"n": 1}));
+        let frame = ca.rx.recv().await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "event", "topic": format!("user.{a}"), "event": "hello", "data": {"n": 1}})
+        );
+        assert!(cb.rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn subscriptions_are_authorised_by_the_owner() {
+        let hub = Hub::new();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut ca = hub.connect();
+        assert!(matches!(hub.subscribe(&mut ca, &user(a), &format!("user.{b}")).await, Err(SubscribeError::Forbidden)));
+        assert!(matches!(
+            hub.subscribe(&mut ca, &user(a), "nobody.owns.this").await,
+            Err(SubscribeError::UnknownTopic)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_for_that_connection_only_and_counts() {
+        let hub = Hub::new();
+        let a = Uuid::now_v7();
+        let topic = format!("user.{a}");
+        let mut slow = hub.connect();
+        let mut fast = hub.connect();
+        hub.subscribe(&mut slow, &user(a), &topic).await.unwrap();
+        hub.subscribe(&mut fast, &user(a), &topic).await.unwrap();
+        let extra = 10;
+        for i in 0..QUEUE_CAPACITY + extra {
+            hub.publish(&topic, "n", &i);
+            // The fast connection keeps up.
+            fast.rx.recv().await.unwrap();
+        }
+        assert_eq!(slow.take_missed(), extra as u64);
+        assert_eq!(slow.take_missed(), 0);
+        let mut received = 0;
+        while slow.rx.try_recv().is_ok() {
+            received += 1;
+        }
+        assert_eq!(received, QUEUE_CAPACITY);
+    }
+
+    #[tokio::test]
+    async fn dropping_a_connection_unsubscribes_it() {
+        let hub = Hub::new();
+        let a = Uuid::now_v7();
+        let topic = format!("user.{a}");
+        let mut c = hub.connect();
+        hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+        assert_eq!(hub.local_subscribers(&topic), 1);
+        drop(c);
+        assert_eq!(hub.local_subscribers(&topic), 0);
+        let mut c = hub.connect();
+        hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+        hub.unsubscribe(&mut c, &topic);
+        assert_eq!(hub.local_subscribers(&topic), 0);
+    }
+}

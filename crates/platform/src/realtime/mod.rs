@@ -1,0 +1,10 @@
+//! Realtime: the [`Hub`] of named topics, its Redis backplane, and the native WebSocket
+//! [`gateway`] that modules' topics and commands are served through.
+
+mod backplane;
+pub mod gateway;
+mod hub;
+
+pub use backplane::attach as attach_backplane;
+pub use gateway::{CommandHandler, Gateway};
+pub use hub::{Connection, Hub, QUEUE_CAPACITY, SubscribeError, TopicAuthorizer};
