@@ -74,6 +74,12 @@ impl Accounts {
         store::find_user(&self.platform.db, id).await?.map(User::from).ok_or(AccountsError::NotFound)
     }
 
+    /// The public profiles of the users among `ids` that exist.
+    pub async fn public_users(&self, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, PublicUser>> {
+        let rows = store::find_users(&self.platform.db, ids).await?;
+        Ok(rows.into_iter().map(|r| (r.id, PublicUser::from(User::from(r)))).collect())
+    }
+
     // --- registration and email verification ---------------------------------------------------
 
     /// Creates an email account, signs it in, and emails a verification code.

@@ -57,6 +57,22 @@ pub async fn find_user(db: &Db, id: Uuid) -> Result<Option<UserRow>, DbError> {
     })?)
 }
 
+/// The users among `ids` (any order; unknown ids are skipped).
+pub async fn find_users(db: &Db, ids: &[Uuid]) -> Result<Vec<UserRow>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(with_db!(db, |pool| {
+        let mut query = sqlx::QueryBuilder::new(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ("));
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        query.push(")");
+        query.build_query_as::<UserRow>().fetch_all(pool).await
+    })?)
+}
+
 pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, DbError> {
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, UserRow>(concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1"))

@@ -2,10 +2,11 @@
 //! the HTTP router and the background worker. `main.rs` only parses the command line.
 
 use accounts::Accounts;
+use chat::Chat;
 use platform::auth::Authenticator;
 use platform::config::Config;
 use platform::outbox::{DELETE_FILES, DeleteFilesHandler, MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Worker};
-use platform::realtime::Gateway;
+use platform::realtime::{CommandHandler, Gateway};
 use platform::{Platform, db};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use tokio::sync::watch;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every module's migrations, in dependency order.
-pub const MIGRATIONS: &[&[db::Migration]] = &[platform::MIGRATIONS, accounts::MIGRATIONS];
+pub const MIGRATIONS: &[&[db::Migration]] = &[platform::MIGRATIONS, accounts::MIGRATIONS, chat::MIGRATIONS];
 
 /// The modules of the product. Accounts is always served: every other module needs it.
 pub const MODULES: &[&str] = &["accounts", "notifications", "chat", "work", "ticketing", "freelance", "studio"];
@@ -39,16 +40,29 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let platform = Platform::init(config, MIGRATIONS).await?;
     let accounts = Accounts::new(platform.clone());
     let auth = Authenticator { keys: platform.keys.clone(), sessions: Arc::new(accounts.clone()) };
+    let mut commands: HashMap<String, Arc<dyn CommandHandler>> = HashMap::new();
+    let chat = if platform.config.module_enabled("chat") {
+        let chat = Chat::new(platform.clone(), accounts.clone());
+        chat.ensure_default_rooms().await.map_err(|e| anyhow::anyhow!("creating the default chat rooms: {e}"))?;
+        commands.insert("chat.send".into(), Arc::new(chat::realtime::SendCommand(chat.clone())));
+        commands.insert("chat.typing".into(), Arc::new(chat::realtime::TypingCommand(chat.clone())));
+        Some(chat)
+    } else {
+        None
+    };
     let gateway = Gateway {
         hub: platform.hub.clone(),
         auth: auth.clone(),
-        commands: Arc::new(HashMap::new()),
+        commands: Arc::new(commands),
         rate_per_sec: platform.config.ws_messages_per_sec,
         rate_burst: platform.config.ws_message_burst,
     };
-    let api = OpenApiRouter::new()
-        .merge(accounts::router(accounts.clone(), auth, platform.config.upload_body_limit))
-        .merge(platform::realtime::gateway::router(gateway));
+    let mut api = OpenApiRouter::new()
+        .merge(accounts::router(accounts.clone(), auth.clone(), platform.config.upload_body_limit))
+        .merge(platform::realtime::gateway::router(gateway.clone()));
+    if let Some(chat) = chat {
+        api = api.merge(chat::router(chat, auth, gateway));
+    }
     let router = platform::http::finish(api, &platform);
     let worker = Worker::new(
         platform.db.clone(),

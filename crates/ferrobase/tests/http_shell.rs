@@ -24,7 +24,8 @@ async fn bad_bodies_get_clear_problems_never_500() {
         .await
         .expect_problem(415, "unsupported_media_type");
     let big = format!("{{\"email\": \"{}\", \"password\": \"x\"}}", "a".repeat(2 * 1024 * 1024));
-    raw_post(&app, "/api/v1/auth/login", "application/json", big.into_bytes())
+    let url = app.url("/api/v1/auth/login");
+    app.send_oversized(|c| c.post(&url).header("content-type", "application/json").body(big.clone()))
         .await
         .expect_problem(413, "payload_too_large");
     let unknown = raw_post(

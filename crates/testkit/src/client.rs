@@ -130,3 +130,21 @@ impl TestApp {
         self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await
     }
 }
+
+impl TestApp {
+    /// Sends a request whose body the server will refuse before reading it all (413). The
+    /// server answers and closes the connection early, so the client may fail while still
+    /// writing (a broken pipe, a reset): that is the transport, not the server. Each try uses
+    /// a fresh connection; the first answer that arrives is returned.
+    pub async fn send_oversized(&self, build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Resp {
+        let mut last_error = None;
+        for _ in 0..10 {
+            let client = reqwest::Client::builder().no_proxy().build().expect("http client");
+            match build(&client).send().await {
+                Ok(resp) => return Self::read(resp).await,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        panic!("no answer to the oversized request: {last_error:?}");
+    }
+}

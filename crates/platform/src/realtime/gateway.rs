@@ -99,7 +99,7 @@ async fn realtime(
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(gateway, socket, user))
+        .on_upgrade(move |socket| serve(gateway, socket, user, Mode::Native))
         .into_response())
 }
 
@@ -122,11 +122,38 @@ impl Bucket {
     }
 }
 
+/// Translates a client frame into a command frame (None: not understood).
+pub type Inbound = Arc<dyn Fn(&Value) -> Option<Value> + Send + Sync>;
+/// Translates a hub event frame into a client frame (None: not for this client).
+pub type Outbound = Arc<dyn Fn(&str) -> Option<Utf8Bytes> + Send + Sync>;
+
+/// A socket that speaks a module's own frames on one topic (the seed-compatible chat room
+/// socket), on the gateway's machinery: auth, heartbeat, reauth, limits.
+#[derive(Clone)]
+pub struct TopicSocket {
+    /// The one topic the socket follows.
+    pub topic: String,
+    /// Turns a client frame into a command frame for [`Gateway::commands`] (None: unknown).
+    pub inbound: Inbound,
+    /// Turns a hub event frame into the client's frame (None: not for this client).
+    pub outbound: Outbound,
+}
+
+/// What a connection speaks.
+#[derive(Clone)]
+pub enum Mode {
+    /// The native protocol.
+    Native,
+    /// A module's socket on one topic.
+    Topic(TopicSocket),
+}
+
 struct Session {
     gateway: Gateway,
     conn: Connection,
     user: Option<AuthUser>,
     reauth_by: Option<Instant>,
+    mode: Mode,
 }
 
 fn far_future() -> Instant {
@@ -146,10 +173,18 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
 }
 
-async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUser>) {
-    let conn = gateway.hub.connect();
+/// Runs one upgraded connection until it ends. A [`Mode::Topic`] socket must come with its
+/// user, and is subscribed to its topic first (the owner authorises as usual).
+pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUser>, mode: Mode) {
+    let mut conn = gateway.hub.connect();
+    if let (Mode::Topic(t), Some(u)) = (&mode, &user)
+        && gateway.hub.subscribe(&mut conn, u, &t.topic).await.is_err()
+    {
+        close(&mut socket, CLOSE_UNAUTHORIZED, "not allowed on this topic").await;
+        return;
+    }
     let auth_by = if user.is_none() { Instant::now() + AUTH_TIMEOUT } else { far_future() };
-    let mut s = Session { gateway, conn, user, reauth_by: None };
+    let mut s = Session { gateway, conn, user, reauth_by: None, mode };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut unanswered_pings = 0u8;
     let mut bucket = Bucket { tokens: s.gateway.rate_burst, last: Instant::now() };
@@ -172,11 +207,22 @@ async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUser>) 
                     close(&mut socket, CLOSE_POLICY, "message rate limit exceeded").await;
                     break;
                 }
-                let answer = s.handle(&text).await;
-                if socket.send(Message::Text(answer)).await.is_err() { break }
+                if let Some(answer) = s.handle(&text).await
+                    && socket.send(Message::Text(answer)).await.is_err()
+                {
+                    break;
+                }
             }
             Some(frame) = s.conn.rx.recv() => {
-                if socket.send(Message::Text(frame)).await.is_err() { break }
+                let frame = match &s.mode {
+                    Mode::Native => Some(frame),
+                    Mode::Topic(t) => (t.outbound)(&frame),
+                };
+                if let Some(frame) = frame
+                    && socket.send(Message::Text(frame)).await.is_err()
+                {
+                    break;
+                }
                 let missed = s.conn.take_missed();
                 if missed > 0 {
                     let resync = json!({"type": "resync", "missed": missed, "topics": s.conn.topics.iter().map(|t| t.as_ref()).collect::<Vec<_>>()});
@@ -208,15 +254,41 @@ async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUser>) 
 }
 
 impl Session {
-    /// Handles one client frame and returns the answer frame.
-    async fn handle(&mut self, text: &str) -> Utf8Bytes {
+    /// Handles one client frame and returns the answer frame, if it has one.
+    async fn handle(&mut self, text: &str) -> Option<Utf8Bytes> {
         let Ok(frame) = serde_json::from_str::<Value>(text) else {
-            return error_frame(&Value::Null, "malformed_frame", "Frames are JSON objects with a `type`.");
+            return Some(error_frame(&Value::Null, "malformed_frame", "Frames are JSON objects with a `type`."));
         };
         let reference = frame.get("ref").cloned().unwrap_or(Value::Null);
         let Some(kind) = frame.get("type").and_then(Value::as_str) else {
-            return error_frame(&reference, "malformed_frame", "Frames are JSON objects with a `type`.");
+            return Some(error_frame(&reference, "malformed_frame", "Frames are JSON objects with a `type`."));
         };
+        if let (Mode::Topic(t), false) = (&self.mode, matches!(kind, "auth" | "ping")) {
+            let Some(command) = (t.inbound)(&frame) else {
+                return Some(error_frame(&reference, "unknown_type", "Unknown frame type."));
+            };
+            // Accepted commands answer through the topic (the sender sees its own message).
+            return self.run_command(&command, &reference).await.err();
+        }
+        let kind = kind.to_string();
+        Some(self.handle_native(&frame, &kind, reference).await)
+    }
+
+    async fn run_command(&self, frame: &Value, reference: &Value) -> Result<Value, Utf8Bytes> {
+        let kind = frame.get("type").and_then(Value::as_str).unwrap_or_default();
+        let Some(user) = self.user.clone() else {
+            return Err(error_frame(reference, "unauthenticated", "Send an `auth` frame first."));
+        };
+        let Some(handler) = self.gateway.commands.get(kind).cloned() else {
+            return Err(error_frame(reference, "unknown_type", "Unknown frame type."));
+        };
+        handler.handle(&user, frame).await.map_err(|e| {
+            let message = e.errors.first().map_or(e.detail.clone(), |f| format!("{}: {}", f.field, f.message));
+            error_frame(reference, e.code, &message)
+        })
+    }
+
+    async fn handle_native(&mut self, frame: &Value, kind: &str, reference: Value) -> Utf8Bytes {
         let ack = |data: Option<Value>| {
             let mut v = json!({"type": "ack", "ref": reference});
             if let Some(d) = data {
@@ -266,18 +338,9 @@ impl Session {
                             Err(SubscribeError::Failed(e)) => error_frame(&reference, e.code, &e.detail),
                         }
                     }
-                    other => match self.gateway.commands.get(other).cloned() {
-                        Some(handler) => match handler.handle(&user, &frame).await {
-                            Ok(data) => ack(Some(data)),
-                            Err(e) => {
-                                let message = e
-                                    .errors
-                                    .first()
-                                    .map_or(e.detail.clone(), |f| format!("{}: {}", f.field, f.message));
-                                error_frame(&reference, e.code, &message)
-                            }
-                        },
-                        None => error_frame(&reference, "unknown_type", "Unknown frame type."),
+                    _ => match self.run_command(frame, &reference).await {
+                        Ok(data) => ack(Some(data)),
+                        Err(error) => error,
                     },
                 }
             }

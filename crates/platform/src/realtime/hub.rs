@@ -24,6 +24,12 @@ pub const QUEUE_CAPACITY: usize = 512;
 pub trait TopicAuthorizer: Send + Sync {
     /// True when `user` may receive the events of `topic`.
     async fn authorize(&self, user: &AuthUser, topic: &str) -> Result<bool, ApiError>;
+
+    /// A connection of `user` subscribed to `topic` (for presence).
+    fn joined(&self, _user: Uuid, _topic: &str) {}
+
+    /// A connection of `user` left `topic`, by unsubscribing or disconnecting.
+    fn left(&self, _user: Uuid, _topic: &str) {}
 }
 
 /// `user.{id}`: only that user.
@@ -86,6 +92,8 @@ pub struct Connection {
     missed: Arc<AtomicU64>,
     /// Topics this connection is subscribed to.
     pub topics: HashSet<Arc<str>>,
+    /// The user the subscriptions were made for.
+    user: Option<Uuid>,
     hub: Hub,
 }
 
@@ -98,7 +106,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.hub.remove(self.id, &self.topics);
+        self.hub.remove(self.id, self.user, &self.topics);
         metrics::gauge!("realtime_connections").decrement(1.0);
     }
 }
@@ -158,49 +166,68 @@ impl Hub {
             tx,
             missed: Arc::default(),
             topics: HashSet::new(),
+            user: None,
             hub: self.clone(),
         }
     }
 
+    fn owner_of(&self, topic: &str) -> Option<Arc<dyn TopicAuthorizer>> {
+        let list = self.inner.authorizers.read().unwrap_or_else(|p| p.into_inner());
+        list.iter().find(|(prefix, _)| topic.starts_with(prefix.as_str())).map(|(_, a)| a.clone())
+    }
+
     /// Subscribes `conn` to `topic` if the topic's owner allows `user`.
     pub async fn subscribe(&self, conn: &mut Connection, user: &AuthUser, topic: &str) -> Result<(), SubscribeError> {
-        let authorizer = {
-            let list = self.inner.authorizers.read().unwrap_or_else(|p| p.into_inner());
-            list.iter().find(|(prefix, _)| topic.starts_with(prefix.as_str())).map(|(_, a)| a.clone())
-        };
-        let authorizer = authorizer.ok_or(SubscribeError::UnknownTopic)?;
+        let authorizer = self.owner_of(topic).ok_or(SubscribeError::UnknownTopic)?;
         if !authorizer.authorize(user, topic).await.map_err(SubscribeError::Failed)? {
             return Err(SubscribeError::Forbidden);
         }
         let topic: Arc<str> = Arc::from(topic);
-        let mut topics = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
-        let subscribers = topics.entry(topic.clone()).or_default();
-        if subscribers.insert(conn.id, Subscriber { tx: conn.tx.clone(), missed: conn.missed.clone() }).is_none() {
+        let added = {
+            let mut topics = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
+            let subscribers = topics.entry(topic.clone()).or_default();
+            subscribers.insert(conn.id, Subscriber { tx: conn.tx.clone(), missed: conn.missed.clone() }).is_none()
+        };
+        conn.user = Some(user.user_id);
+        conn.topics.insert(topic.clone());
+        if added {
             metrics::gauge!("realtime_subscriptions").increment(1.0);
+            authorizer.joined(user.user_id, &topic);
         }
-        conn.topics.insert(topic);
         Ok(())
     }
 
     /// Ends one subscription.
     pub fn unsubscribe(&self, conn: &mut Connection, topic: &str) {
         if let Some(topic) = conn.topics.take(topic) {
-            self.remove(conn.id, &HashSet::from([topic]));
+            self.remove(conn.id, conn.user, &HashSet::from([topic]));
         }
     }
 
-    fn remove(&self, id: u64, topics: &HashSet<Arc<str>>) {
+    fn remove(&self, id: u64, user: Option<Uuid>, topics: &HashSet<Arc<str>>) {
         if topics.is_empty() {
             return;
         }
-        let mut map = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
-        for topic in topics {
-            if let Some(subscribers) = map.get_mut(topic) {
-                if subscribers.remove(&id).is_some() {
-                    metrics::gauge!("realtime_subscriptions").decrement(1.0);
+        let mut removed = Vec::new();
+        {
+            let mut map = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
+            for topic in topics {
+                if let Some(subscribers) = map.get_mut(topic) {
+                    if subscribers.remove(&id).is_some() {
+                        metrics::gauge!("realtime_subscriptions").decrement(1.0);
+                        removed.push(topic.clone());
+                    }
+                    if subscribers.is_empty() {
+                        map.remove(topic);
+                    }
                 }
-                if subscribers.is_empty() {
-                    map.remove(topic);
+            }
+        }
+        // Owners are told after the lock is released: they may publish (presence).
+        if let Some(user) = user {
+            for topic in removed {
+                if let Some(owner) = self.owner_of(&topic) {
+                    owner.left(user, &topic);
                 }
             }
         }

@@ -1,0 +1,108 @@
+//! What chat publishes on `chat.room.{id}`, and the owner of those topics: only members may
+//! subscribe, and members coming and going are announced as presence.
+
+use crate::model::room_topic;
+use crate::store;
+use platform::ApiError;
+use platform::auth::AuthUser;
+use platform::db::Db;
+use platform::realtime::{Hub, TopicAuthorizer};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// A message was stored (payload: the message).
+pub const MESSAGE_CREATED: &str = "chat.message.created";
+/// A message was edited (payload: the message).
+pub const MESSAGE_UPDATED: &str = "chat.message.updated";
+/// A message was deleted (payload: `{id, room_id}`).
+pub const MESSAGE_DELETED: &str = "chat.message.deleted";
+/// Someone joined or was added (payload: the member).
+pub const MEMBER_JOINED: &str = "chat.member.joined";
+/// Someone left or was removed (payload: `{room_id, user_id}`).
+pub const MEMBER_LEFT: &str = "chat.member.left";
+/// Someone is typing (payload: `{room_id, user_id, name}`; not stored).
+pub const TYPING: &str = "chat.typing";
+/// A member's first connection to the room opened, or their last one closed
+/// (payload: `{room_id, user_id, status: "online"|"offline"}`; not stored).
+pub const PRESENCE: &str = "chat.presence";
+/// The room was renamed or re-described (payload: the room).
+pub const ROOM_UPDATED: &str = "chat.room.updated";
+/// The room was deleted (payload: `{room_id}`).
+pub const ROOM_DELETED: &str = "chat.room.deleted";
+
+/// Publishes `event` on the room's topic.
+pub fn publish<T: Serialize>(hub: &Hub, room: Uuid, event: &str, data: &T) {
+    hub.publish(&room_topic(room), event, data);
+}
+
+fn room_of(topic: &str) -> Option<Uuid> {
+    topic.strip_prefix("chat.room.").and_then(|id| Uuid::parse_str(id).ok())
+}
+
+/// Owner of the `chat.room.` topics: authorises subscriptions and tracks presence (connections
+/// per member and room on this instance; presence events reach every instance).
+pub struct Presence {
+    db: Db,
+    hub: Hub,
+    online: Mutex<HashMap<(Uuid, Uuid), usize>>,
+}
+
+impl Presence {
+    /// A tracker publishing on `hub`.
+    pub fn new(db: Db, hub: Hub) -> Self {
+        Self { db, hub, online: Mutex::default() }
+    }
+
+    /// Connections of `user` to `room` on this instance.
+    pub fn connections(&self, room: Uuid, user: Uuid) -> usize {
+        self.online.lock().unwrap_or_else(|p| p.into_inner()).get(&(room, user)).copied().unwrap_or(0)
+    }
+
+    fn announce(&self, room: Uuid, user: Uuid, status: &str) {
+        publish(&self.hub, room, PRESENCE, &serde_json::json!({"room_id": room, "user_id": user, "status": status}));
+    }
+}
+
+#[async_trait::async_trait]
+impl TopicAuthorizer for Presence {
+    async fn authorize(&self, user: &AuthUser, topic: &str) -> Result<bool, ApiError> {
+        let Some(room) = room_of(topic) else { return Ok(false) };
+        Ok(store::member_role(&self.db, room, user.user_id).await?.is_some())
+    }
+
+    fn joined(&self, user: Uuid, topic: &str) {
+        let Some(room) = room_of(topic) else { return };
+        let first = {
+            let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+            let n = online.entry((room, user)).or_default();
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            self.announce(room, user, "online");
+        }
+    }
+
+    fn left(&self, user: Uuid, topic: &str) {
+        let Some(room) = room_of(topic) else { return };
+        let last = {
+            let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+            match online.get_mut(&(room, user)) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    online.remove(&(room, user));
+                    true
+                }
+                None => false,
+            }
+        };
+        if last {
+            self.announce(room, user, "offline");
+        }
+    }
+}

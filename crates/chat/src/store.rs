@@ -1,0 +1,338 @@
+//! All SQL of the chat tables (`chat_rooms`, `chat_members`, `chat_messages`, `chat_mentions`),
+//! written once for SQLite and PostgreSQL.
+
+use crate::model::{MemberRow, Message, RoomRow};
+use platform::db::{Db, DbError, Ts, Tx};
+use platform::{with_db, with_tx};
+use uuid::Uuid;
+
+/// A room with the caller's ($1) membership, member count, unread count and last message.
+macro_rules! room_select {
+    () => {
+        "SELECT r.id, r.name, r.description, r.visibility, r.owner_id, r.created_at, r.updated_at,
+           (SELECT COUNT(*) FROM chat_members c WHERE c.room_id = r.id) AS member_count,
+           m.role AS role,
+           (SELECT COUNT(*) FROM chat_messages x
+             WHERE m.user_id IS NOT NULL AND x.room_id = r.id AND x.deleted_at IS NULL AND x.sender_id <> $1
+               AND (m.last_read_id IS NULL OR x.id > m.last_read_id)) AS unread_count,
+           l.id AS last_id, l.sender_id AS last_sender_id, l.sender_name AS last_sender_name,
+           l.content AS last_content, l.created_at AS last_created_at
+         FROM chat_rooms r
+         LEFT JOIN chat_members m ON m.room_id = r.id AND m.user_id = $1
+         LEFT JOIN chat_messages l ON l.id = (SELECT y.id FROM chat_messages y
+             WHERE y.room_id = r.id AND y.deleted_at IS NULL ORDER BY y.id DESC LIMIT 1) "
+    };
+}
+
+/// A new room.
+pub struct NewRoom<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub visibility: &'a str,
+    pub owner_id: Option<Uuid>,
+    pub unique_key: Option<&'a str>,
+}
+
+/// Inserts a room; with a `unique_key` that exists already, nothing happens (returns false).
+pub async fn insert_room(tx: &mut Tx, room: &NewRoom<'_>) -> Result<bool, DbError> {
+    let now = Ts::now();
+    let n = with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO chat_rooms (id, name, description, visibility, owner_id, unique_key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (unique_key) DO NOTHING",
+        )
+        .bind(room.id)
+        .bind(room.name)
+        .bind(room.description)
+        .bind(room.visibility)
+        .bind(room.owner_id)
+        .bind(room.unique_key)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
+}
+
+/// The visibility of a room, if it exists.
+pub async fn room_visibility(db: &Db, room: Uuid) -> Result<Option<String>, DbError> {
+    let row: Option<(String,)> = with_db!(db, |pool| {
+        sqlx::query_as("SELECT visibility FROM chat_rooms WHERE id = $1").bind(room).fetch_optional(pool).await
+    })?;
+    Ok(row.map(|r| r.0))
+}
+
+pub async fn room_id_by_key(tx: &mut Tx, key: &str) -> Result<Option<Uuid>, DbError> {
+    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT id FROM chat_rooms WHERE unique_key = $1").bind(key).fetch_optional(conn).await
+    })?;
+    Ok(row.map(|r| r.0))
+}
+
+pub async fn get_room(db: &Db, user: Uuid, room: Uuid) -> Result<Option<RoomRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, RoomRow>(concat!(room_select!(), "WHERE r.id = $2"))
+            .bind(user)
+            .bind(room)
+            .fetch_optional(pool)
+            .await
+    })?)
+}
+
+/// Rooms `user` is a member of, by id, after `cursor`.
+pub async fn joined_rooms(db: &Db, user: Uuid, cursor: Option<Uuid>, limit: i64) -> Result<Vec<RoomRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, RoomRow>(concat!(
+            room_select!(),
+            "WHERE m.user_id IS NOT NULL AND ($2 IS NULL OR r.id > $2) ORDER BY r.id LIMIT $3"
+        ))
+        .bind(user)
+        .bind(cursor)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// Public rooms, by id, after `cursor`.
+pub async fn public_rooms(db: &Db, user: Uuid, cursor: Option<Uuid>, limit: i64) -> Result<Vec<RoomRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, RoomRow>(concat!(
+            room_select!(),
+            "WHERE r.visibility = 'public' AND ($2 IS NULL OR r.id > $2) ORDER BY r.id LIMIT $3"
+        ))
+        .bind(user)
+        .bind(cursor)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+pub async fn update_room(db: &Db, room: Uuid, name: Option<&str>, description: Option<&str>) -> Result<(), DbError> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE chat_rooms SET name = COALESCE($2, name), description = COALESCE($3, description), updated_at = $4
+             WHERE id = $1",
+        )
+        .bind(room)
+        .bind(name)
+        .bind(description)
+        .bind(Ts::now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn delete_room(db: &Db, room: Uuid) -> Result<bool, DbError> {
+    let n = with_db!(db, |pool| {
+        sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room).execute(pool).await.map(|r| r.rows_affected())
+    })?;
+    Ok(n > 0)
+}
+
+// --- members ----------------------------------------------------------------------------------
+
+/// The role of `user` in `room`, if a member.
+pub async fn member_role(db: &Db, room: Uuid, user: Uuid) -> Result<Option<String>, DbError> {
+    let row: Option<(String,)> = with_db!(db, |pool| {
+        sqlx::query_as("SELECT role FROM chat_members WHERE room_id = $1 AND user_id = $2")
+            .bind(room)
+            .bind(user)
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Adds a member; a second add is a conflict.
+pub async fn add_member(tx: &mut Tx, room: Uuid, user: Uuid, role: &str) -> Result<(), DbError> {
+    with_tx!(tx, |conn| {
+        sqlx::query("INSERT INTO chat_members (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
+            .bind(room)
+            .bind(user)
+            .bind(role)
+            .bind(Ts::now())
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn remove_member(db: &Db, room: Uuid, user: Uuid) -> Result<bool, DbError> {
+    let n = with_db!(db, |pool| {
+        sqlx::query("DELETE FROM chat_members WHERE room_id = $1 AND user_id = $2")
+            .bind(room)
+            .bind(user)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(n > 0)
+}
+
+pub async fn set_member_role(db: &Db, room: Uuid, user: Uuid, role: &str) -> Result<bool, DbError> {
+    let n = with_db!(db, |pool| {
+        sqlx::query("UPDATE chat_members SET role = $3 WHERE room_id = $1 AND user_id = $2")
+            .bind(room)
+            .bind(user)
+            .bind(role)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(n > 0)
+}
+
+/// Members in the order they joined.
+pub async fn members(db: &Db, room: Uuid) -> Result<Vec<MemberRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, MemberRow>(
+            "SELECT user_id, role, joined_at FROM chat_members WHERE room_id = $1 ORDER BY joined_at, user_id",
+        )
+        .bind(room)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// Moves the read marker forward (never back) to `message`.
+pub async fn mark_read(db: &Db, room: Uuid, user: Uuid, message: Uuid) -> Result<(), DbError> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE chat_members SET last_read_id = $3
+             WHERE room_id = $1 AND user_id = $2 AND (last_read_id IS NULL OR last_read_id < $3)",
+        )
+        .bind(room)
+        .bind(user)
+        .bind(message)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+// --- messages ---------------------------------------------------------------------------------
+
+macro_rules! message_columns {
+    () => {
+        "id, room_id, sender_id, sender_name, content, created_at, edited_at, client_id"
+    };
+}
+
+pub async fn insert_message(tx: &mut Tx, m: &Message) -> Result<(), DbError> {
+    with_tx!(tx, |conn| {
+        sqlx::query(concat!(
+            "INSERT INTO chat_messages (",
+            message_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(m.id)
+        .bind(m.room_id)
+        .bind(m.sender_id)
+        .bind(&m.sender_name)
+        .bind(&m.content)
+        .bind(m.created_at)
+        .bind(m.edited_at)
+        .bind(m.client_id.as_deref())
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn insert_mentions(tx: &mut Tx, message: Uuid, users: &[Uuid]) -> Result<(), DbError> {
+    for user in users {
+        with_tx!(tx, |conn| {
+            sqlx::query("INSERT INTO chat_mentions (message_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(message)
+                .bind(user)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+/// Users mentioned in a message.
+pub async fn mentions(db: &Db, message: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<(Uuid,)> = with_db!(db, |pool| {
+        sqlx::query_as("SELECT user_id FROM chat_mentions WHERE message_id = $1 ORDER BY user_id")
+            .bind(message)
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// A live (not deleted) message of `room`.
+pub async fn get_message(db: &Db, room: Uuid, id: Uuid) -> Result<Option<Message>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, Message>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM chat_messages WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL"
+        ))
+        .bind(id)
+        .bind(room)
+        .fetch_optional(pool)
+        .await
+    })?)
+}
+
+/// Live messages of `room` older than `before`, newest first.
+pub async fn history(db: &Db, room: Uuid, before: Option<Uuid>, limit: i64) -> Result<Vec<Message>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, Message>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM chat_messages WHERE room_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(room)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+pub async fn edit_message(db: &Db, room: Uuid, id: Uuid, content: &str) -> Result<Option<Message>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, Message>(concat!(
+            "UPDATE chat_messages SET content = $3, edited_at = $4
+             WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL RETURNING ",
+            message_columns!()
+        ))
+        .bind(id)
+        .bind(room)
+        .bind(content)
+        .bind(Ts::now())
+        .fetch_optional(pool)
+        .await
+    })?)
+}
+
+/// Marks a message deleted (its text is cleared); false if it was not live.
+pub async fn delete_message(db: &Db, room: Uuid, id: Uuid) -> Result<bool, DbError> {
+    let n = with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE chat_messages SET deleted_at = $3, content = '' WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .bind(room)
+        .bind(Ts::now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(n > 0)
+}
