@@ -1,24 +1,26 @@
 //! `cargo run --release -p bench`: builds and starts the release server on a fresh data dir,
-//! drives HTTP load at it with our own client, and writes `docs/benchmarks.md`.
+//! drives HTTP and WebSocket load at it with our own clients, and writes `docs/benchmarks.md`.
 //!
-//! Every figure is printed beside a reference measured in the same run (the bare
+//! Every HTTP figure is printed beside a reference measured in the same run (the bare
 //! `/health/live` route, the in-process limit), so numbers from different machines compare.
 
 mod http_load;
 mod report;
 mod server;
+mod ws_load;
 
 use std::time::Duration;
 
-/// Settings from the command line: `bench [--seconds N] [--connections N] [--out PATH]`.
+/// Settings from the command line: `bench [--seconds N] [--connections N] [--out PATH] [--quick]`.
 struct Args {
     seconds: u64,
     connections: usize,
     out: String,
+    quick: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { seconds: 10, connections: 64, out: "docs/benchmarks.md".into() };
+    let mut a = Args { seconds: 10, connections: 64, out: "docs/benchmarks.md".into(), quick: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"));
@@ -26,7 +28,8 @@ fn args() -> anyhow::Result<Args> {
             "--seconds" => a.seconds = value()?.parse()?,
             "--connections" => a.connections = value()?.parse()?,
             "--out" => a.out = value()?,
-            other => anyhow::bail!("unknown argument {other}; use --seconds, --connections, --out"),
+            "--quick" => a.quick = true,
+            other => anyhow::bail!("unknown argument {other}; use --seconds, --connections, --out, --quick"),
         }
     }
     Ok(a)
@@ -38,19 +41,55 @@ async fn main() -> anyhow::Result<()> {
     let server = server::Server::start().await?;
     let idle_rss = server.rss_kib()?;
     println!("server ready in {:?}, idle RSS {} KiB", server.ready_in, idle_rss);
-    let token = server.access_token().await?;
+    let (_, token) = server.register("bench@example.com").await?;
+    let (receiver_id, receiver_token) = server.register("bench-receiver@example.com").await?;
+    let room = server
+        .call("POST", "/api/v1/chat/rooms", Some(&token), r#"{"name":"Bench","visibility":"private"}"#, 201)
+        .await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let member = serde_json::json!({ "user_id": receiver_id }).to_string();
+    server.call("POST", &format!("/api/v1/chat/rooms/{room}/members"), Some(&token), &member, 201).await?;
+    for i in 0..1000 {
+        let body = serde_json::json!({ "content": format!("history message {i}") }).to_string();
+        server.call("POST", &format!("/api/v1/chat/rooms/{room}/messages"), Some(&token), &body, 201).await?;
+    }
     let duration = Duration::from_secs(args.seconds);
+    let history = format!("/api/v1/chat/rooms/{room}/messages?limit=50");
 
     let mut rows = Vec::new();
     for (name, path, auth) in [
         ("GET /health/live (reference)", "/health/live", None),
-        ("GET /api/v1/users/me (JWT + session check + DB read)", "/api/v1/users/me", Some(token.as_str())),
+        ("GET /api/v1/users/me (JWT + session + user read)", "/api/v1/users/me", Some(token.as_str())),
+        ("GET chat history, 50 of 1 000 messages (SQLite)", history.as_str(), Some(token.as_str())),
     ] {
         let result = http_load::run(server.addr, path, auth, args.connections, duration).await?;
         let rss = server.rss_kib()?;
         println!("{name}: {result}; server RSS {rss} KiB");
         rows.push(report::Row { name: name.to_string(), result, rss_kib: rss });
     }
+
+    let topic = format!("chat.room.{room}");
+    let idle_count = if args.quick { 1_000 } else { 10_000 };
+    let before = server.rss_kib()?;
+    let idle = ws_load::open_many(server.addr, &receiver_token, &topic, idle_count).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_kib()?;
+    let per_connection = (after.saturating_sub(before) as f64 * 1024.0) / idle_count as f64;
+    println!("{idle_count} idle connections: {before} -> {after} KiB RSS, {per_connection:.0} bytes each");
+    drop(idle);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut fanouts = Vec::new();
+    let scenarios: &[(usize, u64)] = if args.quick { &[(200, 50)] } else { &[(1_000, 100), (2_000, 400)] };
+    for &(connections, rate) in scenarios {
+        let result = ws_load::fanout(server.addr, &receiver_token, &token, &room, connections, rate, duration).await?;
+        println!("fan-out: {result}; server RSS {} KiB", server.rss_kib()?);
+        fanouts.push(result);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
     let peak = server.peak_rss_kib()?;
     let cold_ready = server.ready_in;
     let restart = server.restart_ready_time().await?;
@@ -64,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
             idle_rss_kib: idle_rss,
             peak_rss_kib: peak,
             rows,
+            idle_connections: idle_count,
+            idle_bytes_per_connection: per_connection,
+            fanouts,
         },
     )?;
     println!("wrote {}", args.out);

@@ -1,6 +1,7 @@
 //! Writes the benchmark report as Markdown.
 
 use crate::http_load::LoadResult;
+use crate::ws_load::FanoutResult;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -11,6 +12,9 @@ pub struct Row {
 }
 
 pub struct Report {
+    pub idle_connections: usize,
+    pub idle_bytes_per_connection: f64,
+    pub fanouts: Vec<crate::ws_load::FanoutResult>,
     pub connections: usize,
     pub seconds: u64,
     pub cold_ready: Duration,
@@ -68,6 +72,36 @@ pub fn write(path: &str, r: &Report) -> anyhow::Result<()> {
             100.0 * users_me.result.rps() / reference.result.rps().max(1.0)
         )?;
     }
+    if let Some(history) = r.rows.get(2) {
+        writeln!(
+            md,
+            "\nTarget (BRIEF §6): authenticated read of 50 chat messages on SQLite ≥ 20 000 req/s with p99 ≤ 10 ms \
+             at 64 connections; measured {:.0} req/s, p99 {:.2} ms.",
+            history.result.rps(),
+            history.result.p99_us as f64 / 1000.0
+        )?;
+    }
+    writeln!(md, "\n## WebSocket fan-out\n")?;
+    writeln!(
+        md,
+        "Receivers are gateway connections subscribed to one chat room; senders post `chat.send` frames carrying \
+         their send time; every receiver records the delay. Delivered counts every frame that arrived, against \
+         messages sent × connections.\n"
+    )?;
+    writeln!(
+        md,
+        "| connections | messages/s | sent | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | target |"
+    )?;
+    writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---|")?;
+    for f in &r.fanouts {
+        writeln!(md, "{}", fanout_row(f))?;
+    }
+    writeln!(
+        md,
+        "\n{} idle authenticated connections, each subscribed to the room: {:.0} bytes of server memory each \
+         (target ≤ 8 KiB).",
+        r.idle_connections, r.idle_bytes_per_connection
+    )?;
     writeln!(md, "\n## Process\n")?;
     writeln!(md, "| measure | value | target (BRIEF §6) |")?;
     writeln!(md, "|---|---:|---:|")?;
@@ -80,4 +114,25 @@ pub fn write(path: &str, r: &Report) -> anyhow::Result<()> {
     }
     std::fs::write(path, md)?;
     Ok(())
+}
+
+fn fanout_row(f: &FanoutResult) -> String {
+    let target = match (f.connections, f.rate) {
+        (1_000, 100) => "all delivered, p99 ≤ 20 ms",
+        (2_000, 400) => "all delivered, p99 ≤ 100 ms",
+        _ => "",
+    };
+    format!(
+        "| {} | {} | {} | {} / {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+        f.connections,
+        f.rate,
+        f.sent,
+        f.delivered,
+        f.expected,
+        f.delivered as f64 / f.seconds,
+        f.p50_us as f64 / 1000.0,
+        f.p99_us as f64 / 1000.0,
+        f.max_us as f64 / 1000.0,
+        target
+    )
 }

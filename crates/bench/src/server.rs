@@ -78,14 +78,26 @@ impl Server {
         status_field(self.child.id(), "VmHWM:")
     }
 
-    /// Registers a user and returns an access token.
-    pub async fn access_token(&self) -> anyhow::Result<String> {
-        let body = r#"{"email":"bench@example.com","password":"benchmark password","name":"Bench"}"#;
-        let (status, bytes) =
-            crate::http_load::request(self.addr, "POST", "/api/v1/auth/register", None, Some(body)).await?;
-        anyhow::ensure!(status == 201, "register answered {status}");
-        let v: serde_json::Value = serde_json::from_slice(&bytes)?;
-        v["access_token"].as_str().map(str::to_string).context("no access_token")
+    /// Registers a user and returns (user id, access token).
+    pub async fn register(&self, email: &str) -> anyhow::Result<(String, String)> {
+        let body = serde_json::json!({"email": email, "password": "benchmark password", "name": "Bench"}).to_string();
+        let v = self.call("POST", "/api/v1/auth/register", None, &body, 201).await?;
+        let id = v["user"]["id"].as_str().context("no user id")?.to_string();
+        Ok((id, v["access_token"].as_str().context("no access_token")?.to_string()))
+    }
+
+    /// One JSON request that must answer `expect`; returns the body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+        expect: u16,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (status, bytes) = crate::http_load::request(self.addr, method, path, token, Some(body)).await?;
+        anyhow::ensure!(status == expect, "{method} {path} answered {status}: {}", String::from_utf8_lossy(&bytes));
+        Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
 
     /// Stops the server and starts it again on the same (now existing) database: start to ready.

@@ -438,8 +438,7 @@ async fn room_socket(
     }
     let ws = ws.map_err(|e| ApiError::new(StatusCode::UPGRADE_REQUIRED, "websocket_required", e.body_text()))?;
     let gateway = s.gateway.clone();
-    Ok(ws
-        .max_message_size(platform::realtime::gateway::MAX_FRAME_BYTES)
+    Ok(platform::realtime::gateway::limits(ws)
         .on_upgrade(move |socket| {
             platform::realtime::gateway::serve(
                 gateway,

@@ -98,6 +98,23 @@ async fn openapi_document_covers_every_route() {
         "/api/v1/users/{id}",
         "/api/v1/admin/users",
         "/api/v1/admin/users/{id}",
+        "/api/v1/users/me/avatar",
+        "/api/v1/users/{id}/avatar",
+        "/api/v1/realtime",
+        "/api/v1/chat/rooms",
+        "/api/v1/chat/rooms/{id}",
+        "/api/v1/chat/rooms/{id}/join",
+        "/api/v1/chat/rooms/{id}/leave",
+        "/api/v1/chat/rooms/{id}/members",
+        "/api/v1/chat/rooms/{id}/members/{user_id}",
+        "/api/v1/chat/dms",
+        "/api/v1/chat/rooms/{id}/messages",
+        "/api/v1/chat/rooms/{id}/messages/{message_id}",
+        "/api/v1/chat/rooms/{id}/read",
+        "/api/v1/chat/rooms/{id}/ws",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
     }

@@ -96,11 +96,13 @@ async fn realtime(
         Some(token) => Some(gateway.auth.authenticate(&token).await?),
         None => None,
     };
-    Ok(ws
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(gateway, socket, user, Mode::Native))
-        .into_response())
+    Ok(limits(ws).on_upgrade(move |socket| serve(gateway, socket, user, Mode::Native)).into_response())
+}
+
+/// Frame limits and buffer sizes for every socket of ours. The read buffer starts small (it
+/// grows for large frames) because idle connections would otherwise hold 128 KiB each.
+pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_FRAME_BYTES).max_frame_size(MAX_FRAME_BYTES).read_buffer_size(4096).write_buffer_size(0)
 }
 
 struct Bucket {
