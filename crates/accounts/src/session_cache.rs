@@ -7,88 +7,58 @@
 //! read before the change. With PostgreSQL, where other instances change sessions too, the
 //! cache is off and every request asks the database.
 
+use platform::cache::ExactCache;
 use platform::db::Ts;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// How long a verified session is trusted without asking the database again (a backstop; the
 /// invalidations are what make revocation immediate).
 const TTL: Duration = Duration::from_secs(60);
-/// Entries kept at most; beyond it the cache starts over.
-const CAPACITY: usize = 100_000;
 
 #[derive(Debug, Clone)]
 struct Entry {
     user: Uuid,
     role: String,
     expires_at: Ts,
-    cached_at: Instant,
 }
 
-/// The cache; disabled caches answer nothing and store nothing.
-#[derive(Debug, Default)]
+/// Live sessions by id; disabled caches answer nothing and store nothing.
+#[derive(Debug)]
 pub struct SessionCache {
-    enabled: bool,
-    epoch: AtomicU64,
-    entries: Mutex<HashMap<Uuid, Entry>>,
+    entries: ExactCache<Uuid, Entry>,
 }
 
 impl SessionCache {
     /// A cache that works when `enabled`.
     pub fn new(enabled: bool) -> Self {
-        Self { enabled, ..Self::default() }
-    }
-
-    fn entries(&self) -> MutexGuard<'_, HashMap<Uuid, Entry>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        Self { entries: ExactCache::new(enabled, TTL) }
     }
 
     /// The role of a cached live session of `user`.
     pub fn get(&self, user: Uuid, session: Uuid) -> Option<String> {
-        if !self.enabled {
-            return None;
-        }
-        let entries = self.entries();
-        let e = entries.get(&session)?;
-        (e.user == user && e.cached_at.elapsed() < TTL && e.expires_at > Ts::now()).then(|| e.role.clone())
+        self.entries.get(&session).filter(|e| e.user == user && e.expires_at > Ts::now()).map(|e| e.role)
     }
 
     /// The epoch to pass to [`SessionCache::put`]; read it before asking the database.
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+        self.entries.epoch()
     }
 
     /// Remembers a live session read from the database at `epoch`; ignored if anything was
     /// invalidated since.
     pub fn put(&self, epoch: u64, user: Uuid, session: Uuid, role: String, expires_at: Ts) {
-        if !self.enabled {
-            return;
-        }
-        let mut entries = self.entries();
-        if self.epoch.load(Ordering::Acquire) != epoch {
-            return;
-        }
-        if entries.len() >= CAPACITY {
-            entries.clear();
-        }
-        entries.insert(session, Entry { user, role, expires_at, cached_at: Instant::now() });
+        self.entries.put(epoch, session, Entry { user, role, expires_at });
     }
 
     /// Forgets one session.
     pub fn forget_session(&self, session: Uuid) {
-        let mut entries = self.entries();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        entries.remove(&session);
+        self.entries.invalidate(&session);
     }
 
     /// Forgets every session of `user`.
     pub fn forget_user(&self, user: Uuid) {
-        let mut entries = self.entries();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        entries.retain(|_, e| e.user != user);
+        self.entries.invalidate_where(|_, e| e.user == user);
     }
 }
 

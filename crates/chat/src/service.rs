@@ -8,6 +8,7 @@ use crate::store::{self, NewRoom};
 use accounts::Accounts;
 use platform::Platform;
 use platform::auth::AuthUser;
+use platform::cache::ExactCache;
 use platform::db::Ts;
 use platform::pagination::Page;
 use platform::ratelimit::Quota;
@@ -36,12 +37,27 @@ pub enum Scope {
     Public,
 }
 
+/// Messages kept per room by the recent-history cache (and the largest page it serves).
+const RECENT: usize = 100;
+
+/// The newest messages of a room, newest first.
+#[derive(Debug)]
+struct Recent {
+    messages: Vec<Message>,
+    /// Older messages exist beyond these.
+    has_more: bool,
+}
+
 /// The chat service. Cheap to clone.
 #[derive(Clone)]
 pub struct Chat {
     platform: Platform,
     accounts: Accounts,
     presence: Arc<Presence>,
+    /// Members' roles by (room, user). Exact in the single-process SQLite mode, off otherwise.
+    roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
+    /// The newest messages per room, for the first history page (same conditions).
+    recent: Arc<ExactCache<Uuid, Arc<Recent>>>,
 }
 
 impl Chat {
@@ -49,7 +65,20 @@ impl Chat {
     pub fn new(platform: Platform, accounts: Accounts) -> Self {
         let presence = Arc::new(Presence::new(platform.db.clone(), platform.hub.clone()));
         platform.hub.register("chat.room.", presence.clone());
-        Self { platform, accounts, presence }
+        let single_process = platform.db.dialect() == platform::db::Dialect::Sqlite;
+        let ttl = Duration::from_secs(300);
+        Self {
+            platform,
+            accounts,
+            presence,
+            roles: Arc::new(ExactCache::new(single_process, ttl)),
+            recent: Arc::new(ExactCache::new(single_process, ttl)),
+        }
+    }
+
+    fn forget_room(&self, room: Uuid) {
+        self.roles.invalidate_where(|(r, _), _| *r == room);
+        self.recent.invalidate(&room);
     }
 
     /// Creates the default public rooms if they do not exist yet (idempotent, safe on many instances).
@@ -73,8 +102,15 @@ impl Chat {
     /// The caller's role in `room`; NotFound for rooms the caller may not see, Forbidden for
     /// public rooms the caller has not joined.
     async fn require_member(&self, user: &AuthUser, room: Uuid) -> Result<MemberRole> {
+        let key = (room, user.user_id);
+        if let Some(role) = self.roles.get(&key) {
+            return Ok(role);
+        }
+        let epoch = self.roles.epoch();
         if let Some(role) = store::member_role(&self.platform.db, room, user.user_id).await? {
-            return Ok(MemberRole::from_stored(&role));
+            let role = MemberRole::from_stored(&role);
+            self.roles.put(epoch, key, role);
+            return Ok(role);
         }
         match store::room_visibility(&self.platform.db, room).await?.as_deref() {
             Some("public") => Err(ChatError::Forbidden("Join the room first.")),
@@ -182,6 +218,7 @@ impl Chat {
         if !store::delete_room(&self.platform.db, room).await? {
             return Err(ChatError::NotFound);
         }
+        self.forget_room(room);
         events::publish(&self.platform.hub, room, events::ROOM_DELETED, &serde_json::json!({"room_id": room}));
         Ok(())
     }
@@ -224,6 +261,7 @@ impl Chat {
         if !store::remove_member(&self.platform.db, room, target).await? {
             return Err(ChatError::NotFound);
         }
+        self.roles.invalidate(&(room, target));
         events::publish(
             &self.platform.hub,
             room,
@@ -279,6 +317,7 @@ impl Chat {
             return Err(ChatError::Forbidden("The owner's role cannot be changed."));
         }
         store::set_member_role(&self.platform.db, room, target, role.as_str()).await?;
+        self.roles.invalidate(&(room, target));
         self.members(user, room).await?.into_iter().find(|m| m.user_id == target).ok_or(ChatError::NotFound)
     }
 
@@ -336,8 +375,29 @@ impl Chat {
         limit: i64,
     ) -> Result<Page<Message>> {
         self.require_member(user, room).await?;
+        let wanted = usize::try_from(limit).unwrap_or(RECENT);
+        if before.is_none() && wanted <= RECENT && self.recent.is_enabled() {
+            let recent = self.recent_messages(room).await?;
+            let more = recent.messages.len() > wanted || (recent.messages.len() == wanted && recent.has_more);
+            let items: Vec<Message> = recent.messages.iter().take(wanted).cloned().collect();
+            let next_cursor = if more { items.last().map(|m| m.id.to_string()) } else { None };
+            return Ok(Page { items, next_cursor });
+        }
         let rows = store::history(&self.platform.db, room, before, limit + 1).await?;
         Ok(Page::from_rows(rows, limit, |m| m.id))
+    }
+
+    async fn recent_messages(&self, room: Uuid) -> Result<Arc<Recent>> {
+        if let Some(recent) = self.recent.get(&room) {
+            return Ok(recent);
+        }
+        let epoch = self.recent.epoch();
+        let mut messages = store::history(&self.platform.db, room, None, RECENT as i64 + 1).await?;
+        let has_more = messages.len() > RECENT;
+        messages.truncate(RECENT);
+        let recent = Arc::new(Recent { messages, has_more });
+        self.recent.put(epoch, room, recent.clone());
+        Ok(recent)
     }
 
     /// Sends a message: stored, mentions recorded, then broadcast to the room.
@@ -372,6 +432,7 @@ impl Chat {
         store::insert_message(&mut tx, &message).await?;
         store::insert_mentions(&mut tx, message.id, &mentioned).await?;
         tx.commit().await?;
+        self.recent.invalidate(&room);
         events::publish(&self.platform.hub, room, events::MESSAGE_CREATED, &message);
         Ok(message)
     }
@@ -393,6 +454,7 @@ impl Chat {
         }
         let edited =
             store::edit_message(&self.platform.db, room, message, &content).await?.ok_or(ChatError::NotFound)?;
+        self.recent.invalidate(&room);
         events::publish(&self.platform.hub, room, events::MESSAGE_UPDATED, &edited);
         Ok(edited)
     }
@@ -407,6 +469,7 @@ impl Chat {
         if !store::delete_message(&self.platform.db, room, message).await? {
             return Err(ChatError::NotFound);
         }
+        self.recent.invalidate(&room);
         events::publish(
             &self.platform.hub,
             room,

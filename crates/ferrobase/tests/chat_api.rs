@@ -219,6 +219,14 @@ async fn history_edits_and_deletes(app: TestApp) {
     let edited = app.patch(&path, Some(&a.access), json!({"content": "edited"})).await.expect(200);
     assert_eq!(edited.json["content"], "edited");
     assert!(edited.json["edited_at"].is_string());
+    // The first page, read before, shows the edit and then a new message at once.
+    let first = format!("/api/v1/chat/rooms/{r}/messages?limit=5");
+    assert_eq!(app.get(&first, Some(&b.access)).await.expect(200).json["items"][0]["content"], "edited");
+    let newest = send(&app, &b, &r, "newest").await;
+    assert_eq!(app.get(&first, Some(&a.access)).await.expect(200).json["items"][0]["id"], newest["id"]);
+    app.delete(&format!("/api/v1/chat/rooms/{r}/messages/{}", newest["id"].as_str().unwrap()), Some(&b.access), None)
+        .await
+        .expect(204);
     app.delete(&path, Some(&b.access), None).await.expect_problem(403, "forbidden");
     let from_b = format!("/api/v1/chat/rooms/{r}/messages/{}", sent[1]);
     app.delete(&from_b, Some(&a.access), None).await.expect(204);

@@ -100,9 +100,13 @@ async fn realtime(
 }
 
 /// Frame limits and buffer sizes for every socket of ours. The read buffer starts small (it
-/// grows for large frames) because idle connections would otherwise hold 128 KiB each.
+/// grows for large frames) because idle connections would otherwise hold 128 KiB each; writes
+/// gather in a buffer of up to 16 KiB, flushed after each batch of queued events.
 pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.max_message_size(MAX_FRAME_BYTES).max_frame_size(MAX_FRAME_BYTES).read_buffer_size(4096).write_buffer_size(0)
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(1024)
+        .write_buffer_size(16 * 1024)
 }
 
 struct Bucket {
@@ -216,19 +220,8 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 }
             }
             Some(frame) = s.conn.rx.recv() => {
-                let frame = match &s.mode {
-                    Mode::Native => Some(frame),
-                    Mode::Topic(t) => (t.outbound)(&frame),
-                };
-                if let Some(frame) = frame
-                    && socket.send(Message::Text(frame)).await.is_err()
-                {
+                if s.forward(&mut socket, frame).await.is_err() {
                     break;
-                }
-                let missed = s.conn.take_missed();
-                if missed > 0 {
-                    let resync = json!({"type": "resync", "missed": missed, "topics": s.conn.topics.iter().map(|t| t.as_ref()).collect::<Vec<_>>()});
-                    if socket.send(Message::Text(Utf8Bytes::from(resync.to_string()))).await.is_err() { break }
                 }
             }
             _ = heartbeat.tick() => {
@@ -255,7 +248,38 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     }
 }
 
+/// Frames written before one flush when events queue up for a connection.
+const WRITE_BATCH: usize = 64;
+
 impl Session {
+    /// Writes `first` and whatever else is already queued (up to [`WRITE_BATCH`]) with one
+    /// flush, then a `resync` notice if events were dropped for this connection.
+    async fn forward(&mut self, socket: &mut WebSocket, first: Utf8Bytes) -> Result<(), axum::Error> {
+        use futures::SinkExt;
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(frame) = next.take() {
+            let frame = match &self.mode {
+                Mode::Native => Some(frame),
+                Mode::Topic(t) => (t.outbound)(&frame),
+            };
+            if let Some(frame) = frame {
+                socket.feed(Message::Text(frame)).await?;
+                written += 1;
+            }
+            if written < WRITE_BATCH {
+                next = self.conn.rx.try_recv().ok();
+            }
+        }
+        let missed = self.conn.take_missed();
+        if missed > 0 {
+            let topics: Vec<&str> = self.conn.topics.iter().map(|t| t.as_ref()).collect();
+            let resync = json!({"type": "resync", "missed": missed, "topics": topics});
+            socket.feed(Message::Text(Utf8Bytes::from(resync.to_string()))).await?;
+        }
+        socket.flush().await
+    }
+
     /// Handles one client frame and returns the answer frame, if it has one.
     async fn handle(&mut self, text: &str) -> Option<Utf8Bytes> {
         let Ok(frame) = serde_json::from_str::<Value>(text) else {
