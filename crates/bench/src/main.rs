@@ -84,9 +84,15 @@ async fn main() -> anyhow::Result<()> {
     let mut fanouts = Vec::new();
     let scenarios: &[(usize, u64)] = if args.quick { &[(200, 50)] } else { &[(1_000, 100), (2_000, 400)] };
     for &(connections, rate) in scenarios {
+        let (server_cpu, own_cpu) = (server.cpu_seconds()?, server::cpu_seconds("/proc/self/stat")?);
         let result = ws_load::fanout(server.addr, &receiver_token, &token, &room, connections, rate, duration).await?;
-        println!("fan-out: {result}; server RSS {} KiB", server.rss_kib()?);
-        fanouts.push(result);
+        let server_cpu = server.cpu_seconds()? - server_cpu;
+        let own_cpu = server::cpu_seconds("/proc/self/stat")? - own_cpu;
+        println!(
+            "fan-out: {result}; CPU s server {server_cpu:.1}, load generator {own_cpu:.1}; RSS {} KiB",
+            server.rss_kib()?
+        );
+        fanouts.push((result, server_cpu, own_cpu));
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 

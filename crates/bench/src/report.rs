@@ -14,7 +14,8 @@ pub struct Row {
 pub struct Report {
     pub idle_connections: usize,
     pub idle_bytes_per_connection: f64,
-    pub fanouts: Vec<crate::ws_load::FanoutResult>,
+    /// Each fan-out run with the CPU seconds the server and the load generator used during it.
+    pub fanouts: Vec<(crate::ws_load::FanoutResult, f64, f64)>,
     pub connections: usize,
     pub seconds: u64,
     pub cold_ready: Duration,
@@ -116,14 +117,14 @@ pub fn write(path: &str, r: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fanout_row(f: &FanoutResult) -> String {
+fn fanout_row(f: &FanoutResult, server_cpu: f64, own_cpu: f64) -> String {
     let target = match (f.connections, f.rate) {
         (1_000, 100) => "all delivered, p99 ≤ 20 ms",
         (2_000, 400) => "all delivered, p99 ≤ 100 ms",
         _ => "",
     };
     format!(
-        "| {} | {} | {} | {} / {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+        "| {} | {} | {} | {} / {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} / {:.1} | {} |",
         f.connections,
         f.rate,
         f.sent,
@@ -133,6 +134,8 @@ fn fanout_row(f: &FanoutResult) -> String {
         f.p50_us as f64 / 1000.0,
         f.p99_us as f64 / 1000.0,
         f.max_us as f64 / 1000.0,
+        server_cpu,
+        own_cpu,
         target
     )
 }

@@ -73,6 +73,11 @@ impl Server {
         status_field(self.child.id(), "VmRSS:")
     }
 
+    /// CPU time (user + system) the server has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     /// Peak resident memory of the server so far.
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         status_field(self.child.id(), "VmHWM:")
@@ -126,4 +131,16 @@ fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status.lines().find(|l| l.starts_with(field)).context("field missing")?;
     Ok(line.split_whitespace().nth(1).context("no value")?.parse()?)
+}
+
+/// User + system CPU seconds of a process, from its `/proc/…/stat` (fields 14 and 15, in
+/// clock ticks of 1/100 s on Linux).
+pub fn cpu_seconds(stat_path: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(stat_path)?;
+    // The command name may contain spaces; fields are counted after its closing parenthesis.
+    let rest = stat.rsplit_once(')').context("malformed stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 =
+        fields.get(11).context("utime")?.parse::<f64>()? + fields.get(12).context("stime")?.parse::<f64>()?;
+    Ok(ticks / 100.0)
 }

@@ -172,6 +172,16 @@ async fn a_slow_client_does_not_delay_others() {
         }
     }
     assert!(saw_resync, "the slow client was told to resync");
+    let metrics = app.get("/metrics", None).await.expect(200).text;
+    for series in [
+        "realtime_connections",
+        "realtime_subscriptions",
+        "realtime_published_total",
+        "realtime_delivered_total",
+        "realtime_dropped_total",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from /metrics");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
