@@ -179,8 +179,8 @@ impl Chat {
     /// Lists rooms.
     pub async fn rooms(&self, user: &AuthUser, scope: Scope, cursor: Option<Uuid>, limit: i64) -> Result<Page<Room>> {
         let rows = match scope {
-            Scope::Joined => store::joined_rooms(&self.platform.db, user.user_id, cursor, limit + 1).await?,
-            Scope::Public => store::public_rooms(&self.platform.db, user.user_id, cursor, limit + 1).await?,
+            Scope::Joined => store::rooms(&self.platform.db, user.user_id, false, cursor, limit + 1).await?,
+            Scope::Public => store::rooms(&self.platform.db, user.user_id, true, cursor, limit + 1).await?,
         };
         let page = Page::from_rows(rows, limit, |r| r.id);
         Ok(Page { items: page.items.into_iter().map(Room::from).collect(), next_cursor: page.next_cursor })

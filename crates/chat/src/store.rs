@@ -81,33 +81,22 @@ pub async fn get_room(db: &Db, user: Uuid, room: Uuid) -> Result<Option<RoomRow>
     })?)
 }
 
-/// Rooms `user` is a member of, by id, after `cursor`.
-pub async fn joined_rooms(db: &Db, user: Uuid, cursor: Option<Uuid>, limit: i64) -> Result<Vec<RoomRow>, DbError> {
-    Ok(with_db!(db, |pool| {
-        sqlx::query_as::<_, RoomRow>(concat!(
-            room_select!(),
-            "WHERE m.user_id IS NOT NULL AND ($2 IS NULL OR r.id > $2) ORDER BY r.id LIMIT $3"
-        ))
-        .bind(user)
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-    })?)
-}
+const JOINED_ROOMS: &str =
+    concat!(room_select!(), "WHERE m.user_id IS NOT NULL AND ($2 IS NULL OR r.id > $2) ORDER BY r.id LIMIT $3");
+const PUBLIC_ROOMS: &str =
+    concat!(room_select!(), "WHERE r.visibility = 'public' AND ($2 IS NULL OR r.id > $2) ORDER BY r.id LIMIT $3");
 
-/// Public rooms, by id, after `cursor`.
-pub async fn public_rooms(db: &Db, user: Uuid, cursor: Option<Uuid>, limit: i64) -> Result<Vec<RoomRow>, DbError> {
+/// Rooms by id after `cursor`: the public ones, or those `user` is a member of.
+pub async fn rooms(
+    db: &Db,
+    user: Uuid,
+    public: bool,
+    cursor: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<RoomRow>, DbError> {
+    let sql = if public { PUBLIC_ROOMS } else { JOINED_ROOMS };
     Ok(with_db!(db, |pool| {
-        sqlx::query_as::<_, RoomRow>(concat!(
-            room_select!(),
-            "WHERE r.visibility = 'public' AND ($2 IS NULL OR r.id > $2) ORDER BY r.id LIMIT $3"
-        ))
-        .bind(user)
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
+        sqlx::query_as::<_, RoomRow>(sql).bind(user).bind(cursor).bind(limit).fetch_all(pool).await
     })?)
 }
 
