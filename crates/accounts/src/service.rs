@@ -13,6 +13,7 @@ use platform::db::Ts;
 use platform::outbox::{DELETE_FILES, DeleteFiles};
 use platform::pagination::Page;
 use platform::ratelimit::Quota;
+use platform::realtime::Ended;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -65,6 +66,16 @@ impl Accounts {
 
     fn refresh_ttl(&self) -> chrono::Duration {
         chrono::Duration::days(self.platform.config.refresh_token_ttl_days)
+    }
+
+    /// After a commit that ended sessions: forget them in the cache and close their realtime
+    /// connections, on every instance.
+    fn ended(&self, ended: Ended) {
+        match ended {
+            Ended::Session(session) => self.sessions.forget_session(session),
+            Ended::User { user, .. } => self.sessions.forget_user(user),
+        }
+        self.platform.hub.end_sessions(ended);
     }
 
     // --- public API for other modules -----------------------------------------------------------
@@ -281,7 +292,7 @@ impl Accounts {
         if row.spent_at.is_some() || !store::spend_refresh_token(&mut tx, &hash).await? {
             store::revoke_session(&mut tx, row.user_id, row.session_id).await?;
             tx.commit().await?;
-            self.sessions.forget_session(row.session_id);
+            self.ended(Ended::Session(row.session_id));
             tracing::warn!(session = %row.session_id, "refresh token reuse; session revoked");
             return Err(AccountsError::RefreshTokenReused);
         }
@@ -296,7 +307,7 @@ impl Accounts {
         let mut tx = self.platform.db.begin().await?;
         let found = store::revoke_session(&mut tx, user, session).await?;
         tx.commit().await?;
-        self.sessions.forget_session(session);
+        self.ended(Ended::Session(session));
         if found { Ok(()) } else { Err(AccountsError::NotFound) }
     }
 
@@ -305,7 +316,7 @@ impl Accounts {
         let mut tx = self.platform.db.begin().await?;
         store::revoke_all_sessions(&mut tx, user, None).await?;
         tx.commit().await?;
-        self.sessions.forget_user(user);
+        self.ended(Ended::User { user, except: None });
         Ok(())
     }
 
@@ -419,7 +430,7 @@ impl Accounts {
         store::mark_email_verified(&mut tx, user).await?;
         store::revoke_all_sessions(&mut tx, user, None).await?;
         tx.commit().await?;
-        self.sessions.forget_user(user);
+        self.ended(Ended::User { user, except: None });
         Ok(())
     }
 
@@ -433,7 +444,7 @@ impl Accounts {
         store::set_password(&mut tx, user, &hash).await?;
         store::revoke_all_sessions(&mut tx, user, Some(session)).await?;
         tx.commit().await?;
-        self.sessions.forget_user(user);
+        self.ended(Ended::User { user, except: Some(session) });
         Ok(())
     }
 
@@ -481,7 +492,7 @@ impl Accounts {
         store::delete_user(&mut tx, user).await?;
         self.forget_avatar_files(&mut tx, row.avatar_key.as_deref()).await?;
         tx.commit().await?;
-        self.sessions.forget_user(user);
+        self.ended(Ended::User { user, except: None });
         self.platform.outbox.wake();
         Ok(())
     }
@@ -568,7 +579,11 @@ impl Accounts {
             store::revoke_all_sessions(&mut tx, target, None).await?;
         }
         tx.commit().await?;
-        self.sessions.forget_user(target);
+        if after.role != before.role || (after.disabled && !before.disabled) {
+            self.ended(Ended::User { user: target, except: None });
+        } else {
+            self.sessions.forget_user(target);
+        }
         Ok(after.into())
     }
 
@@ -601,7 +616,7 @@ impl Accounts {
             }
         };
         tx.commit().await?;
-        self.sessions.forget_user(user.id);
+        self.ended(Ended::User { user: user.id, except: None });
         Ok(user.into())
     }
 }

@@ -80,7 +80,21 @@ async fn oversized_frames_close_the_connection(app: TestApp) {
     assert!(matches!(ended, Some(Ended::Closed(1009)) | Some(Ended::Dropped)), "{ended:?}");
 }
 
+async fn ending_a_session_closes_its_sockets(app: TestApp) {
+    let first = app.register("ws-end@example.com").await;
+    let second = Session::from_json(&app.login("ws-end@example.com", testkit::PASSWORD).await.expect(200).json);
+    let mut one = app.ws(PATH, Some(&first.access)).await.unwrap();
+    let mut two = app.ws(PATH, None).await.unwrap();
+    assert_eq!(two.request(json!({"type": "auth", "token": second.access}), "a").await["type"], "ack");
+    app.post("/api/v1/auth/logout", Some(&first.access), json!({})).await.expect(204);
+    assert_eq!(one.ended_within(Duration::from_secs(3)).await, Some(Ended::Closed(4001)));
+    assert_eq!(two.request(json!({"type": "ping"}), "p").await["type"], "pong", "the other session stays");
+    app.post("/api/v1/auth/logout-all", Some(&second.access), json!({})).await.expect(204);
+    assert_eq!(two.ended_within(Duration::from_secs(3)).await, Some(Ended::Closed(4001)));
+}
+
 testkit::api_tests!(
+    ending_a_session_closes_its_sockets,
     three_ways_to_authenticate,
     subscriptions_are_authorised,
     wrong_frames_get_errors_and_the_connection_stays,
@@ -198,6 +212,9 @@ async fn events_cross_instances_through_redis() {
     let event: Value = on_b.recv_type("event").await;
     assert_eq!(event["event"], "from_a");
     assert_eq!(event["data"], json!({"ok": true}));
+    // A logout on one instance closes the session's sockets on the other.
+    a.post("/api/v1/auth/logout", Some(&s.access), json!({})).await.expect(204);
+    assert_eq!(on_b.ended_within(Duration::from_secs(3)).await, Some(Ended::Closed(4001)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,7 +79,14 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
                         match decode(&payload) {
                             Some((origin, topic, frame)) if origin != instance.to_string() => {
-                                local.deliver_local(topic, Utf8Bytes::from(frame));
+                                if topic == super::hub::CONTROL_TOPIC {
+                                    match serde_json::from_str(frame) {
+                                        Ok(ended) => local.end_local(ended),
+                                        Err(_) => tracing::warn!("malformed session control message"),
+                                    }
+                                } else {
+                                    local.deliver_local(topic, Utf8Bytes::from(frame));
+                                }
                             }
                             Some(_) => {}
                             None => tracing::warn!("malformed backplane message"),

@@ -190,6 +190,10 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
         return;
     }
     let auth_by = if user.is_none() { Instant::now() + AUTH_TIMEOUT } else { far_future() };
+    if let Some(u) = &user {
+        gateway.hub.bind(&conn, u);
+    }
+    let ended = conn.ended.clone();
     let mut s = Session { gateway, conn, user, reauth_by: None, mode };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut unanswered_pings = 0u8;
@@ -231,6 +235,10 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 }
                 unanswered_pings += 1;
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+            }
+            _ = ended.notified() => {
+                close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
+                break;
             }
             _ = sleep_until(auth_by), if s.user.is_none() => {
                 close(&mut socket, CLOSE_UNAUTHORIZED, "authentication required").await;
@@ -333,6 +341,7 @@ impl Session {
                         error_frame(&reference, "user_mismatch", "A connection stays with one user.")
                     }
                     Ok(user) => {
+                        self.gateway.hub.bind(&self.conn, &user);
                         self.user = Some(user);
                         self.reauth_by = None;
                         ack(None)

@@ -61,8 +61,40 @@ struct Subscriber {
     missed: Arc<AtomicU64>,
 }
 
+/// Sessions whose connections must close (logout, revocation, password change, deletion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ended {
+    /// One session.
+    Session(Uuid),
+    /// Every session of a user, except possibly one (the one that changed the password).
+    User {
+        /// The user.
+        user: Uuid,
+        /// A session that stays.
+        except: Option<Uuid>,
+    },
+}
+
+impl Ended {
+    fn covers(&self, user: Uuid, session: Uuid) -> bool {
+        match *self {
+            Ended::Session(s) => s == session,
+            Ended::User { user: u, except } => u == user && except != Some(session),
+        }
+    }
+}
+
+/// The reserved topic on which instances tell each other about ended sessions.
+pub(super) const CONTROL_TOPIC: &str = "ferrobase.sessions.ended";
+
+/// What an authenticated connection speaks for: (user, session, signal to close).
+type Binding = (Uuid, Uuid, Arc<tokio::sync::Notify>);
+
 struct Inner {
     instance: Uuid,
+    /// Authenticated connections by id.
+    bound: RwLock<HashMap<u64, Binding>>,
     topics: RwLock<HashMap<Arc<str>, HashMap<u64, Subscriber>>>,
     authorizers: RwLock<Vec<(String, Arc<dyn TopicAuthorizer>)>>,
     next_id: AtomicU64,
@@ -94,6 +126,8 @@ pub struct Connection {
     pub topics: HashSet<Arc<str>>,
     /// The user the subscriptions were made for.
     user: Option<Uuid>,
+    /// Notified when the connection's session ends.
+    pub ended: Arc<tokio::sync::Notify>,
     hub: Hub,
 }
 
@@ -107,6 +141,7 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.hub.remove(self.id, self.user, &self.topics);
+        self.hub.inner.bound.write().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
         metrics::gauge!("realtime_connections").decrement(1.0);
     }
 }
@@ -133,6 +168,7 @@ impl Hub {
             inner: Arc::new(Inner {
                 instance: Uuid::now_v7(),
                 topics: RwLock::default(),
+                bound: RwLock::default(),
                 authorizers: RwLock::default(),
                 next_id: AtomicU64::new(1),
                 backplane: RwLock::default(),
@@ -167,6 +203,7 @@ impl Hub {
             missed: Arc::default(),
             topics: HashSet::new(),
             user: None,
+            ended: Arc::default(),
             hub: self.clone(),
         }
     }
@@ -174,6 +211,30 @@ impl Hub {
     fn owner_of(&self, topic: &str) -> Option<Arc<dyn TopicAuthorizer>> {
         let list = self.inner.authorizers.read().unwrap_or_else(|p| p.into_inner());
         list.iter().find(|(prefix, _)| topic.starts_with(prefix.as_str())).map(|(_, a)| a.clone())
+    }
+
+    /// Records which session `conn` speaks for, so that ending the session closes it.
+    pub fn bind(&self, conn: &Connection, user: &AuthUser) {
+        let entry = (user.user_id, user.session_id, conn.ended.clone());
+        self.inner.bound.write().unwrap_or_else(|p| p.into_inner()).insert(conn.id, entry);
+    }
+
+    /// Closes the connections of ended sessions, here and (with a backplane) on every instance.
+    pub fn end_sessions(&self, ended: Ended) {
+        self.end_local(ended);
+        let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let (Some(backplane), Ok(text)) = (backplane, serde_json::to_string(&ended)) {
+            backplane.forward(CONTROL_TOPIC, Utf8Bytes::from(text));
+        }
+    }
+
+    pub(super) fn end_local(&self, ended: Ended) {
+        let bound = self.inner.bound.read().unwrap_or_else(|p| p.into_inner());
+        for (user, session, signal) in bound.values() {
+            if ended.covers(*user, *session) {
+                signal.notify_one();
+            }
+        }
     }
 
     /// Subscribes `conn` to `topic` if the topic's owner allows `user`.
@@ -338,6 +399,22 @@ mod tests {
             received += 1;
         }
         assert_eq!(received, QUEUE_CAPACITY);
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_signals_its_connections_only() {
+        let hub = Hub::new();
+        let (a, b) = (user(Uuid::now_v7()), user(Uuid::now_v7()));
+        let (ca, cb) = (hub.connect(), hub.connect());
+        hub.bind(&ca, &a);
+        hub.bind(&cb, &b);
+        hub.end_sessions(Ended::User { user: a.user_id, except: None });
+        tokio::time::timeout(std::time::Duration::from_secs(1), ca.ended.notified()).await.unwrap();
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), cb.ended.notified()).await.is_err());
+        hub.end_sessions(Ended::User { user: b.user_id, except: Some(b.session_id) });
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), cb.ended.notified()).await.is_err());
+        hub.end_sessions(Ended::Session(b.session_id));
+        tokio::time::timeout(std::time::Duration::from_secs(1), cb.ended.notified()).await.unwrap();
     }
 
     #[tokio::test]
