@@ -5,6 +5,7 @@
 //! `/health/live` route, the in-process limit), so numbers from different machines compare.
 
 mod http_load;
+mod raw_ws;
 mod report;
 mod server;
 mod ws_load;

@@ -1,5 +1,5 @@
-//! WebSocket fan-out load: `connections` clients subscribed to one chat room through the native
-//! gateway, senders posting `rate` messages per second with `chat.send`, each message carrying
+//! WebSocket fan-out load: `connections` clients (lean raw readers, see `raw_ws`) subscribed to
+//! one chat room through the native gateway, senders posting `rate` messages per second with `chat.send`, each message carrying
 //! its send time, so every receiver measures delivery latency. Counts every delivery against
 //! what should have arrived (sent × connections).
 
@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::raw_ws::{Frame, RawWs};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -92,10 +94,33 @@ pub async fn open_many(addr: SocketAddr, token: &str, topic: &str, n: usize) -> 
 }
 
 /// Extracts the send time from a `chat.message.created` frame whose content is `t:<micros>`.
-fn sent_at(frame: &str) -> Option<u64> {
-    let start = frame.find(r#""content":"t:"#)? + r#""content":"t:"#.len();
-    let end = frame[start..].find('"')? + start;
-    frame[start..end].parse().ok()
+fn sent_at(frame: &[u8]) -> Option<u64> {
+    const PREFIX: &[u8] = br#""content":"t:"#;
+    let start = frame.windows(PREFIX.len()).position(|w| w == PREFIX)? + PREFIX.len();
+    let digits = frame[start..].iter().take_while(|b| b.is_ascii_digit());
+    Some(digits.fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Opens `n` raw receiving connections subscribed to `topic`, 200 at a time.
+async fn open_receivers(addr: SocketAddr, token: &str, topic: &str, n: usize) -> anyhow::Result<Vec<RawWs>> {
+    let mut sockets = Vec::with_capacity(n);
+    while sockets.len() < n {
+        let batch = (n - sockets.len()).min(200);
+        let tasks: Vec<_> = (0..batch)
+            .map(|_| {
+                let (token, topic) = (token.to_string(), topic.to_string());
+                tokio::spawn(async move {
+                    let mut ws = RawWs::connect(addr, &token).await?;
+                    ws.subscribe(&topic).await?;
+                    Ok::<_, anyhow::Error>(ws)
+                })
+            })
+            .collect();
+        for t in tasks {
+            sockets.push(t.await??);
+        }
+    }
+    Ok(sockets)
 }
 
 /// Runs the fan-out scenario for `duration`.
@@ -109,7 +134,7 @@ pub async fn fanout(
     duration: Duration,
 ) -> anyhow::Result<FanoutResult> {
     let topic = format!("chat.room.{room}");
-    let receivers = open_many(addr, receiver_token, &topic, connections).await?;
+    let receivers = open_receivers(addr, receiver_token, &topic, connections).await?;
     let delivered = Arc::new(AtomicU64::new(0));
     let (stop_readers, stopped) = tokio::sync::watch::channel(false);
     let readers: Vec<_> = receivers
@@ -121,15 +146,16 @@ pub async fn fanout(
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
                 loop {
                     tokio::select! {
-                        msg = socket.next() => match msg {
-                            Some(Ok(Message::Text(text))) => {
-                                if let Some(sent) = sent_at(&text) {
-                                    let _ = hist.record(now_micros().saturating_sub(sent).max(1));
-                                    delivered.fetch_add(1, Ordering::Relaxed);
-                                }
+                        frame = socket.next(|frame| match frame {
+                            Frame::Text(text) => sent_at(text),
+                            Frame::Other => None,
+                        }) => match frame {
+                            Ok(Some(sent)) => {
+                                let _ = hist.record(now_micros().saturating_sub(sent).max(1));
+                                delivered.fetch_add(1, Ordering::Relaxed);
                             }
-                            Some(Ok(_)) => {}
-                            _ => break,
+                            Ok(None) => {}
+                            Err(_) => break,
                         },
                         _ = stopped.changed() => break,
                     }
