@@ -334,9 +334,10 @@ async fn list_messages(
     me: AuthUser,
     Path(id): Path<Uuid>,
     Query(q): Query<HistoryQuery>,
-) -> ApiResult<axum::Json<Page<Message>>> {
+) -> ApiResult<Response> {
     let (limit, before) = page(q.limit, q.before)?;
-    Ok(axum::Json(s.chat.history(&me, id, before, limit).await?))
+    let json = s.chat.history_json(&me, id, before, limit).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// Send a message (stored, then broadcast to the room).

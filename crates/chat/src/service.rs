@@ -58,6 +58,8 @@ pub struct Chat {
     roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
     /// The newest messages per room, for the first history page (same conditions).
     recent: Arc<ExactCache<Uuid, Arc<Recent>>>,
+    /// First history pages as sent, by (room, page size) (same conditions).
+    pages: Arc<ExactCache<(Uuid, usize), bytes::Bytes>>,
 }
 
 impl Chat {
@@ -73,12 +75,20 @@ impl Chat {
             presence,
             roles: Arc::new(ExactCache::new(single_process, ttl)),
             recent: Arc::new(ExactCache::new(single_process, ttl)),
+            pages: Arc::new(ExactCache::new(single_process, ttl)),
         }
     }
 
     fn forget_room(&self, room: Uuid) {
         self.roles.invalidate_where(|(r, _), _| *r == room);
+        self.messages_changed(room);
+    }
+
+    /// After a commit that changed a room's messages: drop what was cached of them (the recent
+    /// messages first, then the pages built from them).
+    fn messages_changed(&self, room: Uuid) {
         self.recent.invalidate(&room);
+        self.pages.invalidate_where(|(r, _), _| *r == room);
     }
 
     /// Creates the default public rooms if they do not exist yet (idempotent, safe on many instances).
@@ -375,6 +385,35 @@ impl Chat {
         limit: i64,
     ) -> Result<Page<Message>> {
         self.require_member(user, room).await?;
+        self.history_of(room, before, limit).await
+    }
+
+    /// A history page as JSON: the first page of a room is served from memory in the
+    /// single-process mode, serialised once until the room's messages change.
+    pub async fn history_json(
+        &self,
+        user: &AuthUser,
+        room: Uuid,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<bytes::Bytes> {
+        self.require_member(user, room).await?;
+        let key = (room, usize::try_from(limit).unwrap_or(RECENT));
+        if before.is_none()
+            && let Some(cached) = self.pages.get(&key)
+        {
+            return Ok(cached);
+        }
+        let epoch = self.pages.epoch();
+        let page = self.history_of(room, before, limit).await?;
+        let json = bytes::Bytes::from(serde_json::to_vec(&page).map_err(platform::ApiError::internal)?);
+        if before.is_none() {
+            self.pages.put(epoch, key, json.clone());
+        }
+        Ok(json)
+    }
+
+    async fn history_of(&self, room: Uuid, before: Option<Uuid>, limit: i64) -> Result<Page<Message>> {
         let wanted = usize::try_from(limit).unwrap_or(RECENT);
         if before.is_none() && wanted <= RECENT && self.recent.is_enabled() {
             let recent = self.recent_messages(room).await?;
@@ -432,7 +471,7 @@ impl Chat {
         store::insert_message(&mut tx, &message).await?;
         store::insert_mentions(&mut tx, message.id, &mentioned).await?;
         tx.commit().await?;
-        self.recent.invalidate(&room);
+        self.messages_changed(room);
         events::publish(&self.platform.hub, room, events::MESSAGE_CREATED, &message);
         Ok(message)
     }
@@ -454,7 +493,7 @@ impl Chat {
         }
         let edited =
             store::edit_message(&self.platform.db, room, message, &content).await?.ok_or(ChatError::NotFound)?;
-        self.recent.invalidate(&room);
+        self.messages_changed(room);
         events::publish(&self.platform.hub, room, events::MESSAGE_UPDATED, &edited);
         Ok(edited)
     }
@@ -469,7 +508,7 @@ impl Chat {
         if !store::delete_message(&self.platform.db, room, message).await? {
             return Err(ChatError::NotFound);
         }
-        self.recent.invalidate(&room);
+        self.messages_changed(room);
         events::publish(
             &self.platform.hub,
             room,
