@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let topic = format!("chat.room.{room}");
     let idle_count = if args.quick { 1_000 } else { 10_000 };
     let before = server.rss_kib()?;
-    let idle = ws_load::open_many(server.addr, &receiver_token, &topic, idle_count).await?;
+    let idle = ws_load::open_receivers(server.addr, &receiver_token, &topic, idle_count).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = server.rss_kib()?;
     let per_connection = (after.saturating_sub(before) as f64 * 1024.0) / idle_count as f64;

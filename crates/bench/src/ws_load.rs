@@ -62,37 +62,6 @@ pub async fn connect(addr: SocketAddr, token: &str) -> anyhow::Result<Socket> {
     Ok(socket)
 }
 
-/// Opens a connection subscribed to `topic` (waits for the ack).
-pub async fn subscribed(addr: SocketAddr, token: &str, topic: &str) -> anyhow::Result<Socket> {
-    let mut socket = connect(addr, token).await?;
-    socket.send(Message::Text(format!(r#"{{"type":"subscribe","topic":"{topic}","ref":"s"}}"#).into())).await?;
-    while let Some(msg) = socket.next().await {
-        if let Message::Text(text) = msg? {
-            anyhow::ensure!(text.contains(r#""type":"ack""#), "subscribe refused: {text}");
-            return Ok(socket);
-        }
-    }
-    anyhow::bail!("connection closed before the subscription was acknowledged")
-}
-
-/// Opens `n` subscribed connections, `batch` at a time.
-pub async fn open_many(addr: SocketAddr, token: &str, topic: &str, n: usize) -> anyhow::Result<Vec<Socket>> {
-    let mut sockets = Vec::with_capacity(n);
-    while sockets.len() < n {
-        let batch = (n - sockets.len()).min(200);
-        let tasks: Vec<_> = (0..batch)
-            .map(|_| {
-                let (token, topic) = (token.to_string(), topic.to_string());
-                tokio::spawn(async move { subscribed(addr, &token, &topic).await })
-            })
-            .collect();
-        for t in tasks {
-            sockets.push(t.await??);
-        }
-    }
-    Ok(sockets)
-}
-
 /// Extracts the send time from a `chat.message.created` frame whose content is `t:<micros>`.
 fn sent_at(frame: &[u8]) -> Option<u64> {
     const PREFIX: &[u8] = br#""content":"t:"#;
@@ -102,7 +71,7 @@ fn sent_at(frame: &[u8]) -> Option<u64> {
 }
 
 /// Opens `n` raw receiving connections subscribed to `topic`, 200 at a time.
-async fn open_receivers(addr: SocketAddr, token: &str, topic: &str, n: usize) -> anyhow::Result<Vec<RawWs>> {
+pub async fn open_receivers(addr: SocketAddr, token: &str, topic: &str, n: usize) -> anyhow::Result<Vec<RawWs>> {
     let mut sockets = Vec::with_capacity(n);
     while sockets.len() < n {
         let batch = (n - sockets.len()).min(200);

@@ -55,11 +55,6 @@ impl Presence {
         Self { db, hub, online: Mutex::default() }
     }
 
-    /// Connections of `user` to `room` on this instance.
-    pub fn connections(&self, room: Uuid, user: Uuid) -> usize {
-        self.online.lock().unwrap_or_else(|p| p.into_inner()).get(&(room, user)).copied().unwrap_or(0)
-    }
-
     fn announce(&self, room: Uuid, user: Uuid, status: &str) {
         publish(&self.hub, room, PRESENCE, &serde_json::json!({"room_id": room, "user_id": user, "status": status}));
     }

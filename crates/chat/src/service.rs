@@ -53,7 +53,6 @@ struct Recent {
 pub struct Chat {
     platform: Platform,
     accounts: Accounts,
-    presence: Arc<Presence>,
     /// Members' roles by (room, user). Exact in the single-process SQLite mode, off otherwise.
     roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
     /// The newest messages per room, for the first history page (same conditions).
@@ -65,14 +64,13 @@ pub struct Chat {
 impl Chat {
     /// The service; registers the owner of the `chat.room.` topics with the hub.
     pub fn new(platform: Platform, accounts: Accounts) -> Self {
-        let presence = Arc::new(Presence::new(platform.db.clone(), platform.hub.clone()));
-        platform.hub.register("chat.room.", presence.clone());
+        // The hub keeps the presence tracker: it owns the `chat.room.` topics.
+        platform.hub.register("chat.room.", Arc::new(Presence::new(platform.db.clone(), platform.hub.clone())));
         let single_process = platform.db.dialect() == platform::db::Dialect::Sqlite;
         let ttl = Duration::from_secs(300);
         Self {
             platform,
             accounts,
-            presence,
             roles: Arc::new(ExactCache::new(single_process, ttl)),
             recent: Arc::new(ExactCache::new(single_process, ttl)),
             pages: Arc::new(ExactCache::new(single_process, ttl)),
@@ -539,10 +537,5 @@ impl Chat {
             );
         }
         Ok(())
-    }
-
-    /// The presence tracker (for tests and metrics).
-    pub fn presence(&self) -> &Presence {
-        &self.presence
     }
 }
