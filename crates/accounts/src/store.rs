@@ -3,7 +3,7 @@
 
 use crate::model::{CodePurpose, CodeRow, RefreshRow, Session, SessionState, UserRow};
 use platform::db::{Db, DbError, Ts, Tx};
-use platform::{with_db, with_tx};
+use platform::{execute, execute_tx, with_db, with_tx};
 use uuid::Uuid;
 
 macro_rules! user_columns {
@@ -151,23 +151,19 @@ pub async fn mark_email_verified(tx: &mut Tx, id: Uuid) -> Result<UserRow, DbErr
 }
 
 pub async fn set_password(tx: &mut Tx, id: Uuid, hash: &str) -> Result<(), DbError> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(hash)
             .bind(Ts::now())
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 /// Deletes a user; sessions and tokens go with it (foreign keys cascade).
 pub async fn delete_user(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
-    let n = with_tx!(tx, |conn| {
-        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(conn).await.map(|r| r.rows_affected())
-    })?;
+    let n = execute_tx!(tx, sqlx::query("DELETE FROM users WHERE id = $1").bind(id))?;
     Ok(n > 0)
 }
 
@@ -212,13 +208,11 @@ fn escape_like(s: &str) -> String {
 
 /// Removes email accounts never verified and created before `before` (phone accounts are verified by construction).
 pub async fn purge_unverified(db: &Db, before: Ts) -> Result<u64, DbError> {
-    Ok(with_db!(db, |pool| {
+    Ok(execute!(
+        db,
         sqlx::query("DELETE FROM users WHERE email_verified = false AND phone IS NULL AND created_at < $1")
             .bind(before)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?)
+    )?)
 }
 
 // --- sessions ---------------------------------------------------------------------------------
@@ -232,7 +226,8 @@ pub async fn insert_session(
 ) -> Result<Uuid, DbError> {
     let id = Uuid::now_v7();
     let now = Ts::now();
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
              VALUES ($1, $2, $3, $3, $4, $5, $6)",
@@ -243,10 +238,7 @@ pub async fn insert_session(
         .bind(expires_at)
         .bind(user_agent)
         .bind(ip)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(id)
 }
 
@@ -280,68 +272,51 @@ pub async fn list_sessions(db: &Db, user: Uuid, now: Ts) -> Result<Vec<Session>,
 
 /// Revokes one session of `user`; false when there is no such live session.
 pub async fn revoke_session(tx: &mut Tx, user: Uuid, session: Uuid) -> Result<bool, DbError> {
-    let n = with_tx!(tx, |conn| {
+    let n = execute_tx!(
+        tx,
         sqlx::query("UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
             .bind(session)
             .bind(user)
             .bind(Ts::now())
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(n > 0)
 }
 
 /// Revokes every live session of `user` except `keep`.
 pub async fn revoke_all_sessions(tx: &mut Tx, user: Uuid, keep: Option<Uuid>) -> Result<u64, DbError> {
-    Ok(with_tx!(tx, |conn| {
-        sqlx::query(
+    Ok(execute_tx!(tx, sqlx::query(
             "UPDATE sessions SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)",
         )
         .bind(user)
         .bind(keep)
-        .bind(Ts::now())
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?)
+        .bind(Ts::now()))?)
 }
 
 pub async fn touch_session(tx: &mut Tx, session: Uuid, expires_at: Ts) -> Result<(), DbError> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query("UPDATE sessions SET last_used_at = $2, expires_at = $3 WHERE id = $1")
             .bind(session)
             .bind(Ts::now())
             .bind(expires_at)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 pub async fn delete_dead_sessions(db: &Db, before: Ts) -> Result<u64, DbError> {
-    Ok(with_db!(db, |pool| {
-        sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
-            .bind(before)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?)
+    Ok(execute!(db, sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1").bind(before))?)
 }
 
 // --- refresh tokens ---------------------------------------------------------------------------
 
 pub async fn insert_refresh_token(tx: &mut Tx, hash: &str, session: Uuid) -> Result<(), DbError> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)")
             .bind(hash)
             .bind(session)
             .bind(Ts::now())
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -359,14 +334,12 @@ pub async fn find_refresh_token(db: &Db, hash: &str) -> Result<Option<RefreshRow
 
 /// Marks a token spent; false if it already was (a concurrent refresh won).
 pub async fn spend_refresh_token(tx: &mut Tx, hash: &str) -> Result<bool, DbError> {
-    let n = with_tx!(tx, |conn| {
+    let n = execute_tx!(
+        tx,
         sqlx::query("UPDATE refresh_tokens SET spent_at = $2 WHERE token_hash = $1 AND spent_at IS NULL")
             .bind(hash)
             .bind(Ts::now())
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(n == 1)
 }
 
@@ -380,12 +353,14 @@ pub async fn insert_code(
     hash: &str,
     expires_at: Ts,
 ) -> Result<(), DbError> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query("DELETE FROM one_time_codes WHERE purpose = $1 AND destination = $2 AND consumed_at IS NULL")
             .bind(purpose.as_str())
             .bind(destination)
-            .execute(&mut *conn)
-            .await?;
+    )?;
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO one_time_codes (id, purpose, destination, code_hash, attempts, expires_at, created_at)
              VALUES ($1, $2, $3, $4, 0, $5, $6)",
@@ -396,10 +371,7 @@ pub async fn insert_code(
         .bind(hash)
         .bind(expires_at)
         .bind(Ts::now())
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -441,38 +413,26 @@ pub async fn live_code_by_hash(
 
 /// Counts an attempt before the code is compared; false when the attempts are used up.
 pub async fn take_attempt(db: &Db, id: Uuid, max: i64) -> Result<bool, DbError> {
-    let n = with_db!(db, |pool| {
-        sqlx::query(
+    let n =
+        execute!(db, sqlx::query(
             "UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = $1 AND attempts < $2 AND consumed_at IS NULL",
         )
         .bind(id)
-        .bind(max)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+        .bind(max))?;
     Ok(n == 1)
 }
 
 /// Uses a code up; false if something else used it first.
 pub async fn consume_code(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
-    let n = with_tx!(tx, |conn| {
+    let n = execute_tx!(
+        tx,
         sqlx::query("UPDATE one_time_codes SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL")
             .bind(id)
             .bind(Ts::now())
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(n == 1)
 }
 
 pub async fn delete_old_codes(db: &Db, before: Ts) -> Result<u64, DbError> {
-    Ok(with_db!(db, |pool| {
-        sqlx::query("DELETE FROM one_time_codes WHERE expires_at < $1")
-            .bind(before)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?)
+    Ok(execute!(db, sqlx::query("DELETE FROM one_time_codes WHERE expires_at < $1").bind(before))?)
 }

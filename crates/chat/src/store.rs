@@ -3,7 +3,7 @@
 
 use crate::model::{MemberRow, Message, RoomRow};
 use platform::db::{Db, DbError, Ts, Tx};
-use platform::{with_db, with_tx};
+use platform::{execute, execute_tx, with_db, with_tx};
 use uuid::Uuid;
 
 /// A room with the caller's ($1) membership, member count, unread count and last message.
@@ -37,8 +37,8 @@ pub struct NewRoom<'a> {
 /// Inserts a room; with a `unique_key` that exists already, nothing happens (returns false).
 pub async fn insert_room(tx: &mut Tx, room: &NewRoom<'_>) -> Result<bool, DbError> {
     let now = Ts::now();
-    let n = with_tx!(tx, |conn| {
-        sqlx::query(
+    let n =
+        execute_tx!(tx, sqlx::query(
             "INSERT INTO chat_rooms (id, name, description, visibility, owner_id, unique_key, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (unique_key) DO NOTHING",
         )
@@ -48,11 +48,7 @@ pub async fn insert_room(tx: &mut Tx, room: &NewRoom<'_>) -> Result<bool, DbErro
         .bind(room.visibility)
         .bind(room.owner_id)
         .bind(room.unique_key)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+        .bind(now))?;
     Ok(n == 1)
 }
 
@@ -101,7 +97,8 @@ pub async fn rooms(
 }
 
 pub async fn update_room(db: &Db, room: Uuid, name: Option<&str>, description: Option<&str>) -> Result<(), DbError> {
-    with_db!(db, |pool| {
+    execute!(
+        db,
         sqlx::query(
             "UPDATE chat_rooms SET name = COALESCE($2, name), description = COALESCE($3, description), updated_at = $4
              WHERE id = $1",
@@ -110,17 +107,12 @@ pub async fn update_room(db: &Db, room: Uuid, name: Option<&str>, description: O
         .bind(name)
         .bind(description)
         .bind(Ts::now())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 pub async fn delete_room(db: &Db, room: Uuid) -> Result<bool, DbError> {
-    let n = with_db!(db, |pool| {
-        sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room).execute(pool).await.map(|r| r.rows_affected())
-    })?;
+    let n = execute!(db, sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room))?;
     Ok(n > 0)
 }
 
@@ -140,41 +132,33 @@ pub async fn member_role(db: &Db, room: Uuid, user: Uuid) -> Result<Option<Strin
 
 /// Adds a member; a second add is a conflict.
 pub async fn add_member(tx: &mut Tx, room: Uuid, user: Uuid, role: &str) -> Result<(), DbError> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query("INSERT INTO chat_members (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
             .bind(room)
             .bind(user)
             .bind(role)
             .bind(Ts::now())
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 pub async fn remove_member(db: &Db, room: Uuid, user: Uuid) -> Result<bool, DbError> {
-    let n = with_db!(db, |pool| {
-        sqlx::query("DELETE FROM chat_members WHERE room_id = $1 AND user_id = $2")
-            .bind(room)
-            .bind(user)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    let n = execute!(
+        db,
+        sqlx::query("DELETE FROM chat_members WHERE room_id = $1 AND user_id = $2").bind(room).bind(user)
+    )?;
     Ok(n > 0)
 }
 
 pub async fn set_member_role(db: &Db, room: Uuid, user: Uuid, role: &str) -> Result<bool, DbError> {
-    let n = with_db!(db, |pool| {
+    let n = execute!(
+        db,
         sqlx::query("UPDATE chat_members SET role = $3 WHERE room_id = $1 AND user_id = $2")
             .bind(room)
             .bind(user)
             .bind(role)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(n > 0)
 }
 
@@ -192,7 +176,8 @@ pub async fn members(db: &Db, room: Uuid) -> Result<Vec<MemberRow>, DbError> {
 
 /// Moves the read marker forward (never back) to `message`.
 pub async fn mark_read(db: &Db, room: Uuid, user: Uuid, message: Uuid) -> Result<(), DbError> {
-    with_db!(db, |pool| {
+    execute!(
+        db,
         sqlx::query(
             "UPDATE chat_members SET last_read_id = $3
              WHERE room_id = $1 AND user_id = $2 AND (last_read_id IS NULL OR last_read_id < $3)",
@@ -200,10 +185,7 @@ pub async fn mark_read(db: &Db, room: Uuid, user: Uuid, message: Uuid) -> Result
         .bind(room)
         .bind(user)
         .bind(message)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -216,7 +198,8 @@ macro_rules! message_columns {
 }
 
 pub async fn insert_message(tx: &mut Tx, m: &Message) -> Result<(), DbError> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(concat!(
             "INSERT INTO chat_messages (",
             message_columns!(),
@@ -230,23 +213,18 @@ pub async fn insert_message(tx: &mut Tx, m: &Message) -> Result<(), DbError> {
         .bind(m.created_at)
         .bind(m.edited_at)
         .bind(m.client_id.as_deref())
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 pub async fn insert_mentions(tx: &mut Tx, message: Uuid, users: &[Uuid]) -> Result<(), DbError> {
     for user in users {
-        with_tx!(tx, |conn| {
+        execute_tx!(
+            tx,
             sqlx::query("INSERT INTO chat_mentions (message_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(message)
                 .bind(user)
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        )?;
     }
     Ok(())
 }
@@ -312,16 +290,11 @@ pub async fn edit_message(db: &Db, room: Uuid, id: Uuid, content: &str) -> Resul
 
 /// Marks a message deleted (its text is cleared); false if it was not live.
 pub async fn delete_message(db: &Db, room: Uuid, id: Uuid) -> Result<bool, DbError> {
-    let n = with_db!(db, |pool| {
-        sqlx::query(
+    let n = execute!(db, sqlx::query(
             "UPDATE chat_messages SET deleted_at = $3, content = '' WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL",
         )
         .bind(id)
         .bind(room)
-        .bind(Ts::now())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+        .bind(Ts::now()))?;
     Ok(n > 0)
 }

@@ -134,7 +134,7 @@ impl Db {
 
     /// True when a trivial query succeeds (the readiness probe).
     pub async fn ping(&self) -> bool {
-        crate::with_db!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()).is_ok())
+        crate::execute!(self, sqlx::query("SELECT 1")).is_ok()
     }
 
     /// Closes every connection (graceful shutdown).
@@ -171,6 +171,23 @@ macro_rules! with_db {
             $crate::db::Db::Sqlite($pool) => $body,
             $crate::db::Db::Postgres($pool) => $body,
         }
+    };
+}
+
+/// Runs a statement on whichever pool `db` holds and answers the number of rows it changed:
+/// `execute!(db, sqlx::query("…").bind(x))`.
+#[macro_export]
+macro_rules! execute {
+    ($db:expr, $query:expr) => {
+        $crate::with_db!($db, |pool| $query.execute(pool).await.map(|r| r.rows_affected()))
+    };
+}
+
+/// [`execute!`] inside an open [`Tx`].
+#[macro_export]
+macro_rules! execute_tx {
+    ($tx:expr, $query:expr) => {
+        $crate::with_tx!($tx, |conn| $query.execute(conn).await.map(|r| r.rows_affected()))
     };
 }
 

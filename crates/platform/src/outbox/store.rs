@@ -2,7 +2,7 @@
 //! instance has locked; SQLite has a single writer and needs no such clause.
 
 use crate::db::{Db, DbError, Dialect, Ts, Tx};
-use crate::{with_db, with_tx};
+use crate::{execute, execute_tx, with_db};
 use uuid::Uuid;
 
 /// A claimed row.
@@ -21,7 +21,8 @@ pub struct OutboxRow {
 pub(super) async fn insert(tx: &mut Tx, kind: &str, payload: &str) -> Result<Uuid, DbError> {
     let id = Uuid::now_v7();
     let now = Ts::now();
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO outbox (id, kind, payload, status, attempts, next_attempt_at, created_at)
              VALUES ($1, $2, $3, 'pending', 0, $4, $4)",
@@ -30,10 +31,7 @@ pub(super) async fn insert(tx: &mut Tx, kind: &str, payload: &str) -> Result<Uui
         .bind(kind)
         .bind(payload)
         .bind(now)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(id)
 }
 
@@ -61,17 +59,14 @@ pub(super) async fn claim(db: &Db, now: Ts, lock_until: Ts, limit: i64) -> Resul
 
 /// A delivered row is deleted: its payload may hold a one-time code that should not linger.
 pub(super) async fn delete(db: &Db, id: Uuid) -> Result<(), DbError> {
-    with_db!(db, |pool| sqlx::query("DELETE FROM outbox WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    execute!(db, sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id))?;
     Ok(())
 }
 
 /// Records a failed attempt; `status` is pending (retry at `next`) or parked.
 pub(super) async fn fail(db: &Db, id: Uuid, status: &str, attempts: i64, next: Ts, error: &str) -> Result<(), DbError> {
-    with_db!(db, |pool| {
+    execute!(
+        db,
         sqlx::query(
             "UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, locked_until = NULL, last_error = $5
              WHERE id = $1",
@@ -81,10 +76,7 @@ pub(super) async fn fail(db: &Db, id: Uuid, status: &str, attempts: i64, next: T
         .bind(attempts)
         .bind(next)
         .bind(error)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
