@@ -17,7 +17,7 @@ pub mod store;
 pub use error::AccountsError;
 pub use model::{Role, User};
 pub use routes::router;
-pub use service::Accounts;
+pub use service::{AccountObserver, Accounts};
 
 /// This module's migrations.
 pub const MIGRATIONS: &[platform::db::Migration] =

@@ -45,11 +45,19 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// Told about account changes other modules react to, after they commit.
+#[async_trait::async_trait]
+pub trait AccountObserver: Send + Sync {
+    /// `user` proved they own `email` (work turns pending project invitations into memberships).
+    async fn email_verified(&self, user: Uuid, email: &str);
+}
+
 /// The accounts service. Cheap to clone; other modules hold one to look users up.
 #[derive(Clone)]
 pub struct Accounts {
     platform: Platform,
     sessions: Arc<SessionCache>,
+    observers: Arc<std::sync::RwLock<Vec<Arc<dyn AccountObserver>>>>,
 }
 
 impl Accounts {
@@ -57,7 +65,12 @@ impl Accounts {
     /// is the only writer (see [`SessionCache`]).
     pub fn new(platform: Platform) -> Self {
         let cache = SessionCache::new(platform.db.dialect() == platform::db::Dialect::Sqlite);
-        Self { platform, sessions: Arc::new(cache) }
+        Self { platform, sessions: Arc::new(cache), observers: Arc::default() }
+    }
+
+    /// Adds an observer of account changes (modules register theirs while the app is built).
+    pub fn observe(&self, observer: Arc<dyn AccountObserver>) {
+        self.observers.write().unwrap_or_else(|p| p.into_inner()).push(observer);
     }
 
     fn code_hash(&self, purpose: CodePurpose, destination: &str, code: &str) -> String {
@@ -83,6 +96,13 @@ impl Accounts {
     /// A user by id.
     pub async fn user(&self, id: Uuid) -> Result<User> {
         store::find_user(&self.platform.db, id).await?.map(User::from).ok_or(AccountsError::NotFound)
+    }
+
+    /// The active user who owns (has verified) `email`, if any.
+    pub async fn verified_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let email = EmailAddress::parse(email)?;
+        let found = store::find_user_by_email(&self.platform.db, email.as_str()).await?;
+        Ok(found.map(User::from).filter(|u| u.email_verified && !u.disabled))
     }
 
     /// The public profiles of the users among `ids` that exist.
@@ -165,6 +185,10 @@ impl Accounts {
         }
         let user = store::mark_email_verified(&mut tx, user.id).await?;
         tx.commit().await?;
+        let observers = self.observers.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for observer in observers {
+            observer.email_verified(user.id, email.as_str()).await;
+        }
         Ok(user.into())
     }
 

@@ -64,6 +64,12 @@ impl From<accounts::AccountsError> for ChatError {
     }
 }
 
+impl From<notifications::NotificationsError> for ChatError {
+    fn from(e: notifications::NotificationsError) -> Self {
+        ChatError::Platform(e.into())
+    }
+}
+
 impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
         match e {

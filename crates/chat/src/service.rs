@@ -6,6 +6,7 @@ use crate::events::{self, Presence};
 use crate::model::*;
 use crate::store::{self, NewRoom};
 use accounts::Accounts;
+use notifications::{Kind, NewNotification, Notifications};
 use platform::Platform;
 use platform::auth::AuthUser;
 use platform::cache::ExactCache;
@@ -53,6 +54,7 @@ struct Recent {
 pub struct Chat {
     platform: Platform,
     accounts: Accounts,
+    notifications: Notifications,
     /// Members' roles by (room, user). Exact in the single-process SQLite mode, off otherwise.
     roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
     /// The newest messages per room, for the first history page (same conditions).
@@ -63,7 +65,7 @@ pub struct Chat {
 
 impl Chat {
     /// The service; registers the owner of the `chat.room.` topics with the hub.
-    pub fn new(platform: Platform, accounts: Accounts) -> Self {
+    pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
         // The hub keeps the presence tracker: it owns the `chat.room.` topics.
         platform.hub.register("chat.room.", Arc::new(Presence::new(platform.db.clone(), platform.hub.clone())));
         let single_process = platform.db.dialect() == platform::db::Dialect::Sqlite;
@@ -71,6 +73,7 @@ impl Chat {
         Self {
             platform,
             accounts,
+            notifications,
             roles: Arc::new(ExactCache::new(single_process, ttl)),
             recent: Arc::new(ExactCache::new(single_process, ttl)),
             pages: Arc::new(ExactCache::new(single_process, ttl)),
@@ -449,7 +452,7 @@ impl Chat {
             let members = self.members(user, room).await?;
             let candidates: Vec<(Uuid, String)> =
                 members.into_iter().filter(|m| m.user_id != user.user_id).map(|m| (m.user_id, m.name)).collect();
-            mentioned(&content, &candidates)
+            platform::text::mentioned(&content, &candidates)
         } else {
             Vec::new()
         };
@@ -468,7 +471,22 @@ impl Chat {
         };
         store::insert_message(&mut tx, &message).await?;
         store::insert_mentions(&mut tx, message.id, &mentioned).await?;
+        let mut recorded = Vec::with_capacity(mentioned.len());
+        if !mentioned.is_empty() {
+            let room_name = self.room(user, room).await?.name;
+            for target in &mentioned {
+                let note = NewNotification {
+                    user_id: *target,
+                    kind: Kind::ChatMention,
+                    title: format!("{} mentioned you in {room_name}", message.sender_name),
+                    body: message.content.chars().take(280).collect(),
+                    data: serde_json::json!({"room_id": room, "message_id": message.id}),
+                };
+                recorded.push(self.notifications.record(&mut tx, note).await?);
+            }
+        }
         tx.commit().await?;
+        self.notifications.announce(&recorded);
         self.messages_changed(room);
         events::publish(&self.platform.hub, room, events::MESSAGE_CREATED, &message);
         Ok(message)

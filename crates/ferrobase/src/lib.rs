@@ -3,6 +3,7 @@
 
 use accounts::Accounts;
 use chat::Chat;
+use notifications::Notifications;
 use platform::auth::Authenticator;
 use platform::config::Config;
 use platform::outbox::{DELETE_FILES, DeleteFilesHandler, MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Worker};
@@ -13,9 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use utoipa_axum::router::OpenApiRouter;
+use work::Work;
 
 /// Every module's migrations, in dependency order.
-pub const MIGRATIONS: &[&[db::Migration]] = &[platform::MIGRATIONS, accounts::MIGRATIONS, chat::MIGRATIONS];
+pub const MIGRATIONS: &[&[db::Migration]] =
+    &[platform::MIGRATIONS, accounts::MIGRATIONS, notifications::MIGRATIONS, chat::MIGRATIONS, work::MIGRATIONS];
 
 /// The modules of the product. Accounts is always served: every other module needs it.
 pub const MODULES: &[&str] = &["accounts", "notifications", "chat", "work", "ticketing", "freelance", "studio"];
@@ -40,9 +43,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let platform = Platform::init(config, MIGRATIONS).await?;
     let accounts = Accounts::new(platform.clone());
     let auth = Authenticator { keys: platform.keys.clone(), sessions: Arc::new(accounts.clone()) };
+    // Notifications are recorded by other modules even when their routes are not served.
+    let notifications = Notifications::new(platform.clone(), accounts.clone());
     let mut commands: HashMap<String, Arc<dyn CommandHandler>> = HashMap::new();
     let chat = if platform.config.module_enabled("chat") {
-        let chat = Chat::new(platform.clone(), accounts.clone());
+        let chat = Chat::new(platform.clone(), accounts.clone(), notifications.clone());
         chat.ensure_default_rooms().await.map_err(|e| anyhow::anyhow!("creating the default chat rooms: {e}"))?;
         commands.insert("chat.send".into(), Arc::new(chat::realtime::SendCommand(chat.clone())));
         commands.insert("chat.typing".into(), Arc::new(chat::realtime::TypingCommand(chat.clone())));
@@ -60,11 +65,26 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let mut api = OpenApiRouter::new()
         .merge(accounts::router(accounts.clone(), auth.clone(), platform.config.upload_body_limit))
         .merge(platform::realtime::gateway::router(gateway.clone()));
-    if let Some(chat) = chat {
-        api = api.merge(chat::router(chat, auth, gateway));
+    if platform.config.module_enabled("notifications") {
+        api = api.merge(notifications::router(notifications.clone(), auth.clone()));
     }
-    let router = platform::http::finish(api, &platform);
-    let worker = Worker::new(
+    if let Some(chat) = chat {
+        api = api.merge(chat::router(chat, auth.clone(), gateway));
+    }
+    let work = platform.config.module_enabled("work").then(|| {
+        let work = Work::new(platform.clone(), accounts.clone(), notifications.clone());
+        accounts.observe(Arc::new(work::jobs::AcceptInvitations(work.clone())));
+        work
+    });
+    let router = match &work {
+        Some(work) => {
+            api = api.merge(work::router(work.clone(), auth.clone()));
+            let (socketio, _io) = work::socketio::layer(platform.hub.clone(), auth.clone());
+            platform::http::finish_with(api, &platform, |routes| routes.layer(socketio))
+        }
+        None => platform::http::finish(api, &platform),
+    };
+    let mut worker = Worker::new(
         platform.db.clone(),
         platform.outbox.clone(),
         Duration::from_secs(platform.config.jobs_interval_secs.max(1)),
@@ -73,6 +93,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     .handler(SEND_SMS, Arc::new(SmsHandler(platform.sms.clone())))
     .handler(DELETE_FILES, Arc::new(DeleteFilesHandler(platform.storage.clone())))
     .job(Arc::new(accounts::jobs::Cleanup { db: platform.db.clone() }));
+    if let Some(work) = work {
+        worker = worker.job(Arc::new(work::jobs::DueReminders(work)));
+    }
     Ok(App { router, platform, accounts, worker })
 }
 

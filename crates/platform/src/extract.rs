@@ -107,3 +107,13 @@ where
             .map_err(|_: PathRejection| ApiError::not_found())
     }
 }
+
+/// For PATCH fields that may be cleared: absent → `None` (leave as is), `null` → `Some(None)`
+/// (clear), a value → `Some(Some(v))`. Use with `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}

@@ -14,6 +14,7 @@ pub mod http;
 pub mod images;
 pub mod logging;
 pub mod mail;
+pub mod money;
 pub mod outbox;
 pub mod pagination;
 pub mod password;
@@ -22,6 +23,7 @@ pub mod realtime;
 pub mod secret;
 pub mod sms;
 pub mod storage;
+pub mod text;
 
 pub use app::{Platform, serve};
 pub use error::{ApiError, ApiResult, FieldError};

@@ -125,6 +125,16 @@ impl TestApp {
         Session::from_json(&r.json)
     }
 
+    /// Registers `email` and verifies it with the emailed code (as a real user would).
+    pub async fn register_verified(&self, email: &str) -> Session {
+        let session = self.register(email).await;
+        let mail = crate::files::read_mail(&self.mail_dir(), email, 1).await;
+        let code = crate::files::code_in(&mail.text);
+        let r = self.post("/api/v1/auth/email/verify", None, json!({"email": email, "code": code})).await;
+        assert!(r.status < 300, "verifying {email}: {} {}", r.status, r.text);
+        session
+    }
+
     /// Signs in `email` with `password`.
     pub async fn login(&self, email: &str, password: &str) -> Resp {
         self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await

@@ -30,6 +30,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Turns the modules' routes into the served application.
 pub fn finish(api: OpenApiRouter, platform: &Platform) -> Router {
+    finish_with(api, platform, |router| router)
+}
+
+/// Like [`finish`], letting `wrap` add routes or layers that must sit inside the shared
+/// middleware (request ids, tracing, CORS, security headers), such as the socket.io layer.
+pub fn finish_with(api: OpenApiRouter, platform: &Platform, wrap: impl FnOnce(Router) -> Router) -> Router {
     let (api_router, openapi) = OpenApiRouter::with_openapi(openapi::base())
         .merge(api)
         .merge(health::router(platform.clone()))
@@ -44,7 +50,7 @@ pub fn finish(api: OpenApiRouter, platform: &Platform) -> Router {
             ),
         ));
     let config = &platform.config;
-    Router::new()
+    let routes = Router::new()
         .merge(api_router)
         .merge(docs)
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "route_not_found", "No such route.") })
@@ -54,7 +60,8 @@ pub fn finish(api: OpenApiRouter, platform: &Platform) -> Router {
                 "method_not_allowed",
                 "Method not allowed on this route.",
             )
-        })
+        });
+    wrap(routes)
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(config.json_body_limit))
         .layer(axum::Extension(TrustedProxies(Arc::new(config.trusted_proxy_list()))))

@@ -1,0 +1,140 @@
+//! The notification use cases: record (inside another module's transaction), announce after
+//! commit, and the inbox operations of the user.
+
+use crate::error::NotificationsError;
+use crate::events;
+use crate::model::*;
+use crate::store::{self, NewRow};
+use accounts::Accounts;
+use platform::Platform;
+use platform::db::{Ts, Tx};
+use platform::outbox::SEND_MAIL;
+use platform::pagination::Page;
+use uuid::Uuid;
+
+type Result<T> = std::result::Result<T, NotificationsError>;
+
+/// A notification written in a transaction, to announce once that transaction commits.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The recipient.
+    pub user_id: Uuid,
+    /// The inbox entry.
+    pub notification: Notification,
+    /// Whether an email was queued.
+    pub emailed: bool,
+}
+
+/// The notifications service. Cheap to clone; other modules hold one.
+#[derive(Clone)]
+pub struct Notifications {
+    platform: Platform,
+    accounts: Accounts,
+}
+
+impl Notifications {
+    /// The service over the platform.
+    pub fn new(platform: Platform, accounts: Accounts) -> Self {
+        Self { platform, accounts }
+    }
+
+    /// Writes `new` into the recipient's inbox inside `tx` and, if they want this kind by email
+    /// and have a verified address, queues the email in the same transaction. Call
+    /// [`Notifications::announce`] after the commit.
+    pub async fn record(&self, tx: &mut Tx, new: NewNotification) -> Result<Recorded> {
+        let notification = Notification {
+            id: Uuid::now_v7(),
+            kind: new.kind,
+            title: new.title,
+            body: new.body,
+            data: new.data,
+            read_at: None,
+            created_at: Ts::now(),
+        };
+        let data = notification.data.to_string();
+        let row = NewRow {
+            id: notification.id,
+            user_id: new.user_id,
+            kind: new.kind.as_str(),
+            title: &notification.title,
+            body: &notification.body,
+            data: &data,
+            created_at: notification.created_at,
+        };
+        store::insert(tx, &row).await?;
+        let mut emailed = false;
+        if store::email_wanted(tx, new.user_id, new.kind.as_str()).await? {
+            let user = self.accounts.user(new.user_id).await?;
+            // Only verified addresses: an unverified one may belong to someone else.
+            if let (Some(to), true, false) = (user.email.as_deref(), user.email_verified, user.disabled) {
+                self.platform.outbox.enqueue(tx, SEND_MAIL, &events::mail(to, &notification)).await?;
+                emailed = true;
+            }
+        }
+        Ok(Recorded { user_id: new.user_id, notification, emailed })
+    }
+
+    /// After the commit of the transaction that recorded them: pushes each notification on its
+    /// recipient's topic and wakes the mail worker.
+    pub fn announce(&self, recorded: &[Recorded]) {
+        for r in recorded {
+            self.platform.hub.publish(&user_topic(r.user_id), events::CREATED, &r.notification);
+        }
+        if recorded.iter().any(|r| r.emailed) {
+            self.platform.outbox.wake();
+        }
+    }
+
+    /// The user's inbox, newest first.
+    pub async fn list(
+        &self,
+        user: Uuid,
+        unread_only: bool,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Notification>> {
+        let rows = store::list(&self.platform.db, user, unread_only, before, limit + 1).await?;
+        let page = Page::from_rows(rows, limit, |r| r.id);
+        Ok(Page {
+            items: page.items.into_iter().filter_map(|r| r.into_notification()).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// How many notifications are unread.
+    pub async fn unread_count(&self, user: Uuid) -> Result<i64> {
+        Ok(store::unread_count(&self.platform.db, user).await?)
+    }
+
+    /// Marks one notification read.
+    pub async fn mark_read(&self, user: Uuid, id: Uuid) -> Result<Notification> {
+        let row = store::mark_read(&self.platform.db, user, id).await?.ok_or(NotificationsError::NotFound)?;
+        let notification = row.into_notification().ok_or(NotificationsError::NotFound)?;
+        self.platform.hub.publish(&user_topic(user), events::READ, &serde_json::json!({"ids": [id]}));
+        Ok(notification)
+    }
+
+    /// Marks every notification read; how many changed.
+    pub async fn mark_all_read(&self, user: Uuid) -> Result<u64> {
+        let n = store::mark_all_read(&self.platform.db, user).await?;
+        self.platform.hub.publish(&user_topic(user), events::READ, &serde_json::json!({"all": true}));
+        Ok(n)
+    }
+
+    /// Delivery per kind.
+    pub async fn preferences(&self, user: Uuid) -> Result<Preferences> {
+        let off: Vec<Kind> =
+            store::email_off(&self.platform.db, user).await?.iter().filter_map(|k| Kind::from_stored(k)).collect();
+        Ok(Preferences::from_email_off(&off))
+    }
+
+    /// Turns email on or off per kind, in one transaction.
+    pub async fn set_email(&self, user: Uuid, changes: &[(Kind, bool)]) -> Result<Preferences> {
+        let mut tx = self.platform.db.begin().await?;
+        for (kind, email) in changes {
+            store::set_email(&mut tx, user, kind.as_str(), *email).await?;
+        }
+        tx.commit().await?;
+        self.preferences(user).await
+    }
+}

@@ -1,0 +1,78 @@
+//! Money as the API speaks it: a decimal string plus an ISO 4217 currency, stored as an integer
+//! count of the currency's minor unit (cents, yen, fils…). Never a float, so sums are exact.
+
+/// Why an amount or currency was refused (a message for the field error).
+pub type MoneyError = &'static str;
+
+/// The canonical code and minor-unit exponent of an ISO 4217 currency (`usd` → `USD`, 2).
+pub fn currency(code: &str) -> Result<(&'static str, u32), MoneyError> {
+    let found = iso_currency::Currency::from_code(&code.trim().to_ascii_uppercase())
+        .ok_or("must be an ISO 4217 currency code such as USD or EUR")?;
+    // Funds and precious metals have no minor unit; they are not money one invoices in.
+    let exponent = found.exponent().ok_or("must be a currency with a minor unit")?;
+    Ok((found.code(), u32::from(exponent)))
+}
+
+/// Parses a non-negative decimal string (`"12.5"`, `"1200"`, `"0.99"`) into minor units of a
+/// currency with `exponent` decimals; more decimals than the currency has are refused.
+pub fn parse_amount(text: &str, exponent: u32) -> Result<i64, MoneyError> {
+    const SHAPE: MoneyError = "must be a non-negative decimal string such as \"12.50\"";
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SHAPE);
+    }
+    if text.contains('.') && fraction.is_empty() {
+        return Err(SHAPE);
+    }
+    if fraction.len() > exponent as usize {
+        return Err("has more decimals than the currency allows");
+    }
+    let scale = 10i64.pow(exponent);
+    let whole: i64 = whole.parse().map_err(|_| "is too large")?;
+    let padded = format!("{fraction:0<width$}", width = exponent as usize);
+    let fraction: i64 = if padded.is_empty() { 0 } else { padded.parse().map_err(|_| SHAPE)? };
+    whole.checked_mul(scale).and_then(|w| w.checked_add(fraction)).ok_or("is too large")
+}
+
+/// Formats minor units with the currency's decimals (`1250`, 2 → `"12.50"`).
+pub fn format_amount(minor: i64, exponent: u32) -> String {
+    if exponent == 0 {
+        return minor.to_string();
+    }
+    let scale = 10i64.pow(exponent);
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let scale = scale.unsigned_abs();
+    format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = exponent as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currencies_and_exponents() {
+        assert_eq!(currency("usd").unwrap(), ("USD", 2));
+        assert_eq!(currency("JPY").unwrap(), ("JPY", 0));
+        assert_eq!(currency("KWD").unwrap(), ("KWD", 3));
+        assert!(currency("XXX").is_err() || currency("XXX").unwrap().1 == 0);
+        assert!(currency("ABC").is_err());
+    }
+
+    #[test]
+    fn amounts_round_trip_exactly() {
+        assert_eq!(parse_amount("12.5", 2), Ok(1250));
+        assert_eq!(parse_amount("0.99", 2), Ok(99));
+        assert_eq!(parse_amount("1200", 0), Ok(1200));
+        assert_eq!(format_amount(1250, 2), "12.50");
+        assert_eq!(format_amount(5, 3), "0.005");
+        assert_eq!(format_amount(1200, 0), "1200");
+        assert!(parse_amount("1.234", 2).is_err());
+        assert!(parse_amount("-1", 2).is_err());
+        assert!(parse_amount("1e3", 2).is_err());
+        assert!(parse_amount("1.", 2).is_err());
+        assert!(parse_amount("", 2).is_err());
+        assert!(parse_amount("99999999999999999999", 2).is_err());
+    }
+}

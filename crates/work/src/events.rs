@@ -1,0 +1,60 @@
+//! What work publishes on `work.project.{id}` (the native gateway topic, relayed to the
+//! socket.io room `project:{id}`), and who may subscribe: whoever may read the project.
+//!
+//! Event names and payloads follow the task-board clients of the original system:
+//! `task:created {task}`, `task:updated {task}`, `task:deleted {taskId}`,
+//! `comment:created {comment}`, `project:updated {project}`, `member:added {projectId, member}`,
+//! `member:removed {projectId, userId}`; plus `comment:updated {comment}`,
+//! `comment:deleted {commentId, taskId}` and `project:deleted {projectId}`.
+
+use crate::model::{Visibility, project_topic};
+use crate::store;
+use platform::ApiError;
+use platform::auth::AuthUser;
+use platform::db::Db;
+use platform::realtime::{Hub, TopicAuthorizer};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub const TASK_CREATED: &str = "task:created";
+pub const TASK_UPDATED: &str = "task:updated";
+pub const TASK_DELETED: &str = "task:deleted";
+pub const COMMENT_CREATED: &str = "comment:created";
+pub const COMMENT_UPDATED: &str = "comment:updated";
+pub const COMMENT_DELETED: &str = "comment:deleted";
+pub const PROJECT_UPDATED: &str = "project:updated";
+pub const PROJECT_DELETED: &str = "project:deleted";
+pub const MEMBER_ADDED: &str = "member:added";
+pub const MEMBER_REMOVED: &str = "member:removed";
+
+/// Publishes `event` on the project's topic (after the change committed).
+pub fn publish<T: Serialize>(hub: &Hub, project: Uuid, event: &str, data: &T) {
+    hub.publish(&project_topic(project), event, data);
+}
+
+/// The project id of a `work.project.{id}` topic.
+pub fn project_of(topic: &str) -> Option<Uuid> {
+    topic.strip_prefix("work.project.").and_then(|id| Uuid::parse_str(id).ok())
+}
+
+/// Owner of the `work.project.` topics: members, platform admins, and for public projects
+/// every signed-in user.
+pub struct ProjectTopics {
+    /// The database.
+    pub db: Db,
+}
+
+#[async_trait::async_trait]
+impl TopicAuthorizer for ProjectTopics {
+    async fn authorize(&self, user: &AuthUser, topic: &str) -> Result<bool, ApiError> {
+        let Some(project) = project_of(topic) else { return Ok(false) };
+        if store::member_role(&self.db, project, user.user_id).await.map_err(ApiError::internal)?.is_some() {
+            return Ok(true);
+        }
+        let visibility = store::visibility(&self.db, project).await.map_err(ApiError::internal)?;
+        Ok(match visibility {
+            Some(v) => user.is_admin() || Visibility::from_stored(&v) == Visibility::Public,
+            None => false,
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! Scheduled work: one reminder per task when it comes due within 24 hours, and invitations
+//! that turn into memberships when their address is verified.
+
+use crate::service::Work;
+use crate::store::tasks as store;
+use async_trait::async_trait;
+use notifications::{Kind, NewNotification};
+use platform::db::Ts;
+use platform::outbox::Job;
+use serde_json::json;
+use uuid::Uuid;
+
+/// How far ahead a due date triggers its reminder.
+pub const DUE_WITHIN: chrono::Duration = chrono::Duration::hours(24);
+
+/// Reminds assignees of tasks due within 24 hours, once per task and due date. Each reminder
+/// is claimed with a conditional update in the transaction that records it, so several
+/// instances running the job never send one twice.
+pub struct DueReminders(pub Work);
+
+#[async_trait]
+impl Job for DueReminders {
+    fn name(&self) -> &'static str {
+        "work.due_reminders"
+    }
+
+    async fn run(&self) -> Result<(), String> {
+        let work = &self.0;
+        let now = Ts::now();
+        let due =
+            store::due_soon(&work.platform.db, now, now.plus(DUE_WITHIN), 500).await.map_err(|e| e.to_string())?;
+        let mut sent = 0;
+        for (task, project, title, assignee, due_at) in due {
+            let mut tx = work.platform.db.begin().await.map_err(|e| e.to_string())?;
+            if !store::claim_reminder(&mut tx, task, now).await.map_err(|e| e.to_string())? {
+                continue;
+            }
+            let note = NewNotification {
+                user_id: assignee,
+                kind: Kind::TaskDue,
+                title: format!("“{title}” is due soon"),
+                body: format!("“{title}” is due {}.", due_at.get().format("%Y-%m-%d %H:%M UTC")),
+                data: json!({"project_id": project, "task_id": task}),
+            };
+            let recorded = work.notifications.record(&mut tx, note).await.map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
+            work.notifications.announce(&[recorded]);
+            sent += 1;
+        }
+        if sent > 0 {
+            tracing::info!(sent, "due-date reminders");
+        }
+        Ok(())
+    }
+}
+
+/// Turns invitations into memberships once the invited address is verified.
+pub struct AcceptInvitations(pub Work);
+
+#[async_trait]
+impl accounts::AccountObserver for AcceptInvitations {
+    async fn email_verified(&self, user: Uuid, email: &str) {
+        match self.0.accept_invitations(user, email).await {
+            Ok(0) => {}
+            Ok(joined) => tracing::info!(%user, joined, "invitations accepted"),
+            Err(e) => tracing::error!(%user, error = %e, "accepting invitations failed"),
+        }
+    }
+}

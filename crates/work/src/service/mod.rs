@@ -1,0 +1,90 @@
+//! The work use cases and their rules. Every change is written with its activity entry and
+//! notifications in one transaction, then published on the project's topic.
+
+mod comments;
+mod insights;
+mod projects;
+mod tasks;
+
+pub use comments::CommentInput;
+pub use projects::{Added, NewMember, ProjectInput, ProjectPatch};
+pub use tasks::{TaskInput, TaskList, TaskPage, TaskPatch};
+
+use crate::error::WorkError;
+use crate::model::{Role, Visibility};
+use crate::store;
+use accounts::Accounts;
+use notifications::{NewNotification, Notifications, Recorded};
+use platform::Platform;
+use platform::auth::AuthUser;
+use platform::db::Tx;
+use uuid::Uuid;
+
+pub(crate) type Result<T> = std::result::Result<T, WorkError>;
+
+/// The work service. Cheap to clone.
+#[derive(Clone)]
+pub struct Work {
+    pub(crate) platform: Platform,
+    pub(crate) accounts: Accounts,
+    pub(crate) notifications: Notifications,
+}
+
+/// What the caller may do in a project.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Access {
+    /// The effective role (guest for non-members reading a public project, owner for admins).
+    pub role: Role,
+    /// The project's visibility.
+    pub visibility: Visibility,
+}
+
+impl Work {
+    /// The service; registers the owner of the `work.project.` topics with the hub.
+    pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
+        let topics = crate::events::ProjectTopics { db: platform.db.clone() };
+        platform.hub.register("work.project.", std::sync::Arc::new(topics));
+        Self { platform, accounts, notifications }
+    }
+
+    /// The caller's access to `project`: NotFound when they may not even see it.
+    pub(crate) async fn access(&self, user: &AuthUser, project: Uuid) -> Result<Access> {
+        let visibility = store::visibility(&self.platform.db, project).await?.ok_or(WorkError::NotFound)?;
+        let visibility = Visibility::from_stored(&visibility);
+        if let Some(role) = store::member_role(&self.platform.db, project, user.user_id).await? {
+            return Ok(Access { role: Role::from_stored(&role), visibility });
+        }
+        if user.is_admin() {
+            // Platform admins moderate every project as its owner would.
+            return Ok(Access { role: Role::Owner, visibility });
+        }
+        if visibility == Visibility::Public {
+            return Ok(Access { role: Role::Guest, visibility });
+        }
+        Err(WorkError::NotFound)
+    }
+
+    /// Like [`Work::access`], requiring at least `min`.
+    pub(crate) async fn require(&self, user: &AuthUser, project: Uuid, min: Role) -> Result<Access> {
+        let access = self.access(user, project).await?;
+        if access.role < min {
+            return Err(WorkError::Forbidden(match min {
+                Role::Owner => "Only the project owner may do this.",
+                Role::Manager => "Only the project owner or a manager may do this.",
+                _ => "Guests and visitors may only read this project.",
+            }));
+        }
+        Ok(access)
+    }
+
+    /// A display name (empty for a deleted account).
+    pub(crate) async fn name_of(&self, user: Uuid) -> String {
+        self.accounts.user(user).await.map(|u| u.name).unwrap_or_default()
+    }
+
+    /// Records a notification in `tx`, collecting it for [`Notifications::announce`].
+    pub(crate) async fn notify(&self, tx: &mut Tx, out: &mut Vec<Recorded>, new: NewNotification) -> Result<()> {
+        out.push(self.notifications.record(tx, new).await?);
+        Ok(())
+    }
+}

@@ -1,0 +1,441 @@
+//! Projects and their members: create, read, edit, delete; add (or invite by email), change
+//! roles, remove, leave; invitations turning into memberships when the address is verified.
+
+use super::{Access, Result, Work};
+use crate::error::WorkError;
+use crate::events;
+use crate::model::*;
+use crate::store::{self, ProjectFields};
+use chrono::NaiveDate;
+use notifications::{Kind, NewNotification};
+use platform::FieldError;
+use platform::auth::AuthUser;
+use platform::db::Ts;
+use platform::mail::{Mail, html_escape};
+use platform::money;
+use platform::outbox::SEND_MAIL;
+use platform::pagination::Page;
+use serde_json::json;
+use uuid::Uuid;
+
+/// A new project's fields as the client sent them.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectInput {
+    pub name: String,
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub status: Option<ProjectStatus>,
+    pub client_id: Option<Uuid>,
+    pub hourly_rate: Option<String>,
+    pub budget: Option<String>,
+    pub currency: Option<String>,
+    pub starts_on: Option<NaiveDate>,
+    pub ends_on: Option<NaiveDate>,
+}
+
+/// Changes to a project: `None` leaves a field, `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub status: Option<ProjectStatus>,
+    pub client_id: Option<Option<Uuid>>,
+    pub hourly_rate: Option<Option<String>>,
+    pub budget: Option<Option<String>>,
+    pub currency: Option<Option<String>>,
+    pub starts_on: Option<Option<NaiveDate>>,
+    pub ends_on: Option<Option<NaiveDate>>,
+}
+
+/// Whom to add: an account, or an email address (an invitation when no verified account has it).
+#[derive(Debug, Clone)]
+pub enum NewMember {
+    User(Uuid),
+    Email(String),
+}
+
+/// The outcome of adding someone.
+#[derive(Debug, Clone)]
+pub enum Added {
+    Member(Member),
+    Invited(Invitation),
+}
+
+/// Checks every field, collecting all errors.
+fn checked(input: &ProjectInput) -> Result<ProjectFields> {
+    let mut errors = Vec::new();
+    let name = text(&input.name, 1, 100).map_err(|m| errors.push(FieldError::new("name", m))).unwrap_or_default();
+    let description = text(input.description.as_deref().unwrap_or(""), 0, 5000)
+        .map_err(|m| errors.push(FieldError::new("description", m)))
+        .unwrap_or_default();
+    let mut currency = None;
+    let mut exponent = 2;
+    if let Some(code) = &input.currency {
+        match money::currency(code) {
+            Ok((code, e)) => {
+                currency = Some(code.to_string());
+                exponent = e;
+            }
+            Err(m) => errors.push(FieldError::new("currency", m)),
+        }
+    }
+    let mut amount = |field: &str, value: &Option<String>| -> Option<i64> {
+        let value = value.as_ref()?;
+        if input.currency.is_none() {
+            errors.push(FieldError::new("currency", format!("is required with {field}")));
+            return None;
+        }
+        money::parse_amount(value, exponent).map_err(|m| errors.push(FieldError::new(field, m))).ok()
+    };
+    let hourly_rate = amount("hourly_rate", &input.hourly_rate);
+    let budget = amount("budget", &input.budget);
+    if let (Some(start), Some(end)) = (input.starts_on, input.ends_on)
+        && end < start
+    {
+        errors.push(FieldError::new("ends_on", "must not be before starts_on"));
+    }
+    if !errors.is_empty() {
+        return Err(WorkError::Invalid(errors));
+    }
+    Ok(ProjectFields {
+        name,
+        description,
+        visibility: input.visibility.unwrap_or(Visibility::Private).as_str(),
+        status: input.status.unwrap_or(ProjectStatus::Active).as_str(),
+        client_id: input.client_id,
+        hourly_rate,
+        budget,
+        currency,
+        starts_on: input.starts_on,
+        ends_on: input.ends_on,
+    })
+}
+
+impl Work {
+    pub(crate) async fn project_as(&self, user: &AuthUser, id: Uuid) -> Result<Project> {
+        store::project(&self.platform.db, user.user_id, id).await?.map(Project::from).ok_or(WorkError::NotFound)
+    }
+
+    /// Creates a project owned by the caller.
+    pub async fn create_project(&self, user: &AuthUser, input: &ProjectInput) -> Result<Project> {
+        let fields = checked(input)?;
+        let id = Uuid::now_v7();
+        let now = Ts::now();
+        let mut tx = self.platform.db.begin().await?;
+        store::insert_project(&mut tx, id, user.user_id, &fields, now).await?;
+        store::add_member(&mut tx, id, user.user_id, Role::Owner.as_str(), now).await?;
+        store::log(&mut tx, id, Some(user.user_id), "project.created", None, &json!({"name": fields.name})).await?;
+        tx.commit().await?;
+        self.project_as(user, id).await
+    }
+
+    /// Projects the caller is a member of, and with `with_public` every public project too.
+    pub async fn projects(
+        &self,
+        user: &AuthUser,
+        with_public: bool,
+        cursor: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Project>> {
+        let rows = store::projects(&self.platform.db, user.user_id, with_public, cursor, limit + 1).await?;
+        let page = Page::from_rows(rows, limit, |r| r.id);
+        Ok(Page { items: page.items.into_iter().map(Project::from).collect(), next_cursor: page.next_cursor })
+    }
+
+    /// A project the caller may see.
+    pub async fn project(&self, user: &AuthUser, id: Uuid) -> Result<Project> {
+        self.access(user, id).await?;
+        self.project_as(user, id).await
+    }
+
+    /// Edits a project (owner or manager).
+    pub async fn update_project(&self, user: &AuthUser, id: Uuid, patch: ProjectPatch) -> Result<Project> {
+        self.require(user, id, Role::Manager).await?;
+        let current = self.project_as(user, id).await?;
+        let merged = ProjectInput {
+            name: patch.name.clone().unwrap_or(current.name.clone()),
+            description: Some(patch.description.clone().unwrap_or(current.description.clone())),
+            visibility: Some(patch.visibility.unwrap_or(current.visibility)),
+            status: Some(patch.status.unwrap_or(current.status)),
+            client_id: patch.client_id.unwrap_or(current.client_id),
+            hourly_rate: patch.hourly_rate.clone().unwrap_or(current.hourly_rate.clone()),
+            budget: patch.budget.clone().unwrap_or(current.budget.clone()),
+            currency: patch.currency.clone().unwrap_or(current.currency.clone()),
+            starts_on: patch.starts_on.unwrap_or(current.starts_on),
+            ends_on: patch.ends_on.unwrap_or(current.ends_on),
+        };
+        let fields = checked(&merged)?;
+        let mut changed = Vec::new();
+        for (name, set) in [
+            ("name", patch.name.is_some()),
+            ("description", patch.description.is_some()),
+            ("visibility", patch.visibility.is_some()),
+            ("status", patch.status.is_some()),
+            ("client_id", patch.client_id.is_some()),
+            ("hourly_rate", patch.hourly_rate.is_some()),
+            ("budget", patch.budget.is_some()),
+            ("currency", patch.currency.is_some()),
+            ("starts_on", patch.starts_on.is_some()),
+            ("ends_on", patch.ends_on.is_some()),
+        ] {
+            if set {
+                changed.push(name);
+            }
+        }
+        let mut tx = self.platform.db.begin().await?;
+        store::update_project(&mut tx, id, &fields, Ts::now()).await?;
+        store::log(&mut tx, id, Some(user.user_id), "project.updated", None, &json!({"changed": changed})).await?;
+        tx.commit().await?;
+        let project = self.project_as(user, id).await?;
+        events::publish(&self.platform.hub, id, events::PROJECT_UPDATED, &json!({"project": project}));
+        Ok(project)
+    }
+
+    /// Deletes a project with its tasks and comments (owner).
+    pub async fn delete_project(&self, user: &AuthUser, id: Uuid) -> Result<()> {
+        self.require(user, id, Role::Owner).await?;
+        if !store::delete_project(&self.platform.db, id).await? {
+            return Err(WorkError::NotFound);
+        }
+        events::publish(&self.platform.hub, id, events::PROJECT_DELETED, &json!({"projectId": id}));
+        Ok(())
+    }
+
+    // --- members --------------------------------------------------------------------------------
+
+    /// The members of a project (anyone who may read it).
+    pub async fn members(&self, user: &AuthUser, project: Uuid) -> Result<Vec<Member>> {
+        self.access(user, project).await?;
+        self.member_list(project).await
+    }
+
+    pub(crate) async fn member_list(&self, project: Uuid) -> Result<Vec<Member>> {
+        let rows = store::members(&self.platform.db, project).await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
+        let users = self.accounts.public_users(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Member {
+                name: users.get(&r.user_id).map(|u| u.name.clone()).unwrap_or_default(),
+                user_id: r.user_id,
+                role: Role::from_stored(&r.role),
+                joined_at: r.joined_at,
+            })
+            .collect())
+    }
+
+    /// Pending invitations (owner and managers).
+    pub async fn invitations(&self, user: &AuthUser, project: Uuid) -> Result<Vec<Invitation>> {
+        self.require(user, project, Role::Manager).await?;
+        let rows = store::invitations(&self.platform.db, project).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, email, role, created_at)| Invitation { id, email, role: Role::from_stored(&role), created_at })
+            .collect())
+    }
+
+    /// Checks that the caller may give `role` to a new or existing member.
+    fn may_grant(access: Access, role: Role) -> Result<()> {
+        let allowed = match role {
+            Role::Owner => false,
+            Role::Manager => access.role == Role::Owner,
+            Role::Member | Role::Guest => {
+                access.role >= Role::Manager || (access.visibility == Visibility::Team && access.role == Role::Member)
+            }
+        };
+        if allowed {
+            Ok(())
+        } else if role == Role::Owner {
+            Err(WorkError::field("role", "a project has one owner; transfer ownership by changing a member's role"))
+        } else {
+            Err(WorkError::Forbidden("Your role does not allow giving this role."))
+        }
+    }
+
+    /// Adds an account, or invites an email address that no verified account has yet.
+    pub async fn add_member(&self, user: &AuthUser, project: Uuid, who: NewMember, role: Role) -> Result<Added> {
+        let access = self.access(user, project).await?;
+        if access.role < Role::Member || (access.role == Role::Member && access.visibility != Visibility::Team) {
+            return Err(WorkError::Forbidden("Only the project owner or a manager may add members."));
+        }
+        if role == Role::Owner {
+            return Err(WorkError::field("role", "a project has one owner"));
+        }
+        Self::may_grant(access, role)?;
+        let target = match who {
+            NewMember::User(id) => {
+                self.accounts.user(id).await.map_err(|_| WorkError::field("user_id", "no such user"))?;
+                id
+            }
+            NewMember::Email(email) => match self.accounts.verified_user_by_email(&email).await? {
+                Some(found) => found.id,
+                None => return self.invite(user, project, &email, role).await.map(Added::Invited),
+            },
+        };
+        let now = Ts::now();
+        let project_name = self.project_as(user, project).await?.name;
+        let inviter = self.name_of(user.user_id).await;
+        let mut recorded = Vec::new();
+        let mut tx = self.platform.db.begin().await?;
+        store::add_member(&mut tx, project, target, role.as_str(), now).await?;
+        store::log(&mut tx, project, Some(user.user_id), "member.added", Some(target), &json!({"role": role})).await?;
+        if target != user.user_id {
+            let note = NewNotification {
+                user_id: target,
+                kind: Kind::ProjectInvitation,
+                title: format!("{inviter} added you to {project_name}"),
+                body: format!("You are now a {} of the project {project_name}.", role.as_str()),
+                data: json!({"project_id": project}),
+            };
+            self.notify(&mut tx, &mut recorded, note).await?;
+        }
+        tx.commit().await?;
+        self.notifications.announce(&recorded);
+        let member = Member { user_id: target, name: self.name_of(target).await, role, joined_at: now };
+        events::publish(
+            &self.platform.hub,
+            project,
+            events::MEMBER_ADDED,
+            &json!({"projectId": project, "member": member}),
+        );
+        Ok(Added::Member(member))
+    }
+
+    /// Records an invitation and emails it (through the outbox).
+    async fn invite(&self, user: &AuthUser, project: Uuid, email: &str, role: Role) -> Result<Invitation> {
+        let address = accounts::model::EmailAddress::parse(email)
+            .map_err(|_| WorkError::field("email", "must be a valid email address"))?;
+        let project_name = self.project_as(user, project).await?.name;
+        let inviter = self.name_of(user.user_id).await;
+        let now = Ts::now();
+        let mut tx = self.platform.db.begin().await?;
+        let (id, _) =
+            store::upsert_invitation(&mut tx, project, address.as_str(), role.as_str(), user.user_id, now).await?;
+        store::log(&mut tx, project, Some(user.user_id), "member.invited", None, &json!({"email": address.as_str()}))
+            .await?;
+        let mail = Mail {
+            to: address.as_str().to_string(),
+            subject: format!("{inviter} invited you to {project_name} on ferrobase"),
+            text: format!(
+                "{inviter} invited you to join the project {project_name} as a {}.\n\n\
+                 Sign up with this email address and verify it; you will then be a member.\n",
+                role.as_str()
+            ),
+            html: format!(
+                "<p>{} invited you to join the project <strong>{}</strong> as a {}.</p>\
+                 <p>Sign up with this email address and verify it; you will then be a member.</p>",
+                html_escape(&inviter),
+                html_escape(&project_name),
+                role.as_str()
+            ),
+        };
+        self.platform.outbox.enqueue(&mut tx, SEND_MAIL, &mail).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(Invitation { id, email: address.as_str().to_string(), role, created_at: now })
+    }
+
+    /// Turns the invitations of a newly verified address into memberships.
+    pub async fn accept_invitations(&self, user: Uuid, email: &str) -> Result<usize> {
+        let now = Ts::now();
+        let mut tx = self.platform.db.begin().await?;
+        let invitations = store::take_invitations(&mut tx, email).await?;
+        let mut joined = Vec::new();
+        for (project, role) in &invitations {
+            if store::member_role_tx(&mut tx, *project, user).await?.is_none() {
+                store::add_member(&mut tx, *project, user, role, now).await?;
+                store::log(&mut tx, *project, Some(user), "member.joined", Some(user), &json!({"role": role})).await?;
+                joined.push((*project, Role::from_stored(role)));
+            }
+        }
+        tx.commit().await?;
+        let name = self.name_of(user).await;
+        for (project, role) in &joined {
+            let member = Member { user_id: user, name: name.clone(), role: *role, joined_at: now };
+            events::publish(
+                &self.platform.hub,
+                *project,
+                events::MEMBER_ADDED,
+                &json!({"projectId": project, "member": member}),
+            );
+        }
+        Ok(joined.len())
+    }
+
+    /// Changes a member's role. The owner may give any role (giving `owner` transfers the
+    /// project and makes the old owner a manager); managers move members and guests between
+    /// those two roles.
+    pub async fn set_role(&self, user: &AuthUser, project: Uuid, target: Uuid, role: Role) -> Result<Member> {
+        let access = self.require(user, project, Role::Manager).await?;
+        let current = store::member_role(&self.platform.db, project, target).await?.ok_or(WorkError::NotFound)?;
+        let current = Role::from_stored(&current);
+        if current == Role::Owner {
+            return Err(WorkError::Forbidden("The owner's role changes only by transferring ownership."));
+        }
+        if access.role < Role::Owner && (current == Role::Manager || role >= Role::Manager) {
+            return Err(WorkError::Forbidden("Only the owner appoints or changes managers."));
+        }
+        let now = Ts::now();
+        let mut tx = self.platform.db.begin().await?;
+        if role == Role::Owner {
+            let owner = store::owner_of(&mut tx, project).await?;
+            if let Some(owner) = owner {
+                store::set_member_role(&mut tx, project, owner, Role::Manager.as_str()).await?;
+            }
+            store::set_owner(&mut tx, project, target).await?;
+        }
+        store::set_member_role(&mut tx, project, target, role.as_str()).await?;
+        if role == Role::Guest {
+            // Guests cannot work on tasks.
+            store::unassign(&mut tx, project, target, now).await?;
+        }
+        store::log(&mut tx, project, Some(user.user_id), "member.role_changed", Some(target), &json!({"role": role}))
+            .await?;
+        tx.commit().await?;
+        let member = self.member_list(project).await?.into_iter().find(|m| m.user_id == target);
+        let member = member.ok_or(WorkError::NotFound)?;
+        events::publish(
+            &self.platform.hub,
+            project,
+            events::MEMBER_ADDED,
+            &json!({"projectId": project, "member": member}),
+        );
+        Ok(member)
+    }
+
+    /// Removes a member (owner or manager; managers only members and guests), or leaves.
+    pub async fn remove_member(&self, user: &AuthUser, project: Uuid, target: Uuid) -> Result<()> {
+        let access = self.access(user, project).await?;
+        let current = store::member_role(&self.platform.db, project, target).await?.ok_or(WorkError::NotFound)?;
+        let current = Role::from_stored(&current);
+        if current == Role::Owner {
+            return Err(WorkError::OwnerStays);
+        }
+        let leaving = target == user.user_id;
+        if !leaving {
+            if access.role < Role::Manager {
+                return Err(WorkError::Forbidden("Only the project owner or a manager may remove members."));
+            }
+            if current == Role::Manager && access.role < Role::Owner {
+                return Err(WorkError::Forbidden("Only the owner removes managers."));
+            }
+        }
+        let now = Ts::now();
+        let mut tx = self.platform.db.begin().await?;
+        if !store::remove_member(&mut tx, project, target).await? {
+            return Err(WorkError::NotFound);
+        }
+        store::unassign(&mut tx, project, target, now).await?;
+        let action = if leaving { "member.left" } else { "member.removed" };
+        store::log(&mut tx, project, Some(user.user_id), action, Some(target), &json!({})).await?;
+        tx.commit().await?;
+        events::publish(
+            &self.platform.hub,
+            project,
+            events::MEMBER_REMOVED,
+            &json!({"projectId": project, "userId": target}),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! The socket.io transport for task boards (`/socket.io/`, socket.io protocol v5).
+//!
+//! A client connects with `auth: {token}` (an access token; refused without a valid one), then
+//! emits `join:project {projectId}` (ack `{ok: true}`, or `{ok: false, error}` when it may not
+//! read the project) and `leave:project {projectId}`. It then receives the project's events
+//! (`task:created`, `task:updated`, `task:deleted`, `comment:created`, `project:updated`,
+//! `member:added`, `member:removed` …) exactly as the native gateway's topic
+//! `work.project.{id}` carries them.
+//!
+//! socket.io is only an adapter over the [`Hub`]: each socket has one hub connection, joining
+//! a project subscribes it to the project's topic (authorised by the work module like every
+//! subscription), and events reach it through the hub, so they cross instances through the
+//! same Redis backplane. The socket is also joined to the socket.io room `project:{id}`. It is
+//! disconnected when its session ends (logout, revocation) or its access token expires.
+
+use platform::auth::{AuthUser, Authenticator};
+use platform::realtime::{Hub, SubscribeError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Largest socket.io packet accepted from a client.
+const MAX_PAYLOAD: u64 = 64 * 1024;
+
+/// The connection payload.
+#[derive(Debug, Deserialize)]
+struct ConnectAuth {
+    token: String,
+}
+
+/// Why a connection was refused (sent to the client as the `connect_error` message).
+#[derive(Debug)]
+struct Refused(&'static str);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// What a socket's handlers ask of its connection task.
+enum Command {
+    Join(Uuid, oneshot::Sender<Result<(), &'static str>>),
+    Leave(Uuid),
+    Disconnected,
+}
+
+/// The socket.io layer to put on the router, and the server handle.
+pub fn layer(hub: Hub, auth: Authenticator) -> (SocketIoLayer, SocketIo) {
+    let (layer, io) = SocketIo::builder()
+        .max_payload(MAX_PAYLOAD)
+        .ping_interval(Duration::from_secs(25))
+        .ping_timeout(Duration::from_secs(20))
+        .build_layer();
+    let authenticate = move |socket: SocketRef, TryData(data): TryData<ConnectAuth>| {
+        let auth = auth.clone();
+        async move {
+            let token = data.map_err(|_| Refused("authentication required: connect with auth {token}"))?.token;
+            let user = auth.authenticate(&token).await.map_err(|_| Refused("invalid or expired token"))?;
+            socket.extensions.insert(user);
+            Ok::<(), Refused>(())
+        }
+    };
+    let connected = move |socket: SocketRef| {
+        let hub = hub.clone();
+        async move {
+            if let Some(user) = socket.extensions.get::<AuthUser>() {
+                start(hub, socket, user);
+            }
+        }
+    };
+    io.ns("/", connected.with(authenticate));
+    (layer, io)
+}
+
+/// The project id of a `{projectId}` payload.
+fn project_id(data: &Value) -> Option<Uuid> {
+    data.get("projectId")
+        .or_else(|| data.get("project_id"))
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+}
+
+/// Registers the socket's handlers and runs its connection task.
+fn start(hub: Hub, socket: SocketRef, user: AuthUser) {
+    let (commands, inbox) = mpsc::channel::<Command>(16);
+    let joins = commands.clone();
+    socket.on("join:project", move |TryData(data): TryData<Value>, ack: AckSender| {
+        let joins = joins.clone();
+        async move {
+            let answer = match data.ok().as_ref().and_then(project_id) {
+                None => json!({"ok": false, "error": "send {projectId} with a project id"}),
+                Some(project) => {
+                    let (reply, answer) = oneshot::channel();
+                    let _ = joins.send(Command::Join(project, reply)).await;
+                    match answer.await {
+                        Ok(Ok(())) => json!({"ok": true}),
+                        Ok(Err(error)) => json!({"ok": false, "error": error}),
+                        Err(_) => json!({"ok": false, "error": "disconnected"}),
+                    }
+                }
+            };
+            let _ = ack.send(&answer);
+        }
+    });
+    let leaves = commands.clone();
+    socket.on("leave:project", move |TryData(data): TryData<Value>, ack: AckSender| {
+        let leaves = leaves.clone();
+        async move {
+            if let Some(project) = data.ok().as_ref().and_then(project_id) {
+                let _ = leaves.send(Command::Leave(project)).await;
+            }
+            let _ = ack.send(&json!({"ok": true}));
+        }
+    });
+    socket.on_disconnect(move || {
+        let commands = commands.clone();
+        async move {
+            let _ = commands.send(Command::Disconnected).await;
+        }
+    });
+    tokio::spawn(run(hub, socket, user, inbox));
+}
+
+/// One socket's connection task: subscriptions, forwarding hub events, closing when the
+/// session ends or the token expires.
+async fn run(hub: Hub, socket: SocketRef, user: AuthUser, mut inbox: mpsc::Receiver<Command>) {
+    let mut conn = hub.connect();
+    hub.bind(&conn, &user);
+    let ended = conn.ended.clone();
+    let expires_in = Duration::from_secs(u64::try_from(user.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0));
+    let expiry = tokio::time::sleep(expires_in);
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            command = inbox.recv() => match command {
+                Some(Command::Join(project, reply)) => {
+                    let topic = crate::model::project_topic(project);
+                    let result = match hub.subscribe(&mut conn, &user, &topic).await {
+                        Ok(()) => {
+                            socket.join(format!("project:{project}"));
+                            Ok(())
+                        }
+                        Err(SubscribeError::Failed(e)) => {
+                            tracing::error!(error = %e.detail, "socket.io join failed");
+                            Err("could not join now; try again")
+                        }
+                        Err(_) => Err("not a member of this project"),
+                    };
+                    let _ = reply.send(result);
+                }
+                Some(Command::Leave(project)) => {
+                    hub.unsubscribe(&mut conn, &crate::model::project_topic(project));
+                    socket.leave(format!("project:{project}"));
+                }
+                Some(Command::Disconnected) | None => break,
+            },
+            Some(frame) = conn.rx.recv() => {
+                let Ok(frame) = serde_json::from_str::<Value>(&frame) else { continue };
+                if let Some(event) = frame.get("event").and_then(Value::as_str)
+                    && socket.emit(event, &frame["data"]).is_err()
+                {
+                    break;
+                }
+            }
+            _ = ended.notified() => {
+                let _ = socket.clone().disconnect();
+                break;
+            }
+            _ = &mut expiry => {
+                let _ = socket.clone().disconnect();
+                break;
+            }
+        }
+    }
+}
