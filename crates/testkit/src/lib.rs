@@ -12,7 +12,7 @@ pub mod files;
 pub mod ws;
 
 pub use client::{PASSWORD, Resp, Session};
-pub use files::{ReadMail, code_in, read_mail, read_sms};
+pub use files::{ReadMail, code_in, mails_to, read_mail, read_sms};
 pub use ws::{Ended, Ws};
 
 use platform::config::Config;

@@ -1,0 +1,239 @@
+//! The task board over socket.io, with a real socket.io client library (rust_socketio): token
+//! auth at connect, `join:project` acks for members and refusals for outsiders, the board events
+//! within a second of the REST calls, and (PostgreSQL + Redis) events crossing instances.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+use futures::FutureExt;
+use rust_socketio::Payload;
+use rust_socketio::asynchronous::{Client, ClientBuilder};
+use serde_json::{Value, json};
+use std::time::Duration;
+use testkit::{Backend, Session, TestApp};
+use tokio::sync::mpsc;
+
+/// What the REST calls must be visible within.
+const WITHIN: Duration = Duration::from_secs(1);
+
+struct Board {
+    client: Client,
+    events: mpsc::UnboundedReceiver<(String, Value)>,
+}
+
+#[allow(deprecated)] // Payload::String is how the library reports connect errors.
+fn first_value(payload: Payload) -> Value {
+    match payload {
+        Payload::Text(mut values) if !values.is_empty() => values.remove(0),
+        Payload::String(text) => Value::String(text),
+        _ => Value::Null,
+    }
+}
+
+async fn connect(app: &TestApp, token: Option<&str>) -> Board {
+    let (tx, events) = mpsc::unbounded_channel();
+    let errors = tx.clone();
+    let opened = tx.clone();
+    let mut builder = ClientBuilder::new(app.base.clone())
+        .namespace("/")
+        .reconnect(false)
+        .on_any(move |event, payload, _| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((event.to_string(), first_value(payload)));
+            }
+            .boxed()
+        })
+        // "open" is the library's name for the namespace's CONNECT packet.
+        .on("open", move |_, _| {
+            let opened = opened.clone();
+            async move {
+                let _ = opened.send(("connect".to_string(), Value::Null));
+            }
+            .boxed()
+        })
+        .on("error", move |payload, _| {
+            let errors = errors.clone();
+            async move {
+                let _ = errors.send(("error".to_string(), first_value(payload)));
+            }
+            .boxed()
+        });
+    if let Some(token) = token {
+        builder = builder.auth(json!({"token": token}));
+    }
+    let mut board = Board { client: builder.connect().await.expect("socket.io connect"), events };
+    if token.is_some_and(|t| t.contains('.')) {
+        // Emitting before the server accepted the namespace would be dropped by the protocol.
+        board.expect_within("connect", Duration::from_secs(5)).await;
+    }
+    board
+}
+
+impl Board {
+    /// The next event called `name` (others are skipped), within [`WITHIN`].
+    async fn expect(&mut self, name: &str) -> Value {
+        self.expect_within(name, WITHIN).await
+    }
+
+    async fn expect_within(&mut self, name: &str, wait: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.events.recv()).await;
+            match next {
+                Ok(Some((event, data))) if event == name => return data,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("socket closed while waiting for {name}"),
+                Err(_) => panic!("{name} did not arrive within {wait:?}"),
+            }
+        }
+    }
+
+    /// Emits `event` with `data` and returns the ack's first argument.
+    async fn request(&mut self, event: &str, data: Value) -> Value {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.client
+            .emit_with_ack(event, data, Duration::from_secs(5), move |payload, _| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(first_value(payload));
+                }
+                .boxed()
+            })
+            .await
+            .unwrap();
+        let ack = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("ack").unwrap();
+        // The library hands acks over as the list of the ack's arguments.
+        match ack {
+            Value::Array(mut args) if !args.is_empty() => args.remove(0),
+            other => other,
+        }
+    }
+
+    /// Event names received so far, without waiting.
+    fn drain(&mut self) -> Vec<String> {
+        let mut names = Vec::new();
+        while let Ok((event, _)) = self.events.try_recv() {
+            names.push(event);
+        }
+        names
+    }
+}
+
+async fn setup(app: &TestApp) -> (Session, Session, String) {
+    let owner = app.register("io-owner@example.com").await;
+    let bob = app.register("io-bob@example.com").await;
+    let p = app.post("/api/v1/work/projects", Some(&owner.access), json!({"name": "Sockets"})).await.expect(201);
+    let p = p.json["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/work/projects/{p}/members"), Some(&owner.access), json!({"user_id": bob.user_id}))
+        .await
+        .expect(201);
+    (owner, bob, p)
+}
+
+async fn socketio_board_follows_rest_changes(app: TestApp) {
+    let (owner, bob, p) = setup(&app).await;
+    let outsider = app.register("io-out@example.com").await;
+    let mut board = connect(&app, Some(&bob.access)).await;
+    assert_eq!(board.request("join:project", json!({"projectId": p})).await, json!({"ok": true}));
+    let mut spy = connect(&app, Some(&outsider.access)).await;
+    let refused = spy.request("join:project", json!({"projectId": p})).await;
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(refused["error"].is_string());
+    assert_eq!(spy.request("join:project", json!({"nope": 1})).await["ok"], false);
+
+    let t = app
+        .post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "Live task"}))
+        .await
+        .expect(201);
+    let id = t.json["id"].as_str().unwrap().to_string();
+    let created = board.expect("task:created").await;
+    assert_eq!(created["task"]["id"], json!(id));
+    assert_eq!(created["task"]["title"], "Live task");
+
+    app.patch(&format!("/api/v1/work/tasks/{id}"), Some(&owner.access), json!({"status": "in_progress"}))
+        .await
+        .expect(200);
+    assert_eq!(board.expect("task:updated").await["task"]["status"], "in_progress");
+
+    app.post(&format!("/api/v1/work/tasks/{id}/comments"), Some(&owner.access), json!({"content": "On it"}))
+        .await
+        .expect(201);
+    let comment = board.expect("comment:created").await;
+    assert_eq!(comment["comment"]["content"], "On it");
+    assert_eq!(comment["comment"]["task_id"], json!(id));
+
+    app.patch(&format!("/api/v1/work/projects/{p}"), Some(&owner.access), json!({"name": "Sockets v2"}))
+        .await
+        .expect(200);
+    assert_eq!(board.expect("project:updated").await["project"]["name"], "Sockets v2");
+
+    app.post(&format!("/api/v1/work/projects/{p}/members"), Some(&owner.access), json!({"user_id": outsider.user_id}))
+        .await
+        .expect(201);
+    assert_eq!(board.expect("member:added").await["member"]["user_id"], json!(outsider.user_id));
+    app.delete(&format!("/api/v1/work/projects/{p}/members/{}", outsider.user_id), Some(&owner.access), None)
+        .await
+        .expect(204);
+    assert_eq!(board.expect("member:removed").await["userId"], json!(outsider.user_id));
+
+    app.delete(&format!("/api/v1/work/tasks/{id}"), Some(&owner.access), None).await.expect(204);
+    assert_eq!(board.expect("task:deleted").await, json!({"taskId": id}));
+
+    // The refused socket saw none of it.
+    let leaked: Vec<String> = spy.drain().into_iter().filter(|e| e.contains(':')).collect();
+    assert!(leaked.is_empty(), "an outsider received {leaked:?}");
+
+    // After leaving, nothing more arrives.
+    assert_eq!(board.request("leave:project", json!({"projectId": p})).await["ok"], true);
+    app.post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "Quiet"})).await.expect(201);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!board.drain().iter().any(|e| e == "task:created"), "events after leave:project");
+    board.client.disconnect().await.unwrap();
+    spy.client.disconnect().await.unwrap();
+}
+
+async fn socketio_refuses_connections_without_a_valid_token(app: TestApp) {
+    let (_, _, p) = setup(&app).await;
+    for token in [None, Some("not-a-token")] {
+        let mut board = connect(&app, token).await;
+        let error = board.expect("error").await;
+        assert!(error.to_string().contains("token") || error.to_string().contains("auth"), "{error}");
+        let _ = board.client.emit("join:project", json!({"projectId": p})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!board.drain().iter().any(|e| e.contains(':')), "a refused socket got events");
+    }
+}
+
+async fn socketio_sockets_close_when_the_session_ends(app: TestApp) {
+    let (owner, bob, p) = setup(&app).await;
+    let mut board = connect(&app, Some(&bob.access)).await;
+    assert_eq!(board.request("join:project", json!({"projectId": p})).await["ok"], true);
+    app.post("/api/v1/auth/logout", Some(&bob.access), json!({})).await.expect(204);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "After logout"}))
+        .await
+        .expect(201);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!board.drain().iter().any(|e| e == "task:created"), "a logged-out socket still receives the board");
+}
+
+testkit::api_tests!(
+    socketio_board_follows_rest_changes,
+    socketio_refuses_connections_without_a_valid_token,
+    socketio_sockets_close_when_the_session_ends,
+);
+
+/// Two instances sharing PostgreSQL and Redis: a socket on one sees changes made on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_events_cross_instances() {
+    let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
+    let b = a.sibling().await;
+    let (owner, bob, p) = setup(&a).await;
+    let mut board = connect(&b, Some(&bob.access)).await;
+    assert_eq!(board.request("join:project", json!({"projectId": p})).await["ok"], true);
+    let t = a
+        .post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "From instance A"}))
+        .await
+        .expect(201);
+    assert_eq!(board.expect("task:created").await["task"]["id"], t.json["id"]);
+}
