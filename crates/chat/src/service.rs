@@ -279,6 +279,8 @@ impl Chat {
             events::MEMBER_LEFT,
             &serde_json::json!({"room_id": room, "user_id": target}),
         );
+        // Their open sockets stop receiving the room at once.
+        self.platform.hub.revoke(&room_topic(room), target);
         Ok(())
     }
 

@@ -69,7 +69,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         api = api.merge(notifications::router(notifications.clone(), auth.clone()));
     }
     if let Some(chat) = chat {
-        api = api.merge(chat::router(chat, auth.clone(), gateway));
+        api = api.merge(chat::router(chat, auth.clone(), gateway.clone()));
     }
     let work = platform.config.module_enabled("work").then(|| {
         let work = Work::new(platform.clone(), accounts.clone(), notifications.clone());
@@ -79,7 +79,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let router = match &work {
         Some(work) => {
             api = api.merge(work::router(work.clone(), auth.clone()));
-            let (socketio, _io) = work::socketio::layer(platform.hub.clone(), auth.clone());
+            let (socketio, _io) = work::socketio::layer(gateway.clone());
             platform::http::finish_with(api, &platform, |routes| routes.layer(socketio))
         }
         None => platform::http::finish(api, &platform),

@@ -331,9 +331,16 @@ async fn live_delivery_to_members_only(app: TestApp) {
     assert_eq!(event(&mut wb, "chat.message.updated").await["content"], "changed");
     app.delete(&format!("/api/v1/chat/rooms/{r}/messages/{mid}"), Some(&a.access), None).await.expect(204);
     assert_eq!(event(&mut wb, "chat.message.deleted").await["id"], mid);
-    drop(wb);
+    // Removed from the room, b's open socket is told and receives nothing more of it.
+    app.delete(&format!("/api/v1/chat/rooms/{r}/members/{}", b.user_id), Some(&a.access), None).await.expect(204);
+    assert_eq!(wb.recv_type("unsubscribed").await["topic"], format!("chat.room.{r}"));
     let gone = event_where(&mut wa, "chat.presence", |d| d["user_id"] == b.user_id.as_str()).await;
     assert_eq!(gone["status"], "offline");
+    send(&app, &a, &r, "members only again").await;
+    event_where(&mut wa, "chat.message.created", |d| d["content"] == "members only again").await;
+    while let Some(frame) = wb.next_within(Duration::from_millis(200)).await {
+        assert_ne!(frame["event"], "chat.message.created", "a removed member still receives messages");
+    }
     assert!(wc.next_within(Duration::from_millis(300)).await.is_none(), "the outsider received nothing");
 }
 

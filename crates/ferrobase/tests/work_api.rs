@@ -543,6 +543,29 @@ async fn project_topic_on_the_native_gateway(app: TestApp) {
     let frame = ws.recv_type("event").await;
     assert_eq!(frame["event"], "task:created");
     assert_eq!(frame["data"]["task"]["id"], t["id"]);
+
+    // A removed member's open socket is told and stops receiving the project at once.
+    let bob = app.register("bob-live@example.com").await;
+    add(&app, &owner, &p, &bob, "member").await;
+    let mut bobs = app.ws("/api/v1/realtime", Some(&bob.access)).await.unwrap();
+    let ack = bobs.request(json!({"type": "subscribe", "topic": format!("work.project.{p}")}), "s").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    app.delete(&format!("/api/v1/work/projects/{p}/members/{}", bob.user_id), Some(&owner.access), None)
+        .await
+        .expect(204);
+    let gone = bobs.recv_type("unsubscribed").await;
+    assert_eq!(gone["topic"], format!("work.project.{p}"));
+    task(&app, &owner, &p, json!({"title": "After removal"})).await;
+    assert_eq!(ws.recv_type("event").await["event"], "member:added");
+    loop {
+        let frame = ws.recv_type("event").await;
+        if frame["data"]["task"]["title"] == "After removal" {
+            break;
+        }
+    }
+    while let Some(frame) = bobs.next_within(std::time::Duration::from_millis(200)).await {
+        assert_ne!(frame["event"], "task:created", "a removed member still receives tasks");
+    }
 }
 
 testkit::api_tests!(

@@ -33,6 +33,7 @@ async fn connect(app: &TestApp, token: Option<&str>) -> Board {
     let (tx, events) = mpsc::unbounded_channel();
     let errors = tx.clone();
     let opened = tx.clone();
+    let closed = tx.clone();
     let mut builder = ClientBuilder::new(app.base.clone())
         .namespace("/")
         .reconnect(false)
@@ -48,6 +49,13 @@ async fn connect(app: &TestApp, token: Option<&str>) -> Board {
             let opened = opened.clone();
             async move {
                 let _ = opened.send(("connect".to_string(), Value::Null));
+            }
+            .boxed()
+        })
+        .on("close", move |_, _| {
+            let closed = closed.clone();
+            async move {
+                let _ = closed.send(("close".to_string(), Value::Null));
             }
             .boxed()
         })
@@ -209,7 +217,7 @@ async fn socketio_sockets_close_when_the_session_ends(app: TestApp) {
     let mut board = connect(&app, Some(&bob.access)).await;
     assert_eq!(board.request("join:project", json!({"projectId": p})).await["ok"], true);
     app.post("/api/v1/auth/logout", Some(&bob.access), json!({})).await.expect(204);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    board.expect_within("close", Duration::from_secs(3)).await;
     app.post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "After logout"}))
         .await
         .expect(201);
@@ -222,6 +230,31 @@ testkit::api_tests!(
     socketio_refuses_connections_without_a_valid_token,
     socketio_sockets_close_when_the_session_ends,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_sockets_close_when_the_access_token_expires() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.access_token_ttl_secs = 2).await.unwrap();
+    let (_, bob, p) = setup(&app).await;
+    let mut board = connect(&app, Some(&bob.access)).await;
+    assert_eq!(board.request("join:project", json!({"projectId": p})).await["ok"], true);
+    board.expect_within("close", Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_sockets_that_flood_are_closed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.ws_messages_per_sec = 1.0;
+        c.ws_message_burst = 3.0;
+    })
+    .await
+    .unwrap();
+    let (_, bob, p) = setup(&app).await;
+    let mut board = connect(&app, Some(&bob.access)).await;
+    for _ in 0..10 {
+        let _ = board.client.emit("join:project", json!({"projectId": p})).await;
+    }
+    board.expect_within("close", Duration::from_secs(3)).await;
+}
 
 /// Two instances sharing PostgreSQL and Redis: a socket on one sees changes made on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,4 +269,15 @@ async fn socketio_events_cross_instances() {
         .await
         .expect(201);
     assert_eq!(board.expect("task:created").await["task"]["id"], t.json["id"]);
+    // Removing the member on instance A ends the subscription on instance B.
+    a.delete(&format!("/api/v1/work/projects/{p}/members/{}", bob.user_id), Some(&owner.access), None)
+        .await
+        .expect(204);
+    board.expect("member:removed").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "Private again"}))
+        .await
+        .expect(201);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!board.drain().iter().any(|e| e == "task:created"), "a removed member's socket still receives tasks");
 }

@@ -11,10 +11,12 @@
 //! a project subscribes it to the project's topic (authorised by the work module like every
 //! subscription), and events reach it through the hub, so they cross instances through the
 //! same Redis backplane. The socket is also joined to the socket.io room `project:{id}`. It is
-//! disconnected when its session ends (logout, revocation) or its access token expires.
+//! disconnected when its session ends (logout, revocation) or its access token expires, and
+//! when it sends faster than the gateway's per-connection message rate. A socket whose queue
+//! overflowed receives `resync {missed}`: reload the board.
 
-use platform::auth::{AuthUser, Authenticator};
-use platform::realtime::{Hub, SubscribeError};
+use platform::auth::AuthUser;
+use platform::realtime::{Bucket, Gateway, SubscribeError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
@@ -52,12 +54,13 @@ enum Command {
 }
 
 /// The socket.io layer to put on the router, and the server handle.
-pub fn layer(hub: Hub, auth: Authenticator) -> (SocketIoLayer, SocketIo) {
+pub fn layer(gateway: Gateway) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
         .ping_interval(Duration::from_secs(25))
         .ping_timeout(Duration::from_secs(20))
         .build_layer();
+    let auth = gateway.auth.clone();
     let authenticate = move |socket: SocketRef, TryData(data): TryData<ConnectAuth>| {
         let auth = auth.clone();
         async move {
@@ -68,10 +71,10 @@ pub fn layer(hub: Hub, auth: Authenticator) -> (SocketIoLayer, SocketIo) {
         }
     };
     let connected = move |socket: SocketRef| {
-        let hub = hub.clone();
+        let gateway = gateway.clone();
         async move {
             if let Some(user) = socket.extensions.get::<AuthUser>() {
-                start(hub, socket, user);
+                start(gateway, socket, user);
             }
         }
     };
@@ -88,7 +91,7 @@ fn project_id(data: &Value) -> Option<Uuid> {
 }
 
 /// Registers the socket's handlers and runs its connection task.
-fn start(hub: Hub, socket: SocketRef, user: AuthUser) {
+fn start(gateway: Gateway, socket: SocketRef, user: AuthUser) {
     let (commands, inbox) = mpsc::channel::<Command>(16);
     let joins = commands.clone();
     socket.on("join:project", move |TryData(data): TryData<Value>, ack: AckSender| {
@@ -125,12 +128,14 @@ fn start(hub: Hub, socket: SocketRef, user: AuthUser) {
             let _ = commands.send(Command::Disconnected).await;
         }
     });
-    tokio::spawn(run(hub, socket, user, inbox));
+    tokio::spawn(run(gateway, socket, user, inbox));
 }
 
 /// One socket's connection task: subscriptions, forwarding hub events, closing when the
 /// session ends or the token expires.
-async fn run(hub: Hub, socket: SocketRef, user: AuthUser, mut inbox: mpsc::Receiver<Command>) {
+async fn run(gateway: Gateway, socket: SocketRef, user: AuthUser, mut inbox: mpsc::Receiver<Command>) {
+    let hub = &gateway.hub;
+    let mut budget = Bucket::full(gateway.rate_burst);
     let mut conn = hub.connect();
     hub.bind(&conn, &user);
     let ended = conn.ended.clone();
@@ -140,6 +145,11 @@ async fn run(hub: Hub, socket: SocketRef, user: AuthUser, mut inbox: mpsc::Recei
     loop {
         tokio::select! {
             command = inbox.recv() => match command {
+                Some(Command::Join(..) | Command::Leave(..)) if !budget.take(gateway.rate_per_sec, gateway.rate_burst) => {
+                    tracing::info!(user = %user.user_id, "socket.io message rate exceeded; disconnecting");
+                    let _ = socket.clone().disconnect();
+                    break;
+                }
                 Some(Command::Join(project, reply)) => {
                     let topic = crate::model::project_topic(project);
                     let result = match hub.subscribe(&mut conn, &user, &topic).await {
@@ -166,6 +176,10 @@ async fn run(hub: Hub, socket: SocketRef, user: AuthUser, mut inbox: mpsc::Recei
                 if let Some(event) = frame.get("event").and_then(Value::as_str)
                     && socket.emit(event, &frame["data"]).is_err()
                 {
+                    break;
+                }
+                let missed = conn.take_missed();
+                if missed > 0 && socket.emit("resync", &json!({"missed": missed})).is_err() {
                     break;
                 }
             }

@@ -84,6 +84,11 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
                                         Ok(ended) => local.end_local(ended),
                                         Err(_) => tracing::warn!("malformed session control message"),
                                     }
+                                } else if topic == super::hub::REVOKE_TOPIC {
+                                    match serde_json::from_str(frame) {
+                                        Ok(revoked) => local.revoke_local(&revoked),
+                                        Err(_) => tracing::warn!("malformed revocation message"),
+                                    }
                                 } else {
                                     local.deliver_local(topic, Utf8Bytes::from(frame));
                                 }

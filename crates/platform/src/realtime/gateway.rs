@@ -109,13 +109,20 @@ pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
         .write_buffer_size(16 * 1024)
 }
 
-struct Bucket {
+/// A per-connection message budget: `burst` at once, refilled at `rate` per second.
+pub struct Bucket {
     tokens: f64,
     last: Instant,
 }
 
 impl Bucket {
-    fn take(&mut self, rate: f64, burst: f64) -> bool {
+    /// A full bucket.
+    pub fn full(burst: f64) -> Self {
+        Self { tokens: burst, last: Instant::now() }
+    }
+
+    /// Takes one message from the budget; false when it is spent.
+    pub fn take(&mut self, rate: f64, burst: f64) -> bool {
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(burst);
         self.last = now;
@@ -197,7 +204,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     let mut s = Session { gateway, conn, user, reauth_by: None, mode };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut unanswered_pings = 0u8;
-    let mut bucket = Bucket { tokens: s.gateway.rate_burst, last: Instant::now() };
+    let mut bucket = Bucket::full(s.gateway.rate_burst);
     loop {
         let expires = s.user.as_ref().filter(|_| s.reauth_by.is_none()).map_or_else(far_future, expiry_instant);
         let reauth_by = s.reauth_by.unwrap_or_else(far_future);

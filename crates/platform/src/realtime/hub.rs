@@ -59,6 +59,8 @@ pub enum SubscribeError {
 struct Subscriber {
     tx: mpsc::Sender<Utf8Bytes>,
     missed: Arc<AtomicU64>,
+    /// The user the subscription was authorised for.
+    user: Uuid,
 }
 
 /// Sessions whose connections must close (logout, revocation, password change, deletion).
@@ -87,6 +89,15 @@ impl Ended {
 
 /// The reserved topic on which instances tell each other about ended sessions.
 pub(super) const CONTROL_TOPIC: &str = "ferrobase.sessions.ended";
+/// The reserved topic on which instances tell each other about revoked subscriptions.
+pub(super) const REVOKE_TOPIC: &str = "ferrobase.subscriptions.revoked";
+
+/// A user lost the right to a topic (removed from a room or project).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Revoked {
+    pub topic: String,
+    pub user: Uuid,
+}
 
 /// What an authenticated connection speaks for: (user, session, signal to close).
 type Binding = (Uuid, Uuid, Arc<tokio::sync::Notify>);
@@ -247,7 +258,8 @@ impl Hub {
         let added = {
             let mut topics = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
             let subscribers = topics.entry(topic.clone()).or_default();
-            subscribers.insert(conn.id, Subscriber { tx: conn.tx.clone(), missed: conn.missed.clone() }).is_none()
+            let subscriber = Subscriber { tx: conn.tx.clone(), missed: conn.missed.clone(), user: user.user_id };
+            subscribers.insert(conn.id, subscriber).is_none()
         };
         conn.user = Some(user.user_id);
         conn.topics.insert(topic.clone());
@@ -289,6 +301,48 @@ impl Hub {
             for topic in removed {
                 if let Some(owner) = self.owner_of(&topic) {
                     owner.left(user, &topic);
+                }
+            }
+        }
+    }
+
+    /// Ends every subscription of `user` to `topic`, here and (with a backplane) on every
+    /// instance, after telling those connections with an `unsubscribed` frame. Owners call it
+    /// when a user loses access (removed from a room or project), so that sockets opened before
+    /// stop receiving at once rather than when they reconnect.
+    pub fn revoke(&self, topic: &str, user: Uuid) {
+        let revoked = Revoked { topic: topic.to_string(), user };
+        self.revoke_local(&revoked);
+        let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let (Some(backplane), Ok(text)) = (backplane, serde_json::to_string(&revoked)) {
+            backplane.forward(REVOKE_TOPIC, Utf8Bytes::from(text));
+        }
+    }
+
+    pub(super) fn revoke_local(&self, revoked: &Revoked) {
+        let frame = Utf8Bytes::from(serde_json::json!({"type": "unsubscribed", "topic": revoked.topic}).to_string());
+        let removed = {
+            let mut map = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
+            let Some(subscribers) = map.get_mut(revoked.topic.as_str()) else { return };
+            let before = subscribers.len();
+            subscribers.retain(|_, sub| {
+                if sub.user != revoked.user {
+                    return true;
+                }
+                let _ = sub.tx.try_send(frame.clone());
+                false
+            });
+            let removed = before - subscribers.len();
+            if subscribers.is_empty() {
+                map.remove(revoked.topic.as_str());
+            }
+            removed
+        };
+        if removed > 0 {
+            metrics::gauge!("realtime_subscriptions").decrement(removed as f64);
+            if let Some(owner) = self.owner_of(&revoked.topic) {
+                for _ in 0..removed {
+                    owner.left(revoked.user, &revoked.topic);
                 }
             }
         }

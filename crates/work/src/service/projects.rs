@@ -436,6 +436,11 @@ impl Work {
             events::MEMBER_REMOVED,
             &json!({"projectId": project, "userId": target}),
         );
+        // Sockets the member opened before stop receiving the project now (unless the project
+        // is public, which they may still read).
+        if access.visibility != Visibility::Public {
+            self.platform.hub.revoke(&project_topic(project), target);
+        }
         Ok(())
     }
 }
