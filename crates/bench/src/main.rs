@@ -56,14 +56,28 @@ async fn main() -> anyhow::Result<()> {
         let body = serde_json::json!({ "content": format!("history message {i}") }).to_string();
         server.call("POST", &format!("/api/v1/chat/rooms/{room}/messages"), Some(&token), &body, 201).await?;
     }
+    let project =
+        server.call("POST", "/api/v1/work/projects", Some(&token), r#"{"name":"Bench board"}"#, 201).await?["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+    for i in 0..1000 {
+        let priority = ["low", "medium", "high", "urgent"][i % 4];
+        let body = serde_json::json!({ "project_id": project, "title": format!("bench task {i}"),
+            "priority": priority, "tags": [format!("t{}", i % 10)] })
+        .to_string();
+        server.call("POST", "/api/v1/work/tasks", Some(&token), &body, 201).await?;
+    }
     let duration = Duration::from_secs(args.seconds);
     let history = format!("/api/v1/chat/rooms/{room}/messages?limit=50");
+    let board = format!("/api/v1/work/tasks?project_id={project}&sort=priority&limit=50");
 
     let mut rows = Vec::new();
     for (name, path, auth) in [
         ("GET /health/live (reference)", "/health/live", None),
         ("GET /api/v1/users/me (JWT + session + user read)", "/api/v1/users/me", Some(token.as_str())),
         ("GET chat history, 50 of 1 000 messages (SQLite)", history.as_str(), Some(token.as_str())),
+        ("GET work tasks by priority, 50 of 1 000 with tags (SQLite)", board.as_str(), Some(token.as_str())),
     ] {
         let result = http_load::run(server.addr, path, auth, args.connections, duration).await?;
         let rss = server.rss_kib()?;

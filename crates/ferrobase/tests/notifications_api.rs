@@ -78,7 +78,8 @@ async fn assignment_and_mentions_reach_inbox_socket_and_mail(app: TestApp) {
     assert!(mail.subject.contains("Write the launch post"), "{}", mail.subject);
     assert!(mail.html.contains("Write the launch post"));
 
-    // A mention in a comment: carol is notified, the author and the unmentioned are not.
+    // A mention in a comment: carol is notified (live too), the author is not.
+    let mut carol_live = user_socket(&app, &carol).await;
     app.post(
         &format!("/api/v1/work/tasks/{task_id}/comments"),
         Some(&bob.access),
@@ -86,7 +87,10 @@ async fn assignment_and_mentions_reach_inbox_socket_and_mail(app: TestApp) {
     )
     .await
     .expect(201);
+    let live_mention = pushed(&mut carol_live).await;
+    assert_eq!(live_mention["kind"], "comment_mention");
     let carols = inbox(&app, &carol, "").await;
+    assert_eq!(carols[0]["id"], live_mention["id"]);
     assert_eq!(carols[0]["kind"], "comment_mention", "{carols:?}");
     assert_eq!(carols[0]["data"]["task_id"], json!(task_id));
     let mention_mail = read_mail(&app.mail_dir(), "carol@example.com", 2).await;

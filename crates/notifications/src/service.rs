@@ -65,7 +65,8 @@ impl Notifications {
         let mut emailed = false;
         if store::email_wanted(tx, new.user_id, new.kind.as_str()).await? {
             let user = self.accounts.user(new.user_id).await?;
-            // Only verified addresses: an unverified one may belong to someone else.
+            // Only verified addresses of active accounts: an unverified one may belong to
+            // someone else.
             if let (Some(to), true, false) = (user.email.as_deref(), user.email_verified, user.disabled) {
                 self.platform.outbox.enqueue(tx, SEND_MAIL, &events::mail(to, &notification)).await?;
                 emailed = true;

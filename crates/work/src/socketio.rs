@@ -60,24 +60,19 @@ pub fn layer(gateway: Gateway) -> (SocketIoLayer, SocketIo) {
         .ping_interval(Duration::from_secs(25))
         .ping_timeout(Duration::from_secs(20))
         .build_layer();
-    let auth = gateway.auth.clone();
+    // Everything happens in the middleware: socketioxide sends the client its CONNECT packet
+    // before it runs the connect handler (in a task of its own), so handlers registered there
+    // could miss an event the client emits right after connecting.
     let authenticate = move |socket: SocketRef, TryData(data): TryData<ConnectAuth>| {
-        let auth = auth.clone();
+        let gateway = gateway.clone();
         async move {
             let token = data.map_err(|_| Refused("authentication required: connect with auth {token}"))?.token;
-            let user = auth.authenticate(&token).await.map_err(|_| Refused("invalid or expired token"))?;
-            socket.extensions.insert(user);
+            let user = gateway.auth.authenticate(&token).await.map_err(|_| Refused("invalid or expired token"))?;
+            start(gateway, socket, user);
             Ok::<(), Refused>(())
         }
     };
-    let connected = move |socket: SocketRef| {
-        let gateway = gateway.clone();
-        async move {
-            if let Some(user) = socket.extensions.get::<AuthUser>() {
-                start(gateway, socket, user);
-            }
-        }
-    };
+    let connected = async |_: SocketRef| {};
     io.ns("/", connected.with(authenticate));
     (layer, io)
 }

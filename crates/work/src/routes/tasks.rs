@@ -273,7 +273,7 @@ pub(super) async fn export_tasks(
     me: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let (_, bytes) = s.work.export_csv(&me, id).await?;
+    let bytes = s.work.export_csv(&me, id).await?;
     let disposition = format!("attachment; filename=\"tasks-{id}.csv\"");
     Ok((
         [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)],

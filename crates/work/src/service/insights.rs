@@ -122,9 +122,8 @@ impl Work {
     }
 
     /// Every task of a project as CSV (RFC 4180, header row, formulas neutralised).
-    pub async fn export_csv(&self, user: &AuthUser, project: Uuid) -> Result<(String, Vec<u8>)> {
+    pub async fn export_csv(&self, user: &AuthUser, project: Uuid) -> Result<Vec<u8>> {
         self.access(user, project).await?;
-        let name = self.project_as(user, project).await?.name;
         let rows = store::tasks::project_tasks(&self.platform.db, project).await?;
         let tasks = self.complete(rows).await?;
         let people: Vec<Uuid> = tasks.iter().filter_map(|t| t.assignee_id).collect();
@@ -171,8 +170,7 @@ impl Work {
             ])
             .map_err(failed)?;
         }
-        let bytes = out.into_inner().map_err(|e| WorkError::Platform(platform::ApiError::internal(e)))?;
-        Ok((name, bytes))
+        out.into_inner().map_err(|e| WorkError::Platform(platform::ApiError::internal(e)))
     }
 }
 

@@ -17,7 +17,10 @@ use accounts::Accounts;
 use notifications::{NewNotification, Notifications, Recorded};
 use platform::Platform;
 use platform::auth::AuthUser;
+use platform::cache::ExactCache;
 use platform::db::Tx;
+use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 pub(crate) type Result<T> = std::result::Result<T, WorkError>;
@@ -28,7 +31,13 @@ pub struct Work {
     pub(crate) platform: Platform,
     pub(crate) accounts: Accounts,
     pub(crate) notifications: Notifications,
+    /// (project, user) → the project's visibility and the user's role. Exact in the
+    /// single-process SQLite mode (every change invalidates after its commit), off otherwise.
+    access_cache: Arc<ExactCache<(Uuid, Uuid), Standing>>,
 }
+
+/// A project's visibility and a user's role in it (none for non-members).
+type Standing = (Visibility, Option<Role>);
 
 /// What the caller may do in a project.
 #[derive(Debug, Clone, Copy)]
@@ -44,15 +53,27 @@ impl Work {
     pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
         let topics = crate::events::ProjectTopics { db: platform.db.clone() };
         platform.hub.register("work.project.", std::sync::Arc::new(topics));
-        Self { platform, accounts, notifications }
+        let single_process = platform.db.dialect() == platform::db::Dialect::Sqlite;
+        let access_cache = Arc::new(ExactCache::new(single_process, Duration::from_secs(300)));
+        Self { platform, accounts, notifications, access_cache }
     }
 
     /// The caller's access to `project`: NotFound when they may not even see it.
     pub(crate) async fn access(&self, user: &AuthUser, project: Uuid) -> Result<Access> {
-        let visibility = store::visibility(&self.platform.db, project).await?.ok_or(WorkError::NotFound)?;
-        let visibility = Visibility::from_stored(&visibility);
-        if let Some(role) = store::member_role(&self.platform.db, project, user.user_id).await? {
-            return Ok(Access { role: Role::from_stored(&role), visibility });
+        let key = (project, user.user_id);
+        let (visibility, role) = match self.access_cache.get(&key) {
+            Some(found) => found,
+            None => {
+                let epoch = self.access_cache.epoch();
+                let (visibility, role) =
+                    store::access(&self.platform.db, project, user.user_id).await?.ok_or(WorkError::NotFound)?;
+                let found = (Visibility::from_stored(&visibility), role.as_deref().map(Role::from_stored));
+                self.access_cache.put(epoch, key, found);
+                found
+            }
+        };
+        if let Some(role) = role {
+            return Ok(Access { role, visibility });
         }
         if user.is_admin() {
             // Platform admins moderate every project as its owner would.
@@ -62,6 +83,15 @@ impl Work {
             return Ok(Access { role: Role::Guest, visibility });
         }
         Err(WorkError::NotFound)
+    }
+
+    /// After a commit that changed who is in `project` or its visibility: forget what was
+    /// cached about it (for `user` only, or for everyone).
+    pub(crate) fn access_changed(&self, project: Uuid, user: Option<Uuid>) {
+        match user {
+            Some(user) => self.access_cache.invalidate(&(project, user)),
+            None => self.access_cache.invalidate_where(|(p, _), _| *p == project),
+        }
     }
 
     /// Like [`Work::access`], requiring at least `min`.

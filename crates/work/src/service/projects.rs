@@ -187,6 +187,7 @@ impl Work {
         store::update_project(&mut tx, id, &fields, Ts::now()).await?;
         store::log(&mut tx, id, Some(user.user_id), "project.updated", None, &json!({"changed": changed})).await?;
         tx.commit().await?;
+        self.access_changed(id, None);
         let project = self.project_as(user, id).await?;
         events::publish(&self.platform.hub, id, events::PROJECT_UPDATED, &json!({"project": project}));
         Ok(project)
@@ -198,6 +199,7 @@ impl Work {
         if !store::delete_project(&self.platform.db, id).await? {
             return Err(WorkError::NotFound);
         }
+        self.access_changed(id, None);
         events::publish(&self.platform.hub, id, events::PROJECT_DELETED, &json!({"projectId": id}));
         Ok(())
     }
@@ -291,6 +293,7 @@ impl Work {
             self.notify(&mut tx, &mut recorded, note).await?;
         }
         tx.commit().await?;
+        self.access_changed(project, Some(target));
         self.notifications.announce(&recorded);
         let member = Member { user_id: target, name: self.name_of(target).await, role, joined_at: now };
         events::publish(
@@ -350,6 +353,9 @@ impl Work {
             }
         }
         tx.commit().await?;
+        for (project, _) in &joined {
+            self.access_changed(*project, Some(user));
+        }
         let name = self.name_of(user).await;
         for (project, role) in &joined {
             let member = Member { user_id: user, name: name.clone(), role: *role, joined_at: now };
@@ -393,6 +399,7 @@ impl Work {
         store::log(&mut tx, project, Some(user.user_id), "member.role_changed", Some(target), &json!({"role": role}))
             .await?;
         tx.commit().await?;
+        self.access_changed(project, None);
         let member = self.member_list(project).await?.into_iter().find(|m| m.user_id == target);
         let member = member.ok_or(WorkError::NotFound)?;
         events::publish(
@@ -430,6 +437,7 @@ impl Work {
         let action = if leaving { "member.left" } else { "member.removed" };
         store::log(&mut tx, project, Some(user.user_id), action, Some(target), &json!({})).await?;
         tx.commit().await?;
+        self.access_changed(project, Some(target));
         events::publish(
             &self.platform.hub,
             project,

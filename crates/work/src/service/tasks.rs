@@ -145,12 +145,14 @@ impl Work {
     pub(crate) async fn complete(&self, rows: Vec<TaskRow>) -> Result<Vec<Task>> {
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut tags: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for (task, tag) in store::tags_of(&self.platform.db, &ids).await? {
-            tags.entry(task).or_default().push(tag);
-        }
         let mut blockers: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (task, blocker) in store::blockers_of(&self.platform.db, &ids).await? {
-            blockers.entry(task).or_default().push(blocker);
+        for (task, tag, blocker) in store::extras_of(&self.platform.db, &ids).await? {
+            if let Some(tag) = tag {
+                tags.entry(task).or_default().push(tag);
+            }
+            if let Some(blocker) = blocker {
+                blockers.entry(task).or_default().push(blocker);
+            }
         }
         Ok(rows
             .into_iter()

@@ -121,6 +121,20 @@ pub async fn projects(
     })?)
 }
 
+/// A project's visibility and `user`'s role in it, if the project exists.
+pub async fn access(db: &Db, project: Uuid, user: Uuid) -> Result<Option<(String, Option<String>)>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT p.visibility, m.role FROM work_projects p
+             LEFT JOIN work_members m ON m.project_id = p.id AND m.user_id = $2 WHERE p.id = $1",
+        )
+        .bind(project)
+        .bind(user)
+        .fetch_optional(pool)
+        .await
+    })?)
+}
+
 /// The visibility of a project, if it exists.
 pub async fn visibility(db: &Db, project: Uuid) -> Result<Option<String>, DbError> {
     let row: Option<(String,)> = with_db!(db, |pool| {

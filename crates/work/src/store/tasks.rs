@@ -159,33 +159,28 @@ pub async fn count_in_project(tx: &mut Tx, project: Uuid, ids: &[Uuid]) -> Resul
     Ok(row.0)
 }
 
-/// (task, tag) pairs of these tasks.
-pub async fn tags_of(db: &Db, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, DbError> {
-    pairs_of(db, "SELECT task_id, tag FROM work_task_tags WHERE task_id IN (", " ORDER BY tag", ids).await
-}
-
-/// (task, blocker) pairs of these tasks.
-pub async fn blockers_of(db: &Db, ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>, DbError> {
-    pairs_of(db, "SELECT task_id, blocked_by_id FROM work_task_deps WHERE task_id IN (", " ORDER BY blocked_by_id", ids)
-        .await
-}
-
-async fn pairs_of<T>(db: &Db, head: &'static str, tail: &'static str, ids: &[Uuid]) -> Result<Vec<(Uuid, T)>, DbError>
-where
-    T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
+/// The tags and blockers of these tasks, in one round trip: (task, tag, blocker) rows with
+/// exactly one of the last two set, tags in order, then blockers in order.
+pub async fn extras_of(db: &Db, ids: &[Uuid]) -> Result<Vec<(Uuid, Option<String>, Option<Uuid>)>, DbError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     Ok(with_db!(db, |pool| {
-        let mut q = sqlx::QueryBuilder::new(head);
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT task_id, tag, blocker FROM (SELECT task_id, tag, NULL AS blocker, 0 AS part FROM work_task_tags \
+             WHERE task_id IN (",
+        );
         let mut list = q.separated(", ");
         for id in ids {
             list.push_bind(*id);
         }
-        q.push(")").push(tail);
-        q.build_query_as::<(Uuid, T)>().fetch_all(pool).await
+        q.push(") UNION ALL SELECT task_id, NULL, blocked_by_id, 1 FROM work_task_deps WHERE task_id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        q.push(")) x ORDER BY part, tag, blocker");
+        q.build_query_as().fetch_all(pool).await
     })?)
 }
 
