@@ -46,6 +46,7 @@ CREATE TABLE work_tasks (
     assignee_id BLOB REFERENCES users (id) ON DELETE SET NULL,
     creator_id BLOB REFERENCES users (id) ON DELETE SET NULL,
     due_date TEXT,
+    due_sort TEXT NOT NULL,
     due_notified_at TEXT,
     completed_at TEXT,
     position BIGINT NOT NULL,
@@ -53,6 +54,10 @@ CREATE TABLE work_tasks (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX work_tasks_project ON work_tasks (project_id, created_at, id);
+CREATE INDEX work_tasks_project_updated ON work_tasks (project_id, updated_at, id);
+CREATE INDEX work_tasks_project_due ON work_tasks (project_id, due_sort, id);
+CREATE INDEX work_tasks_project_priority ON work_tasks (project_id, priority, id);
+CREATE INDEX work_tasks_project_position ON work_tasks (project_id, position, id);
 CREATE INDEX work_tasks_assignee ON work_tasks (assignee_id, status);
 CREATE INDEX work_tasks_due ON work_tasks (due_date);
 

@@ -33,8 +33,8 @@ pub async fn insert_task(
         tx,
         sqlx::query(
             "INSERT INTO work_tasks (id, project_id, title, description, status, priority, assignee_id, creator_id,
-               due_date, due_notified_at, completed_at, position, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12, $12)",
+               due_date, due_sort, due_notified_at, completed_at, position, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, NULL, $10, $11, $12, $12)",
         )
         .bind(id)
         .bind(project)
@@ -48,6 +48,7 @@ pub async fn insert_task(
         .bind(f.completed_at)
         .bind(f.position)
         .bind(now)
+        .bind(f.due_date.unwrap_or_else(no_due_date))
     )?;
     Ok(())
 }
@@ -58,7 +59,7 @@ pub async fn update_task(tx: &mut Tx, id: Uuid, f: &TaskFields, due_changed: boo
         tx,
         sqlx::query(
             "UPDATE work_tasks SET title = $2, description = $3, status = $4, priority = $5, assignee_id = $6,
-               due_date = $7, completed_at = $8, position = $9, updated_at = $10,
+               due_date = $7, due_sort = $12, completed_at = $8, position = $9, updated_at = $10,
                due_notified_at = CASE WHEN $11 THEN NULL ELSE due_notified_at END
              WHERE id = $1",
         )
@@ -73,6 +74,7 @@ pub async fn update_task(tx: &mut Tx, id: Uuid, f: &TaskFields, due_changed: boo
         .bind(f.position)
         .bind(now)
         .bind(due_changed)
+        .bind(f.due_date.unwrap_or_else(no_due_date))
     )?;
     Ok(())
 }
@@ -226,7 +228,8 @@ pub struct After {
     pub id: Uuid,
 }
 
-/// Tasks without a due date sort as if due on the last day of year 9999.
+/// Tasks without a due date sort as if due on the last day of year 9999 (`due_sort`, the
+/// indexed sort key, is the due date or this).
 pub fn no_due_date() -> Ts {
     let end = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or_default();
     Ts::from(end.and_utc())
@@ -287,7 +290,7 @@ macro_rules! push_key {
                 $q.push("t.updated_at");
             }
             SortKey::DueDate => {
-                $q.push("COALESCE(t.due_date, ").push_bind(no_due_date()).push(")");
+                $q.push("t.due_sort");
             }
             SortKey::Priority => {
                 $q.push("t.priority");
