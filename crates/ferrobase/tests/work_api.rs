@@ -251,6 +251,8 @@ async fn filters_sorting_and_pagination(app: TestApp) {
         created.push(task(&app, &owner, &p, spec).await["id"].as_str().unwrap().to_string());
     }
     task(&app, &owner, &other, json!({"title": "Elsewhere auth"})).await;
+    let first = app.get(&format!("/api/v1/work/tasks/{}", created[0]), Some(&owner.access)).await.expect(200);
+    assert_eq!(first.json["tags"], json!(["bug", "auth"]), "tags are lowercased and keep their order");
     let list = |q: &str| {
         let path = format!("/api/v1/work/tasks?project_id={p}&{q}");
         let token = owner.access.clone();

@@ -239,13 +239,15 @@ pub struct TaskRow {
     pub due_date: Option<Ts>,
     pub completed_at: Option<Ts>,
     pub position: i64,
+    /// JSON array (the `work_task_tags` rows are the searchable copy).
+    pub tags: String,
     pub created_at: Ts,
     pub updated_at: Ts,
 }
 
 impl TaskRow {
-    /// The API form with its tags and blockers.
-    pub fn into_task(self, tags: Vec<String>, blocked_by: Vec<Uuid>) -> Task {
+    /// The API form with its blockers.
+    pub fn into_task(self, blocked_by: Vec<Uuid>) -> Task {
         Task {
             id: self.id,
             project_id: self.project_id,
@@ -257,7 +259,7 @@ impl TaskRow {
             creator_id: self.creator_id,
             due_date: self.due_date,
             completed_at: self.completed_at,
-            tags,
+            tags: serde_json::from_str(&self.tags).unwrap_or_default(),
             position: self.position,
             blocked_by,
             created_at: self.created_at,

@@ -50,6 +50,7 @@ CREATE TABLE work_tasks (
     due_notified_at TIMESTAMPTZ,
     completed_at TIMESTAMPTZ,
     position BIGINT NOT NULL,
+    tags TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );

@@ -50,6 +50,7 @@ CREATE TABLE work_tasks (
     due_notified_at TEXT,
     completed_at TEXT,
     position BIGINT NOT NULL,
+    tags TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );

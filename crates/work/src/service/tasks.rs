@@ -141,24 +141,18 @@ fn completed_at(old_status: Option<TaskStatus>, new_status: TaskStatus, old: Opt
 }
 
 impl Work {
-    /// Tasks with their tags and blockers, in the given order.
+    /// Tasks with their blockers, in the given order.
     pub(crate) async fn complete(&self, rows: Vec<TaskRow>) -> Result<Vec<Task>> {
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut tags: HashMap<Uuid, Vec<String>> = HashMap::new();
         let mut blockers: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (task, tag, blocker) in store::extras_of(&self.platform.db, &ids).await? {
-            if let Some(tag) = tag {
-                tags.entry(task).or_default().push(tag);
-            }
-            if let Some(blocker) = blocker {
-                blockers.entry(task).or_default().push(blocker);
-            }
+        for (task, blocker) in store::blockers_of(&self.platform.db, &ids).await? {
+            blockers.entry(task).or_default().push(blocker);
         }
         Ok(rows
             .into_iter()
             .map(|r| {
                 let id = r.id;
-                r.into_task(tags.remove(&id).unwrap_or_default(), blockers.remove(&id).unwrap_or_default())
+                r.into_task(blockers.remove(&id).unwrap_or_default())
             })
             .collect())
     }

@@ -5,8 +5,13 @@ use platform::db::{Db, DbError, Ts, Tx};
 use platform::{execute_tx, with_db, with_tx};
 use uuid::Uuid;
 
-const TASK_COLUMNS: &str = "t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee_id,
-    t.creator_id, t.due_date, t.completed_at, t.position, t.created_at, t.updated_at";
+/// `SELECT` of a [`TaskRow`] from `work_tasks t`, to be followed by the conditions.
+macro_rules! task_select {
+    () => {
+        "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee_id, t.creator_id,
+           t.due_date, t.completed_at, t.position, t.tags, t.created_at, t.updated_at FROM work_tasks t "
+    };
+}
 
 /// A task's stored fields (tags and dependencies are written separately).
 #[derive(Debug, Clone)]
@@ -33,8 +38,8 @@ pub async fn insert_task(
         tx,
         sqlx::query(
             "INSERT INTO work_tasks (id, project_id, title, description, status, priority, assignee_id, creator_id,
-               due_date, due_sort, due_notified_at, completed_at, position, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, NULL, $10, $11, $12, $12)",
+               due_date, due_sort, due_notified_at, completed_at, position, tags, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, NULL, $10, $11, '[]', $12, $12)",
         )
         .bind(id)
         .bind(project)
@@ -80,19 +85,15 @@ pub async fn update_task(tx: &mut Tx, id: Uuid, f: &TaskFields, due_changed: boo
 }
 
 pub async fn task(db: &Db, id: Uuid) -> Result<Option<TaskRow>, DbError> {
-    const SQL: &str = "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee_id,
-        t.creator_id, t.due_date, t.completed_at, t.position, t.created_at, t.updated_at FROM work_tasks t WHERE t.id = $1";
+    const SQL: &str = concat!(task_select!(), "WHERE t.id = $1");
     Ok(with_db!(db, |pool| sqlx::query_as::<_, TaskRow>(SQL).bind(id).fetch_optional(pool).await)?)
 }
 
 /// A task read inside a write transaction, locked against concurrent updates on PostgreSQL
 /// (SQLite's write transactions are already exclusive).
 pub async fn task_for_update(tx: &mut Tx, id: Uuid) -> Result<Option<TaskRow>, DbError> {
-    const SQL: &str = "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee_id,
-        t.creator_id, t.due_date, t.completed_at, t.position, t.created_at, t.updated_at FROM work_tasks t WHERE t.id = $1";
-    const SQL_LOCKED: &str = "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee_id,
-        t.creator_id, t.due_date, t.completed_at, t.position, t.created_at, t.updated_at FROM work_tasks t WHERE t.id = $1
-        FOR UPDATE";
+    const SQL: &str = concat!(task_select!(), "WHERE t.id = $1");
+    const SQL_LOCKED: &str = concat!(task_select!(), "WHERE t.id = $1 FOR UPDATE");
     Ok(match tx {
         Tx::Sqlite(inner) => sqlx::query_as::<_, TaskRow>(SQL).bind(id).fetch_optional(&mut **inner).await,
         Tx::Postgres(inner) => sqlx::query_as::<_, TaskRow>(SQL_LOCKED).bind(id).fetch_optional(&mut **inner).await,
@@ -111,7 +112,11 @@ pub async fn next_position(tx: &mut Tx, project: Uuid) -> Result<i64, DbError> {
     Ok(row.0.map_or(1024, |p| p.saturating_add(1024)))
 }
 
+/// Writes a task's tags: the list on the task (what reads return) and one row per tag (what the
+/// tag filter searches).
 pub async fn set_tags(tx: &mut Tx, task: Uuid, tags: &[String]) -> Result<(), DbError> {
+    let list = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
+    execute_tx!(tx, sqlx::query("UPDATE work_tasks SET tags = $2 WHERE id = $1").bind(task).bind(list))?;
     execute_tx!(tx, sqlx::query("DELETE FROM work_task_tags WHERE task_id = $1").bind(task))?;
     for tag in tags {
         execute_tx!(tx, sqlx::query("INSERT INTO work_task_tags (task_id, tag) VALUES ($1, $2)").bind(task).bind(tag))?;
@@ -161,27 +166,18 @@ pub async fn count_in_project(tx: &mut Tx, project: Uuid, ids: &[Uuid]) -> Resul
     Ok(row.0)
 }
 
-/// The tags and blockers of these tasks, in one round trip: (task, tag, blocker) rows with
-/// exactly one of the last two set, tags in order, then blockers in order.
-pub async fn extras_of(db: &Db, ids: &[Uuid]) -> Result<Vec<(Uuid, Option<String>, Option<Uuid>)>, DbError> {
+/// (task, blocker) pairs of these tasks, by blocker.
+pub async fn blockers_of(db: &Db, ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>, DbError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     Ok(with_db!(db, |pool| {
-        let mut q = sqlx::QueryBuilder::new(
-            "SELECT task_id, tag, blocker FROM (SELECT task_id, tag, NULL AS blocker, 0 AS part FROM work_task_tags \
-             WHERE task_id IN (",
-        );
+        let mut q = sqlx::QueryBuilder::new("SELECT task_id, blocked_by_id FROM work_task_deps WHERE task_id IN (");
         let mut list = q.separated(", ");
         for id in ids {
             list.push_bind(*id);
         }
-        q.push(") UNION ALL SELECT task_id, NULL, blocked_by_id, 1 FROM work_task_deps WHERE task_id IN (");
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        q.push(")) x ORDER BY part, tag, blocker");
+        q.push(") ORDER BY blocked_by_id");
         q.build_query_as().fetch_all(pool).await
     })?)
 }
@@ -326,8 +322,7 @@ pub async fn list(
 ) -> Result<Vec<TaskRow>, DbError> {
     let (cmp, dir) = if descending { (" < ", " DESC") } else { (" > ", " ASC") };
     Ok(with_db!(db, |pool| {
-        let mut q = sqlx::QueryBuilder::new("SELECT ");
-        q.push(TASK_COLUMNS).push(" FROM work_tasks t WHERE ");
+        let mut q = sqlx::QueryBuilder::new(concat!(task_select!(), "WHERE "));
         push_filters!(q, f);
         if let Some(after) = after {
             q.push(" AND (");
@@ -359,9 +354,7 @@ pub async fn count(db: &Db, f: &TaskFilter) -> Result<i64, DbError> {
 
 /// Every task of a project in board order (the CSV export).
 pub async fn project_tasks(db: &Db, project: Uuid) -> Result<Vec<TaskRow>, DbError> {
-    const SQL: &str = "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee_id,
-        t.creator_id, t.due_date, t.completed_at, t.position, t.created_at, t.updated_at FROM work_tasks t
-        WHERE t.project_id = $1 ORDER BY t.position, t.id";
+    const SQL: &str = concat!(task_select!(), "WHERE t.project_id = $1 ORDER BY t.position, t.id");
     Ok(with_db!(db, |pool| sqlx::query_as::<_, TaskRow>(SQL).bind(project).fetch_all(pool).await)?)
 }
 
@@ -416,6 +409,14 @@ pub async fn claim_reminder(tx: &mut Tx, task: Uuid, now: Ts) -> Result<bool, Db
 
 // --- comments ---------------------------------------------------------------------------------
 
+/// `SELECT` of a [`CommentRow`] (with its task's project), to be followed by the conditions.
+macro_rules! comment_select {
+    () => {
+        "SELECT c.id, c.task_id, t.project_id, c.author_id, c.content, c.mentions, c.created_at, c.edited_at
+         FROM work_comments c JOIN work_tasks t ON t.id = c.task_id "
+    };
+}
+
 pub async fn insert_comment(tx: &mut Tx, c: &CommentRow) -> Result<(), DbError> {
     execute_tx!(
         tx,
@@ -434,16 +435,14 @@ pub async fn insert_comment(tx: &mut Tx, c: &CommentRow) -> Result<(), DbError> 
 }
 
 pub async fn comment(db: &Db, id: Uuid) -> Result<Option<CommentRow>, DbError> {
-    const SQL: &str = "SELECT c.id, c.task_id, t.project_id, c.author_id, c.content, c.mentions, c.created_at,
-        c.edited_at FROM work_comments c JOIN work_tasks t ON t.id = c.task_id WHERE c.id = $1";
+    const SQL: &str = concat!(comment_select!(), "WHERE c.id = $1");
     Ok(with_db!(db, |pool| sqlx::query_as::<_, CommentRow>(SQL).bind(id).fetch_optional(pool).await)?)
 }
 
 /// A task's comments after `cursor`, oldest first.
 pub async fn comments(db: &Db, task: Uuid, after: Option<Uuid>, limit: i64) -> Result<Vec<CommentRow>, DbError> {
-    const SQL: &str = "SELECT c.id, c.task_id, t.project_id, c.author_id, c.content, c.mentions, c.created_at,
-        c.edited_at FROM work_comments c JOIN work_tasks t ON t.id = c.task_id
-        WHERE c.task_id = $1 AND ($2 IS NULL OR c.id > $2) ORDER BY c.id LIMIT $3";
+    const SQL: &str =
+        concat!(comment_select!(), "WHERE c.task_id = $1 AND ($2 IS NULL OR c.id > $2) ORDER BY c.id LIMIT $3");
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, CommentRow>(SQL).bind(task).bind(after).bind(limit).fetch_all(pool).await
     })?)
