@@ -568,6 +568,28 @@ async fn project_topic_on_the_native_gateway(app: TestApp) {
     while let Some(frame) = bobs.next_within(std::time::Duration::from_millis(200)).await {
         assert_ne!(frame["event"], "task:created", "a removed member still receives tasks");
     }
+
+    // A visitor watching a public project stops receiving it when it becomes private.
+    let open = project(&app, &owner, "Open house", "public").await;
+    let topic = format!("work.project.{open}");
+    let visitor = peek.request(json!({"type": "subscribe", "topic": topic}), "v").await;
+    assert_eq!(visitor["type"], "ack", "{visitor}");
+    let mut own = app.ws("/api/v1/realtime", Some(&owner.access)).await.unwrap();
+    assert_eq!(own.request(json!({"type": "subscribe", "topic": topic}), "o").await["type"], "ack");
+    app.patch(&format!("/api/v1/work/projects/{open}"), Some(&owner.access), json!({"visibility": "private"}))
+        .await
+        .expect(200);
+    assert_eq!(peek.recv_type("unsubscribed").await["topic"], topic);
+    task(&app, &owner, &open, json!({"title": "Members only now"})).await;
+    loop {
+        let frame = own.recv_type("event").await;
+        if frame["event"] == "task:created" {
+            break;
+        }
+    }
+    while let Some(frame) = peek.next_within(std::time::Duration::from_millis(200)).await {
+        assert_ne!(frame["event"], "task:created", "a visitor still receives a private project");
+    }
 }
 
 testkit::api_tests!(

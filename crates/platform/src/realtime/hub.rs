@@ -92,11 +92,24 @@ pub(super) const CONTROL_TOPIC: &str = "ferrobase.sessions.ended";
 /// The reserved topic on which instances tell each other about revoked subscriptions.
 pub(super) const REVOKE_TOPIC: &str = "ferrobase.subscriptions.revoked";
 
-/// A user lost the right to a topic (removed from a room or project).
+/// Subscriptions to end on a topic: one user's, or everyone's but the listed users'.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Revoked {
     pub topic: String,
-    pub user: Uuid,
+    /// End this user's subscriptions.
+    pub user: Option<Uuid>,
+    /// End every subscription except these users'.
+    pub keep: Option<Vec<Uuid>>,
+}
+
+impl Revoked {
+    fn ends(&self, user: Uuid) -> bool {
+        match (&self.user, &self.keep) {
+            (Some(u), _) => *u == user,
+            (None, Some(keep)) => !keep.contains(&user),
+            (None, None) => false,
+        }
+    }
 }
 
 /// What an authenticated connection speaks for: (user, session, signal to close).
@@ -311,7 +324,16 @@ impl Hub {
     /// when a user loses access (removed from a room or project), so that sockets opened before
     /// stop receiving at once rather than when they reconnect.
     pub fn revoke(&self, topic: &str, user: Uuid) {
-        let revoked = Revoked { topic: topic.to_string(), user };
+        self.send_revocation(Revoked { topic: topic.to_string(), user: Some(user), keep: None });
+    }
+
+    /// Like [`Hub::revoke`] for everyone subscribed to `topic` except the users in `keep` (a
+    /// topic that was open to all became members-only).
+    pub fn revoke_all_but(&self, topic: &str, keep: Vec<Uuid>) {
+        self.send_revocation(Revoked { topic: topic.to_string(), user: None, keep: Some(keep) });
+    }
+
+    fn send_revocation(&self, revoked: Revoked) {
         self.revoke_local(&revoked);
         let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let (Some(backplane), Ok(text)) = (backplane, serde_json::to_string(&revoked)) {
@@ -324,25 +346,25 @@ impl Hub {
         let removed = {
             let mut map = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
             let Some(subscribers) = map.get_mut(revoked.topic.as_str()) else { return };
-            let before = subscribers.len();
+            let mut removed = Vec::new();
             subscribers.retain(|_, sub| {
-                if sub.user != revoked.user {
+                if !revoked.ends(sub.user) {
                     return true;
                 }
                 let _ = sub.tx.try_send(frame.clone());
+                removed.push(sub.user);
                 false
             });
-            let removed = before - subscribers.len();
             if subscribers.is_empty() {
                 map.remove(revoked.topic.as_str());
             }
             removed
         };
-        if removed > 0 {
-            metrics::gauge!("realtime_subscriptions").decrement(removed as f64);
+        if !removed.is_empty() {
+            metrics::gauge!("realtime_subscriptions").decrement(removed.len() as f64);
             if let Some(owner) = self.owner_of(&revoked.topic) {
-                for _ in 0..removed {
-                    owner.left(revoked.user, &revoked.topic);
+                for user in removed {
+                    owner.left(user, &revoked.topic);
                 }
             }
         }

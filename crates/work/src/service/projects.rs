@@ -188,6 +188,11 @@ impl Work {
         store::log(&mut tx, id, Some(user.user_id), "project.updated", None, &json!({"changed": changed})).await?;
         tx.commit().await?;
         self.access_changed(id, None);
+        if current.visibility == Visibility::Public && fields.visibility != Visibility::Public.as_str() {
+            // Visitors' sockets stop receiving a project that is no longer public.
+            let members = store::members(&self.platform.db, id).await?.into_iter().map(|m| m.user_id).collect();
+            self.platform.hub.revoke_all_but(&project_topic(id), members);
+        }
         let project = self.project_as(user, id).await?;
         events::publish(&self.platform.hub, id, events::PROJECT_UPDATED, &json!({"project": project}));
         Ok(project)
