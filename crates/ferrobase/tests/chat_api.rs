@@ -460,6 +460,13 @@ async fn two_instances_chat_through_redis() {
         "forbidden"
     );
     assert!(two.ws(&format!("/api/v1/chat/rooms/{r}/ws?token={}", c.access), None).await.is_err());
+    // The room socket subscribes after the upgrade (the seed protocol has no ack): wait for it.
+    for _ in 0..100 {
+        if two.hub.local_subscribers(&format!("chat.room.{r}")) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     on_one.request(json!({"type": "chat.send", "room_id": r, "content": "hello from one"}), "1").await;
     let got = on_two.recv().await;

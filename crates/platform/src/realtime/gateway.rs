@@ -184,6 +184,17 @@ fn error_frame(reference: &Value, code: &str, message: &str) -> Utf8Bytes {
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+    // Finish the closing handshake: read what the client still sends until its Close (for at
+    // most a second). Dropping the socket with unread data would make the kernel answer with
+    // a reset, and the client could lose our Close frame with its code.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Runs one upgraded connection until it ends. A [`Mode::Topic`] socket must come with its
