@@ -74,7 +74,8 @@ async fn assignment_and_mentions_reach_inbox_socket_and_mail(app: TestApp) {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], note["id"]);
     assert_eq!(unread(&app, &bob).await, 1);
-    let mail = read_mail(&app.mail_dir(), "bob@example.com", 2).await;
+    // Bob's mail: the verification code, being added to the project, then this assignment.
+    let mail = read_mail(&app.mail_dir(), "bob@example.com", 3).await;
     assert!(mail.subject.contains("Write the launch post"), "{}", mail.subject);
     assert!(mail.html.contains("Write the launch post"));
 
@@ -93,7 +94,7 @@ async fn assignment_and_mentions_reach_inbox_socket_and_mail(app: TestApp) {
     assert_eq!(carols[0]["id"], live_mention["id"]);
     assert_eq!(carols[0]["kind"], "comment_mention", "{carols:?}");
     assert_eq!(carols[0]["data"]["task_id"], json!(task_id));
-    let mention_mail = read_mail(&app.mail_dir(), "carol@example.com", 2).await;
+    let mention_mail = read_mail(&app.mail_dir(), "carol@example.com", 3).await;
     assert!(mention_mail.text.contains("can you review"), "{}", mention_mail.text);
     assert_eq!(inbox(&app, &bob, "?unread_only=true").await.len(), 1, "no notification for mentioning oneself");
 
@@ -106,7 +107,7 @@ async fn assignment_and_mentions_reach_inbox_socket_and_mail(app: TestApp) {
     app.patch(&format!("/api/v1/work/tasks/{task_id}"), Some(&owner.access), json!({"assignee_id": carol.user_id}))
         .await
         .expect(200);
-    read_mail(&app.mail_dir(), "carol@example.com", 3).await;
+    read_mail(&app.mail_dir(), "carol@example.com", 4).await;
     assert_eq!(mails_to(&app.mail_dir(), "dave@example.com").len(), 1, "only the verification code");
 
     // Reading: one, then all; only one's own.
