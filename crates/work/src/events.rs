@@ -48,12 +48,11 @@ pub struct ProjectTopics {
 impl TopicAuthorizer for ProjectTopics {
     async fn authorize(&self, user: &AuthUser, topic: &str) -> Result<bool, ApiError> {
         let Some(project) = project_of(topic) else { return Ok(false) };
-        if store::member_role(&self.db, project, user.user_id).await.map_err(ApiError::internal)?.is_some() {
-            return Ok(true);
-        }
-        let visibility = store::visibility(&self.db, project).await.map_err(ApiError::internal)?;
-        Ok(match visibility {
-            Some(v) => user.is_admin() || Visibility::from_stored(&v) == Visibility::Public,
+        // The same one-query answer the REST routes use: the visibility and the caller's role.
+        let found = store::access(&self.db, project, user.user_id).await.map_err(ApiError::internal)?;
+        Ok(match found {
+            Some((_, Some(_))) => true,
+            Some((visibility, None)) => user.is_admin() || Visibility::from_stored(&visibility) == Visibility::Public,
             None => false,
         })
     }

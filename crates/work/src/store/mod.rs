@@ -135,14 +135,6 @@ pub async fn access(db: &Db, project: Uuid, user: Uuid) -> Result<Option<(String
     })?)
 }
 
-/// The visibility of a project, if it exists.
-pub async fn visibility(db: &Db, project: Uuid) -> Result<Option<String>, DbError> {
-    let row: Option<(String,)> = with_db!(db, |pool| {
-        sqlx::query_as("SELECT visibility FROM work_projects WHERE id = $1").bind(project).fetch_optional(pool).await
-    })?;
-    Ok(row.map(|r| r.0))
-}
-
 // --- members ----------------------------------------------------------------------------------
 
 pub async fn add_member(tx: &mut Tx, project: Uuid, user: Uuid, role: &str, now: Ts) -> Result<(), DbError> {
