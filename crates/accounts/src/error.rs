@@ -52,6 +52,9 @@ pub enum AccountsError {
     /// Storage failure.
     #[error(transparent)]
     Db(DbError),
+    /// Another module's export or deletion hook failed.
+    #[error("module {0}: {1}")]
+    Hook(&'static str, anyhow::Error),
     /// A platform failure that already is an answer (hashing, token signing).
     #[error("{0}")]
     Platform(ApiError),
@@ -122,6 +125,7 @@ impl From<AccountsError> for ApiError {
             E::Invalid(errors) => ApiError::validation(errors),
             E::RateLimited(l) => l.into(),
             E::Db(db) => ApiError::internal(db),
+            E::Hook(module, e) => ApiError::internal(format!("{module}: {e:#}")),
             E::Platform(api) => api,
         }
     }

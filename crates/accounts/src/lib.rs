@@ -9,13 +9,15 @@ pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod model;
+mod module;
 pub mod routes;
 pub mod service;
 pub mod session_cache;
-pub mod store;
+mod store;
 
 pub use error::AccountsError;
-pub use model::{Role, User};
+pub use model::{EmailAddress, Role, User};
+pub use module::AccountsModule;
 pub use routes::router;
 pub use service::{AccountObserver, Accounts};
 

@@ -10,6 +10,7 @@ use platform::Platform;
 use platform::auth::{SessionCheck, SessionStatus};
 use platform::crypto::{constant_time_eq, hmac_hex, random_token, sha256_hex, six_digit_code};
 use platform::db::Ts;
+use platform::module::AccountHookSet;
 use platform::outbox::{DELETE_FILES, DeleteFiles};
 use platform::pagination::Page;
 use platform::ratelimit::Quota;
@@ -58,14 +59,17 @@ pub struct Accounts {
     platform: Platform,
     sessions: Arc<SessionCache>,
     observers: Arc<std::sync::RwLock<Vec<Arc<dyn AccountObserver>>>>,
+    hooks: AccountHookSet,
 }
 
 impl Accounts {
     /// The service over the platform. Sessions are cached only on SQLite, where this process
     /// is the only writer (see [`SessionCache`]).
-    pub fn new(platform: Platform) -> Self {
+    /// `hooks` are every module's export and deletion hooks, called by [`Accounts::export`] and
+    /// [`Accounts::delete_account`].
+    pub fn new(platform: Platform, hooks: AccountHookSet) -> Self {
         let cache = SessionCache::new(platform.db.dialect() == platform::db::Dialect::Sqlite);
-        Self { platform, sessions: Arc::new(cache), observers: Arc::default() }
+        Self { platform, sessions: Arc::new(cache), observers: Arc::default(), hooks }
     }
 
     /// Adds an observer of account changes (modules register theirs while the app is built).
@@ -513,6 +517,9 @@ impl Accounts {
             self.require_password(&row, password.unwrap_or_default()).await?;
         }
         let mut tx = self.platform.db.begin().await?;
+        for (module, hooks) in self.hooks.all() {
+            hooks.deleting(&mut tx, user).await.map_err(|e| AccountsError::Hook(module, e))?;
+        }
         store::delete_user(&mut tx, user).await?;
         self.forget_avatar_files(&mut tx, row.avatar_key.as_deref()).await?;
         tx.commit().await?;
@@ -574,14 +581,20 @@ impl Accounts {
         Ok((bytes, content_type))
     }
 
-    /// Everything stored about the caller by this module.
+    /// Everything stored about the caller: this module's part and every other module's, each
+    /// under the module's name.
     pub async fn export(&self, user: Uuid, session: Uuid) -> Result<serde_json::Value> {
         let me = self.user(user).await?;
         let sessions = self.sessions(user, session).await?;
-        Ok(serde_json::json!({
+        let mut out = serde_json::json!({
             "exported_at": Ts::now(),
             "accounts": { "user": me, "sessions": sessions },
-        }))
+        });
+        for (module, hooks) in self.hooks.all() {
+            let part = hooks.export(user).await.map_err(|e| AccountsError::Hook(module, e))?;
+            out[module] = part;
+        }
+        Ok(out)
     }
 
     // --- administration -------------------------------------------------------------------------

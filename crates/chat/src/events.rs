@@ -12,6 +12,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use uuid::Uuid;
 
+/// The notification kind chat sends: someone mentioned the user in a room.
+pub const CHAT_MENTION: notifications::Kind =
+    notifications::Kind { name: "chat_mention", description: "I was mentioned in chat" };
+
 /// A message was stored (payload: the message).
 pub const MESSAGE_CREATED: &str = "chat.message.created";
 /// A message was edited (payload: the message).

@@ -11,12 +11,14 @@
 pub mod error;
 pub mod events;
 pub mod model;
+mod module;
 pub mod realtime;
 pub mod routes;
 pub mod service;
-pub mod store;
+mod store;
 
 pub use error::ChatError;
+pub use module::ChatModule;
 pub use routes::router;
 pub use service::Chat;
 

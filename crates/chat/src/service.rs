@@ -6,7 +6,7 @@ use crate::events::{self, Presence};
 use crate::model::*;
 use crate::store::{self, NewRoom};
 use accounts::Accounts;
-use notifications::{Kind, NewNotification, Notifications};
+use notifications::{NewNotification, Notifications};
 use platform::Platform;
 use platform::auth::AuthUser;
 use platform::cache::ExactCache;
@@ -64,10 +64,8 @@ pub struct Chat {
 }
 
 impl Chat {
-    /// The service; registers the owner of the `chat.room.` topics with the hub.
+    /// The service.
     pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
-        // The hub keeps the presence tracker: it owns the `chat.room.` topics.
-        platform.hub.register("chat.room.", Arc::new(Presence::new(platform.db.clone(), platform.hub.clone())));
         let single_process = platform.db.dialect() == platform::db::Dialect::Sqlite;
         let ttl = Duration::from_secs(300);
         Self {
@@ -90,6 +88,20 @@ impl Chat {
     fn messages_changed(&self, room: Uuid) {
         self.recent.invalidate(&room);
         self.pages.invalidate_where(|(r, _), _| *r == room);
+    }
+
+    /// The owner of the `chat.room.` topics: authorises subscriptions and tracks presence.
+    pub fn topics(&self) -> Arc<dyn platform::realtime::TopicAuthorizer> {
+        Arc::new(Presence::new(self.platform.db.clone(), self.platform.hub.clone()))
+    }
+
+    /// Everything chat keeps about `user`, for the data export: the rooms they are in and the
+    /// messages they wrote.
+    pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
+        let rooms = store::rooms(&self.platform.db, user, false, None, i64::MAX).await?;
+        let rooms: Vec<Room> = rooms.into_iter().map(Room::from).collect();
+        let messages = store::messages_by(&self.platform.db, user).await?;
+        Ok(serde_json::json!({ "rooms": rooms, "messages": messages }))
     }
 
     /// Creates the default public rooms if they do not exist yet (idempotent, safe on many instances).
@@ -479,7 +491,7 @@ impl Chat {
             for target in &mentioned {
                 let note = NewNotification {
                     user_id: *target,
-                    kind: Kind::ChatMention,
+                    kind: events::CHAT_MENTION,
                     title: format!("{} mentioned you in {room_name}", message.sender_name),
                     body: message.content.chars().take(280).collect(),
                     data: serde_json::json!({"room_id": room, "message_id": message.id}),

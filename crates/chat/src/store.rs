@@ -272,6 +272,20 @@ pub async fn history(db: &Db, room: Uuid, before: Option<Uuid>, limit: i64) -> R
     })?)
 }
 
+/// Live messages `sender` wrote, oldest first (the data export).
+pub async fn messages_by(db: &Db, sender: Uuid) -> Result<Vec<Message>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, Message>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM chat_messages WHERE sender_id = $1 AND deleted_at IS NULL ORDER BY id"
+        ))
+        .bind(sender)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
 pub async fn edit_message(db: &Db, room: Uuid, id: Uuid, content: &str) -> Result<Option<Message>, DbError> {
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, Message>(concat!(

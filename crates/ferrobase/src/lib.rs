@@ -2,26 +2,21 @@
 //! the HTTP router and the background worker. `main.rs` only parses the command line.
 
 use accounts::Accounts;
-use chat::Chat;
-use notifications::Notifications;
-use platform::auth::Authenticator;
+use platform::Platform;
 use platform::config::Config;
-use platform::outbox::{DELETE_FILES, DeleteFilesHandler, MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Worker};
-use platform::realtime::{CommandHandler, Gateway};
-use platform::{Platform, db};
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use platform::module::{Module, assemble};
+use platform::outbox::Worker;
 use tokio::sync::watch;
-use utoipa_axum::router::OpenApiRouter;
-use work::Work;
 
-/// Every module's migrations, in dependency order.
-pub const MIGRATIONS: &[&[db::Migration]] =
-    &[platform::MIGRATIONS, accounts::MIGRATIONS, notifications::MIGRATIONS, chat::MIGRATIONS, work::MIGRATIONS];
+/// The modules of the product, in the order they are built (a module may use the services of
+/// those before it). Adding a module is adding its crate and one line here.
+pub const MODULES: &[&dyn Module] =
+    &[&accounts::AccountsModule, &notifications::NotificationsModule, &chat::ChatModule, &work::WorkModule];
 
-/// The modules of the product. Accounts is always served: every other module needs it.
-pub const MODULES: &[&str] = &["accounts", "notifications", "chat", "work", "ticketing", "freelance", "studio"];
+/// Every migration, in the order they are applied.
+pub fn migrations() -> Vec<&'static [platform::db::Migration]> {
+    platform::module::migrations(MODULES)
+}
 
 /// A built application, ready to serve.
 pub struct App {
@@ -35,68 +30,12 @@ pub struct App {
     pub worker: Worker,
 }
 
-/// Connects, migrates and assembles everything configured.
+/// Connects, migrates and assembles every module configured.
 pub async fn build(config: Config) -> anyhow::Result<App> {
-    if let Some(unknown) = config.module_list().into_iter().find(|m| !MODULES.contains(&m.as_str())) {
-        anyhow::bail!("FERROBASE_MODULES names an unknown module {unknown:?}; known: {}", MODULES.join(", "));
-    }
-    let platform = Platform::init(config, MIGRATIONS).await?;
-    let accounts = Accounts::new(platform.clone());
-    let auth = Authenticator { keys: platform.keys.clone(), sessions: Arc::new(accounts.clone()) };
-    // Notifications are recorded by other modules even when their routes are not served.
-    let notifications = Notifications::new(platform.clone(), accounts.clone());
-    let mut commands: HashMap<String, Arc<dyn CommandHandler>> = HashMap::new();
-    let chat = if platform.config.module_enabled("chat") {
-        let chat = Chat::new(platform.clone(), accounts.clone(), notifications.clone());
-        chat.ensure_default_rooms().await.map_err(|e| anyhow::anyhow!("creating the default chat rooms: {e}"))?;
-        commands.insert("chat.send".into(), Arc::new(chat::realtime::SendCommand(chat.clone())));
-        commands.insert("chat.typing".into(), Arc::new(chat::realtime::TypingCommand(chat.clone())));
-        Some(chat)
-    } else {
-        None
-    };
-    let gateway = Gateway {
-        hub: platform.hub.clone(),
-        auth: auth.clone(),
-        commands: Arc::new(commands),
-        rate_per_sec: platform.config.ws_messages_per_sec,
-        rate_burst: platform.config.ws_message_burst,
-    };
-    let mut api = OpenApiRouter::new()
-        .merge(accounts::router(accounts.clone(), auth.clone(), platform.config.upload_body_limit))
-        .merge(platform::realtime::gateway::router(gateway.clone()));
-    if platform.config.module_enabled("notifications") {
-        api = api.merge(notifications::router(notifications.clone(), auth.clone()));
-    }
-    if let Some(chat) = chat {
-        api = api.merge(chat::router(chat, auth.clone(), gateway.clone()));
-    }
-    let work = platform.config.module_enabled("work").then(|| {
-        let work = Work::new(platform.clone(), accounts.clone(), notifications.clone());
-        accounts.observe(Arc::new(work::jobs::AcceptInvitations(work.clone())));
-        work
-    });
-    let router = match &work {
-        Some(work) => {
-            api = api.merge(work::router(work.clone(), auth.clone()));
-            let (socketio, _io) = work::socketio::layer(gateway.clone());
-            platform::http::finish_with(api, &platform, |routes| routes.layer(socketio))
-        }
-        None => platform::http::finish(api, &platform),
-    };
-    let mut worker = Worker::new(
-        platform.db.clone(),
-        platform.outbox.clone(),
-        Duration::from_secs(platform.config.jobs_interval_secs.max(1)),
-    )
-    .handler(SEND_MAIL, Arc::new(MailHandler(platform.mailer.clone())))
-    .handler(SEND_SMS, Arc::new(SmsHandler(platform.sms.clone())))
-    .handler(DELETE_FILES, Arc::new(DeleteFilesHandler(platform.storage.clone())))
-    .job(Arc::new(accounts::jobs::Cleanup { db: platform.db.clone() }));
-    if let Some(work) = work {
-        worker = worker.job(Arc::new(work::jobs::DueReminders(work)));
-    }
-    Ok(App { router, platform, accounts, worker })
+    let assembled = assemble(config, MODULES).await?;
+    let accounts =
+        assembled.services.get::<Accounts>().cloned().ok_or_else(|| anyhow::anyhow!("accounts is missing"))?;
+    Ok(App { router: assembled.router, platform: assembled.platform, accounts, worker: assembled.worker })
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves: stops accepting, finishes in-flight

@@ -24,7 +24,7 @@ fn both_dialects_have_the_same_migration_files() {
         }
     }
     assert!(checked >= 2, "expected the platform and accounts migrations");
-    let declared: usize = ferrobase::MIGRATIONS.iter().map(|set| set.len()).sum();
+    let declared: usize = ferrobase::migrations().iter().map(|set| set.len()).sum();
     assert!(declared >= 2);
 }
 
@@ -39,9 +39,9 @@ async fn migrated_schemas_match() {
     let sqlite = platform::db::connect(&format!("sqlite://{}/p.db", dir.path().display()), 2).await.unwrap();
     let postgres = platform::db::connect(&testkit::fresh_postgres_database(&base).await, 2).await.unwrap();
     for db in [&sqlite, &postgres] {
-        platform::db::migrate(db, ferrobase::MIGRATIONS).await.unwrap();
+        platform::db::migrate(db, &ferrobase::migrations()).await.unwrap();
         // Running again applies nothing.
-        assert_eq!(platform::db::migrate(db, ferrobase::MIGRATIONS).await.unwrap(), 0);
+        assert_eq!(platform::db::migrate(db, &ferrobase::migrations()).await.unwrap(), 0);
     }
     let a = platform::db::introspect(&sqlite).await.unwrap();
     let b = platform::db::introspect(&postgres).await.unwrap();

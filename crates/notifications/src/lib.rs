@@ -9,12 +9,14 @@
 pub mod error;
 pub mod events;
 pub mod model;
+mod module;
 pub mod routes;
 pub mod service;
-pub mod store;
+mod store;
 
 pub use error::NotificationsError;
 pub use model::{Kind, NewNotification, Notification};
+pub use module::NotificationsModule;
 pub use routes::router;
 pub use service::{Notifications, Recorded};
 

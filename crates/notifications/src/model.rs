@@ -1,47 +1,13 @@
 //! Notification kinds, the inbox entry, and the preferences document.
 
 use platform::db::Ts;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// What a notification is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// A task was assigned to the user.
-    TaskAssigned,
-    /// The user was mentioned in a task comment.
-    CommentMention,
-    /// The user was mentioned in a chat message.
-    ChatMention,
-    /// A task assigned to the user is due within 24 hours.
-    TaskDue,
-    /// The user was added to a project.
-    ProjectInvitation,
-}
-
-impl Kind {
-    /// Every kind, in the order the preferences list them.
-    pub const ALL: [Kind; 5] =
-        [Kind::TaskAssigned, Kind::CommentMention, Kind::ChatMention, Kind::TaskDue, Kind::ProjectInvitation];
-
-    /// The stored and serialised name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::TaskAssigned => "task_assigned",
-            Kind::CommentMention => "comment_mention",
-            Kind::ChatMention => "chat_mention",
-            Kind::TaskDue => "task_due",
-            Kind::ProjectInvitation => "project_invitation",
-        }
-    }
-
-    /// The kind stored as `name`, if this build knows it.
-    pub fn from_stored(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-}
+/// What a notification is about: declared by the module that sends it
+/// ([`platform::module::Module::notification_kinds`]) and registered here when the app is built.
+pub use platform::module::NotificationKind as Kind;
 
 /// A notification for one user, written by the module that causes it.
 #[derive(Debug, Clone)]
@@ -63,8 +29,8 @@ pub struct NewNotification {
 pub struct Notification {
     /// Id (UUIDv7).
     pub id: Uuid,
-    /// What it is about.
-    pub kind: Kind,
+    /// What it is about (`task_assigned`, `chat_mention` …; the preferences list every kind).
+    pub kind: String,
     /// One line.
     pub title: String,
     /// A few sentences.
@@ -91,17 +57,17 @@ pub struct NotificationRow {
 }
 
 impl NotificationRow {
-    /// The API form; None for a kind this build does not know (written by a newer instance).
-    pub fn into_notification(self) -> Option<Notification> {
-        Some(Notification {
+    /// The API form.
+    pub fn into_notification(self) -> Notification {
+        Notification {
             id: self.id,
-            kind: Kind::from_stored(&self.kind)?,
+            kind: self.kind,
             title: self.title,
             body: self.body,
             data: serde_json::from_str(&self.data).unwrap_or(serde_json::Value::Null),
             read_at: self.read_at,
             created_at: self.created_at,
-        })
+        }
     }
 }
 
@@ -114,32 +80,20 @@ pub struct Channels {
     pub email: bool,
 }
 
-/// Delivery per kind.
+/// Delivery per kind, keyed by the kind's name (every registered kind is listed).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Preferences {
-    /// A task was assigned to me.
-    pub task_assigned: Channels,
-    /// I was mentioned in a task comment.
-    pub comment_mention: Channels,
-    /// I was mentioned in chat.
-    pub chat_mention: Channels,
-    /// A task of mine is due within 24 hours.
-    pub task_due: Channels,
-    /// I was added to a project.
-    pub project_invitation: Channels,
-}
+#[serde(transparent)]
+pub struct Preferences(pub std::collections::BTreeMap<String, Channels>);
 
 impl Preferences {
-    /// The document from the kinds whose email is off.
-    pub fn from_email_off(off: &[Kind]) -> Self {
-        let channels = |kind: Kind| Channels { in_app: true, email: !off.contains(&kind) };
-        Self {
-            task_assigned: channels(Kind::TaskAssigned),
-            comment_mention: channels(Kind::CommentMention),
-            chat_mention: channels(Kind::ChatMention),
-            task_due: channels(Kind::TaskDue),
-            project_invitation: channels(Kind::ProjectInvitation),
-        }
+    /// The document for `kinds`, from the names of those whose email is off.
+    pub fn from_email_off(kinds: &[Kind], off: &[String]) -> Self {
+        Self(
+            kinds
+                .iter()
+                .map(|k| (k.name.to_string(), Channels { in_app: true, email: !off.iter().any(|o| o == k.name) }))
+                .collect(),
+        )
     }
 }
 
@@ -152,12 +106,19 @@ pub fn user_topic(user: Uuid) -> String {
 mod tests {
     use super::*;
 
+    const A: Kind = Kind { name: "a_happened", description: "A happened" };
+    const B: Kind = Kind { name: "b_happened", description: "B happened" };
+
     #[test]
-    fn kinds_round_trip_through_storage() {
-        for kind in Kind::ALL {
-            assert_eq!(Kind::from_stored(kind.as_str()), Some(kind));
-            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
-        }
-        assert_eq!(Kind::from_stored("nope"), None);
+    fn preferences_list_every_registered_kind_and_only_those() {
+        let prefs = Preferences::from_email_off(&[A, B], &["b_happened".into(), "gone_kind".into()]);
+        let v = serde_json::to_value(&prefs).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "a_happened": {"in_app": true, "email": true},
+                "b_happened": {"in_app": true, "email": false},
+            })
+        );
     }
 }

@@ -3,7 +3,6 @@
 use crate::model::{Kind, Notification, Preferences};
 use crate::service::Notifications;
 use axum::extract::{FromRef, State};
-use garde::Validate;
 use platform::auth::{AuthUser, Authenticator};
 use platform::extract::{Json, Path, Query};
 use platform::pagination::{Page, PageQuery};
@@ -67,59 +66,37 @@ pub struct Marked {
 }
 
 /// A change to one kind's delivery.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelChange {
     /// Email this kind.
-    #[garde(skip)]
     pub email: Option<bool>,
     /// Always true; in-app delivery cannot be turned off.
-    #[garde(skip)]
     pub in_app: Option<bool>,
 }
 
-/// Changes per kind; kinds left out stay as they are.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PreferencesChange {
-    /// A task was assigned to me.
-    #[garde(dive)]
-    pub task_assigned: Option<ChannelChange>,
-    /// I was mentioned in a task comment.
-    #[garde(dive)]
-    pub comment_mention: Option<ChannelChange>,
-    /// I was mentioned in chat.
-    #[garde(dive)]
-    pub chat_mention: Option<ChannelChange>,
-    /// A task of mine is due within 24 hours.
-    #[garde(dive)]
-    pub task_due: Option<ChannelChange>,
-    /// I was added to a project.
-    #[garde(dive)]
-    pub project_invitation: Option<ChannelChange>,
-}
+/// Changes per kind (keyed by the kind's name); kinds left out stay as they are.
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[serde(transparent)]
+pub struct PreferencesChange(#[garde(skip)] pub std::collections::BTreeMap<String, ChannelChange>);
 
 impl PreferencesChange {
-    /// The email switches to apply, or the field error for an attempt to turn in-app off.
-    fn changes(&self) -> Result<Vec<(Kind, bool)>, ApiError> {
-        let all = [
-            (Kind::TaskAssigned, &self.task_assigned),
-            (Kind::CommentMention, &self.comment_mention),
-            (Kind::ChatMention, &self.chat_mention),
-            (Kind::TaskDue, &self.task_due),
-            (Kind::ProjectInvitation, &self.project_invitation),
-        ];
+    /// The email switches to apply, or the field error for an unknown kind or an attempt to turn
+    /// in-app off.
+    fn changes(&self, known: &[Kind]) -> Result<Vec<(Kind, bool)>, ApiError> {
         let mut out = Vec::new();
-        for (kind, change) in all {
-            let Some(change) = change else { continue };
+        for (name, change) in &self.0 {
+            let Some(kind) = known.iter().find(|k| k.name == name) else {
+                return Err(ApiError::invalid_field(name, "no such kind of notification"));
+            };
             if change.in_app == Some(false) {
                 return Err(ApiError::invalid_field(
-                    &format!("{}.in_app", kind.as_str()),
+                    &format!("{name}.in_app"),
                     "in-app notifications cannot be turned off",
                 ));
             }
             if let Some(email) = change.email {
-                out.push((kind, email));
+                out.push((*kind, email));
             }
         }
         Ok(out)
@@ -179,6 +156,6 @@ async fn update_preferences(
     me: AuthUser,
     Json(body): Json<PreferencesChange>,
 ) -> ApiResult<axum::Json<Preferences>> {
-    let changes = body.changes()?;
+    let changes = body.changes(s.notifications.kinds())?;
     Ok(axum::Json(s.notifications.set_email(me.user_id, &changes).await?))
 }

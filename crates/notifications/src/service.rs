@@ -30,12 +30,18 @@ pub struct Recorded {
 pub struct Notifications {
     platform: Platform,
     accounts: Accounts,
+    kinds: std::sync::Arc<[Kind]>,
 }
 
 impl Notifications {
-    /// The service over the platform.
-    pub fn new(platform: Platform, accounts: Accounts) -> Self {
-        Self { platform, accounts }
+    /// The service over the platform, for the notification kinds the modules registered.
+    pub fn new(platform: Platform, accounts: Accounts, kinds: &[Kind]) -> Self {
+        Self { platform, accounts, kinds: kinds.into() }
+    }
+
+    /// The registered kinds.
+    pub fn kinds(&self) -> &[Kind] {
+        &self.kinds
     }
 
     /// Writes `new` into the recipient's inbox inside `tx` and, if they want this kind by email
@@ -44,7 +50,7 @@ impl Notifications {
     pub async fn record(&self, tx: &mut Tx, new: NewNotification) -> Result<Recorded> {
         let notification = Notification {
             id: Uuid::now_v7(),
-            kind: new.kind,
+            kind: new.kind.name.to_string(),
             title: new.title,
             body: new.body,
             data: new.data,
@@ -55,7 +61,7 @@ impl Notifications {
         let row = NewRow {
             id: notification.id,
             user_id: new.user_id,
-            kind: new.kind.as_str(),
+            kind: new.kind.name,
             title: &notification.title,
             body: &notification.body,
             data: &data,
@@ -63,7 +69,7 @@ impl Notifications {
         };
         store::insert(tx, &row).await?;
         let mut emailed = false;
-        if store::email_wanted(tx, new.user_id, new.kind.as_str()).await? {
+        if store::email_wanted(tx, new.user_id, new.kind.name).await? {
             let user = self.accounts.user(new.user_id).await?;
             // Only verified addresses of active accounts: an unverified one may belong to
             // someone else.
@@ -97,7 +103,7 @@ impl Notifications {
         let rows = store::list(&self.platform.db, user, unread_only, before, limit + 1).await?;
         let page = Page::from_rows(rows, limit, |r| r.id);
         Ok(Page {
-            items: page.items.into_iter().filter_map(|r| r.into_notification()).collect(),
+            items: page.items.into_iter().map(|r| r.into_notification()).collect(),
             next_cursor: page.next_cursor,
         })
     }
@@ -110,7 +116,7 @@ impl Notifications {
     /// Marks one notification read.
     pub async fn mark_read(&self, user: Uuid, id: Uuid) -> Result<Notification> {
         let row = store::mark_read(&self.platform.db, user, id).await?.ok_or(NotificationsError::NotFound)?;
-        let notification = row.into_notification().ok_or(NotificationsError::NotFound)?;
+        let notification = row.into_notification();
         self.platform.hub.publish(&user_topic(user), events::READ, &serde_json::json!({"ids": [id]}));
         Ok(notification)
     }
@@ -124,18 +130,24 @@ impl Notifications {
 
     /// Delivery per kind.
     pub async fn preferences(&self, user: Uuid) -> Result<Preferences> {
-        let off: Vec<Kind> =
-            store::email_off(&self.platform.db, user).await?.iter().filter_map(|k| Kind::from_stored(k)).collect();
-        Ok(Preferences::from_email_off(&off))
+        let off = store::email_off(&self.platform.db, user).await?;
+        Ok(Preferences::from_email_off(&self.kinds, &off))
     }
 
     /// Turns email on or off per kind, in one transaction.
     pub async fn set_email(&self, user: Uuid, changes: &[(Kind, bool)]) -> Result<Preferences> {
         let mut tx = self.platform.db.begin().await?;
         for (kind, email) in changes {
-            store::set_email(&mut tx, user, kind.as_str(), *email).await?;
+            store::set_email(&mut tx, user, kind.name, *email).await?;
         }
         tx.commit().await?;
         self.preferences(user).await
+    }
+
+    /// Everything this module keeps about `user`, for the data export.
+    pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
+        let inbox = store::list(&self.platform.db, user, false, None, i64::MAX).await?;
+        let inbox: Vec<Notification> = inbox.into_iter().map(|r| r.into_notification()).collect();
+        Ok(serde_json::json!({ "inbox": inbox, "preferences": self.preferences(user).await? }))
     }
 }

@@ -14,6 +14,7 @@ pub mod http;
 pub mod images;
 pub mod logging;
 pub mod mail;
+pub mod module;
 pub mod money;
 pub mod outbox;
 pub mod pagination;

@@ -16,6 +16,21 @@ use platform::realtime::{Hub, TopicAuthorizer};
 use serde::Serialize;
 use uuid::Uuid;
 
+/// A task was assigned to the user.
+pub const TASK_ASSIGNED: notifications::Kind =
+    notifications::Kind { name: "task_assigned", description: "A task was assigned to me" };
+/// The user was mentioned in a task comment.
+pub const COMMENT_MENTION: notifications::Kind =
+    notifications::Kind { name: "comment_mention", description: "I was mentioned in a task comment" };
+/// A task assigned to the user is due within 24 hours.
+pub const TASK_DUE: notifications::Kind =
+    notifications::Kind { name: "task_due", description: "A task of mine is due within 24 hours" };
+/// The user was added to a project.
+pub const PROJECT_INVITATION: notifications::Kind =
+    notifications::Kind { name: "project_invitation", description: "I was added to a project" };
+/// Every kind work sends.
+pub const NOTIFICATION_KINDS: &[notifications::Kind] = &[TASK_ASSIGNED, COMMENT_MENTION, TASK_DUE, PROJECT_INVITATION];
+
 pub const TASK_CREATED: &str = "task:created";
 pub const TASK_UPDATED: &str = "task:updated";
 pub const TASK_DELETED: &str = "task:deleted";

@@ -4,7 +4,7 @@
 use crate::service::Work;
 use crate::store::tasks as store;
 use async_trait::async_trait;
-use notifications::{Kind, NewNotification};
+use notifications::NewNotification;
 use platform::db::Ts;
 use platform::outbox::Job;
 use serde_json::json;
@@ -37,7 +37,7 @@ impl Job for DueReminders {
             }
             let note = NewNotification {
                 user_id: assignee,
-                kind: Kind::TaskDue,
+                kind: crate::events::TASK_DUE,
                 title: format!("“{title}” is due soon"),
                 body: format!("“{title}” is due {}.", due_at.get().format("%Y-%m-%d %H:%M UTC")),
                 data: json!({"project_id": project, "task_id": task}),

@@ -33,12 +33,14 @@ pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod model;
+mod module;
 pub mod routes;
 pub mod service;
 pub mod socketio;
-pub mod store;
+mod store;
 
 pub use error::WorkError;
+pub use module::WorkModule;
 pub use routes::router;
 pub use service::Work;
 

@@ -49,6 +49,23 @@ pub trait CommandHandler: Send + Sync {
     async fn handle(&self, user: &AuthUser, frame: &Value) -> Result<Value, ApiError>;
 }
 
+/// The modules' commands by frame type: filled once, when the application is assembled (after
+/// the routes that hold the gateway were built), and read-only from then on.
+#[derive(Clone, Default)]
+pub struct CommandTable(Arc<std::sync::OnceLock<HashMap<String, Arc<dyn CommandHandler>>>>);
+
+impl CommandTable {
+    /// Sets the commands; a second call changes nothing.
+    pub fn fill(&self, commands: HashMap<String, Arc<dyn CommandHandler>>) {
+        let _ = self.0.set(commands);
+    }
+
+    /// The handler of frames of type `kind`.
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn CommandHandler>> {
+        self.0.get().and_then(|commands| commands.get(kind))
+    }
+}
+
 /// Everything the gateway needs.
 #[derive(Clone)]
 pub struct Gateway {
@@ -57,7 +74,7 @@ pub struct Gateway {
     /// Checks tokens.
     pub auth: Authenticator,
     /// Module commands by frame type.
-    pub commands: Arc<HashMap<String, Arc<dyn CommandHandler>>>,
+    pub commands: CommandTable,
     /// Messages per second a connection may send (sustained).
     pub rate_per_sec: f64,
     /// Messages a connection may send in a burst.

@@ -6,5 +6,5 @@ pub mod gateway;
 mod hub;
 
 pub use backplane::attach as attach_backplane;
-pub use gateway::{Bucket, CommandHandler, Gateway, Mode, TopicSocket};
+pub use gateway::{Bucket, CommandHandler, CommandTable, Gateway, Mode, TopicSocket};
 pub use hub::{Connection, Ended, Hub, QUEUE_CAPACITY, SubscribeError, TopicAuthorizer};

@@ -6,7 +6,7 @@ use crate::error::WorkError;
 use crate::events;
 use crate::model::*;
 use crate::store::tasks as store;
-use notifications::{Kind, NewNotification, Recorded};
+use notifications::{NewNotification, Recorded};
 use platform::auth::AuthUser;
 use platform::db::Ts;
 use platform::pagination::Page;
@@ -24,6 +24,21 @@ fn content(text: &str) -> Result<String> {
 }
 
 impl Work {
+    /// Everything work keeps about `user`, for the data export: the projects they are in, the
+    /// tasks they created or are assigned to, and the comments they wrote.
+    pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
+        let db = &self.platform.db;
+        let projects: Vec<Project> =
+            crate::store::projects(db, user, false, None, i64::MAX).await?.into_iter().map(Project::from).collect();
+        let tasks: Vec<Task> =
+            store::tasks_of_user(db, user).await?.into_iter().map(|t| t.into_task(Vec::new())).collect();
+        let mut comments = Vec::new();
+        for row in store::comments_by(db, user).await? {
+            comments.push(self.comment_out(row).await?);
+        }
+        Ok(json!({ "projects": projects, "tasks": tasks, "comments": comments }))
+    }
+
     async fn comment_out(&self, row: CommentRow) -> Result<Comment> {
         let author_name = self.name_of(row.author_id).await;
         Ok(Comment {
@@ -54,7 +69,7 @@ impl Work {
         let excerpt: String = comment.content.chars().take(280).collect();
         NewNotification {
             user_id: user,
-            kind: Kind::CommentMention,
+            kind: crate::events::COMMENT_MENTION,
             title: format!("{author} mentioned you on “{}”", task.title),
             body: excerpt,
             data: json!({"project_id": task.project_id, "task_id": task.id, "comment_id": comment.id}),

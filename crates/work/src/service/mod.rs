@@ -49,13 +49,16 @@ pub(crate) struct Access {
 }
 
 impl Work {
-    /// The service; registers the owner of the `work.project.` topics with the hub.
+    /// The service.
     pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
-        let topics = crate::events::ProjectTopics { db: platform.db.clone() };
-        platform.hub.register("work.project.", std::sync::Arc::new(topics));
         let single_process = platform.db.dialect() == platform::db::Dialect::Sqlite;
         let access_cache = Arc::new(ExactCache::new(single_process, Duration::from_secs(300)));
         Self { platform, accounts, notifications, access_cache }
+    }
+
+    /// The owner of the `work.project.` topics: whoever may read the project may subscribe.
+    pub fn topics(&self) -> Arc<dyn platform::realtime::TopicAuthorizer> {
+        Arc::new(crate::events::ProjectTopics { db: self.platform.db.clone() })
     }
 
     /// The caller's access to `project`: NotFound when they may not even see it.

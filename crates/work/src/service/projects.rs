@@ -7,7 +7,7 @@ use crate::events;
 use crate::model::*;
 use crate::store::{self, ProjectFields};
 use chrono::NaiveDate;
-use notifications::{Kind, NewNotification};
+use notifications::NewNotification;
 use platform::FieldError;
 use platform::auth::AuthUser;
 use platform::db::Ts;
@@ -290,7 +290,7 @@ impl Work {
         if target != user.user_id {
             let note = NewNotification {
                 user_id: target,
-                kind: Kind::ProjectInvitation,
+                kind: crate::events::PROJECT_INVITATION,
                 title: format!("{inviter} added you to {project_name}"),
                 body: format!("You are now a {} of the project {project_name}.", role.as_str()),
                 data: json!({"project_id": project}),
@@ -312,7 +312,7 @@ impl Work {
 
     /// Records an invitation and emails it (through the outbox).
     async fn invite(&self, user: &AuthUser, project: Uuid, email: &str, role: Role) -> Result<Invitation> {
-        let address = accounts::model::EmailAddress::parse(email)
+        let address = accounts::EmailAddress::parse(email)
             .map_err(|_| WorkError::field("email", "must be a valid email address"))?;
         let project_name = self.project_as(user, project).await?.name;
         let inviter = self.name_of(user.user_id).await;

@@ -8,7 +8,7 @@ use crate::model::*;
 use crate::store::tasks::{self as store, After, KeyValue, SortKey, TaskFields, TaskFilter};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use notifications::{Kind, NewNotification, Recorded};
+use notifications::{NewNotification, Recorded};
 use platform::auth::AuthUser;
 use platform::db::{Ts, Tx};
 use serde::Serialize;
@@ -205,7 +205,7 @@ impl Work {
             task.due_date.map(|d| format!(" It is due {}.", d.get().format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
         Ok(NewNotification {
             user_id: assignee,
-            kind: Kind::TaskAssigned,
+            kind: crate::events::TASK_ASSIGNED,
             title: format!("{actor_name} assigned you “{}”", task.title),
             body: format!(
                 "In {project}: “{}” ({}, {}).{due}",

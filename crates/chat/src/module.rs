@@ -1,0 +1,57 @@
+//! How chat plugs into the platform: the `chat.room.` topics, the `chat.send` and
+//! `chat.typing` gateway commands, the default rooms, its notification kind, and its part of
+//! a user's data export.
+
+use crate::realtime::{SendCommand, TypingCommand};
+use crate::service::Chat;
+use accounts::Accounts;
+use notifications::Notifications;
+use platform::module::{AccountHooks, Kernel, Module, NotificationKind};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The chat module.
+pub struct ChatModule;
+
+#[async_trait::async_trait]
+impl Module for ChatModule {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    fn migrations(&self) -> &'static [platform::db::Migration] {
+        crate::MIGRATIONS
+    }
+
+    fn notification_kinds(&self) -> &'static [NotificationKind] {
+        &[crate::events::CHAT_MENTION]
+    }
+
+    async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
+        let accounts: Accounts = kernel.service()?;
+        let notifications: Notifications = kernel.service()?;
+        let chat = Chat::new(kernel.platform().clone(), accounts, notifications);
+        kernel.account_hooks(Arc::new(Export(chat.clone())));
+        kernel.provide(chat);
+        Ok(())
+    }
+
+    async fn serve(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
+        let chat: Chat = kernel.service()?;
+        chat.ensure_default_rooms().await.map_err(|e| anyhow::anyhow!("creating the default chat rooms: {e}"))?;
+        kernel.topic("chat.room.", chat.topics());
+        kernel.command("chat.send", Arc::new(SendCommand(chat.clone())))?;
+        kernel.command("chat.typing", Arc::new(TypingCommand(chat.clone())))?;
+        kernel.routes(crate::routes::router(chat, kernel.auth()?, kernel.gateway()?));
+        Ok(())
+    }
+}
+
+struct Export(Chat);
+
+#[async_trait::async_trait]
+impl AccountHooks for Export {
+    async fn export(&self, user: Uuid) -> anyhow::Result<serde_json::Value> {
+        Ok(self.0.export(user).await?)
+    }
+}

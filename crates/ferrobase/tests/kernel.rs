@@ -1,0 +1,216 @@
+//! The module interface: every module's part of the data export, `FERROBASE_MODULES` refusing
+//! names no module registered and leaving out what it does not name, and the dependency
+//! direction between crates (platform knows no module; a module uses another only through its
+//! crate root, never its rooms).
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use testkit::{Backend, TestApp};
+
+async fn export_has_every_modules_part(app: TestApp) {
+    let a = app.register("export@example.com").await;
+    let room = app
+        .post("/api/v1/chat/rooms", Some(&a.access), json!({"name": "mine", "visibility": "private"}))
+        .await
+        .expect(201);
+    let room = room.json["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/chat/rooms/{room}/messages"), Some(&a.access), json!({"content": "hello export"}))
+        .await
+        .expect(201);
+    let project = app.post("/api/v1/work/projects", Some(&a.access), json!({"name": "Exported"})).await.expect(201);
+    let project = project.json["id"].as_str().unwrap().to_string();
+    let task = app
+        .post("/api/v1/work/tasks", Some(&a.access), json!({"project_id": project, "title": "Export me"}))
+        .await
+        .expect(201);
+    let task = task.json["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/work/tasks/{task}/comments"), Some(&a.access), json!({"content": "a note"}))
+        .await
+        .expect(201);
+    app.patch("/api/v1/notifications/preferences", Some(&a.access), json!({"task_due": {"email": false}}))
+        .await
+        .expect(200);
+    // Someone else's data stays out of my export.
+    let b = app.register("other@example.com").await;
+    app.post("/api/v1/work/projects", Some(&b.access), json!({"name": "Not mine"})).await.expect(201);
+
+    let export = app.get("/api/v1/users/me/export", Some(&a.access)).await.expect(200).json;
+    assert_eq!(export["accounts"]["user"]["email"], "export@example.com");
+    let messages = export["chat"]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["content"], "hello export");
+    assert!(export["chat"]["rooms"].as_array().unwrap().iter().any(|r| r["id"] == room.as_str()));
+    let projects = export["work"]["projects"].as_array().unwrap();
+    assert_eq!(projects.len(), 1);
+    assert_eq!(projects[0]["name"], "Exported");
+    assert_eq!(export["work"]["tasks"][0]["title"], "Export me");
+    assert_eq!(export["work"]["comments"][0]["content"], "a note");
+    assert_eq!(export["notifications"]["preferences"]["task_due"]["email"], false);
+    assert_eq!(export["notifications"]["preferences"]["chat_mention"]["email"], true);
+    assert!(export["notifications"]["inbox"].is_array());
+}
+
+async fn preferences_list_the_kinds_modules_registered(app: TestApp) {
+    let a = app.register("kinds@example.com").await;
+    let prefs = app.get("/api/v1/notifications/preferences", Some(&a.access)).await.expect(200).json;
+    let mut kinds: Vec<&str> = prefs.as_object().unwrap().keys().map(String::as_str).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["chat_mention", "comment_mention", "project_invitation", "task_assigned", "task_due"]);
+    app.patch("/api/v1/notifications/preferences", Some(&a.access), json!({"ticket_sold": {"email": false}}))
+        .await
+        .expect_problem(422, "validation_failed");
+}
+
+testkit::api_tests!(export_has_every_modules_part, preferences_list_the_kinds_modules_registered);
+
+#[tokio::test]
+async fn unknown_module_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = testkit::test_config(Backend::Sqlite, dir.path().to_path_buf()).await.unwrap();
+    config.modules = "chat,ticketing".into();
+    let err = ferrobase::build(config).await.err().expect("ticketing is no registered module");
+    assert!(err.to_string().contains("\"ticketing\""), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_left_out_serves_nothing() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.modules = "chat".into()).await.unwrap();
+    // Accounts is served whatever the list says; chat is named; work and notifications are not.
+    let a = app.register("only-chat@example.com").await;
+    app.get("/api/v1/chat/rooms", Some(&a.access)).await.expect(200);
+    app.get("/api/v1/work/projects", Some(&a.access)).await.expect_problem(404, "route_not_found");
+    app.get("/api/v1/notifications", Some(&a.access)).await.expect_problem(404, "route_not_found");
+    let doc = app.get("/api/v1/openapi.json", None).await.expect(200).json;
+    assert!(doc["paths"].get("/api/v1/work/projects").is_none());
+    assert!(doc["paths"].get("/api/v1/chat/rooms").is_some());
+}
+
+// --- dependency direction -----------------------------------------------------------------------
+
+/// The rooms of a module crate that no other crate may reach into.
+const ROOMS: &[&str] = &[
+    "model",
+    "store",
+    "service",
+    "routes",
+    "events",
+    "error",
+    "jobs",
+    "realtime",
+    "socketio",
+    "module",
+    "session_cache",
+];
+
+/// A crate as the check sees it: its name, its dependencies, and its source files.
+struct CrateSource {
+    name: String,
+    deps: Vec<String>,
+    files: Vec<(PathBuf, String)>,
+}
+
+/// Every way `crates` break the direction rules: the platform depends on no module, and a
+/// module names another module's items only through that module's crate root.
+fn violations(platform: &str, modules: &[&str], crates: &[CrateSource]) -> Vec<String> {
+    let mut found = Vec::new();
+    let rooms = ROOMS.join("|");
+    for krate in crates {
+        if krate.name == platform {
+            for dep in krate.deps.iter().filter(|d| modules.contains(&d.as_str())) {
+                found.push(format!("{platform} depends on the module {dep}"));
+            }
+        }
+        if !modules.contains(&krate.name.as_str()) {
+            continue;
+        }
+        for other in modules.iter().filter(|m| **m != krate.name) {
+            // `other::store::x` and `other::{store::x, …}` alike.
+            let pattern = regex::Regex::new(&format!(r"\b{other}::(?:\{{[^}}]*?\b)?({rooms})::")).unwrap();
+            for (path, text) in &krate.files {
+                for m in pattern.captures_iter(text) {
+                    found.push(format!("{} reaches into {other}::{} in {}", krate.name, &m[1], path.display()));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+}
+
+/// The workspace's crates from `cargo metadata`, with their `src` files.
+fn workspace() -> Vec<CrateSource> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap());
+            let mut files = Vec::new();
+            rust_files(&manifest.parent().unwrap().join("src"), &mut files);
+            CrateSource {
+                name: p["name"].as_str().unwrap().to_string(),
+                deps: p["dependencies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|d| d["kind"].is_null())
+                    .map(|d| d["name"].as_str().unwrap().to_string())
+                    .collect(),
+                files,
+            }
+        })
+        .collect()
+}
+
+fn module_names() -> Vec<&'static str> {
+    ferrobase::MODULES.iter().map(|m| m.name()).collect()
+}
+
+#[test]
+fn crates_depend_in_one_direction() {
+    let crates = workspace();
+    let modules = module_names();
+    assert!(crates.iter().any(|c| c.name == "platform") && modules.iter().all(|m| crates.iter().any(|c| c.name == *m)));
+    assert_eq!(violations("platform", &modules, &crates), Vec::<String>::new());
+}
+
+#[test]
+fn the_direction_check_catches_violations() {
+    let modules = module_names();
+    let mut crates = workspace();
+    let work = crates.iter_mut().find(|c| c.name == "work").unwrap();
+    work.files.push(("deliberate.rs".into(), "use accounts::store::find_user;\nuse chat::{model::Room};".into()));
+    crates.iter_mut().find(|c| c.name == "platform").unwrap().deps.push("chat".into());
+    let found = violations("platform", &modules, &crates);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found.iter().any(|v| v.contains("work reaches into accounts::store in deliberate.rs")));
+    assert!(found.iter().any(|v| v.contains("work reaches into chat::model")));
+    assert!(found.iter().any(|v| v == "platform depends on the module chat"));
+    // Root-level names are the public API and pass.
+    let fine = CrateSource {
+        name: "chat".into(),
+        deps: vec!["accounts".into()],
+        files: vec![("ok.rs".into(), "use accounts::{Accounts, AccountsError};\nuse accounts::Role;".into())],
+    };
+    assert!(violations("platform", &modules, &[fine]).is_empty());
+}

@@ -1,0 +1,292 @@
+//! The module interface: the one place where a module plugs into the platform.
+//!
+//! A module is a crate that implements [`Module`]. The binary lists the modules and hands them to
+//! [`assemble`], which connects to everything configured, applies every module's migrations,
+//! lets each module build its services ([`Module::init`], in list order, so a module finds the
+//! services of the modules before it), then lets each module that `FERROBASE_MODULES` enables
+//! serve ([`Module::serve`]: routes, topics, gateway commands, jobs). Outbox handlers and
+//! account hooks are registered whether a module is served or not: rows written before an
+//! operator switched a module off must still be delivered, and a user's export and deletion
+//! concern every module that holds their data.
+
+use crate::app::Platform;
+use crate::auth::{Authenticator, SessionCheck};
+use crate::config::Config;
+use crate::db::{Migration, Tx};
+use crate::outbox::{
+    DELETE_FILES, DeleteFilesHandler, Handler, Job, MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Worker,
+};
+use crate::realtime::{CommandHandler, CommandTable, Gateway, TopicAuthorizer};
+use anyhow::Context;
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
+
+/// A kind of notification a module sends, registered with the notifications module so that
+/// preferences list it (and refuse kinds nobody registered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NotificationKind {
+    /// The stored and serialised name, e.g. `task_assigned`.
+    pub name: &'static str,
+    /// One line for the preferences document, e.g. "A task was assigned to me".
+    pub description: &'static str,
+}
+
+/// What a module does with a user's data when the user asks for it or leaves.
+#[async_trait::async_trait]
+pub trait AccountHooks: Send + Sync {
+    /// This module's part of `GET /api/v1/users/me/export`, placed under the module's name.
+    async fn export(&self, user: Uuid) -> anyhow::Result<serde_json::Value>;
+
+    /// Runs inside the transaction that deletes `user`, before the user's row goes, so that a
+    /// module can hand shared objects on; it fails the deletion by failing.
+    async fn deleting(&self, _tx: &mut Tx, _user: Uuid) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// The account hooks of every module, in module order, under each module's name. Accounts
+/// holds one (it is built before the modules that register into it).
+#[derive(Clone, Default)]
+pub struct AccountHookSet(Arc<RwLock<Vec<NamedHooks>>>);
+
+/// A module's name and its hooks.
+pub type NamedHooks = (&'static str, Arc<dyn AccountHooks>);
+
+impl AccountHookSet {
+    /// The registered hooks.
+    pub fn all(&self) -> Vec<NamedHooks> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn push(&self, module: &'static str, hooks: Arc<dyn AccountHooks>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).push((module, hooks));
+    }
+}
+
+/// A module of the product.
+#[async_trait::async_trait]
+pub trait Module: Send + Sync {
+    /// The name used in `FERROBASE_MODULES`, metrics and the data export.
+    fn name(&self) -> &'static str;
+
+    /// This module's migrations (applied after the platform's and those of the modules before it).
+    fn migrations(&self) -> &'static [Migration];
+
+    /// True for a module served whatever `FERROBASE_MODULES` says (accounts: every other module
+    /// stands on it).
+    fn always_served(&self) -> bool {
+        false
+    }
+
+    /// The notification kinds this module sends.
+    fn notification_kinds(&self) -> &'static [NotificationKind] {
+        &[]
+    }
+
+    /// Builds the module's services ([`Kernel::provide`]) from the platform and the services of
+    /// the modules before it ([`Kernel::service`]), and registers what must exist even when the
+    /// module is not served: outbox handlers, account hooks.
+    async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()>;
+
+    /// Registers what the module serves: routes, realtime topics, gateway commands, scheduled
+    /// jobs, layers. Not called when `FERROBASE_MODULES` leaves the module out.
+    async fn serve(&self, kernel: &mut Kernel) -> anyhow::Result<()>;
+}
+
+type Wrap = Box<dyn FnOnce(Router) -> Router + Send>;
+
+/// What the modules register into while the application is assembled.
+pub struct Kernel {
+    platform: Platform,
+    services: axum::http::Extensions,
+    sessions: Option<Arc<dyn SessionCheck>>,
+    serving: Option<(Authenticator, Gateway)>,
+    routes: OpenApiRouter,
+    layers: Vec<Wrap>,
+    commands: HashMap<String, Arc<dyn CommandHandler>>,
+    handlers: Vec<(&'static str, Arc<dyn Handler>)>,
+    jobs: Vec<Arc<dyn Job>>,
+    hooks: AccountHookSet,
+    kinds: Vec<NotificationKind>,
+    current: &'static str,
+}
+
+impl Kernel {
+    /// The shared platform services.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Makes `service` available to the modules after this one (one value per type).
+    pub fn provide<T: Clone + Send + Sync + 'static>(&mut self, service: T) {
+        self.services.insert(service);
+    }
+
+    /// The service of type `T` that a module before this one provided.
+    pub fn service<T: Clone + Send + Sync + 'static>(&self) -> anyhow::Result<T> {
+        self.services.get::<T>().cloned().with_context(|| {
+            format!("module {} needs {}, which no module before it provides", self.current, std::any::type_name::<T>())
+        })
+    }
+
+    /// Names the checker of live sessions behind every access token (the accounts module).
+    pub fn provide_sessions(&mut self, sessions: Arc<dyn SessionCheck>) {
+        self.sessions = Some(sessions);
+    }
+
+    /// Every notification kind the modules declared (for the notifications module).
+    pub fn notification_kinds(&self) -> &[NotificationKind] {
+        &self.kinds
+    }
+
+    /// The registry of account hooks (for the accounts module, which calls them).
+    pub fn account_hook_set(&self) -> AccountHookSet {
+        self.hooks.clone()
+    }
+
+    /// Registers this module's account hooks.
+    pub fn account_hooks(&mut self, hooks: Arc<dyn AccountHooks>) {
+        self.hooks.push(self.current, hooks);
+    }
+
+    /// Registers the deliverer of outbox rows of `kind`.
+    pub fn outbox_handler(&mut self, kind: &'static str, handler: Arc<dyn Handler>) {
+        self.handlers.push((kind, handler));
+    }
+
+    /// The token checker (available in [`Module::serve`]).
+    pub fn auth(&self) -> anyhow::Result<Authenticator> {
+        self.serving
+            .as_ref()
+            .map(|(auth, _)| auth.clone())
+            .context("auth is available once every module is initialised")
+    }
+
+    /// The realtime gateway (available in [`Module::serve`]); its commands are those registered
+    /// by the time the application is assembled.
+    pub fn gateway(&self) -> anyhow::Result<Gateway> {
+        self.serving
+            .as_ref()
+            .map(|(_, gw)| gw.clone())
+            .context("the gateway is available once every module is initialised")
+    }
+
+    /// Adds HTTP routes (with their OpenAPI description).
+    pub fn routes(&mut self, routes: OpenApiRouter) {
+        let all = std::mem::take(&mut self.routes);
+        self.routes = all.merge(routes);
+    }
+
+    /// Wraps the served routes, inside the shared middleware (request ids, CORS, limits): for
+    /// transports such as socket.io that are tower layers rather than routes.
+    pub fn layer(&mut self, wrap: impl FnOnce(Router) -> Router + Send + 'static) {
+        self.layers.push(Box::new(wrap));
+    }
+
+    /// Makes this module the owner of the realtime topics starting with `prefix`.
+    pub fn topic(&mut self, prefix: &str, authorizer: Arc<dyn TopicAuthorizer>) {
+        self.platform.hub.register(prefix, authorizer);
+    }
+
+    /// Registers a gateway command (`{"type": name, …}` frames).
+    pub fn command(&mut self, name: &str, handler: Arc<dyn CommandHandler>) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.commands.contains_key(name), "two modules register the gateway command {name:?}");
+        self.commands.insert(name.to_string(), handler);
+        Ok(())
+    }
+
+    /// Registers a scheduled job.
+    pub fn job(&mut self, job: Arc<dyn Job>) {
+        self.jobs.push(job);
+    }
+}
+
+/// An assembled application, ready to serve.
+pub struct Assembled {
+    /// The HTTP application.
+    pub router: Router,
+    /// The shared services.
+    pub platform: Platform,
+    /// The background worker, not yet started.
+    pub worker: Worker,
+    /// Every module's services by type (the command line uses some directly).
+    pub services: axum::http::Extensions,
+}
+
+/// Every migration of the platform and `modules`, in the order they are applied.
+pub fn migrations(modules: &[&dyn Module]) -> Vec<&'static [Migration]> {
+    std::iter::once(crate::MIGRATIONS).chain(modules.iter().map(|m| m.migrations())).collect()
+}
+
+/// Connects, migrates, and assembles `modules` as configured. Refuses a `FERROBASE_MODULES`
+/// entry that names no module in the list, and two modules of one name.
+pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result<Assembled> {
+    let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
+    for (i, name) in names.iter().enumerate() {
+        anyhow::ensure!(!names[..i].contains(name), "two modules are named {name:?}");
+    }
+    if let Some(unknown) = config.module_list().into_iter().find(|m| !names.contains(&m.as_str())) {
+        anyhow::bail!("FERROBASE_MODULES names an unknown module {unknown:?}; known: {}", names.join(", "));
+    }
+    let platform = Platform::init(config, &migrations(modules)).await?;
+    let mut kernel = Kernel {
+        platform: platform.clone(),
+        services: axum::http::Extensions::new(),
+        sessions: None,
+        serving: None,
+        routes: OpenApiRouter::new(),
+        layers: Vec::new(),
+        commands: HashMap::new(),
+        handlers: Vec::new(),
+        jobs: Vec::new(),
+        hooks: AccountHookSet::default(),
+        kinds: modules.iter().flat_map(|m| m.notification_kinds().iter().copied()).collect(),
+        current: "platform",
+    };
+    for module in modules {
+        kernel.current = module.name();
+        module.init(&mut kernel).await.with_context(|| format!("starting module {}", module.name()))?;
+    }
+    let sessions = kernel.sessions.take().context("no module checks sessions (the accounts module is missing)")?;
+    let auth = Authenticator { keys: platform.keys.clone(), sessions };
+    let commands = CommandTable::default();
+    let gateway = Gateway {
+        hub: platform.hub.clone(),
+        auth: auth.clone(),
+        commands: commands.clone(),
+        rate_per_sec: platform.config.ws_messages_per_sec,
+        rate_burst: platform.config.ws_message_burst,
+    };
+    kernel.routes(crate::realtime::gateway::router(gateway.clone()));
+    kernel.serving = Some((auth, gateway));
+    for module in modules {
+        if module.always_served() || platform.config.module_enabled(module.name()) {
+            kernel.current = module.name();
+            module.serve(&mut kernel).await.with_context(|| format!("serving module {}", module.name()))?;
+        }
+    }
+    commands.fill(std::mem::take(&mut kernel.commands));
+    let layers = std::mem::take(&mut kernel.layers);
+    let router = crate::http::finish_with(std::mem::take(&mut kernel.routes), &platform, |routes| {
+        layers.into_iter().fold(routes, |routes, wrap| wrap(routes))
+    });
+    let mut worker = Worker::new(
+        platform.db.clone(),
+        platform.outbox.clone(),
+        Duration::from_secs(platform.config.jobs_interval_secs.max(1)),
+    )
+    .handler(SEND_MAIL, Arc::new(MailHandler(platform.mailer.clone())))
+    .handler(SEND_SMS, Arc::new(SmsHandler(platform.sms.clone())))
+    .handler(DELETE_FILES, Arc::new(DeleteFilesHandler(platform.storage.clone())));
+    for (kind, handler) in kernel.handlers {
+        worker = worker.handler(kind, handler);
+    }
+    for job in kernel.jobs {
+        worker = worker.job(job);
+    }
+    Ok(Assembled { router, platform, worker, services: kernel.services })
+}
