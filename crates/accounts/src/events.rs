@@ -1,8 +1,10 @@
-//! What accounts sends out: verification and reset mail, sign-in SMS. Each is written to the
-//! outbox inside the transaction that creates the code, so a code exists if and only if its
-//! message will be delivered. Texts are localised by the recipient's locale.
+//! What accounts sends out: verification and reset mail, sign-in SMS, and the domain events
+//! `accounts.user.registered` and `accounts.user.deleted`. Each is written to the outbox inside
+//! the transaction of its change, so a code exists if and only if its message will be
+//! delivered, and an event if and only if its change commits. Texts are localised by the
+//! recipient's locale.
 
-use crate::model::Locale;
+use crate::model::{Locale, UserRow};
 use platform::db::{DbError, Tx};
 use platform::mail::{Mail, html_escape};
 use platform::outbox::{Outbox, SEND_MAIL, SEND_SMS};
@@ -93,4 +95,40 @@ mod tests {
         assert_eq!(fa.subject, "کد بازیابی گذرواژه");
         assert!(fa.html.contains("dir=\"rtl\""));
     }
+}
+
+/// Domain event: an account was created (sign-up, first phone sign-in, or the admin command).
+pub const USER_REGISTERED: &str = "accounts.user.registered";
+/// Domain event: an account was deleted (payload `{user_id}`).
+pub const USER_DELETED: &str = "accounts.user.deleted";
+
+/// The payload of [`USER_REGISTERED`].
+#[derive(Debug, serde::Serialize)]
+struct Registered<'a> {
+    user_id: uuid::Uuid,
+    email: Option<&'a str>,
+    phone: Option<&'a str>,
+    name: &'a str,
+    locale: &'a str,
+    created_at: platform::db::Ts,
+}
+
+/// Writes [`USER_REGISTERED`] for the new `user` inside `tx`.
+pub async fn registered(outbox: &Outbox, tx: &mut Tx, user: &UserRow) -> Result<(), DbError> {
+    let data = Registered {
+        user_id: user.id,
+        email: user.email.as_deref(),
+        phone: user.phone.as_deref(),
+        name: &user.name,
+        locale: &user.locale,
+        created_at: user.created_at,
+    };
+    outbox.event(tx, USER_REGISTERED, &data).await?;
+    Ok(())
+}
+
+/// Writes [`USER_DELETED`] inside the transaction that deletes `user`.
+pub async fn deleted(outbox: &Outbox, tx: &mut Tx, user: uuid::Uuid) -> Result<(), DbError> {
+    outbox.event(tx, USER_DELETED, &serde_json::json!({ "user_id": user })).await?;
+    Ok(())
 }

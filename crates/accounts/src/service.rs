@@ -153,6 +153,7 @@ impl Accounts {
             },
         )
         .await?;
+        events::registered(&self.platform.outbox, &mut tx, &user).await?;
         let code_hash = self.code_hash(CodePurpose::VerifyEmail, email.as_str(), &code);
         store::insert_code(
             &mut tx,
@@ -400,11 +401,14 @@ impl Accounts {
                     role: Role::User.as_str(),
                     locale: Locale::En.as_str(),
                 };
-                store::insert_user(&mut tx, &new).await?
+                let user = store::insert_user(&mut tx, &new).await?;
+                events::registered(&self.platform.outbox, &mut tx, &user).await?;
+                user
             }
         };
         let tokens = self.start_session(&mut tx, &user, client).await?;
         tx.commit().await?;
+        self.platform.outbox.wake();
         Ok(tokens)
     }
 
@@ -521,6 +525,7 @@ impl Accounts {
             hooks.deleting(&mut tx, user).await.map_err(|e| AccountsError::Hook(module, e))?;
         }
         store::delete_user(&mut tx, user).await?;
+        events::deleted(&self.platform.outbox, &mut tx, user).await?;
         self.forget_avatar_files(&mut tx, row.avatar_key.as_deref()).await?;
         tx.commit().await?;
         self.ended(Ended::User { user, except: None });
@@ -649,10 +654,13 @@ impl Accounts {
                     role: Role::Admin.as_str(),
                     locale: Locale::En.as_str(),
                 };
-                store::insert_user(&mut tx, &new).await?
+                let user = store::insert_user(&mut tx, &new).await?;
+                events::registered(&self.platform.outbox, &mut tx, &user).await?;
+                user
             }
         };
         tx.commit().await?;
+        self.platform.outbox.wake();
         self.ended(Ended::User { user: user.id, except: None });
         Ok(user.into())
     }

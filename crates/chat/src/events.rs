@@ -16,7 +16,24 @@ use uuid::Uuid;
 pub const CHAT_MENTION: notifications::Kind =
     notifications::Kind { name: "chat_mention", description: "I was mentioned in chat" };
 
-/// A message was stored (payload: the message).
+/// Domain event: a room was created (payload `{room_id, name, visibility, owner_id}`; direct
+/// rooms have no owner). Messages go out as [`MESSAGE_CREATED`] with the message.
+pub const ROOM_CREATED: &str = "chat.room.created";
+
+/// Writes [`ROOM_CREATED`] for `room` inside the transaction that creates it.
+pub async fn room_created(
+    outbox: &platform::outbox::Outbox,
+    tx: &mut platform::db::Tx,
+    room: &crate::store::NewRoom<'_>,
+) -> Result<(), platform::db::DbError> {
+    let data = serde_json::json!({
+        "room_id": room.id, "name": room.name, "visibility": room.visibility, "owner_id": room.owner_id,
+    });
+    outbox.event(tx, ROOM_CREATED, &data).await?;
+    Ok(())
+}
+
+/// A message was stored (payload: the message; also the domain event of that name).
 pub const MESSAGE_CREATED: &str = "chat.message.created";
 /// A message was edited (payload: the message).
 pub const MESSAGE_UPDATED: &str = "chat.message.updated";

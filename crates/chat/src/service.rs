@@ -116,7 +116,9 @@ impl Chat {
                 owner_id: None,
                 unique_key: Some(key),
             };
-            store::insert_room(&mut tx, &room).await?;
+            if store::insert_room(&mut tx, &room).await? {
+                events::room_created(&self.platform.outbox, &mut tx, &room).await?;
+            }
             tx.commit().await?;
         }
         Ok(())
@@ -195,7 +197,9 @@ impl Chat {
         };
         store::insert_room(&mut tx, &new).await?;
         store::add_member(&mut tx, id, user.user_id, MemberRole::Owner.as_str()).await?;
+        events::room_created(&self.platform.outbox, &mut tx, &new).await?;
         tx.commit().await?;
+        self.platform.outbox.wake();
         self.room(user, id).await
     }
 
@@ -381,6 +385,7 @@ impl Chat {
         let room = if created {
             store::add_member(&mut tx, id, user.user_id, MemberRole::Member.as_str()).await?;
             store::add_member(&mut tx, id, other, MemberRole::Member.as_str()).await?;
+            events::room_created(&self.platform.outbox, &mut tx, &new).await?;
             id
         } else {
             store::room_id_by_key(&mut tx, &key).await?.ok_or(ChatError::NotFound)?
@@ -485,6 +490,7 @@ impl Chat {
         };
         store::insert_message(&mut tx, &message).await?;
         store::insert_mentions(&mut tx, message.id, &mentioned).await?;
+        let evented = self.platform.outbox.event(&mut tx, events::MESSAGE_CREATED, &message).await?.is_some();
         let mut recorded = Vec::with_capacity(mentioned.len());
         if !mentioned.is_empty() {
             let room_name = self.room(user, room).await?.name;
@@ -500,6 +506,9 @@ impl Chat {
             }
         }
         tx.commit().await?;
+        if evented {
+            self.platform.outbox.wake();
+        }
         self.notifications.announce(&recorded);
         self.messages_changed(room);
         events::publish(&self.platform.hub, room, events::MESSAGE_CREATED, &message);

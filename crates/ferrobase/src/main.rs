@@ -1,4 +1,5 @@
-//! The `ferrobase` command: `serve` (the default), `migrate`, `config`, `admin create`.
+//! The `ferrobase` command: `serve` (the default), `migrate`, `config`, `admin create`,
+//! `outbox list` and `outbox retry`.
 
 use clap::{Parser, Subcommand};
 use platform::config::Config;
@@ -26,6 +27,29 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Side effects and domain events waiting for delivery.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List rows (parked ones by default: those that failed their last attempt).
+    List {
+        /// `parked` or `pending`.
+        #[arg(long, default_value = "parked", value_parser = ["parked", "pending"])]
+        status: String,
+        /// At most this many, oldest first.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Send a parked row back for delivery with a fresh count of attempts.
+    Retry {
+        /// The row's id (from `outbox list`).
+        id: uuid::Uuid,
     },
 }
 
@@ -60,6 +84,33 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Config => print!("{}", config.describe()),
+        Command::Outbox { command } => {
+            let app = ferrobase::build(config).await?;
+            match command {
+                OutboxCommand::List { status, limit } => {
+                    let rows = platform::outbox::list(&app.platform.db, &status, limit.clamp(1, 10_000)).await?;
+                    for row in &rows {
+                        let error = row.last_error.as_deref().unwrap_or("-").replace('\n', " ");
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{error}",
+                            row.id,
+                            row.kind,
+                            row.status,
+                            row.attempts,
+                            row.created_at.to_rfc3339()
+                        );
+                    }
+                    eprintln!("{} {status} row(s)", rows.len());
+                }
+                OutboxCommand::Retry { id } => {
+                    anyhow::ensure!(
+                        platform::outbox::retry(&app.platform.db, id).await?,
+                        "no parked row has the id {id}"
+                    );
+                    println!("{id} will be delivered again");
+                }
+            }
+        }
         Command::Admin { command: AdminCommand::Create { email, password } } => {
             let app = ferrobase::build(config).await?;
             let user = app.accounts.create_admin(&email, &password).await.map_err(|e| {

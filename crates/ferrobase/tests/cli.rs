@@ -184,3 +184,37 @@ async fn json_logs_carry_request_ids_and_never_secrets() {
         assert!(!logs.contains(secret), "a secret reached the logs: {logs}");
     }
 }
+
+#[tokio::test]
+async fn outbox_lists_and_retries_parked_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(ferrobase(dir.path()).arg("migrate").output().unwrap().status.success());
+    let db = platform::db::connect(&format!("sqlite://{}/data/ferrobase.db", dir.path().display()), 2).await.unwrap();
+    let id = uuid::Uuid::now_v7();
+    let now = platform::db::Ts::now();
+    let platform::db::Db::Sqlite(pool) = &db else { unreachable!() };
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, payload, status, attempts, next_attempt_at, created_at, last_error)
+         VALUES ($1, 'mail.send', '{}', 'parked', 10, $2, $2, 'smtp: 550 mailbox unavailable')",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(pool)
+    .await
+    .unwrap();
+    let list = ferrobase(dir.path()).args(["outbox", "list"]).output().unwrap();
+    assert!(list.status.success(), "{}", text(&list));
+    let listed = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(listed.contains(&id.to_string()) && listed.contains("550 mailbox unavailable"), "{listed}");
+    let retry = ferrobase(dir.path()).args(["outbox", "retry", &id.to_string()]).output().unwrap();
+    assert!(retry.status.success(), "{}", text(&retry));
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1").bind(id).fetch_one(pool).await.unwrap();
+    assert_eq!(status, "pending");
+    // Not parked any more: a second retry says so and fails.
+    let again = ferrobase(dir.path()).args(["outbox", "retry", &id.to_string()]).output().unwrap();
+    assert!(!again.status.success());
+    assert!(text(&again).contains("no parked row"), "{}", text(&again));
+    let bad = ferrobase(dir.path()).args(["outbox", "retry", "not-an-id"]).output().unwrap();
+    assert!(!bad.status.success());
+}

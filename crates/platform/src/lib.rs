@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod http;
 pub mod images;
@@ -30,4 +31,5 @@ pub use app::{Platform, serve};
 pub use error::{ApiError, ApiResult, FieldError};
 
 /// The platform's own migrations (the outbox).
-pub const MIGRATIONS: &[db::Migration] = migrations!("platform", 1 => "0001_outbox.sql");
+pub const MIGRATIONS: &[db::Migration] =
+    migrations!("platform", 1 => "0001_outbox.sql", 2 => "0002_events_and_leases.sql");

@@ -13,8 +13,9 @@ use crate::app::Platform;
 use crate::auth::{Authenticator, SessionCheck};
 use crate::config::Config;
 use crate::db::{Migration, Tx};
+use crate::events::{Broker, Relay, Subscriber};
 use crate::outbox::{
-    DELETE_FILES, DeleteFilesHandler, Handler, Job, MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Worker,
+    DELETE_FILES, DeleteFilesHandler, Handler, Job, MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Wanted, Worker,
 };
 use crate::realtime::{CommandHandler, CommandTable, Gateway, TopicAuthorizer};
 use anyhow::Context;
@@ -89,7 +90,7 @@ pub trait Module: Send + Sync {
 
     /// Builds the module's services ([`Kernel::provide`]) from the platform and the services of
     /// the modules before it ([`Kernel::service`]), and registers what must exist even when the
-    /// module is not served: outbox handlers, account hooks.
+    /// module is not served: outbox handlers, event subscribers, account hooks.
     async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()>;
 
     /// Registers what the module serves: routes, realtime topics, gateway commands, scheduled
@@ -109,6 +110,7 @@ pub struct Kernel {
     layers: Vec<Wrap>,
     commands: HashMap<String, Arc<dyn CommandHandler>>,
     handlers: Vec<(&'static str, Arc<dyn Handler>)>,
+    subscribers: Vec<(&'static str, String, Arc<dyn Subscriber>)>,
     jobs: Vec<Arc<dyn Job>>,
     hooks: AccountHookSet,
     kinds: Vec<NotificationKind>,
@@ -156,6 +158,13 @@ impl Kernel {
     /// Registers the deliverer of outbox rows of `kind`.
     pub fn outbox_handler(&mut self, kind: &'static str, handler: Arc<dyn Handler>) {
         self.handlers.push((kind, handler));
+    }
+
+    /// Subscribes to domain events of `kind` (another module's, by its published name). The
+    /// subscription is named after this module and `name`, which must stay stable: it keys
+    /// the record of events already handled.
+    pub fn subscribe(&mut self, kind: &'static str, name: &str, subscriber: Arc<dyn Subscriber>) {
+        self.subscribers.push((kind, format!("{}.{name}", self.current), subscriber));
     }
 
     /// The token checker (available in [`Module::serve`]).
@@ -242,6 +251,7 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
         layers: Vec::new(),
         commands: HashMap::new(),
         handlers: Vec::new(),
+        subscribers: Vec::new(),
         jobs: Vec::new(),
         hooks: AccountHookSet::default(),
         kinds: modules.iter().flat_map(|m| m.notification_kinds().iter().copied()).collect(),
@@ -274,11 +284,20 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
     let router = crate::http::finish_with(std::mem::take(&mut kernel.routes), &platform, |routes| {
         layers.into_iter().fold(routes, |routes, wrap| wrap(routes))
     });
+    let broker = (!platform.config.amqp_url.is_empty()).then(|| Broker::new(platform.config.amqp_url.expose()));
+    let holder = platform.hub.instance().to_string();
+    let mut relay = Relay::new(platform.db.clone(), holder.clone(), broker);
+    for (kind, name, subscriber) in kernel.subscribers {
+        relay.subscribe(kind, &name, subscriber);
+    }
+    platform.outbox.set_wanted(Wanted { all: relay.has_broker(), types: relay.subscribed_types().cloned().collect() });
     let mut worker = Worker::new(
         platform.db.clone(),
         platform.outbox.clone(),
+        holder,
         Duration::from_secs(platform.config.jobs_interval_secs.max(1)),
     )
+    .relay(relay)
     .handler(SEND_MAIL, Arc::new(MailHandler(platform.mailer.clone())))
     .handler(SEND_SMS, Arc::new(SmsHandler(platform.sms.clone())))
     .handler(DELETE_FILES, Arc::new(DeleteFilesHandler(platform.storage.clone())));

@@ -59,6 +59,11 @@ pub fn services_required() -> bool {
     env("FERROBASE_TEST_REQUIRE_SERVICES").is_some_and(|v| v != "0")
 }
 
+/// The RabbitMQ of the tests (`FERROBASE_TEST_AMQP_URL`), if configured.
+pub fn amqp_url() -> Option<String> {
+    env("FERROBASE_TEST_AMQP_URL")
+}
+
 /// A fresh, empty PostgreSQL database on the test server; its URL.
 pub async fn fresh_postgres_database(base: &str) -> String {
     use sqlx::Connection;
@@ -94,6 +99,10 @@ pub async fn test_config(backend: Backend, data_dir: PathBuf) -> Option<Config> 
         match env("FERROBASE_TEST_REDIS_URL") {
             Some(redis) => config.redis_url = Secret::new(redis),
             None => assert!(!services_required(), "FERROBASE_TEST_REDIS_URL must be set"),
+        }
+        match amqp_url() {
+            Some(amqp) => config.amqp_url = Secret::new(amqp),
+            None => assert!(!services_required(), "FERROBASE_TEST_AMQP_URL must be set"),
         }
     }
     Some(config)

@@ -31,6 +31,15 @@ pub const PROJECT_INVITATION: notifications::Kind =
 /// Every kind work sends.
 pub const NOTIFICATION_KINDS: &[notifications::Kind] = &[TASK_ASSIGNED, COMMENT_MENTION, TASK_DUE, PROJECT_INVITATION];
 
+/// Domain event: a task was created (payload `{task}`).
+pub const DOMAIN_TASK_CREATED: &str = "work.task.created";
+/// Domain event: a task was edited (payload `{task}`, as it is after the edit).
+pub const DOMAIN_TASK_UPDATED: &str = "work.task.updated";
+/// Domain event: a task's status became `done` (payload `{task}`; follows its `work.task.updated`).
+pub const DOMAIN_TASK_COMPLETED: &str = "work.task.completed";
+/// Domain event: a comment was written (payload `{comment}`).
+pub const DOMAIN_COMMENT_CREATED: &str = "work.comment.created";
+
 pub const TASK_CREATED: &str = "task:created";
 pub const TASK_UPDATED: &str = "task:updated";
 pub const TASK_DELETED: &str = "task:deleted";

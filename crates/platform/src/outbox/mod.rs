@@ -7,11 +7,12 @@
 //! message id) so that a redelivery can be recognised.
 
 mod delivery;
-mod store;
+pub(crate) mod lease;
+pub(crate) mod store;
 mod worker;
 
 pub use delivery::{DeleteFiles, DeleteFilesHandler, MailHandler, SmsHandler};
-pub use store::{OutboxRow, count_by_status};
+pub use store::{ListedRow, OutboxRow, count_by_status, list, retry};
 pub use worker::{Handler, Job, Worker};
 
 use crate::db::{DbError, Tx};
@@ -32,10 +33,26 @@ pub const SEND_SMS: &str = "sms.send";
 /// The kind of the built-in file removal (payload: [`DeleteFiles`]).
 pub const DELETE_FILES: &str = "storage.delete";
 
-/// Handle for writing side effects and waking the local worker.
+/// The kind of outbox rows that carry domain events (payload: [`crate::events::Envelope`]).
+/// The event relay delivers them in order; the general delivery loop leaves them alone.
+pub const DOMAIN_EVENT: &str = "domain.event";
+
+/// Handle for writing side effects and domain events, and waking the local worker.
 #[derive(Clone, Debug, Default)]
 pub struct Outbox {
     wake: Arc<Notify>,
+    wake_events: Arc<Notify>,
+    /// Which event types anyone receives; unset means all (see [`Outbox::event`]).
+    wanted: Arc<std::sync::OnceLock<Wanted>>,
+}
+
+/// Who receives domain events: the broker takes every type; subscribers take theirs.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    /// A broker is configured: every event goes out.
+    pub all: bool,
+    /// Types some in-process subscriber handles.
+    pub types: std::collections::HashSet<String>,
 }
 
 impl Outbox {
@@ -47,15 +64,42 @@ impl Outbox {
     /// Writes a side effect inside `tx`; it is delivered only if `tx` commits.
     pub async fn enqueue(&self, tx: &mut Tx, kind: &str, payload: &impl Serialize) -> Result<Uuid, DbError> {
         let payload = serde_json::to_string(payload).map_err(|e| DbError::Other(sqlx::Error::Encode(Box::new(e))))?;
-        store::insert(tx, kind, &payload).await
+        store::insert(tx, Uuid::now_v7(), kind, &payload).await
+    }
+
+    /// Writes domain event `kind` (e.g. `chat.message.created`) with `data` inside `tx`; it is
+    /// handed to subscribers and the broker, in order, only if `tx` commits. Nothing is written
+    /// when nobody would receive it (no broker configured and no subscriber of that type).
+    pub async fn event(&self, tx: &mut Tx, kind: &str, data: &impl Serialize) -> Result<Option<Uuid>, DbError> {
+        if let Some(wanted) = self.wanted.get()
+            && !wanted.all
+            && !wanted.types.contains(kind)
+        {
+            return Ok(None);
+        }
+        let envelope =
+            crate::events::Envelope::new(kind, data).map_err(|e| DbError::Other(sqlx::Error::Encode(Box::new(e))))?;
+        let payload = serde_json::to_string(&envelope).map_err(|e| DbError::Other(sqlx::Error::Encode(Box::new(e))))?;
+        store::insert(tx, envelope.id, DOMAIN_EVENT, &payload).await?;
+        Ok(Some(envelope.id))
+    }
+
+    /// Says once, when the app is assembled, who receives events.
+    pub fn set_wanted(&self, wanted: Wanted) {
+        let _ = self.wanted.set(wanted);
     }
 
     /// Tells the local worker that rows were committed, so it does not wait for its next poll.
     pub fn wake(&self) {
         self.wake.notify_one();
+        self.wake_events.notify_one();
     }
 
     pub(crate) fn notified(&self) -> &Notify {
         &self.wake
+    }
+
+    pub(crate) fn events_wake(&self) -> Arc<Notify> {
+        self.wake_events.clone()
     }
 }

@@ -18,8 +18,7 @@ pub struct OutboxRow {
     pub attempts: i64,
 }
 
-pub(super) async fn insert(tx: &mut Tx, kind: &str, payload: &str) -> Result<Uuid, DbError> {
-    let id = Uuid::now_v7();
+pub(crate) async fn insert(tx: &mut Tx, id: Uuid, kind: &str, payload: &str) -> Result<Uuid, DbError> {
     let now = Ts::now();
     execute_tx!(
         tx,
@@ -36,12 +35,12 @@ pub(super) async fn insert(tx: &mut Tx, kind: &str, payload: &str) -> Result<Uui
 }
 
 const CLAIM_SQLITE: &str = "UPDATE outbox SET locked_until = $1
-    WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2
+    WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND kind <> 'domain.event' AND next_attempt_at <= $2
                  AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at LIMIT $3)
     RETURNING id, kind, payload, attempts";
 
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET locked_until = $1
-    WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2
+    WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND kind <> 'domain.event' AND next_attempt_at <= $2
                  AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at LIMIT $3
                  FOR UPDATE SKIP LOCKED)
     RETURNING id, kind, payload, attempts";
@@ -57,14 +56,72 @@ pub(super) async fn claim(db: &Db, now: Ts, lock_until: Ts, limit: i64) -> Resul
     })?)
 }
 
+/// The oldest pending domain events, in the order they were written (the relay's queue; it
+/// holds the relay lease, so no row lock is needed).
+pub(crate) async fn pending_events(db: &Db, limit: i64) -> Result<Vec<OutboxRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, OutboxRow>(
+            "SELECT id, kind, payload, attempts FROM outbox WHERE kind = 'domain.event' AND status = 'pending'
+             ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// A row for the operator's listing.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct ListedRow {
+    /// Row id.
+    pub id: Uuid,
+    /// What it does.
+    pub kind: String,
+    /// `pending` or `parked`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When it was written.
+    pub created_at: Ts,
+}
+
+/// Rows with `status`, oldest first.
+pub async fn list(db: &Db, status: &str, limit: i64) -> Result<Vec<ListedRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, ListedRow>(
+            "SELECT id, kind, status, attempts, last_error, created_at FROM outbox WHERE status = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(status)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// Sends a parked row back to the queue with a fresh attempt count; false if no parked row has `id`.
+pub async fn retry(db: &Db, id: Uuid) -> Result<bool, DbError> {
+    let n = execute!(
+        db,
+        sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL
+             WHERE id = $1 AND status = 'parked'",
+        )
+        .bind(id)
+        .bind(Ts::now())
+    )?;
+    Ok(n == 1)
+}
+
 /// A delivered row is deleted: its payload may hold a one-time code that should not linger.
-pub(super) async fn delete(db: &Db, id: Uuid) -> Result<(), DbError> {
+pub(crate) async fn delete(db: &Db, id: Uuid) -> Result<(), DbError> {
     execute!(db, sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id))?;
     Ok(())
 }
 
 /// Records a failed attempt; `status` is pending (retry at `next`) or parked.
-pub(super) async fn fail(db: &Db, id: Uuid, status: &str, attempts: i64, next: Ts, error: &str) -> Result<(), DbError> {
+pub(crate) async fn fail(db: &Db, id: Uuid, status: &str, attempts: i64, next: Ts, error: &str) -> Result<(), DbError> {
     execute!(
         db,
         sqlx::query(
@@ -86,4 +143,19 @@ pub async fn count_by_status(db: &Db, status: &str) -> Result<i64, DbError> {
         sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = $1").bind(status).fetch_one(pool).await
     })?;
     Ok(n)
+}
+
+/// Records that `subscriber` handled `event`; false when it already had.
+pub(crate) async fn mark_handled(tx: &mut Tx, subscriber: &str, event: Uuid) -> Result<bool, crate::db::DbError> {
+    let n = execute_tx!(
+        tx,
+        sqlx::query(
+            "INSERT INTO event_inbox (subscriber, event_id, handled_at) VALUES ($1, $2, $3)
+             ON CONFLICT (subscriber, event_id) DO NOTHING",
+        )
+        .bind(subscriber)
+        .bind(event)
+        .bind(Ts::now())
+    )?;
+    Ok(n == 1)
 }

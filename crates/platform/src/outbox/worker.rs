@@ -1,12 +1,19 @@
-//! The background worker: delivers outbox rows and runs scheduled jobs until shutdown.
-//! Several instances may run it at once: claims lock rows, and jobs are idempotent.
+//! The background worker: delivers outbox rows, relays domain events, and runs scheduled jobs,
+//! each in a loop of its own until shutdown, so a slow job never holds up mail.
+//!
+//! Several instances may run it at once: claims lock rows, the event relay and each job run
+//! under a lease (one instance at a time), and delivery is at least once (each row's id goes
+//! with it). Rows are delivered concurrently, up to [`Worker::concurrency`] at once and
+//! [`Worker::per_kind`] of one kind, so a slow mail server does not hold up SMS.
 
-use super::{Outbox, PARKED, PENDING, store};
+use super::{Outbox, PARKED, PENDING, lease, store};
 use crate::db::{Db, Ts};
+use crate::events::Relay;
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
 /// Delivers one kind of side effect.
@@ -19,9 +26,10 @@ pub trait Handler: Send + Sync {
 /// A scheduled job.
 #[async_trait::async_trait]
 pub trait Job: Send + Sync {
-    /// Name for logs.
+    /// Name for logs and the job's lease.
     fn name(&self) -> &'static str;
-    /// Runs once; must be safe to run concurrently on several instances.
+    /// Runs once. Only one instance runs a job at a time, but a run may repeat work a failed
+    /// run began, so it must be idempotent.
     async fn run(&self) -> Result<(), String>;
 }
 
@@ -29,8 +37,10 @@ pub trait Job: Send + Sync {
 pub struct Worker {
     db: Db,
     outbox: Outbox,
-    handlers: HashMap<&'static str, Arc<dyn Handler>>,
+    holder: String,
+    handlers: HashMap<&'static str, (Arc<dyn Handler>, Arc<Semaphore>)>,
     jobs: Vec<Arc<dyn Job>>,
+    relay: Option<Relay>,
     /// Attempts before a row is parked.
     pub max_attempts: i64,
     /// Backoff after the first failure; doubles per attempt, capped at one hour.
@@ -39,26 +49,34 @@ pub struct Worker {
     pub poll: Duration,
     /// How often scheduled jobs run.
     pub jobs_every: Duration,
+    /// Rows delivered at once.
+    pub concurrency: usize,
+    /// Rows of one kind delivered at once.
+    pub per_kind: usize,
 }
 
 impl Worker {
-    /// A worker with no handlers yet.
-    pub fn new(db: Db, outbox: Outbox, jobs_every: Duration) -> Self {
+    /// A worker for the instance `holder` (its name in leases) with no handlers yet.
+    pub fn new(db: Db, outbox: Outbox, holder: String, jobs_every: Duration) -> Self {
         Self {
             db,
             outbox,
+            holder,
             handlers: HashMap::new(),
             jobs: Vec::new(),
+            relay: None,
             max_attempts: 10,
             backoff: Duration::from_secs(2),
             poll: Duration::from_secs(1),
             jobs_every,
+            concurrency: 16,
+            per_kind: 8,
         }
     }
 
     /// Registers the handler for `kind`.
     pub fn handler(mut self, kind: &'static str, handler: Arc<dyn Handler>) -> Self {
-        self.handlers.insert(kind, handler);
+        self.handlers.insert(kind, (handler, Arc::new(Semaphore::new(self.per_kind.max(1)))));
         self
     }
 
@@ -68,12 +86,23 @@ impl Worker {
         self
     }
 
-    /// Delivers every row due now; returns how many were attempted.
+    /// Sets the domain-event relay.
+    pub fn relay(mut self, relay: Relay) -> Self {
+        self.relay = Some(relay);
+        self
+    }
+
+    /// The domain-event relay, if set (tests drive it directly).
+    pub fn event_relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
+    }
+
+    /// Delivers every row due now, concurrently within the limits; returns how many were attempted.
     pub async fn drain_once(&self) -> usize {
         let mut attempted = 0;
         loop {
             let now = Ts::now();
-            let rows = match store::claim(&self.db, now, now.plus(chrono::Duration::minutes(5)), 32).await {
+            let rows = match store::claim(&self.db, now, now.plus(chrono::Duration::minutes(5)), 64).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox claim failed");
@@ -84,15 +113,16 @@ impl Worker {
                 return attempted;
             }
             attempted += rows.len();
-            for row in rows {
-                self.deliver(row).await;
-            }
+            futures::stream::iter(rows).for_each_concurrent(self.concurrency.max(1), |row| self.deliver(row)).await;
         }
     }
 
     async fn deliver(&self, row: store::OutboxRow) {
         let outcome = match self.handlers.get(row.kind.as_str()) {
-            Some(handler) => handler.handle(row.id, &row.payload).await,
+            Some((handler, limit)) => {
+                let _permit = limit.acquire().await;
+                handler.handle(row.id, &row.payload).await
+            }
             None => Err(format!("no handler for {}", row.kind)),
         };
         let result = match outcome {
@@ -116,31 +146,75 @@ impl Worker {
         }
     }
 
-    /// Runs every job once.
-    pub async fn run_jobs_once(&self) {
+    /// Runs every job whose lease this instance gets; answers how many ran. A lease lasts two
+    /// intervals and its holder renews it each time, so one instance runs each job per interval
+    /// and another takes over when that one stops.
+    pub async fn run_jobs_once(&self) -> usize {
+        let mut ran = 0;
+        let hold = chrono::Duration::from_std(self.jobs_every.saturating_mul(2)).unwrap_or(chrono::Duration::hours(1));
         for job in &self.jobs {
+            let now = Ts::now();
+            match lease::acquire(&self.db, &format!("job:{}", job.name()), &self.holder, now, now.plus(hold)).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(job = job.name(), error = %e, "job lease failed");
+                    continue;
+                }
+            }
+            ran += 1;
             if let Err(e) = job.run().await {
                 tracing::warn!(job = job.name(), error = %e, "scheduled job failed");
             }
         }
+        ran
     }
 
-    /// Loops until `shutdown` turns true; an attempt in progress is finished first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true; attempts in progress are finished first, and leases
+    /// are given up so another instance takes over at once.
+    pub async fn run(mut self, shutdown: watch::Receiver<bool>) {
+        let relay = self.relay.take().map(|relay| {
+            let wake = self.outbox.events_wake();
+            tokio::spawn(relay.run(wake, self.poll, self.backoff, shutdown.clone()))
+        });
+        let this = Arc::new(self);
+        let jobs = tokio::spawn(Arc::clone(&this).jobs_loop(shutdown.clone()));
+        this.delivery_loop(shutdown).await;
+        let _ = jobs.await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
+        for job in &this.jobs {
+            let _ = lease::release(&this.db, &format!("job:{}", job.name()), &this.holder).await;
+        }
+        tracing::info!("worker stopped");
+    }
+
+    async fn delivery_loop(&self, mut shutdown: watch::Receiver<bool>) {
         let mut poll = tokio::time::interval(self.poll);
-        let mut jobs = tokio::time::interval(self.jobs_every);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = self.outbox.notified().notified() => { self.drain_once().await; }
                 _ = poll.tick() => { self.drain_once().await; }
-                _ = jobs.tick() => self.run_jobs_once().await,
             }
             if *shutdown.borrow() {
                 break;
             }
         }
-        tracing::info!("worker stopped");
+    }
+
+    async fn jobs_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut jobs = tokio::time::interval(self.jobs_every);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = jobs.tick() => { self.run_jobs_once().await; }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
     }
 }
 
@@ -183,7 +257,8 @@ mod tests {
         enqueue(&db, &outbox).await;
         // "Crash": no worker ran. A new worker finds the row.
         let handler = Arc::new(Flaky { fail_first: 0, calls: AtomicUsize::new(0) });
-        let worker = Worker::new(db.clone(), outbox, Duration::from_secs(60)).handler("test", handler.clone());
+        let worker =
+            Worker::new(db.clone(), outbox, "test".into(), Duration::from_secs(60)).handler("test", handler.clone());
         assert_eq!(worker.drain_once().await, 1);
         assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
         assert_eq!(count_by_status(&db, PENDING).await.unwrap(), 0);
@@ -195,7 +270,8 @@ mod tests {
         let outbox = Outbox::new();
         enqueue(&db, &outbox).await;
         let handler = Arc::new(Flaky { fail_first: usize::MAX, calls: AtomicUsize::new(0) });
-        let mut worker = Worker::new(db.clone(), outbox, Duration::from_secs(60)).handler("test", handler.clone());
+        let mut worker =
+            Worker::new(db.clone(), outbox, "test".into(), Duration::from_secs(60)).handler("test", handler.clone());
         worker.max_attempts = 3;
         worker.backoff = Duration::from_millis(20);
         worker.drain_once().await;
@@ -215,7 +291,8 @@ mod tests {
         let outbox = Outbox::new();
         enqueue(&db, &outbox).await;
         let handler = Arc::new(Flaky { fail_first: 1, calls: AtomicUsize::new(0) });
-        let mut worker = Worker::new(db.clone(), outbox, Duration::from_secs(60)).handler("test", handler.clone());
+        let mut worker =
+            Worker::new(db.clone(), outbox, "test".into(), Duration::from_secs(60)).handler("test", handler.clone());
         worker.backoff = Duration::from_millis(10);
         worker.drain_once().await;
         tokio::time::sleep(Duration::from_millis(30)).await;

@@ -127,7 +127,9 @@ impl Work {
             let note = Self::mention_note(&comment.author_name, &task, &comment, *mentioned);
             self.notify(&mut tx, &mut recorded, note).await?;
         }
+        self.platform.outbox.event(&mut tx, events::DOMAIN_COMMENT_CREATED, &json!({"comment": comment})).await?;
         tx.commit().await?;
+        self.platform.outbox.wake();
         self.notifications.announce(&recorded);
         events::publish(&self.platform.hub, task.project_id, events::COMMENT_CREATED, &json!({"comment": comment}));
         Ok(comment)

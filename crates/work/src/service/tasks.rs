@@ -280,7 +280,12 @@ impl Work {
             let note = self.assignment_note(user, &task, assignee).await?;
             self.notify(&mut tx, &mut recorded, note).await?;
         }
+        self.platform.outbox.event(&mut tx, events::DOMAIN_TASK_CREATED, &json!({"task": task})).await?;
+        if task.status == TaskStatus::Done {
+            self.platform.outbox.event(&mut tx, events::DOMAIN_TASK_COMPLETED, &json!({"task": task})).await?;
+        }
         tx.commit().await?;
+        self.platform.outbox.wake();
         self.notifications.announce(&recorded);
         events::publish(&self.platform.hub, project, events::TASK_CREATED, &json!({"task": task}));
         Ok(task)
@@ -324,9 +329,11 @@ impl Work {
             completed_at: completed_at(Some(old_status), status, row.completed_at, now),
             position: patch.position.unwrap_or(row.position),
         };
+        let mut new_blockers = None;
         if let Some(blockers) = &patch.blocked_by {
             let blockers = self.check_blockers(&mut tx, row.project_id, id, blockers).await?;
             store::set_blockers(&mut tx, id, &blockers).await?;
+            new_blockers = Some(blockers);
         }
         if let Some(tags) = &new_tags {
             store::set_tags(&mut tx, id, tags).await?;
@@ -367,13 +374,24 @@ impl Work {
         task.completed_at = fields.completed_at;
         task.position = fields.position;
         task.updated_at = now;
+        if let Some(tags) = new_tags {
+            task.tags = tags;
+        }
+        if let Some(blockers) = new_blockers {
+            task.blocked_by = blockers;
+        }
         if let Some(assignee) = newly_assigned {
             let note = self.assignment_note(user, &task, assignee).await?;
             self.notify(&mut tx, &mut recorded, note).await?;
         }
+        let outbox = &self.platform.outbox;
+        outbox.event(&mut tx, events::DOMAIN_TASK_UPDATED, &json!({"task": task})).await?;
+        if task.status == TaskStatus::Done && old_status != TaskStatus::Done {
+            outbox.event(&mut tx, events::DOMAIN_TASK_COMPLETED, &json!({"task": task})).await?;
+        }
         tx.commit().await?;
+        outbox.wake();
         self.notifications.announce(&recorded);
-        let task = self.task_by_id(id).await?;
         events::publish(&self.platform.hub, task.project_id, events::TASK_UPDATED, &json!({"task": task}));
         Ok(task)
     }
