@@ -1,7 +1,7 @@
-//! The module interface: every module's part of the data export, `FERROBASE_MODULES` refusing
-//! names no module registered and leaving out what it does not name, and the dependency
-//! direction between crates (platform knows no module; a module uses another only through its
-//! crate root, never its rooms).
+//! The platform kernel: every module's part of the data export, `FERROBASE_MODULES` refusing
+//! names no module registered and leaving out what it does not name, idempotency keys, and the
+//! dependency direction between crates (platform knows no module; a module uses another only
+//! through its crate root, never its rooms).
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
@@ -63,7 +63,55 @@ async fn preferences_list_the_kinds_modules_registered(app: TestApp) {
         .expect_problem(422, "validation_failed");
 }
 
-testkit::api_tests!(export_has_every_modules_part, preferences_list_the_kinds_modules_registered);
+async fn idempotency_keys_replay_refuse_reuse_and_serialise(app: TestApp) {
+    let a = app.register("idem@example.com").await;
+    let b = app.register("idem-b@example.com").await;
+    let body = json!({"name": "Once", "visibility": "private"});
+    let first = app.post_idempotent("/api/v1/work/projects", &a.access, "key-1", body.clone()).await.expect(201);
+    assert!(first.header("idempotent-replayed").is_none());
+    let again = app.post_idempotent("/api/v1/work/projects", &a.access, "key-1", body.clone()).await.expect(201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json, first.json);
+    assert_eq!(again.header("location"), first.header("location"));
+    // Another request under the same key is refused; another user's same key is theirs.
+    app.post_idempotent("/api/v1/work/projects", &a.access, "key-1", json!({"name": "Twice", "visibility": "private"}))
+        .await
+        .expect_problem(422, "idempotency_key_reused");
+    let theirs = app.post_idempotent("/api/v1/work/projects", &b.access, "key-1", body.clone()).await.expect(201);
+    assert_ne!(theirs.json["id"], first.json["id"]);
+    assert!(theirs.header("idempotent-replayed").is_none());
+    // A refused request is kept too: the same mistake gets the same answer.
+    let bad = json!({"name": "", "visibility": "private"});
+    app.post_idempotent("/api/v1/work/projects", &a.access, "key-bad", bad.clone()).await.expect(422);
+    let bad_again = app.post_idempotent("/api/v1/work/projects", &a.access, "key-bad", bad).await.expect(422);
+    assert_eq!(bad_again.header("idempotent-replayed"), Some("true"));
+    app.post_idempotent("/api/v1/work/projects", &a.access, "", body.clone())
+        .await
+        .expect_problem(400, "invalid_idempotency_key");
+    // Twenty at once with one key create one project.
+    let racing = json!({"name": "Racing", "visibility": "private"});
+    let calls = (0..20).map(|_| app.post_idempotent("/api/v1/work/projects", &a.access, "key-race", racing.clone()));
+    let answers = futures::future::join_all(calls).await;
+    let ids: std::collections::HashSet<String> = answers
+        .iter()
+        .map(|r| {
+            assert!(r.status == 201 || r.status == 409, "{} {}", r.status, r.text);
+            r.json["id"].as_str().unwrap_or("in progress").to_string()
+        })
+        .filter(|id| id != "in progress")
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let mine = app.get("/api/v1/work/projects?limit=100", Some(&a.access)).await.expect(200).json;
+    let names: Vec<&str> = mine["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.iter().filter(|n| **n == "Racing").count(), 1, "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "Once").count(), 1, "{names:?}");
+}
+
+testkit::api_tests!(
+    export_has_every_modules_part,
+    preferences_list_the_kinds_modules_registered,
+    idempotency_keys_replay_refuse_reuse_and_serialise,
+);
 
 #[tokio::test]
 async fn unknown_module_names_are_refused() {

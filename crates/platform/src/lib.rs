@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod http;
+pub mod idempotency;
 pub mod images;
 pub mod logging;
 pub mod mail;
@@ -32,4 +33,4 @@ pub use error::{ApiError, ApiResult, FieldError};
 
 /// The platform's own migrations (the outbox).
 pub const MIGRATIONS: &[db::Migration] =
-    migrations!("platform", 1 => "0001_outbox.sql", 2 => "0002_events_and_leases.sql");
+    migrations!("platform", 1 => "0001_outbox.sql", 2 => "0002_events_and_leases.sql", 3 => "0003_idempotency.sql");

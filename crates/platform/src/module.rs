@@ -304,6 +304,7 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
     for (kind, handler) in kernel.handlers {
         worker = worker.handler(kind, handler);
     }
+    worker = worker.job(Arc::new(crate::idempotency::Cleanup(platform.db.clone())));
     for job in kernel.jobs {
         worker = worker.job(job);
     }

@@ -100,6 +100,12 @@ impl TestApp {
         self.call(Method::GET, path, token, None).await
     }
 
+    /// POST with a JSON body and an `Idempotency-Key`.
+    pub async fn post_idempotent(&self, path: &str, token: &str, key: &str, body: Value) -> Resp {
+        let req = self.http.post(self.url(path)).bearer_auth(token).header("idempotency-key", key).json(&body);
+        Self::read(req.send().await.expect("request failed")).await
+    }
+
     /// POST with a JSON body.
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
         self.call(Method::POST, path, token, Some(body)).await

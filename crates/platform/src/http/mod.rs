@@ -61,7 +61,13 @@ pub fn finish_with(api: OpenApiRouter, platform: &Platform, wrap: impl FnOnce(Ro
                 "Method not allowed on this route.",
             )
         });
+    let idempotency = crate::idempotency::Idempotency {
+        db: platform.db.clone(),
+        keys: platform.keys.clone(),
+        body_limit: config.upload_body_limit.max(config.json_body_limit),
+    };
     wrap(routes)
+        .layer(axum::middleware::from_fn_with_state(idempotency, crate::idempotency::layer))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(config.json_body_limit))
         .layer(axum::Extension(TrustedProxies(Arc::new(config.trusted_proxy_list()))))

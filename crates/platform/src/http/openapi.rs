@@ -46,6 +46,21 @@ const COMMON: &[(&str, &str)] = &[
 /// labels every error answer `application/problem+json`.
 pub(super) fn finish(mut doc: Document) -> Document {
     for item in doc.paths.paths.values_mut() {
+        if let Some(post) = item.post.as_mut()
+            && post.security.as_ref().is_some_and(|s| !s.is_empty())
+        {
+            post.parameters.get_or_insert_with(Vec::new).push(idempotency_key().into());
+            post.responses.responses.entry("409".to_string()).or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description("Conflict (for example a request with this Idempotency-Key still running).")
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                    )
+                    .build()
+                    .into()
+            });
+        }
         let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
         for op in ops.into_iter().flatten() {
             // Error answers documented with the Problem schema are problem documents, whatever
@@ -73,6 +88,29 @@ pub(super) fn finish(mut doc: Document) -> Document {
         }
     }
     doc
+}
+
+/// The optional `Idempotency-Key` header of signed-in POSTs (see `crate::idempotency`).
+fn idempotency_key() -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Repeat this POST safely: within 24 hours the same key and request get the first answer again \
+             (marked `Idempotent-Replayed: true`); the same key with another request answers 422 \
+             `idempotency_key_reused`.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build()
 }
 
 fn is_problem(content: &utoipa::openapi::RefOr<utoipa::openapi::Content>) -> bool {

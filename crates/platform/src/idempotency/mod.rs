@@ -1,0 +1,180 @@
+//! `Idempotency-Key` on POST: a signed-in client that repeats a POST with the same key within
+//! 24 hours gets the first answer again (with `Idempotent-Replayed: true`) and nothing is done
+//! twice; the same key with a different request answers 422 `idempotency_key_reused`; a
+//! repeat that arrives while the first is still running waits for its answer (up to
+//! [`WAIT`]), then answers 409 `idempotency_request_in_progress`.
+//!
+//! Keys are scoped by user (from the access token's signature; the handler still checks the
+//! session), so one user's key never replays another's answer. Requests without a valid token
+//! are served as if the header were absent: there is no one to scope them to. A request that
+//! fails on our side (5xx) forgets its key, so the client's retry runs again.
+
+mod store;
+
+use crate::auth::{TokenKeys, bearer_token};
+use crate::db::{Db, Ts};
+use crate::error::ApiError;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+/// The request header.
+pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
+/// The header on a replayed answer.
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// How long a key is remembered.
+pub const TTL: chrono::Duration = chrono::Duration::hours(24);
+/// How long a repeat waits for the first request's answer.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// Longest key accepted.
+const MAX_KEY: usize = 255;
+/// Largest answer kept for replay; larger answers are not replayable and forget their key.
+const MAX_STORED: usize = 1 << 20;
+
+/// What the middleware needs.
+#[derive(Clone)]
+pub struct Idempotency {
+    /// Where keys are kept.
+    pub db: Db,
+    /// Reads the user from the token.
+    pub keys: TokenKeys,
+    /// Largest request body hashed (the upload limit: bigger bodies are refused by the routes).
+    pub body_limit: usize,
+}
+
+/// The middleware (`axum::middleware::from_fn_with_state`).
+pub async fn layer(State(idem): State<Idempotency>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(key) = req.headers().get(&HEADER) else { return next.run(req).await };
+    let key = match key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= MAX_KEY && k.bytes().all(|b| (0x21..0x7f).contains(&b)) => k.to_string(),
+        _ => {
+            return ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1–255 visible ASCII characters.",
+            )
+            .into_response();
+        }
+    };
+    let (parts, body) = req.into_parts();
+    let user = bearer_token(&parts).and_then(|t| idem.keys.verify(t).ok()).map(|c| c.sub);
+    let Some(user) = user else { return next.run(Request::from_parts(parts, body)).await };
+    let body = match axum::body::to_bytes(body, idem.body_limit).await {
+        Ok(body) => body,
+        Err(_) => {
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "The body is too large.")
+                .into_response();
+        }
+    };
+    let hash = {
+        use sha2::Digest;
+        let mut digest = sha2::Sha256::new();
+        digest.update(parts.uri.path().as_bytes());
+        digest.update(b"\n");
+        digest.update(&body);
+        hex::encode(digest.finalize())
+    };
+    let scope = format!("user:{user}");
+    match claim(&idem.db, &scope, &key, &hash).await {
+        Ok(Claim::Ours) => {}
+        Ok(Claim::Answered(response)) => return response,
+        Err(error) => return error.into_response(),
+    }
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    remember(&idem.db, &scope, &key, response).await
+}
+
+enum Claim {
+    /// This request runs; its answer will be kept.
+    Ours,
+    /// The answer to give instead of running.
+    Answered(Response),
+}
+
+async fn claim(db: &Db, scope: &str, key: &str, hash: &str) -> Result<Claim, ApiError> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = Ts::now();
+        if store::claim(db, scope, key, hash, now).await? {
+            return Ok(Claim::Ours);
+        }
+        let Some(record) = store::find(db, scope, key).await? else { continue };
+        if record.created_at < now.minus(TTL) {
+            store::forget(db, scope, key).await?;
+            continue;
+        }
+        if record.request_hash != hash {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request.",
+            ));
+        }
+        if let Some(status) = record.status {
+            return Ok(Claim::Answered(replay(status, record)));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::conflict(
+                "idempotency_request_in_progress",
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn replay(status: i32, record: store::Record) -> Response {
+    let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+    let mut response = (status, record.body.unwrap_or_default()).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [(header::CONTENT_TYPE, record.content_type), (header::LOCATION, record.location)] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+/// Keeps the answer for replay (or forgets the key when it cannot be replayed) and returns it.
+async fn remember(db: &Db, scope: &str, key: &str, response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    if parts.status.is_server_error() {
+        // Our failure: the client's retry should run again.
+        if let Err(e) = store::forget(db, scope, key).await {
+            tracing::warn!(error = %e, "could not forget an idempotency key");
+        }
+        return Response::from_parts(parts, body);
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_STORED).await else {
+        let _ = store::forget(db, scope, key).await;
+        return ApiError::internal("an idempotent answer was too large to keep").into_response();
+    };
+    let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (content_type, location) = (header(header::CONTENT_TYPE), header(header::LOCATION));
+    let status = i32::from(parts.status.as_u16());
+    if let Err(e) = store::complete(db, scope, key, status, content_type.as_deref(), location.as_deref(), &bytes).await
+    {
+        tracing::warn!(error = %e, "could not keep the idempotent answer");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The scheduled job that forgets keys older than [`TTL`].
+pub struct Cleanup(pub Db);
+
+#[async_trait::async_trait]
+impl crate::outbox::Job for Cleanup {
+    fn name(&self) -> &'static str {
+        "platform.idempotency_cleanup"
+    }
+
+    async fn run(&self) -> Result<(), String> {
+        store::purge(&self.0, Ts::now().minus(TTL)).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,81 @@
+//! SQL of the idempotency keys.
+
+use crate::db::{Db, DbError, Ts};
+use crate::{execute, with_db};
+
+/// A key's record: the request it was first used with and, once answered, the answer.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct Record {
+    pub request_hash: String,
+    pub status: Option<i32>,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub body: Option<Vec<u8>>,
+    pub created_at: Ts,
+}
+
+/// Claims `(scope, key)` for a request; false when a record exists already.
+pub(super) async fn claim(db: &Db, scope: &str, key: &str, hash: &str, now: Ts) -> Result<bool, DbError> {
+    let n = execute!(
+        db,
+        sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (scope, key) DO NOTHING",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(hash)
+        .bind(now)
+    )?;
+    Ok(n == 1)
+}
+
+pub(super) async fn find(db: &Db, scope: &str, key: &str) -> Result<Option<Record>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, Record>(
+            "SELECT request_hash, status, content_type, location, body, created_at FROM idempotency_keys
+             WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+    })?)
+}
+
+/// Stores the answer of the request that claimed the key.
+pub(super) async fn complete(
+    db: &Db,
+    scope: &str,
+    key: &str,
+    status: i32,
+    content_type: Option<&str>,
+    location: Option<&str>,
+    body: &[u8],
+) -> Result<(), DbError> {
+    execute!(
+        db,
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = $3, content_type = $4, location = $5, body = $6
+             WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(status)
+        .bind(content_type)
+        .bind(location)
+        .bind(body)
+    )?;
+    Ok(())
+}
+
+/// Forgets a key (its request failed on our side, or it expired), so it can be used afresh.
+pub(super) async fn forget(db: &Db, scope: &str, key: &str) -> Result<(), DbError> {
+    execute!(db, sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2").bind(scope).bind(key))?;
+    Ok(())
+}
+
+/// Removes keys created before `before`.
+pub(super) async fn purge(db: &Db, before: Ts) -> Result<u64, DbError> {
+    Ok(execute!(db, sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before))?)
+}
