@@ -102,6 +102,7 @@ impl DisplayName {
 
 /// A user's role. Only the CLI and other admins grant `admin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = accounts::Role)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Administrator.
@@ -122,6 +123,7 @@ impl Role {
 
 /// Interface language of a user (mail is sent in it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = accounts::Locale)]
 #[serde(rename_all = "snake_case")]
 pub enum Locale {
     /// English.
@@ -206,6 +208,7 @@ pub mod avatar {
 
 /// A user as the API shows it to the user and to admins.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = accounts::User)]
 pub struct User {
     /// Id (UUIDv7).
     pub id: Uuid,
@@ -258,6 +261,7 @@ impl From<UserRow> for User {
 
 /// What anyone signed in may see of another user.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = accounts::PublicUser)]
 pub struct PublicUser {
     /// Id.
     pub id: Uuid,
@@ -277,6 +281,7 @@ impl From<User> for PublicUser {
 
 /// A sign-in session as listed to its owner.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[schema(as = accounts::Session)]
 pub struct Session {
     /// Session id.
     pub id: Uuid,
@@ -297,6 +302,7 @@ pub struct Session {
 
 /// The answer to every sign-in: the user and a fresh token pair.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = accounts::SessionTokens)]
 pub struct SessionTokens {
     /// The signed-in user.
     pub user: User,

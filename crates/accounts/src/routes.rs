@@ -76,6 +76,7 @@ fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
 
 /// Sign-up body.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::RegisterRequest)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email address.
@@ -94,6 +95,7 @@ pub struct RegisterRequest {
 
 /// Email plus one-time code.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::EmailCodeRequest)]
 #[serde(deny_unknown_fields)]
 pub struct EmailCodeRequest {
     /// Email address.
@@ -106,6 +108,7 @@ pub struct EmailCodeRequest {
 
 /// Just an email address.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::EmailRequest)]
 #[serde(deny_unknown_fields)]
 pub struct EmailRequest {
     /// Email address.
@@ -115,6 +118,7 @@ pub struct EmailRequest {
 
 /// Sign-in body.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::LoginRequest)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email address.
@@ -127,6 +131,7 @@ pub struct LoginRequest {
 
 /// A refresh token.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::RefreshRequest)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token of the last sign-in or refresh.
@@ -136,6 +141,7 @@ pub struct RefreshRequest {
 
 /// A reset token and the new password.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::ResetPasswordRequest)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     /// From `POST /auth/password/verify-code`.
@@ -148,6 +154,7 @@ pub struct ResetPasswordRequest {
 
 /// The answer of `POST /auth/password/verify-code`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = accounts::ResetTokenResponse)]
 pub struct ResetTokenResponse {
     /// Single use, valid 10 minutes.
     pub reset_token: String,
@@ -155,6 +162,7 @@ pub struct ResetTokenResponse {
 
 /// Password change body.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::ChangePasswordRequest)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The password now.
@@ -167,6 +175,7 @@ pub struct ChangePasswordRequest {
 
 /// A phone number.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::PhoneRequest)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneRequest {
     /// International format, e.g. `+1 415 555 0100`.
@@ -176,6 +185,7 @@ pub struct PhoneRequest {
 
 /// Phone plus code.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::PhoneCodeRequest)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneCodeRequest {
     /// International format.
@@ -188,6 +198,7 @@ pub struct PhoneCodeRequest {
 
 /// Profile changes; absent fields stay as they are.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::UpdateMeRequest)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     /// Display name, 1–100 characters.
@@ -203,6 +214,7 @@ pub struct UpdateMeRequest {
 
 /// Account deletion confirmation.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::DeleteMeRequest)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMeRequest {
     /// The password (not needed for accounts created by phone).
@@ -212,6 +224,7 @@ pub struct DeleteMeRequest {
 
 /// Admin changes to a user.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = accounts::AdminUpdateRequest)]
 #[serde(deny_unknown_fields)]
 pub struct AdminUpdateRequest {
     /// New role.
@@ -224,6 +237,7 @@ pub struct AdminUpdateRequest {
 
 /// Which rendition of an avatar.
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[schema(as = accounts::AvatarSize)]
 #[serde(rename_all = "snake_case")]
 pub enum AvatarSize {
     /// The uploaded picture.
@@ -245,6 +259,7 @@ pub struct AvatarQuery {
 
 /// An avatar upload (multipart/form-data).
 #[derive(Debug, ToSchema)]
+#[schema(as = accounts::AvatarUpload)]
 #[allow(dead_code)] // Only describes the form for the OpenAPI document.
 pub struct AvatarUpload {
     /// A JPEG, PNG or WebP image.

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 /// Who may find and join a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = chat::Visibility)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
     /// Listed; anyone signed in may join.
@@ -40,6 +41,7 @@ impl Visibility {
 
 /// A member's role in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[schema(as = chat::MemberRole)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberRole {
     /// Reads and writes.
@@ -99,6 +101,7 @@ pub fn message_content(raw: &str) -> Result<String, ChatError> {
 
 /// The last message of a room, as rooms lists show it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = chat::LastMessage)]
 pub struct LastMessage {
     /// Message id.
     pub id: Uuid,
@@ -134,6 +137,7 @@ pub struct RoomRow {
 
 /// A room as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = chat::Room)]
 pub struct Room {
     /// Id.
     pub id: Uuid,
@@ -195,6 +199,7 @@ pub struct MemberRow {
 
 /// A member as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = chat::Member)]
 pub struct Member {
     /// The user.
     pub user_id: Uuid,
@@ -208,6 +213,7 @@ pub struct Member {
 
 /// A message (also the payload of message events).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+#[schema(as = chat::Message)]
 pub struct Message {
     /// Id (UUIDv7: time-ordered).
     pub id: Uuid,

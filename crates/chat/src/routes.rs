@@ -57,6 +57,7 @@ pub fn router(chat: Chat, auth: Authenticator, gateway: Gateway) -> OpenApiRoute
 
 /// New room.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = chat::CreateRoomRequest)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoomRequest {
     /// 1–100 characters.
@@ -72,6 +73,7 @@ pub struct CreateRoomRequest {
 
 /// Room changes.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = chat::UpdateRoomRequest)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoomRequest {
     /// 1–100 characters.
@@ -84,6 +86,7 @@ pub struct UpdateRoomRequest {
 
 /// Which rooms to list.
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[schema(as = chat::ScopeParam)]
 #[serde(rename_all = "snake_case")]
 pub enum ScopeParam {
     /// Rooms I am in.
@@ -117,6 +120,7 @@ pub struct HistoryQuery {
 
 /// A new member.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = chat::AddMemberRequest)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
     /// The user to add.
@@ -129,6 +133,7 @@ pub struct AddMemberRequest {
 
 /// A role change.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = chat::UpdateMemberRequest)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     /// `member` or `admin`.
@@ -138,6 +143,7 @@ pub struct UpdateMemberRequest {
 
 /// The other user of a direct room.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = chat::DirectRequest)]
 #[serde(deny_unknown_fields)]
 pub struct DirectRequest {
     /// The other user.
@@ -147,6 +153,7 @@ pub struct DirectRequest {
 
 /// A new message.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = chat::SendMessageRequest)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
     /// 1–4000 characters.
@@ -159,6 +166,7 @@ pub struct SendMessageRequest {
 
 /// An edit.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = chat::EditMessageRequest)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessageRequest {
     /// 1–4000 characters.
@@ -168,6 +176,7 @@ pub struct EditMessageRequest {
 
 /// A read marker.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = chat::ReadRequest)]
 #[serde(deny_unknown_fields)]
 pub struct ReadRequest {
     /// The newest message read.

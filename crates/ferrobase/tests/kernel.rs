@@ -262,3 +262,46 @@ fn the_direction_check_catches_violations() {
     };
     assert!(violations("platform", &modules, &[fine]).is_empty());
 }
+
+// --- OpenAPI component names ---------------------------------------------------------------------
+
+/// A module that only describes a component `Thing` with one property.
+struct Describing(&'static str, &'static str);
+
+#[async_trait::async_trait]
+impl platform::module::Module for Describing {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn migrations(&self) -> &'static [platform::db::Migration] {
+        &[]
+    }
+
+    async fn init(&self, _kernel: &mut platform::module::Kernel) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn serve(&self, kernel: &mut platform::module::Kernel) -> anyhow::Result<()> {
+        use utoipa::openapi::{ComponentsBuilder, ObjectBuilder, OpenApiBuilder};
+        let thing = ObjectBuilder::new().property(self.1, ObjectBuilder::new()).build();
+        let doc =
+            OpenApiBuilder::new().components(Some(ComponentsBuilder::new().schema("Thing", thing).build())).build();
+        kernel.routes(utoipa_axum::router::OpenApiRouter::with_openapi(doc));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn two_modules_may_not_describe_one_component_name_differently() {
+    let assemble = |modules: &'static [&'static dyn platform::module::Module]| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let config = testkit::test_config(Backend::Sqlite, dir.path().to_path_buf()).await.unwrap();
+        platform::module::assemble(config, modules).await.map(|_| ())
+    };
+    let err = assemble(&[&accounts::AccountsModule, &Describing("alpha", "a"), &Describing("beta", "b")]).await;
+    let err = err.expect_err("the names collide");
+    assert!(err.to_string().contains("alpha and beta both describe \"Thing\""), "{err}");
+    // One shared definition (the same schema) is fine.
+    assemble(&[&accounts::AccountsModule, &Describing("alpha", "a"), &Describing("beta", "a")]).await.unwrap();
+}

@@ -26,6 +26,7 @@ pub struct NewNotification {
 
 /// An inbox entry.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = notifications::Notification)]
 pub struct Notification {
     /// Id (UUIDv7).
     pub id: Uuid,
@@ -73,6 +74,7 @@ impl NotificationRow {
 
 /// How one kind is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = notifications::Channels)]
 pub struct Channels {
     /// Always true: every notification lands in the inbox.
     pub in_app: bool,
@@ -82,6 +84,7 @@ pub struct Channels {
 
 /// Delivery per kind, keyed by the kind's name (every registered kind is listed).
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = notifications::Preferences)]
 #[serde(transparent)]
 pub struct Preferences(pub std::collections::BTreeMap<String, Channels>);
 

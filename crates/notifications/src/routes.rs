@@ -53,6 +53,7 @@ pub struct InboxQuery {
 
 /// The unread count.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = notifications::UnreadCount)]
 pub struct UnreadCount {
     /// Unread notifications.
     pub count: i64,
@@ -60,6 +61,7 @@ pub struct UnreadCount {
 
 /// How many were marked read.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = notifications::Marked)]
 pub struct Marked {
     /// Notifications that were unread.
     pub marked: u64,
@@ -67,6 +69,7 @@ pub struct Marked {
 
 /// A change to one kind's delivery.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = notifications::ChannelChange)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelChange {
     /// Email this kind.
@@ -77,6 +80,7 @@ pub struct ChannelChange {
 
 /// Changes per kind (keyed by the kind's name); kinds left out stay as they are.
 #[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[schema(as = notifications::PreferencesChange)]
 #[serde(transparent)]
 pub struct PreferencesChange(#[garde(skip)] pub std::collections::BTreeMap<String, ChannelChange>);
 

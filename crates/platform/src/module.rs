@@ -115,6 +115,9 @@ pub struct Kernel {
     hooks: AccountHookSet,
     kinds: Vec<NotificationKind>,
     current: &'static str,
+    /// OpenAPI component schemas by name, with the module that first described each.
+    schemas: HashMap<String, (&'static str, serde_json::Value)>,
+    collisions: Vec<String>,
 }
 
 impl Kernel {
@@ -184,8 +187,24 @@ impl Kernel {
             .context("the gateway is available once every module is initialised")
     }
 
-    /// Adds HTTP routes (with their OpenAPI description).
+    /// Adds HTTP routes (with their OpenAPI description). Two modules that describe different
+    /// schemas under one component name are refused when the app is assembled: the merged
+    /// document would describe one module's requests with the other's schema.
     pub fn routes(&mut self, routes: OpenApiRouter) {
+        if let Some(components) = routes.get_openapi().components.as_ref() {
+            for (name, schema) in &components.schemas {
+                let schema = serde_json::to_value(schema).unwrap_or_default();
+                match self.schemas.get(name) {
+                    Some((owner, known)) if *known != schema => {
+                        self.collisions.push(format!("{owner} and {} both describe {name:?}", self.current));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.schemas.insert(name.clone(), (self.current, schema));
+                    }
+                }
+            }
+        }
         let all = std::mem::take(&mut self.routes);
         self.routes = all.merge(routes);
     }
@@ -256,6 +275,8 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
         hooks: AccountHookSet::default(),
         kinds: modules.iter().flat_map(|m| m.notification_kinds().iter().copied()).collect(),
         current: "platform",
+        schemas: HashMap::new(),
+        collisions: Vec::new(),
     };
     for module in modules {
         kernel.current = module.name();
@@ -279,6 +300,11 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
             module.serve(&mut kernel).await.with_context(|| format!("serving module {}", module.name()))?;
         }
     }
+    anyhow::ensure!(
+        kernel.collisions.is_empty(),
+        "OpenAPI component names collide (name them per module): {}",
+        kernel.collisions.join("; ")
+    );
     commands.fill(std::mem::take(&mut kernel.commands));
     let layers = std::mem::take(&mut kernel.layers);
     let router = crate::http::finish_with(std::mem::take(&mut kernel.routes), &platform, |routes| {

@@ -13,6 +13,7 @@ macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+        #[schema(as = work::$name)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vdoc])* $variant),+ }
 
@@ -104,6 +105,7 @@ pub fn project_topic(project: Uuid) -> String {
 
 /// A project as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::Project)]
 pub struct Project {
     pub id: Uuid,
     pub name: String,
@@ -176,6 +178,7 @@ impl From<ProjectRow> for Project {
 
 /// A project member.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::Member)]
 pub struct Member {
     pub user_id: Uuid,
     /// Display name.
@@ -194,6 +197,7 @@ pub struct MemberRow {
 
 /// An invitation to someone without a (verified) account yet.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::Invitation)]
 pub struct Invitation {
     pub id: Uuid,
     pub email: String,
@@ -203,6 +207,7 @@ pub struct Invitation {
 
 /// A task as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::Task)]
 pub struct Task {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -270,6 +275,7 @@ impl TaskRow {
 
 /// A comment on a task.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::Comment)]
 pub struct Comment {
     pub id: Uuid,
     pub task_id: Uuid,
@@ -299,6 +305,7 @@ pub struct CommentRow {
 
 /// One entry of a project's activity feed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::Activity)]
 pub struct Activity {
     pub id: Uuid,
     /// Who did it (null for the system or a deleted account).
@@ -327,6 +334,7 @@ pub struct ActivityRow {
 
 /// Counts and timings over a set of tasks.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::Analytics)]
 pub struct Analytics {
     /// Tasks counted.
     pub total: i64,
@@ -348,6 +356,7 @@ pub struct Analytics {
 
 /// Completions in one week.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::WeekCount)]
 pub struct WeekCount {
     /// The Monday the week starts on.
     pub week_start: NaiveDate,

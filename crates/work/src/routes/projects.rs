@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 /// A new project.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = work::CreateProjectRequest)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectRequest {
     /// 1–100 characters.
@@ -55,6 +56,7 @@ pub struct CreateProjectRequest {
 
 /// Project changes; fields left out stay, `null` clears the optional ones.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = work::UpdateProjectRequest)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectRequest {
     #[garde(inner(length(chars, min = 1, max = 100)))]
@@ -105,6 +107,7 @@ pub struct ProjectsQuery {
 
 /// Someone to add: `user_id`, or `email` (an invitation if no verified account has it).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = work::AddMemberRequest)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
     #[garde(skip)]
@@ -118,6 +121,7 @@ pub struct AddMemberRequest {
 
 /// A role change (`owner` transfers the project).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = work::UpdateMemberRequest)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     #[garde(skip)]

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 /// A new task.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = work::CreateTaskRequest)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskRequest {
     #[garde(skip)]
@@ -54,6 +55,7 @@ pub struct CreateTaskRequest {
 
 /// Task changes; fields left out stay, `null` clears `assignee_id` and `due_date`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = work::UpdateTaskRequest)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskRequest {
     #[garde(inner(length(chars, min = 1, max = 200)))]
@@ -83,6 +85,7 @@ pub struct UpdateTaskRequest {
 
 /// The sort keys of task lists.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[schema(as = work::SortParam)]
 #[serde(rename_all = "snake_case")]
 pub enum SortParam {
     CreatedAt,
@@ -94,6 +97,7 @@ pub enum SortParam {
 
 /// Sort direction.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[schema(as = work::OrderParam)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderParam {
     Asc,
@@ -130,6 +134,7 @@ pub struct TasksQuery {
 
 /// A comment's text.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = work::CommentRequest)]
 #[serde(deny_unknown_fields)]
 pub struct CommentRequest {
     /// 1–5000 characters; `@Name` mentions project members.

@@ -66,6 +66,7 @@ pub struct TaskList {
 
 /// One page of tasks.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::TaskPage)]
 pub struct TaskPage {
     pub items: Vec<Task>,
     /// Pass as `cursor` (with the same filters and sort) for the next page; null on the last.
