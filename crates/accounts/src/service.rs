@@ -9,7 +9,7 @@ use crate::store::{self, NewUser};
 use platform::Platform;
 use platform::auth::{SessionCheck, SessionStatus};
 use platform::crypto::{constant_time_eq, hmac_hex, random_token, sha256_hex, six_digit_code};
-use platform::db::Ts;
+use platform::db::{DbError, Ts};
 use platform::module::AccountHookSet;
 use platform::outbox::{DELETE_FILES, DeleteFiles};
 use platform::pagination::Page;
@@ -550,7 +550,7 @@ impl Accounts {
         let (kind, thumbnail) =
             tokio::task::spawn_blocking(move || platform::images::thumbnail(&input, avatar::THUMBNAIL_SIZE))
                 .await
-                .map_err(platform::ApiError::internal)??;
+                .map_err(platform::error::Internal::new)??;
         let key = avatar::new_key(user, kind.extension());
         self.platform.storage.put(&key, bytes).await?;
         self.platform.storage.put(&avatar::thumbnail_key(&key), thumbnail.into()).await?;
@@ -668,7 +668,7 @@ impl Accounts {
 
 #[async_trait::async_trait]
 impl SessionCheck for Accounts {
-    async fn check(&self, user: Uuid, session: Uuid) -> std::result::Result<Option<SessionStatus>, platform::ApiError> {
+    async fn check(&self, user: Uuid, session: Uuid) -> std::result::Result<Option<SessionStatus>, DbError> {
         if let Some(role) = self.sessions.get(user, session) {
             return Ok(Some(SessionStatus { role }));
         }

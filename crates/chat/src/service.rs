@@ -426,7 +426,7 @@ impl Chat {
         }
         let epoch = self.pages.epoch();
         let page = self.history_of(room, before, limit).await?;
-        let json = bytes::Bytes::from(serde_json::to_vec(&page).map_err(platform::ApiError::internal)?);
+        let json = bytes::Bytes::from(serde_json::to_vec(&page).map_err(platform::error::Internal::new)?);
         if before.is_none() {
             self.pages.put(epoch, key, json.clone());
         }

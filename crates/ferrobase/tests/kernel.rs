@@ -159,10 +159,28 @@ struct CrateSource {
     files: Vec<(PathBuf, String)>,
 }
 
-/// Every way `crates` break the direction rules: the platform depends on no module, and a
-/// module names another module's items only through that module's crate root.
+/// Files of a module that are edges (HTTP routes, socket adapters, topic owners) and so may
+/// speak HTTP; everywhere else (errors, services, stores, models) failures are domain errors.
+fn is_edge(path: &Path) -> bool {
+    let path = path.to_string_lossy();
+    ["/routes", "/realtime.rs", "/socketio.rs", "/events.rs", "deliberate_edge.rs"]
+        .iter()
+        .any(|edge| path.contains(edge))
+}
+
+/// Every way `crates` break the direction rules: the platform depends on no module, a module
+/// names another module's items only through that module's crate root, and only a module's
+/// edges name HTTP types.
 fn violations(platform: &str, modules: &[&str], crates: &[CrateSource]) -> Vec<String> {
     let mut found = Vec::new();
+    let http = regex::Regex::new(r"\b(ApiError|ApiResult|StatusCode|axum::)").unwrap();
+    for krate in crates.iter().filter(|c| modules.contains(&c.name.as_str())) {
+        for (path, text) in krate.files.iter().filter(|(path, _)| !is_edge(path)) {
+            if let Some(m) = http.find(text) {
+                found.push(format!("{} speaks HTTP ({}) in {}", krate.name, m.as_str(), path.display()));
+            }
+        }
+    }
     let rooms = ROOMS.join("|");
     for krate in crates {
         if krate.name == platform {
@@ -248,9 +266,12 @@ fn the_direction_check_catches_violations() {
     let mut crates = workspace();
     let work = crates.iter_mut().find(|c| c.name == "work").unwrap();
     work.files.push(("deliberate.rs".into(), "use accounts::store::find_user;\nuse chat::{model::Room};".into()));
+    work.files.push(("src/service/deliberate.rs".into(), "fn f() -> platform::ApiResult<()> { Ok(()) }".into()));
+    work.files.push(("src/routes/deliberate_edge.rs".into(), "fn f() -> platform::ApiResult<()> { Ok(()) }".into()));
     crates.iter_mut().find(|c| c.name == "platform").unwrap().deps.push("chat".into());
     let found = violations("platform", &modules, &crates);
-    assert_eq!(found.len(), 3, "{found:#?}");
+    assert_eq!(found.len(), 4, "{found:#?}");
+    assert!(found.iter().any(|v| v.contains("work speaks HTTP (ApiResult) in src/service/deliberate.rs")));
     assert!(found.iter().any(|v| v.contains("work reaches into accounts::store in deliberate.rs")));
     assert!(found.iter().any(|v| v.contains("work reaches into chat::model")));
     assert!(found.iter().any(|v| v == "platform depends on the module chat"));
@@ -304,4 +325,49 @@ async fn two_modules_may_not_describe_one_component_name_differently() {
     assert!(err.to_string().contains("alpha and beta both describe \"Thing\""), "{err}");
     // One shared definition (the same schema) is fine.
     assemble(&[&accounts::AccountsModule, &Describing("alpha", "a"), &Describing("beta", "a")]).await.unwrap();
+}
+
+// --- constraint violations ------------------------------------------------------------------------
+
+async fn constraint_names(backend: Backend) {
+    use platform::db::{Db, DbError};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(config) = testkit::test_config(backend, dir.path().to_path_buf()).await else { return };
+    let db = platform::db::connect(&config.database_url(), 2).await.unwrap();
+    let run = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            match &db {
+                Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+                Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            }
+            .map_err(DbError::from)
+        }
+    };
+    if let Db::Sqlite(pool) = &db {
+        sqlx::query("PRAGMA foreign_keys = ON").execute(pool).await.unwrap();
+    }
+    run("CREATE TABLE parents (id INTEGER PRIMARY KEY, email TEXT UNIQUE)").await.unwrap();
+    run("CREATE TABLE pairs (a INTEGER NOT NULL REFERENCES parents (id), b INTEGER NOT NULL, PRIMARY KEY (a, b))")
+        .await
+        .unwrap();
+    run("INSERT INTO parents (id, email) VALUES (1, 'x@example.com')").await.unwrap();
+    run("INSERT INTO pairs (a, b) VALUES (1, 2)").await.unwrap();
+    let dup = run("INSERT INTO pairs (a, b) VALUES (1, 2)").await.unwrap_err();
+    assert!(matches!(&dup, DbError::Unique(name) if name == "pairs(a, b)"), "{dup:?}");
+    let email = run("INSERT INTO parents (id, email) VALUES (2, 'x@example.com')").await.unwrap_err();
+    assert!(matches!(&email, DbError::Unique(name) if name == "parents(email)"), "{email:?}");
+    // A missing parent is a foreign-key violation, never a duplicate.
+    let orphan = run("INSERT INTO pairs (a, b) VALUES (9, 2)").await.unwrap_err();
+    assert!(matches!(orphan, DbError::ForeignKey), "{orphan:?}");
+}
+
+#[tokio::test]
+async fn sqlite_constraint_violations_are_named_exactly() {
+    constraint_names(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_constraint_violations_are_named_exactly() {
+    constraint_names(Backend::Postgres).await;
 }

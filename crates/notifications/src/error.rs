@@ -1,20 +1,45 @@
-//! What can go wrong with notifications, and the HTTP answer for each.
+//! What can go wrong with notifications, in domain terms ([`DomainError`]).
 
-use platform::ApiError;
 use platform::db::DbError;
+use platform::error::{DomainError, ErrorKind};
 
 /// A notifications failure.
 #[derive(Debug, thiserror::Error)]
 pub enum NotificationsError {
     /// No such notification for this user.
-    #[error("not found")]
+    #[error("The resource does not exist.")]
     NotFound,
     /// Storage failure.
     #[error(transparent)]
     Db(DbError),
-    /// A failure from another module that already is an answer.
-    #[error("{0}")]
-    Platform(ApiError),
+    /// Looking up the recipient failed.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountsError),
+}
+
+impl DomainError for NotificationsError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            NotificationsError::NotFound => ErrorKind::NotFound,
+            NotificationsError::Db(db) => db.kind(),
+            NotificationsError::Accounts(e) => e.kind(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            NotificationsError::NotFound => "not_found",
+            NotificationsError::Db(db) => db.code(),
+            NotificationsError::Accounts(e) => e.code(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            NotificationsError::Accounts(e) => e.message(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<DbError> for NotificationsError {
@@ -22,22 +47,6 @@ impl From<DbError> for NotificationsError {
         match e {
             DbError::NotFound => NotificationsError::NotFound,
             other => NotificationsError::Db(other),
-        }
-    }
-}
-
-impl From<accounts::AccountsError> for NotificationsError {
-    fn from(e: accounts::AccountsError) -> Self {
-        NotificationsError::Platform(e.into())
-    }
-}
-
-impl From<NotificationsError> for ApiError {
-    fn from(e: NotificationsError) -> Self {
-        match e {
-            NotificationsError::NotFound => ApiError::not_found(),
-            NotificationsError::Db(db) => ApiError::internal(db),
-            NotificationsError::Platform(api) => api,
         }
     }
 }

@@ -61,10 +61,11 @@ impl TokenKeys {
     }
 
     /// A new access token for `user` in `session`.
-    pub fn issue(&self, user: Uuid, session: Uuid, role: &str) -> Result<String, ApiError> {
+    pub fn issue(&self, user: Uuid, session: Uuid, role: &str) -> Result<String, crate::error::Internal> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims { sub: user, sid: session, role: role.to_string(), iat: now, exp: now + self.ttl_secs };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(crate::error::Internal::new)
     }
 
     /// The claims of a token whose signature and expiry are good.
@@ -91,7 +92,7 @@ pub struct SessionStatus {
 #[async_trait::async_trait]
 pub trait SessionCheck: Send + Sync {
     /// `Ok(Some)` for a live session, `Ok(None)` for a revoked or expired one or a disabled user.
-    async fn check(&self, user: Uuid, session: Uuid) -> Result<Option<SessionStatus>, ApiError>;
+    async fn check(&self, user: Uuid, session: Uuid) -> Result<Option<SessionStatus>, crate::db::DbError>;
 }
 
 /// Token keys plus the live-session check: everything [`AuthUser`] needs.

@@ -1,8 +1,9 @@
-//! Errors as HTTP answers: every failure leaves the server as an RFC 9457
-//! `application/problem+json` body with a stable machine `code`.
-//!
-//! Modules keep their own `thiserror` enums and map them explicitly into [`ApiError`]; a 500
-//! never carries internals (the cause is logged with the request id instead).
+//! Errors. Services fail with their module's `thiserror` enum, which says what went wrong in
+//! domain terms through [`DomainError`] (a [`ErrorKind`], a stable `code`, a message, field
+//! errors) and knows nothing of HTTP. One mapping at each edge turns that into an answer: for
+//! HTTP the `From` below gives an [`ApiError`], an RFC 9457 `application/problem+json` body;
+//! the gRPC server maps the same kinds to its status codes. A failure on our side never shows
+//! its cause (it is logged with the request id instead).
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -146,13 +147,121 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::db::DbError> for ApiError {
-    /// Storage errors that a module did not map itself: not-found stays 404, the rest is ours.
-    fn from(err: crate::db::DbError) -> Self {
-        match err {
-            crate::db::DbError::NotFound => ApiError::not_found(),
-            other => ApiError::internal(other),
+/// What kind of failure a domain error is, whatever the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No such thing, or one the caller may not know exists.
+    NotFound,
+    /// No valid credentials.
+    Unauthenticated,
+    /// The caller is known but may not do this.
+    Forbidden,
+    /// The request is well formed but wrong (a bad code, a wrong password).
+    BadRequest,
+    /// The request clashes with the current state (taken, has children, cycle).
+    Conflict,
+    /// Fields fail the rules ([`DomainError::fields`] says which).
+    Invalid,
+    /// Content of a type we do not take.
+    Unsupported,
+    /// Too many attempts ([`DomainError::limit`] says until when).
+    RateLimited,
+    /// A failure on our side; the cause is logged, never shown.
+    Internal,
+}
+
+/// A module's failure in domain terms. Implemented by every module's error enum; the edges
+/// (HTTP, gRPC, the gateway) map it.
+pub trait DomainError: std::error::Error + Send + Sync + 'static {
+    /// What kind of failure this is.
+    fn kind(&self) -> ErrorKind;
+    /// A stable machine-readable code, e.g. `email_taken`.
+    fn code(&self) -> &'static str;
+    /// What happened, for people (not shown for [`ErrorKind::Internal`]).
+    fn message(&self) -> String {
+        self.to_string()
+    }
+    /// The invalid fields, for [`ErrorKind::Invalid`].
+    fn fields(&self) -> Vec<FieldError> {
+        Vec::new()
+    }
+    /// The limit that was hit, for [`ErrorKind::RateLimited`].
+    fn limit(&self) -> Option<crate::ratelimit::Limited> {
+        None
+    }
+}
+
+/// A failure on our side (hashing, signing, encoding, a storage service): logged, never shown.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Internal(pub String);
+
+impl Internal {
+    /// From any displayable cause.
+    pub fn new(cause: impl std::fmt::Display) -> Self {
+        Self(cause.to_string())
+    }
+}
+
+impl DomainError for Internal {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Internal
+    }
+    fn code(&self) -> &'static str {
+        "internal_error"
+    }
+}
+
+impl DomainError for crate::db::DbError {
+    /// Storage errors that a module did not map itself: not-found stays not found, the rest is ours.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            crate::db::DbError::NotFound => ErrorKind::NotFound,
+            _ => ErrorKind::Internal,
         }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            crate::db::DbError::NotFound => "not_found",
+            _ => "internal_error",
+        }
+    }
+    fn message(&self) -> String {
+        match self {
+            crate::db::DbError::NotFound => "The resource does not exist.".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The HTTP status of each kind.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl<E: DomainError> From<E> for ApiError {
+    /// The one mapping from domain errors to HTTP answers.
+    fn from(err: E) -> Self {
+        let kind = err.kind();
+        if kind == ErrorKind::Internal {
+            return ApiError::internal(&err);
+        }
+        if let Some(limited) = err.limit() {
+            return limited.answer();
+        }
+        let mut answer = ApiError::new(status_of(kind), err.code(), err.message());
+        answer.errors = err.fields();
+        answer
     }
 }
 

@@ -4,7 +4,7 @@
 //! semaphore the size of the core count: a login flood queues here instead of starving the async
 //! runtime or using unbounded memory (19 MiB per hash in flight).
 
-use crate::error::ApiError;
+use crate::error::Internal;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
@@ -39,25 +39,22 @@ fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
 
 impl PasswordHasher {
     /// A hasher allowing `concurrency` hashes at once.
-    pub fn new(concurrency: usize) -> Result<Self, ApiError> {
-        let dummy = hash_now(&uuid::Uuid::new_v4().to_string()).map_err(ApiError::internal)?;
+    pub fn new(concurrency: usize) -> Result<Self, Internal> {
+        let dummy = hash_now(&uuid::Uuid::new_v4().to_string()).map_err(Internal::new)?;
         Ok(Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: Arc::new(dummy) })
     }
 
     /// The PHC string of `password`.
-    pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+    pub async fn hash(&self, password: &str) -> Result<String, Internal> {
+        let _permit = self.permits.acquire().await.map_err(Internal::new)?;
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || hash_now(&password))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)
+        tokio::task::spawn_blocking(move || hash_now(&password)).await.map_err(Internal::new)?.map_err(Internal::new)
     }
 
     /// True when `password` matches `hash`; with `None` it checks against a dummy hash and
     /// answers false, taking the same time.
-    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, Internal> {
+        let _permit = self.permits.acquire().await.map_err(Internal::new)?;
         let known = hash.is_some();
         let hash = hash.map(str::to_string).unwrap_or_else(|| self.dummy.to_string());
         let password = password.to_string();
@@ -65,8 +62,8 @@ impl PasswordHasher {
             PasswordHash::new(&hash).map(|parsed| argon().verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(Internal::new)?
+        .map_err(Internal::new)?;
         Ok(known && matched)
     }
 }

@@ -51,9 +51,14 @@ pub enum DbError {
     /// No row matched.
     #[error("not found")]
     NotFound,
-    /// A unique or foreign-key constraint refused the write; carries the constraint (or column) name.
-    #[error("conflict on {0}")]
-    Conflict(String),
+    /// A unique constraint (or primary key) refused the write; carries its name in the form
+    /// both backends agree on, `table(column, column)`, e.g. `work_members(project_id, user_id)`.
+    #[error("duplicate in {0}")]
+    Unique(String),
+    /// A foreign key refused the write: the row it points at does not exist (or, on delete,
+    /// rows still point here). PostgreSQL names the constraint; SQLite does not.
+    #[error("foreign key violated")]
+    ForeignKey,
     /// The URL names no supported database.
     #[error("unsupported database url scheme: {0}")]
     UnsupportedScheme(String),
@@ -66,17 +71,37 @@ impl From<sqlx::Error> for DbError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::RowNotFound => DbError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
-                let name = db.constraint().map(str::to_string).unwrap_or_else(|| {
-                    // SQLite names no constraint; its message ends with the columns, e.g.
-                    // "UNIQUE constraint failed: users.email".
-                    db.message().rsplit(": ").next().unwrap_or_default().to_string()
-                });
-                DbError::Conflict(name)
-            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => DbError::ForeignKey,
+            sqlx::Error::Database(db) if db.is_unique_violation() => match unique_name(db.as_ref()) {
+                Some(name) => DbError::Unique(name),
+                None => DbError::Other(err),
+            },
             _ => DbError::Other(err),
         }
     }
+}
+
+/// The `table(column, column)` a unique violation names, from either backend's report:
+/// SQLite says "UNIQUE constraint failed: users.email" (or `t.a, t.b`); PostgreSQL gives the
+/// table and, in its detail, "Key (a, b)=(…) already exists.".
+fn unique_name(db: &dyn sqlx::error::DatabaseError) -> Option<String> {
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let table = pg.table()?;
+        let columns = pg.detail()?.strip_prefix("Key (")?.split_once(")=")?.0;
+        return Some(format!("{table}({columns})"));
+    }
+    let list = db.message().strip_prefix("UNIQUE constraint failed: ")?;
+    let mut table = None;
+    let mut columns = Vec::new();
+    for qualified in list.split(", ") {
+        let (t, c) = qualified.split_once('.')?;
+        if table.is_some_and(|known| known != t) {
+            return None;
+        }
+        table = Some(t);
+        columns.push(c);
+    }
+    Some(format!("{}({})", table?, columns.join(", ")))
 }
 
 /// Opens the pool for `url` (`sqlite://PATH`, `sqlite::memory:` or `postgres://…`).

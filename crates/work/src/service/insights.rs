@@ -145,7 +145,7 @@ impl Work {
             "created_at",
             "updated_at",
         ];
-        let failed = |e: csv::Error| WorkError::Platform(platform::ApiError::internal(e));
+        let failed = |e: csv::Error| WorkError::Internal(platform::error::Internal::new(e));
         out.write_record(header).map_err(failed)?;
         let time = |t: Option<Ts>| t.map(Ts::to_rfc3339).unwrap_or_default();
         let id = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
@@ -170,7 +170,7 @@ impl Work {
             ])
             .map_err(failed)?;
         }
-        out.into_inner().map_err(|e| WorkError::Platform(platform::ApiError::internal(e)))
+        out.into_inner().map_err(|e| WorkError::Internal(platform::error::Internal::new(e)))
     }
 }
 
