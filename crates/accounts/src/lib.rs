@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod events;
+pub mod grpc;
 pub mod jobs;
 pub mod model;
 mod module;

@@ -1,5 +1,6 @@
 //! How accounts plugs into the platform: it checks the sessions behind every access token, is
-//! served whatever `FERROBASE_MODULES` says, and runs the clean-up job.
+//! served whatever `FERROBASE_MODULES` says, serves `ferrobase.accounts.v1.Accounts` over gRPC,
+//! and runs the clean-up job.
 
 use crate::jobs::Cleanup;
 use crate::service::Accounts;
@@ -33,7 +34,8 @@ impl Module for AccountsModule {
     async fn serve(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
         let accounts: Accounts = kernel.service()?;
         let upload_limit = kernel.platform().config.upload_body_limit;
-        kernel.routes(crate::routes::router(accounts, kernel.auth()?, upload_limit));
+        kernel.routes(crate::routes::router(accounts.clone(), kernel.auth()?, upload_limit));
+        kernel.grpc(crate::grpc::AccountsService::new(accounts, kernel.auth()?), crate::grpc::pb::DESCRIPTOR);
         kernel.job(Arc::new(Cleanup { db: kernel.platform().db.clone() }));
         Ok(())
     }

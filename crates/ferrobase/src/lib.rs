@@ -28,6 +28,8 @@ pub struct App {
     pub accounts: Accounts,
     /// The background worker, not yet started.
     pub worker: Worker,
+    /// The gRPC services, when `FERROBASE_GRPC_BIND` is set.
+    pub grpc: Option<tonic::service::Routes>,
 }
 
 /// Connects, migrates and assembles every module configured.
@@ -35,19 +37,48 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let assembled = assemble(config, MODULES).await?;
     let accounts =
         assembled.services.get::<Accounts>().cloned().ok_or_else(|| anyhow::anyhow!("accounts is missing"))?;
-    Ok(App { router: assembled.router, platform: assembled.platform, accounts, worker: assembled.worker })
+    Ok(App {
+        router: assembled.router,
+        platform: assembled.platform,
+        accounts,
+        worker: assembled.worker,
+        grpc: assembled.grpc,
+    })
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves: stops accepting, finishes in-flight
-/// requests, then stops the worker and closes the database.
+/// Serves `app` on `listener` (and gRPC on `FERROBASE_GRPC_BIND` when set) until `shutdown`
+/// resolves: stops accepting, finishes in-flight requests, then stops the worker and closes
+/// the database.
 pub async fn run(
     app: App,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (stop_worker, stopped) = watch::channel(false);
-    let worker = tokio::spawn(app.worker.run(stopped));
-    platform::serve(listener, app.router, shutdown).await?;
+    let (stop_worker, worker_stopped) = watch::channel(false);
+    let worker = tokio::spawn(app.worker.run(worker_stopped));
+    let (stop, stopped) = watch::channel(false);
+    let grpc = match app.grpc {
+        Some(routes) => {
+            let grpc_listener = tokio::net::TcpListener::bind(&app.platform.config.grpc_bind).await?;
+            tracing::info!(address = %grpc_listener.local_addr()?, "gRPC ready");
+            let mut stopped = stopped.clone();
+            let until = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(platform::grpc::serve(grpc_listener, routes, until)))
+        }
+        None => None,
+    };
+    let stopping = stop.clone();
+    platform::serve(listener, app.router, async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    })
+    .await?;
+    let _ = stop.send(true);
+    if let Some(grpc) = grpc {
+        grpc.await??;
+    }
     let _ = stop_worker.send(true);
     let _ = worker.await;
     app.platform.db.close().await;

@@ -163,7 +163,7 @@ struct CrateSource {
 /// speak HTTP; everywhere else (errors, services, stores, models) failures are domain errors.
 fn is_edge(path: &Path) -> bool {
     let path = path.to_string_lossy();
-    ["/routes", "/realtime.rs", "/socketio.rs", "/events.rs", "deliberate_edge.rs"]
+    ["/routes", "/realtime.rs", "/socketio.rs", "/events.rs", "/grpc.rs", "deliberate_edge.rs"]
         .iter()
         .any(|edge| path.contains(edge))
 }

@@ -26,6 +26,8 @@ pub struct Config {
     pub redis_prefix: String,
     /// `amqp://…` (RabbitMQ); empty disables broker publishing.
     pub amqp_url: Secret,
+    /// Address of the gRPC server (`FERROBASE_GRPC_BIND`); empty means no gRPC server.
+    pub grpc_bind: String,
     /// `smtp://user:pass@host:port`, `smtps://…`, `file://DIR` or `log:`; empty means `file://<data_dir>/mail`.
     pub mail_url: Secret,
     /// The `From` header of outgoing mail.
@@ -75,6 +77,7 @@ impl Default for Config {
             redis_url: Secret::default(),
             redis_prefix: "ferrobase".into(),
             amqp_url: Secret::default(),
+            grpc_bind: String::new(),
             mail_url: Secret::default(),
             mail_from: "ferrobase <no-reply@localhost>".into(),
             sms_url: Secret::default(),
@@ -215,6 +218,7 @@ impl Config {
             ),
             ("redis_prefix", self.redis_prefix.clone()),
             ("amqp_url", if self.amqp_url.is_empty() { "(unset)".into() } else { redact_url(self.amqp_url.expose()) }),
+            ("grpc_bind", if self.grpc_bind.is_empty() { "(off)".into() } else { self.grpc_bind.clone() }),
             ("mail_url", redact_url(&self.mail_url())),
             ("mail_from", self.mail_from.clone()),
             ("sms_url", redact_url(&self.sms_url())),

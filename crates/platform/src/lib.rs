@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod grpc;
 pub mod http;
 pub mod idempotency;
 pub mod images;

@@ -115,6 +115,9 @@ pub struct Kernel {
     hooks: AccountHookSet,
     kinds: Vec<NotificationKind>,
     current: &'static str,
+    grpc: tonic::service::RoutesBuilder,
+    grpc_names: Vec<&'static str>,
+    grpc_descriptors: Vec<&'static [u8]>,
     /// OpenAPI component schemas by name, with the module that first described each.
     schemas: HashMap<String, (&'static str, serde_json::Value)>,
     collisions: Vec<String>,
@@ -231,6 +234,26 @@ impl Kernel {
     pub fn job(&mut self, job: Arc<dyn Job>) {
         self.jobs.push(job);
     }
+
+    /// Registers a gRPC service with the encoded descriptor set of its protos (for reflection);
+    /// served on `FERROBASE_GRPC_BIND` with the health and reflection services.
+    pub fn grpc<S>(&mut self, service: S, descriptor: &'static [u8])
+    where
+        S: tower::Service<
+                axum::http::Request<tonic::body::Body>,
+                Error = std::convert::Infallible,
+                Response = axum::http::Response<tonic::body::Body>,
+            > + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.grpc_names.push(S::NAME);
+        self.grpc_descriptors.push(descriptor);
+        self.grpc.add_service(service);
+    }
 }
 
 /// An assembled application, ready to serve.
@@ -243,6 +266,8 @@ pub struct Assembled {
     pub worker: Worker,
     /// Every module's services by type (the command line uses some directly).
     pub services: axum::http::Extensions,
+    /// The gRPC services, when `FERROBASE_GRPC_BIND` is set.
+    pub grpc: Option<tonic::service::Routes>,
 }
 
 /// Every migration of the platform and `modules`, in the order they are applied.
@@ -277,6 +302,9 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
         current: "platform",
         schemas: HashMap::new(),
         collisions: Vec::new(),
+        grpc: tonic::service::RoutesBuilder::default(),
+        grpc_names: Vec::new(),
+        grpc_descriptors: Vec::new(),
     };
     for module in modules {
         kernel.current = module.name();
@@ -334,5 +362,10 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
     for job in kernel.jobs {
         worker = worker.job(job);
     }
-    Ok(Assembled { router, platform, worker, services: kernel.services })
+    let grpc = if platform.config.grpc_bind.is_empty() {
+        None
+    } else {
+        Some(crate::grpc::routes(kernel.grpc, &kernel.grpc_names, &kernel.grpc_descriptors).await?)
+    };
+    Ok(Assembled { router, platform, worker, services: kernel.services, grpc })
 }

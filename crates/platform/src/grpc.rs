@@ -1,0 +1,60 @@
+//! gRPC: the edge that maps domain errors to statuses, and the server that serves the modules'
+//! services with the standard health and reflection services, on `FERROBASE_GRPC_BIND` (off
+//! unless set). Modules register their services through the module interface.
+
+use crate::error::{DomainError, ErrorKind};
+use tonic::Code;
+
+/// The status for a domain error: the same kinds and codes as the REST answers. The code
+/// travels in the message (`code: message`) so clients can tell failures of one status apart.
+pub fn status(err: &dyn DomainError) -> tonic::Status {
+    let kind = err.kind();
+    if kind == ErrorKind::Internal {
+        tracing::error!(error = %err, "internal error");
+        return tonic::Status::internal("internal_error: Something went wrong on our side.");
+    }
+    let code = match kind {
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::Forbidden => Code::PermissionDenied,
+        ErrorKind::BadRequest | ErrorKind::Invalid | ErrorKind::Unsupported => Code::InvalidArgument,
+        ErrorKind::Conflict => Code::AlreadyExists,
+        ErrorKind::RateLimited => Code::ResourceExhausted,
+        ErrorKind::Internal => Code::Internal,
+    };
+    let fields: Vec<String> = err.fields().iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+    let message = if fields.is_empty() { err.message() } else { format!("{} ({})", err.message(), fields.join("; ")) };
+    tonic::Status::new(code, format!("{}: {message}", err.code()))
+}
+
+/// The modules' gRPC services plus health (every registered service reported serving) and
+/// reflection (over the registered descriptor sets).
+pub async fn routes(
+    mut services: tonic::service::RoutesBuilder,
+    names: &[&'static str],
+    descriptors: &[&'static [u8]],
+) -> anyhow::Result<tonic::service::Routes> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for name in names {
+        reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
+    }
+    let mut reflection = tonic_reflection::server::Builder::configure();
+    for descriptor in descriptors {
+        reflection = reflection.register_encoded_file_descriptor_set(descriptor);
+    }
+    reflection = reflection.register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    services.add_service(health).add_service(reflection.build_v1()?);
+    Ok(services.routes())
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    routes: tonic::service::Routes,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+        .await
+}
