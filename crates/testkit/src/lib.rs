@@ -217,6 +217,7 @@ macro_rules! api_tests {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
                 async fn $name() {
                     if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
                         super::$name(app).await;

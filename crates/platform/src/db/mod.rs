@@ -59,6 +59,9 @@ pub enum DbError {
     /// rows still point here). PostgreSQL names the constraint; SQLite does not.
     #[error("foreign key violated")]
     ForeignKey,
+    /// A migration already applied to this database was edited since.
+    #[error("{0}")]
+    MigrationChanged(String),
     /// The URL names no supported database.
     #[error("unsupported database url scheme: {0}")]
     UnsupportedScheme(String),

@@ -368,6 +368,56 @@ async fn sqlite_constraint_violations_are_named_exactly() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn postgres_constraint_violations_are_named_exactly() {
     constraint_names(Backend::Postgres).await;
+}
+
+// --- migrations -----------------------------------------------------------------------------------
+
+const ORIGINAL: &[platform::db::Migration] = &[platform::db::Migration {
+    module: "edited",
+    version: 1,
+    file: "0001_things.sql",
+    sqlite: "CREATE TABLE things (id INTEGER PRIMARY KEY)",
+    postgres: "CREATE TABLE things (id INTEGER PRIMARY KEY)",
+}];
+
+const EDITED: &[platform::db::Migration] = &[platform::db::Migration {
+    module: "edited",
+    version: 1,
+    file: "0001_things.sql",
+    sqlite: "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT)",
+    postgres: "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT)",
+}];
+
+async fn edited_migrations_stop_start_up(backend: Backend) {
+    use platform::db::{DbError, migrate};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(config) = testkit::test_config(backend, dir.path().to_path_buf()).await else { return };
+    let db = platform::db::connect(&config.database_url(), 2).await.unwrap();
+    assert_eq!(migrate(&db, &[ORIGINAL]).await.unwrap(), 1);
+    assert_eq!(migrate(&db, &[ORIGINAL]).await.unwrap(), 0);
+    let err = migrate(&db, &[EDITED]).await.unwrap_err();
+    assert!(matches!(&err, DbError::MigrationChanged(why) if why.contains("0001_things.sql")), "{err:?}");
+    // A database migrated before checksums were kept takes this build's on first sight.
+    let forget = "UPDATE schema_migrations SET checksum = NULL WHERE module = 'edited'";
+    match &db {
+        platform::db::Db::Sqlite(pool) => sqlx::query(forget).execute(pool).await.map(|_| ()),
+        platform::db::Db::Postgres(pool) => sqlx::query(forget).execute(pool).await.map(|_| ()),
+    }
+    .unwrap();
+    assert_eq!(migrate(&db, &[ORIGINAL]).await.unwrap(), 0);
+    assert!(matches!(migrate(&db, &[EDITED]).await, Err(DbError::MigrationChanged(_))));
+}
+
+#[tokio::test]
+async fn sqlite_edited_migrations_stop_start_up() {
+    edited_migrations_stop_start_up(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn postgres_edited_migrations_stop_start_up() {
+    edited_migrations_stop_start_up(Backend::Postgres).await;
 }

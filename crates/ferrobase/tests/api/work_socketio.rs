@@ -258,6 +258,7 @@ async fn socketio_sockets_that_flood_are_closed() {
 
 /// Two instances sharing PostgreSQL and Redis: a socket on one sees changes made on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn socketio_events_cross_instances() {
     let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
     let b = a.sibling().await;

@@ -129,6 +129,7 @@ fn the_event(kind: &'static str, field: &'static str, content: String) -> impl F
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_amqp), ignore = "needs FERROBASE_TEST_AMQP_URL")]
 async fn events_reach_rabbitmq_in_order_and_survive_an_outage() {
     let Some(amqp) = testkit::amqp_url() else {
         assert!(!testkit::services_required(), "FERROBASE_TEST_AMQP_URL must be set");
@@ -259,6 +260,7 @@ async fn sqlite_two_instances_run_a_job_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn postgres_two_instances_run_a_job_once() {
     two_instances_run_a_job_once(Backend::Postgres).await;
 }

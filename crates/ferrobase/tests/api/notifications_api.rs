@@ -257,6 +257,7 @@ async fn sqlite_due_date_job_reminds_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn postgres_due_date_job_reminds_once() {
     if let Some(app) = with_fast_jobs(Backend::Postgres).await {
         due_date_job_reminds_once(app).await;

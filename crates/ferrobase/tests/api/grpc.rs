@@ -97,6 +97,7 @@ async fn sqlite_grpc_validates_tokens_and_serves_users() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn postgres_grpc_validates_tokens_and_serves_users() {
     tokens_users_health_and_reflection(Backend::Postgres).await;
 }

@@ -441,6 +441,7 @@ testkit::api_tests!(
 /// Two instances on one PostgreSQL and Redis: a user on the native gateway of one and a user on
 /// the seed room socket of the other chat in real time; a third, not a member, gets nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn two_instances_chat_through_redis() {
     let Some(one) = TestApp::spawn(Backend::Postgres).await else { return };
     if one.config.redis_url.is_empty() {

@@ -199,6 +199,7 @@ async fn a_slow_client_does_not_delay_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn events_cross_instances_through_redis() {
     let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
     if a.config.redis_url.is_empty() {

@@ -7,6 +7,7 @@ use serde_json::json;
 use testkit::{Backend, PASSWORD, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn two_instances_share_sessions_and_rate_limits() {
     let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
     assert!(!a.config.redis_url.is_empty() || !testkit::services_required());

@@ -1,0 +1,21 @@
+//! Every integration test of ferrobase in one binary, so a full run links once. Each module is
+//! one area; the API suites run on SQLite and, when the services are configured, on PostgreSQL
+//! + Redis + RabbitMQ (tests needing a service that is not configured show as ignored).
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod accounts_api;
+mod avatars;
+mod chat_api;
+mod cli;
+mod events;
+mod grpc;
+mod http_shell;
+mod kernel;
+mod mail_smtp;
+mod notifications_api;
+mod realtime_gateway;
+mod scale_out;
+mod schema_parity;
+mod work_api;
+mod work_socketio;
