@@ -81,7 +81,7 @@ impl Platform {
             storage: Storage::from_url(&config.storage_url())?,
             hasher: PasswordHasher::new(cores).map_err(|e| anyhow::anyhow!("{e}"))?,
             outbox: Outbox::new(),
-            metrics: crate::http::install_metrics(),
+            metrics: crate::telemetry::install_metrics(),
             hub,
             config: Arc::new(config),
             db,

@@ -5,6 +5,7 @@
 //! the gRPC server maps the same kinds to its status codes. A failure on our side never shows
 //! its cause (it is logged with the request id instead).
 
+use crate::ratelimit::Limited;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -186,7 +187,7 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
         Vec::new()
     }
     /// The limit that was hit, for [`ErrorKind::RateLimited`].
-    fn limit(&self) -> Option<crate::ratelimit::Limited> {
+    fn limit(&self) -> Option<Limited> {
         None
     }
 }
@@ -234,6 +235,29 @@ impl DomainError for crate::db::DbError {
     }
 }
 
+impl DomainError for Limited {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::RateLimited
+    }
+    fn code(&self) -> &'static str {
+        "rate_limited"
+    }
+    fn limit(&self) -> Option<Limited> {
+        Some(*self)
+    }
+}
+
+/// The 429 answer, with `Retry-After` and the `RateLimit-*` headers.
+fn rate_limited(limited: &Limited) -> ApiError {
+    let secs = limited.retry_after.as_secs().max(1);
+    let header = |v: String| HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("0"));
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("Too many requests; retry in {secs} s."))
+        .with_header(HeaderName::from_static("retry-after"), header(secs.to_string()))
+        .with_header(HeaderName::from_static("ratelimit-limit"), header(limited.quota.limit.to_string()))
+        .with_header(HeaderName::from_static("ratelimit-remaining"), HeaderValue::from_static("0"))
+        .with_header(HeaderName::from_static("ratelimit-reset"), header(secs.to_string()))
+}
+
 /// The HTTP status of each kind.
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
@@ -257,7 +281,7 @@ impl<E: DomainError> From<E> for ApiError {
             return ApiError::internal(&err);
         }
         if let Some(limited) = err.limit() {
-            return limited.answer();
+            return rate_limited(&limited);
         }
         let mut answer = ApiError::new(status_of(kind), err.code(), err.message());
         answer.errors = err.fields();

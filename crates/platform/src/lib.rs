@@ -27,6 +27,7 @@ pub mod realtime;
 pub mod secret;
 pub mod sms;
 pub mod storage;
+pub mod telemetry;
 pub mod text;
 
 pub use app::{Platform, serve};

@@ -5,8 +5,6 @@
 //! limit. If Redis is unreachable the in-process counters take over (REST keeps working; limits
 //! become per instance until Redis returns). See docs/decisions.md for why not `governor`.
 
-use crate::error::ApiError;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,20 +35,6 @@ pub struct Limited {
     pub retry_after: Duration,
 }
 
-impl Limited {
-    /// The 429 answer, with `Retry-After` and the `RateLimit-*` headers.
-    pub fn answer(&self) -> ApiError {
-        let l = self;
-        let secs = l.retry_after.as_secs().max(1);
-        let header = |v: String| HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("0"));
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("Too many requests; retry in {secs} s."))
-            .with_header(HeaderName::from_static("retry-after"), header(secs.to_string()))
-            .with_header(HeaderName::from_static("ratelimit-limit"), header(l.quota.limit.to_string()))
-            .with_header(HeaderName::from_static("ratelimit-remaining"), HeaderValue::from_static("0"))
-            .with_header(HeaderName::from_static("ratelimit-reset"), header(secs.to_string()))
-    }
-}
-
 impl std::fmt::Display for Limited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Too many requests; retry in {} s.", self.retry_after.as_secs().max(1))
@@ -58,18 +42,6 @@ impl std::fmt::Display for Limited {
 }
 
 impl std::error::Error for Limited {}
-
-impl crate::error::DomainError for Limited {
-    fn kind(&self) -> crate::error::ErrorKind {
-        crate::error::ErrorKind::RateLimited
-    }
-    fn code(&self) -> &'static str {
-        "rate_limited"
-    }
-    fn limit(&self) -> Option<Limited> {
-        Some(*self)
-    }
-}
 
 // INCR the window counter, start its expiry on the first hit, return the count and the time left.
 const HIT: &str = r"

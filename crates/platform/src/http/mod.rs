@@ -7,8 +7,8 @@ mod health;
 mod metrics;
 mod openapi;
 
+pub use crate::telemetry::install_metrics;
 pub use client_ip::{ClientIp, TrustedProxies};
-pub use metrics::install_metrics;
 pub use openapi::ApiDoc;
 
 use crate::app::Platform;

@@ -16,21 +16,6 @@ use uuid::Uuid;
 /// Events waiting to be forwarded before new ones are dropped.
 const FORWARD_CAPACITY: usize = 16_384;
 
-/// The publishing side, held by the hub.
-#[derive(Clone)]
-pub struct Backplane {
-    tx: mpsc::Sender<(Arc<str>, Utf8Bytes)>,
-}
-
-impl Backplane {
-    /// Queues an event for the other instances.
-    pub fn forward(&self, topic: &str, frame: Utf8Bytes) {
-        if self.tx.try_send((Arc::from(topic), frame)).is_err() {
-            metrics::counter!("realtime_backplane_dropped_total").increment(1);
-        }
-    }
-}
-
 /// Wire format on the channel: `{instance}\n{topic}\n{frame}` (no re-encoding of the frame).
 fn encode(instance: Uuid, topic: &str, frame: &str) -> String {
     format!("{instance}\n{topic}\n{frame}")
@@ -108,7 +93,7 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
     // Wait (briefly) for the first subscription, so events published right after start-up
     // by other instances are not missed; a down Redis does not hold up the start.
     let _ = tokio::time::timeout(Duration::from_secs(2), ready_rx).await;
-    hub.set_backplane(Backplane { tx });
+    hub.set_backplane(tx);
 }
 
 async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<redis::aio::PubSub> {

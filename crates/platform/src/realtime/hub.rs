@@ -5,7 +5,6 @@
 //! only and counts it, and the connection is told to resync once it catches up. Subscribing is
 //! authorised by the module that owns the topic's prefix.
 
-use super::backplane::Backplane;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use axum::extract::ws::Utf8Bytes;
@@ -15,6 +14,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 use uuid::Uuid;
+
+/// The queue of events to forward to the other instances (the backplane's publisher reads it).
+pub(super) type Forward = tokio::sync::mpsc::Sender<(std::sync::Arc<str>, Utf8Bytes)>;
+
+/// Queues an event for the other instances; drops (and counts) it when the queue is full.
+fn forward(queue: &Forward, topic: &str, frame: Utf8Bytes) {
+    if queue.try_send((std::sync::Arc::from(topic), frame)).is_err() {
+        metrics::counter!("realtime_backplane_dropped_total").increment(1);
+    }
+}
 
 /// Events a connection can hold before the hub starts dropping for it.
 pub const QUEUE_CAPACITY: usize = 512;
@@ -122,7 +131,7 @@ struct Inner {
     topics: RwLock<HashMap<Arc<str>, HashMap<u64, Subscriber>>>,
     authorizers: RwLock<Vec<(String, Arc<dyn TopicAuthorizer>)>>,
     next_id: AtomicU64,
-    backplane: RwLock<Option<Backplane>>,
+    backplane: RwLock<Option<Forward>>,
 }
 
 /// The realtime hub. Cheap to clone.
@@ -212,7 +221,7 @@ impl Hub {
         self.inner.authorizers.write().unwrap_or_else(|p| p.into_inner()).push((prefix.to_string(), authorizer));
     }
 
-    pub(super) fn set_backplane(&self, backplane: Backplane) {
+    pub(super) fn set_backplane(&self, backplane: Forward) {
         *self.inner.backplane.write().unwrap_or_else(|p| p.into_inner()) = Some(backplane);
     }
 
@@ -248,7 +257,7 @@ impl Hub {
         self.end_local(ended);
         let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let (Some(backplane), Ok(text)) = (backplane, serde_json::to_string(&ended)) {
-            backplane.forward(CONTROL_TOPIC, Utf8Bytes::from(text));
+            forward(&backplane, CONTROL_TOPIC, Utf8Bytes::from(text));
         }
     }
 
@@ -337,7 +346,7 @@ impl Hub {
         self.revoke_local(&revoked);
         let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let (Some(backplane), Ok(text)) = (backplane, serde_json::to_string(&revoked)) {
-            backplane.forward(REVOKE_TOPIC, Utf8Bytes::from(text));
+            forward(&backplane, REVOKE_TOPIC, Utf8Bytes::from(text));
         }
     }
 
@@ -383,7 +392,7 @@ impl Hub {
         self.deliver_local(topic, frame.clone());
         let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(backplane) = backplane {
-            backplane.forward(topic, frame);
+            forward(&backplane, topic, frame);
         }
     }
 
