@@ -45,8 +45,11 @@ impl AccountsService {
     }
 }
 
+/// A refused token is UNAUTHENTICATED; a failure on our side (the database is down) is not a
+/// verdict on the token and must not make callers sign their users out.
 fn unauthenticated(e: platform::ApiError) -> Status {
-    Status::unauthenticated(format!("{}: {}", e.code, e.detail))
+    let message = format!("{}: {}", e.code, e.detail);
+    if e.status.is_server_error() { Status::unavailable(message) } else { Status::unauthenticated(message) }
 }
 
 fn status(e: AccountsError) -> Status {
@@ -80,9 +83,9 @@ impl pb::accounts_server::Accounts for AccountsService {
                 name: user.name,
                 email: if private { user.email } else { None },
                 phone: if private { user.phone } else { None },
-                role: user.role.as_str().to_string(),
+                role: private.then(|| user.role.as_str().to_string()),
                 avatar_url: user.avatar_url,
-                created_at: user.created_at.to_rfc3339(),
+                created_at: private.then(|| user.created_at.to_rfc3339()),
             }),
         }))
     }

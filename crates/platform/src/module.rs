@@ -335,7 +335,8 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
     );
     commands.fill(std::mem::take(&mut kernel.commands));
     let layers = std::mem::take(&mut kernel.layers);
-    let router = crate::http::finish_with(std::mem::take(&mut kernel.routes), &platform, |routes| {
+    let auth = kernel.auth()?;
+    let router = crate::http::finish_with(std::mem::take(&mut kernel.routes), &platform, auth, |routes| {
         layers.into_iter().fold(routes, |routes, wrap| wrap(routes))
     });
     let broker = (!platform.config.amqp_url.is_empty()).then(|| Broker::new(platform.config.amqp_url.expose()));

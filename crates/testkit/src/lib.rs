@@ -48,6 +48,8 @@ pub struct TestApp {
     _data: Arc<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The fresh PostgreSQL database this app made (siblings share it and do not own it).
+    owned_database: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -118,8 +120,11 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         let data = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(backend, data.path().to_path_buf()).await?;
+        let owned = (backend == Backend::Postgres).then(|| config.database_url());
         adjust(&mut config);
-        Some(Self::start(config, backend, Arc::new(data)).await)
+        let mut app = Self::start(config, backend, Arc::new(data)).await;
+        app.owned_database = owned;
+        Some(app)
     }
 
     /// A second instance sharing this one's database, Redis and secret (scale-out tests).
@@ -158,6 +163,7 @@ impl TestApp {
             _data: data,
             stop: Some(stop),
             task: Some(task),
+            owned_database: None,
         }
     }
 
@@ -197,6 +203,35 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(url) = self.owned_database.take() {
+            drop_database(&url);
+        }
+    }
+}
+
+/// Drops a test database, ending the connections still open to it: all tests share one
+/// process, and an app whose runtime ended mid-shutdown may not have closed its pool, which
+/// would otherwise exhaust the server's connections over a full run.
+fn drop_database(url: &str) {
+    let (Some(base), Ok(parsed)) = (env("FERROBASE_TEST_POSTGRES_URL"), url::Url::parse(url)) else { return };
+    let name = parsed.path().trim_start_matches('/').to_string();
+    if !name.starts_with("ferrobase_test_") {
+        return;
+    }
+    let database = name.clone();
+    let dropped = std::thread::spawn(move || {
+        use sqlx::Connection;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        runtime.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+            let sql = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()?;
+            conn.close().await.ok()
+        })
+    })
+    .join();
+    if !matches!(dropped, Ok(Some(()))) {
+        eprintln!("could not drop the test database {name}");
     }
 }
 

@@ -54,6 +54,7 @@ async fn tokens_users_health_and_reflection(backend: Backend) {
     let seen = client.get_user(bearer(GetUserRequest { user_id: ann.user_id.clone() }, &bob.access)).await.unwrap();
     let seen = seen.into_inner().user.unwrap();
     assert_eq!(seen.email, None);
+    assert_eq!(seen.role, None, "roles are not shown to others");
     assert_eq!(seen.id, ann.user_id);
     let anonymous = client.get_user(tonic::Request::new(GetUserRequest { user_id: ann.user_id.clone() })).await;
     assert_eq!(anonymous.unwrap_err().code(), Code::Unauthenticated);

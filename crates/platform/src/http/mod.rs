@@ -28,14 +28,15 @@ use utoipa_axum::router::OpenApiRouter;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Turns the modules' routes into the served application.
-pub fn finish(api: OpenApiRouter, platform: &Platform) -> Router {
-    finish_with(api, platform, |router| router)
-}
-
-/// Like [`finish`], letting `wrap` add routes or layers that must sit inside the shared
-/// middleware (request ids, tracing, CORS, security headers), such as the socket.io layer.
-pub fn finish_with(api: OpenApiRouter, platform: &Platform, wrap: impl FnOnce(Router) -> Router) -> Router {
+/// Turns the modules' routes into the served application, letting `wrap` add routes or layers
+/// that must sit inside the shared middleware (request ids, tracing, CORS, security headers),
+/// such as the socket.io layer. `auth` identifies the owners of idempotency keys.
+pub fn finish_with(
+    api: OpenApiRouter,
+    platform: &Platform,
+    auth: crate::auth::Authenticator,
+    wrap: impl FnOnce(Router) -> Router,
+) -> Router {
     let (api_router, openapi) = OpenApiRouter::with_openapi(openapi::base())
         .merge(api)
         .merge(health::router(platform.clone()))
@@ -61,11 +62,8 @@ pub fn finish_with(api: OpenApiRouter, platform: &Platform, wrap: impl FnOnce(Ro
                 "Method not allowed on this route.",
             )
         });
-    let idempotency = crate::idempotency::Idempotency {
-        db: platform.db.clone(),
-        keys: platform.keys.clone(),
-        body_limit: config.upload_body_limit.max(config.json_body_limit),
-    };
+    let idempotency =
+        crate::idempotency::Idempotency { db: platform.db.clone(), auth, body_limit: config.json_body_limit };
     wrap(routes)
         .layer(axum::middleware::from_fn_with_state(idempotency, crate::idempotency::layer))
         .layer(axum::middleware::from_fn(metrics::track))
@@ -103,6 +101,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
         .expose_headers([
             REQUEST_ID,
+            crate::idempotency::REPLAYED,
             header::RETRY_AFTER,
             header::LOCATION,
             HeaderName::from_static("ratelimit-limit"),

@@ -4,14 +4,17 @@
 //! repeat that arrives while the first is still running waits for its answer (up to
 //! [`WAIT`]), then answers 409 `idempotency_request_in_progress`.
 //!
-//! Keys are scoped by user (from the access token's signature; the handler still checks the
-//! session), so one user's key never replays another's answer. Requests without a valid token
-//! are served as if the header were absent: there is no one to scope them to. A request that
-//! fails on our side (5xx) forgets its key, so the client's retry runs again.
+//! Keys are scoped by user (a live session is required, as for the route itself), so one
+//! user's key never replays another's answer. Requests without a valid token, and the sign-in
+//! routes under `/api/v1/auth/` (whose answers carry tokens that must not be stored), are
+//! served as if the header were absent. Only answers worth repeating are kept (2xx, and 4xx
+//! refusals of the request itself); a failure on our side, an authentication, permission,
+//! conflict or rate-limit answer, and a request abandoned half way (the client went away, the
+//! handler panicked) forget the key, so the client's retry runs again.
 
 mod store;
 
-use crate::auth::{TokenKeys, bearer_token};
+use crate::auth::{Authenticator, bearer_token};
 use crate::db::{Db, Ts};
 use crate::error::ApiError;
 use axum::body::Body;
@@ -39,9 +42,9 @@ const MAX_STORED: usize = 1 << 20;
 pub struct Idempotency {
     /// Where keys are kept.
     pub db: Db,
-    /// Reads the user from the token.
-    pub keys: TokenKeys,
-    /// Largest request body hashed (the upload limit: bigger bodies are refused by the routes).
+    /// Checks the token behind a key.
+    pub auth: Authenticator,
+    /// Largest request body taken (the JSON limit; uploads are not repeated by key).
     pub body_limit: usize,
 }
 
@@ -61,8 +64,14 @@ pub async fn layer(State(idem): State<Idempotency>, req: Request, next: Next) ->
             .into_response();
         }
     };
+    if req.uri().path().starts_with("/api/v1/auth/") {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
-    let user = bearer_token(&parts).and_then(|t| idem.keys.verify(t).ok()).map(|c| c.sub);
+    let user = match bearer_token(&parts) {
+        Some(token) => idem.auth.authenticate(token).await.ok().map(|u| u.user_id),
+        None => None,
+    };
     let Some(user) = user else { return next.run(Request::from_parts(parts, body)).await };
     let body = match axum::body::to_bytes(body, idem.body_limit).await {
         Ok(body) => body,
@@ -74,7 +83,7 @@ pub async fn layer(State(idem): State<Idempotency>, req: Request, next: Next) ->
     let hash = {
         use sha2::Digest;
         let mut digest = sha2::Sha256::new();
-        digest.update(parts.uri.path().as_bytes());
+        digest.update(parts.uri.path_and_query().map_or("", |p| p.as_str()).as_bytes());
         digest.update(b"\n");
         digest.update(&body);
         hex::encode(digest.finalize())
@@ -85,8 +94,33 @@ pub async fn layer(State(idem): State<Idempotency>, req: Request, next: Next) ->
         Ok(Claim::Answered(response)) => return response,
         Err(error) => return error.into_response(),
     }
+    let mut pending = Pending { db: idem.db.clone(), scope, key, settled: false };
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    remember(&idem.db, &scope, &key, response).await
+    pending.settled = true;
+    remember(&idem.db, &pending.scope, &pending.key, response).await
+}
+
+/// A claimed key whose request has not answered yet: if the request is abandoned (the client
+/// disconnects and the handler future is dropped, or it panics), the key is forgotten so that
+/// the retry runs instead of waiting for an answer that will never come.
+struct Pending {
+    db: Db,
+    scope: String,
+    key: String,
+    settled: bool,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.settled {
+            let (db, scope, key) = (self.db.clone(), std::mem::take(&mut self.scope), std::mem::take(&mut self.key));
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = store::forget(&db, &scope, &key).await;
+                });
+            }
+        }
+    }
 }
 
 enum Claim {
@@ -105,7 +139,7 @@ async fn claim(db: &Db, scope: &str, key: &str, hash: &str) -> Result<Claim, Api
         }
         let Some(record) = store::find(db, scope, key).await? else { continue };
         if record.created_at < now.minus(TTL) {
-            store::forget(db, scope, key).await?;
+            store::forget_expired(db, scope, key, now.minus(TTL)).await?;
             continue;
         }
         if record.request_hash != hash {
@@ -144,15 +178,20 @@ fn replay(status: i32, record: store::Record) -> Response {
 /// Keeps the answer for replay (or forgets the key when it cannot be replayed) and returns it.
 async fn remember(db: &Db, scope: &str, key: &str, response: Response) -> Response {
     let (parts, body) = response.into_parts();
-    if parts.status.is_server_error() {
-        // Our failure: the client's retry should run again.
+    let passing =
+        [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN, StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS];
+    if parts.status.is_server_error() || passing.contains(&parts.status) {
+        // Our failure, or an answer about this moment rather than this request: the client's
+        // retry should run again.
         if let Err(e) = store::forget(db, scope, key).await {
             tracing::warn!(error = %e, "could not forget an idempotency key");
         }
         return Response::from_parts(parts, body);
     }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_STORED).await else {
-        let _ = store::forget(db, scope, key).await;
+        // Every answer to a POST here is far below this; keep the key claimed (a repeat waits
+        // and then gets 409) rather than run the request twice.
+        tracing::error!("an idempotent answer was too large to keep");
         return ApiError::internal("an idempotent answer was too large to keep").into_response();
     };
     let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);

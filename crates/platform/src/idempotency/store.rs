@@ -75,6 +75,19 @@ pub(super) async fn forget(db: &Db, scope: &str, key: &str) -> Result<(), DbErro
     Ok(())
 }
 
+/// Forgets a key only if it was created before `before` (two requests that both found it
+/// expired must not delete each other's fresh claim).
+pub(super) async fn forget_expired(db: &Db, scope: &str, key: &str, before: Ts) -> Result<(), DbError> {
+    execute!(
+        db,
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3")
+            .bind(scope)
+            .bind(key)
+            .bind(before)
+    )?;
+    Ok(())
+}
+
 /// Removes keys created before `before`.
 pub(super) async fn purge(db: &Db, before: Ts) -> Result<u64, DbError> {
     Ok(execute!(db, sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before))?)

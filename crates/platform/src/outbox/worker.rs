@@ -4,7 +4,7 @@
 //! Several instances may run it at once: claims lock rows, the event relay and each job run
 //! under a lease (one instance at a time), and delivery is at least once (each row's id goes
 //! with it). Rows are delivered concurrently, up to [`Worker::concurrency`] at once and
-//! [`Worker::per_kind`] of one kind, so a slow mail server does not hold up SMS.
+//! [`Worker::per_kind`] of one kind, so one slow delivery does not hold up the others.
 
 use super::{Outbox, PARKED, PENDING, lease, store};
 use crate::db::{Db, Ts};

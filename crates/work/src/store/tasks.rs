@@ -448,15 +448,26 @@ pub async fn comments(db: &Db, task: Uuid, after: Option<Uuid>, limit: i64) -> R
     })?)
 }
 
-/// Tasks `user` created or is assigned to, oldest first (the data export).
+/// Tasks `user` created or is assigned to in projects they are still a member of, oldest
+/// first (the data export: leaving a private project ends access to its tasks).
 pub async fn tasks_of_user(db: &Db, user: Uuid) -> Result<Vec<TaskRow>, DbError> {
-    const SQL: &str = concat!(task_select!(), "WHERE t.creator_id = $1 OR t.assignee_id = $1 ORDER BY t.id");
+    const SQL: &str = concat!(
+        task_select!(),
+        "WHERE (t.creator_id = $1 OR t.assignee_id = $1)
+           AND EXISTS (SELECT 1 FROM work_members m WHERE m.project_id = t.project_id AND m.user_id = $1)
+         ORDER BY t.id"
+    );
     Ok(with_db!(db, |pool| sqlx::query_as::<_, TaskRow>(SQL).bind(user).fetch_all(pool).await)?)
 }
 
-/// Comments `user` wrote, oldest first (the data export).
+/// Comments `user` wrote in projects they are still a member of, oldest first (the data export).
 pub async fn comments_by(db: &Db, user: Uuid) -> Result<Vec<CommentRow>, DbError> {
-    const SQL: &str = concat!(comment_select!(), "WHERE c.author_id = $1 ORDER BY c.id");
+    const SQL: &str = concat!(
+        comment_select!(),
+        "WHERE c.author_id = $1
+           AND EXISTS (SELECT 1 FROM work_members m WHERE m.project_id = t.project_id AND m.user_id = $1)
+         ORDER BY c.id"
+    );
     Ok(with_db!(db, |pool| sqlx::query_as::<_, CommentRow>(SQL).bind(user).fetch_all(pool).await)?)
 }
 
