@@ -92,11 +92,6 @@ impl Worker {
         self
     }
 
-    /// The domain-event relay, if set (tests drive it directly).
-    pub fn event_relay(&self) -> Option<&Relay> {
-        self.relay.as_ref()
-    }
-
     /// Delivers every row due now, concurrently within the limits; returns how many were attempted.
     pub async fn drain_once(&self) -> usize {
         let mut attempted = 0;
