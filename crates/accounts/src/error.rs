@@ -152,6 +152,9 @@ impl From<platform::images::ImageError> for AccountsError {
         match e {
             platform::images::ImageError::UnsupportedType => AccountsError::UnsupportedImage,
             platform::images::ImageError::Invalid(why) => AccountsError::InvalidImage(why),
+            too_many @ platform::images::ImageError::TooManyPixels { .. } => {
+                AccountsError::InvalidImage(too_many.to_string())
+            }
         }
     }
 }

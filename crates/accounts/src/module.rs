@@ -33,8 +33,8 @@ impl Module for AccountsModule {
 
     async fn serve(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
         let accounts: Accounts = kernel.service()?;
-        let upload_limit = kernel.platform().config.upload_body_limit;
-        kernel.routes(crate::routes::router(accounts.clone(), kernel.auth()?, upload_limit));
+        let uploads = kernel.platform().uploads.clone();
+        kernel.routes(crate::routes::router(accounts.clone(), kernel.auth()?, uploads));
         kernel.grpc(crate::grpc::AccountsService::new(accounts, kernel.auth()?), crate::grpc::pb::DESCRIPTOR);
         kernel.job(Arc::new(Cleanup { db: kernel.platform().db.clone() }));
         Ok(())

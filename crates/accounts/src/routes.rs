@@ -3,7 +3,6 @@
 
 use crate::model::{Locale, PublicUser, Role, Session, SessionTokens, User};
 use crate::service::{Accounts, ClientInfo};
-use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use platform::auth::{AuthUser, Authenticator};
 use platform::extract::{Json, Path, Query};
 use platform::http::{ClientIp, created};
 use platform::pagination::{Page, PageQuery};
+use platform::upload::{Upload, UploadRules, Uploads};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +26,21 @@ pub struct AccountsState {
     pub accounts: Accounts,
     /// Checks bearer tokens.
     pub auth: Authenticator,
+    /// Upload limits.
+    pub uploads: Uploads,
+}
+
+impl FromRef<AccountsState> for Uploads {
+    fn from_ref(s: &AccountsState) -> Self {
+        s.uploads.clone()
+    }
+}
+
+/// An avatar upload takes one image in the `file` field.
+pub struct AvatarRules;
+
+impl UploadRules for AvatarRules {
+    const FIELD: &'static str = "file";
 }
 
 impl FromRef<AccountsState> for Authenticator {
@@ -34,12 +49,13 @@ impl FromRef<AccountsState> for Authenticator {
     }
 }
 
-/// The accounts routes; `upload_limit` bounds avatar uploads.
-pub fn router(accounts: Accounts, auth: Authenticator, upload_limit: usize) -> OpenApiRouter {
-    let uploads =
-        OpenApiRouter::new().routes(routes!(upload_avatar, delete_avatar)).layer(DefaultBodyLimit::max(upload_limit));
+/// The accounts routes; `uploads` bounds avatar uploads.
+pub fn router(accounts: Accounts, auth: Authenticator, uploads: Uploads) -> OpenApiRouter {
+    let body_limit = uploads.body_limit::<AvatarRules>();
+    let avatar_upload =
+        OpenApiRouter::new().routes(routes!(upload_avatar, delete_avatar)).layer(DefaultBodyLimit::max(body_limit));
     OpenApiRouter::new()
-        .merge(uploads)
+        .merge(avatar_upload)
         .routes(routes!(get_avatar))
         .routes(routes!(register))
         .routes(routes!(verify_email))
@@ -61,7 +77,7 @@ pub fn router(accounts: Accounts, auth: Authenticator, upload_limit: usize) -> O
         .routes(routes!(get_user))
         .routes(routes!(admin_list_users))
         .routes(routes!(admin_update_user))
-        .with_state(AccountsState { accounts, auth })
+        .with_state(AccountsState { accounts, auth, uploads })
 }
 
 fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
@@ -528,41 +544,22 @@ async fn admin_update_user(
     Ok(axum::Json(s.accounts.admin_update(id, body.role, body.disabled).await?))
 }
 
-async fn read_file_field(multipart: Result<Multipart, MultipartRejection>) -> ApiResult<bytes::Bytes> {
-    let mut multipart = multipart.map_err(|e| {
-        platform::ApiError::new(e.status(), "invalid_multipart", "Send multipart/form-data with a `file` part.")
-    })?;
-    loop {
-        let field = multipart.next_field().await.map_err(multipart_error)?;
-        let Some(field) = field else {
-            return Err(platform::ApiError::invalid_field("file", "is required"));
-        };
-        if field.name() == Some("file") {
-            return field.bytes().await.map_err(multipart_error);
-        }
-    }
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> platform::ApiError {
-    let status = e.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        platform::ApiError::new(status, "payload_too_large", "The upload is too large.")
-    } else {
-        platform::ApiError::new(status, "invalid_multipart", e.body_text())
-    }
-}
-
 /// Set the caller's avatar (JPEG, PNG or WebP; the type is checked by content).
 #[utoipa::path(put, path = "/api/v1/users/me/avatar", tag = "users", security(("bearer" = [])),
     request_body(content = AvatarUpload, content_type = "multipart/form-data"),
-    responses((status = 200, body = User), (status = 415, description = "Not an image we accept", body = platform::error::Problem)))]
+    responses((status = 200, body = User),
+        (status = 413, description = "Over the upload limit", body = platform::error::Problem),
+        (status = 415, description = "Not an image we accept", body = platform::error::Problem),
+        (status = 422, description = "Broken, or more pixels than we take", body = platform::error::Problem)))]
 async fn upload_avatar(
     State(s): State<AccountsState>,
     me: AuthUser,
-    multipart: Result<Multipart, MultipartRejection>,
+    upload: Upload<AvatarRules>,
 ) -> ApiResult<axum::Json<User>> {
-    let bytes = read_file_field(multipart).await?;
-    Ok(axum::Json(s.accounts.set_avatar(me.user_id, bytes).await?))
+    let Some(file) = upload.files.into_iter().next() else {
+        return Err(platform::ApiError::invalid_field("file", "is required"));
+    };
+    Ok(axum::Json(s.accounts.set_avatar(me.user_id, file).await?))
 }
 
 /// Remove the caller's avatar.

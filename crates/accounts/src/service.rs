@@ -541,18 +541,27 @@ impl Accounts {
         Ok(())
     }
 
-    /// Replaces the caller's avatar with `bytes` (JPEG, PNG or WebP, checked by content) and a
-    /// generated thumbnail. Files are written before the row points at them, so a reader never
-    /// sees a key without its file; the previous files are removed after the commit.
-    pub async fn set_avatar(&self, user: Uuid, bytes: bytes::Bytes) -> Result<User> {
+    /// Replaces the caller's avatar with an uploaded image (its type and pixel count already
+    /// checked by the upload extractor) and a generated thumbnail. The stored original is
+    /// re-encoded upright without its metadata (EXIF, GPS). Files are written before the row
+    /// points at them, so a reader never sees a key without its file; the previous files are
+    /// removed after the commit.
+    pub async fn set_avatar(&self, user: Uuid, file: platform::upload::Received) -> Result<User> {
         let before = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
-        let input = bytes.clone();
-        let (kind, thumbnail) =
-            tokio::task::spawn_blocking(move || platform::images::thumbnail(&input, avatar::THUMBNAIL_SIZE))
-                .await
-                .map_err(platform::error::Internal::new)??;
-        let key = avatar::new_key(user, kind.extension());
-        self.platform.storage.put(&key, bytes).await?;
+        let bytes = file.bytes().await.map_err(platform::error::Internal::new)?;
+        let max_pixels = self.platform.uploads.max_pixels;
+        let (clean, thumbnail) = self
+            .platform
+            .uploads
+            .images
+            .run(move || {
+                let clean = platform::images::clean(&bytes, max_pixels)?;
+                let thumbnail = platform::images::thumbnail(&clean.image, avatar::THUMBNAIL_SIZE)?;
+                Ok::<_, platform::images::ImageError>((clean, thumbnail))
+            })
+            .await??;
+        let key = avatar::new_key(user, clean.kind.extension());
+        self.platform.storage.put(&key, clean.bytes.into()).await?;
         self.platform.storage.put(&avatar::thumbnail_key(&key), thumbnail.into()).await?;
         let mut tx = self.platform.db.begin().await?;
         let row = store::set_avatar(&mut tx, user, Some(&key)).await?;

@@ -42,6 +42,10 @@ pub struct Platform {
     pub sms: SmsSender,
     /// Uploaded files.
     pub storage: Storage,
+    /// Upload limits and the bounded image workers.
+    pub uploads: crate::upload::Uploads,
+    /// Signed URLs for private files.
+    pub file_urls: crate::files::FileUrls,
     /// Prometheus handle.
     pub metrics: PrometheusHandle,
     /// Realtime topics (with the Redis backplane when Redis is configured).
@@ -79,6 +83,15 @@ impl Platform {
             mailer: Mailer::from_url(&config.mail_url(), &config.mail_from)?,
             sms: SmsSender::from_url(&config.sms_url())?,
             storage: Storage::from_url(&config.storage_url())?,
+            uploads: crate::upload::Uploads {
+                max_file_bytes: config.upload_body_limit as u64,
+                max_pixels: config.upload_max_pixels,
+                images: crate::images::ImageWorkers::new(match config.image_concurrency {
+                    0 => cores,
+                    n => n,
+                }),
+            },
+            file_urls: crate::files::FileUrls::new(&secret, config.file_url_ttl_secs),
             hasher: PasswordHasher::new(cores).map_err(|e| anyhow::anyhow!("{e}"))?,
             outbox: Outbox::new(),
             metrics: crate::telemetry::install_metrics(),

@@ -52,8 +52,14 @@ pub struct Config {
     pub trusted_proxies: String,
     /// Largest JSON body in bytes.
     pub json_body_limit: usize,
-    /// Largest upload body in bytes.
+    /// Largest upload body in bytes (also the largest single file).
     pub upload_body_limit: usize,
+    /// Most pixels (width × height) of an uploaded image, checked from its header before decoding.
+    pub upload_max_pixels: u64,
+    /// Image decodings that may run at once; 0 means one per core.
+    pub image_concurrency: usize,
+    /// Lifetime of a signed URL to a private file, in seconds.
+    pub file_url_ttl_secs: i64,
     /// Lifetime of an access token in seconds.
     pub access_token_ttl_secs: i64,
     /// Lifetime of a refresh token in days.
@@ -91,6 +97,9 @@ impl Default for Config {
             trusted_proxies: String::new(),
             json_body_limit: 1024 * 1024,
             upload_body_limit: 10 * 1024 * 1024,
+            upload_max_pixels: 40_000_000,
+            image_concurrency: 0,
+            file_url_ttl_secs: 15 * 60,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
             db_max_connections: 16,
@@ -156,6 +165,12 @@ impl Config {
         }
         if self.access_token_ttl_secs < 1 || self.refresh_token_ttl_days < 1 {
             return Err(ConfigError("token lifetimes must be positive".into()));
+        }
+        if self.upload_max_pixels < 1 || self.upload_body_limit < 1024 {
+            return Err(ConfigError("upload_max_pixels must be positive and upload_body_limit at least 1024".into()));
+        }
+        if !(1..=crate::files::MAX_TTL_SECS).contains(&self.file_url_ttl_secs) {
+            return Err(ConfigError(format!("file_url_ttl_secs must be between 1 and {}", crate::files::MAX_TTL_SECS)));
         }
         Ok(())
     }
@@ -232,6 +247,9 @@ impl Config {
             ("trusted_proxies", self.trusted_proxies.clone()),
             ("json_body_limit", self.json_body_limit.to_string()),
             ("upload_body_limit", self.upload_body_limit.to_string()),
+            ("upload_max_pixels", self.upload_max_pixels.to_string()),
+            ("image_concurrency", self.image_concurrency.to_string()),
+            ("file_url_ttl_secs", self.file_url_ttl_secs.to_string()),
             ("access_token_ttl_secs", self.access_token_ttl_secs.to_string()),
             ("refresh_token_ttl_days", self.refresh_token_ttl_days.to_string()),
             ("db_max_connections", self.db_max_connections.to_string()),

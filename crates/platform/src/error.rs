@@ -165,6 +165,8 @@ pub enum ErrorKind {
     Invalid,
     /// Content of a type we do not take.
     Unsupported,
+    /// A body or file over its size limit.
+    TooLarge,
     /// Too many attempts ([`DomainError::limit`] says until when).
     RateLimited,
     /// A failure on our side; the cause is logged, never shown.
@@ -268,6 +270,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -19,7 +19,7 @@ pub fn status(err: &dyn DomainError) -> tonic::Status {
         ErrorKind::Forbidden => Code::PermissionDenied,
         ErrorKind::BadRequest | ErrorKind::Invalid | ErrorKind::Unsupported => Code::InvalidArgument,
         ErrorKind::Conflict => Code::AlreadyExists,
-        ErrorKind::RateLimited => Code::ResourceExhausted,
+        ErrorKind::RateLimited | ErrorKind::TooLarge => Code::ResourceExhausted,
         ErrorKind::Internal => Code::Internal,
     };
     let fields: Vec<String> = err.fields().iter().map(|f| format!("{}: {}", f.field, f.message)).collect();

@@ -1,11 +1,16 @@
 //! Uploaded images: the type is decided by the content (magic bytes), never by the name or the
-//! declared type; decoding is bounded (dimensions and memory) against decompression bombs; and
-//! thumbnails are made with `fast_image_resize`.
+//! declared type; the pixel count is read from the header and checked before anything is
+//! decoded (decompression bombs); decoding is bounded in memory and in concurrency; stored
+//! images are re-encoded without their metadata (EXIF, GPS); thumbnails are made with
+//! `fast_image_resize`.
 
+use crate::error::Internal;
 use fast_image_resize::images::Image;
 use fast_image_resize::{PixelType, ResizeOptions, Resizer};
-use image::{ImageEncoder, ImageFormat, ImageReader, Limits};
-use std::io::Cursor;
+use image::{ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits};
+use std::io::{BufRead, Cursor, Seek};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// An accepted image type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,26 +70,112 @@ pub enum ImageError {
     /// Not JPEG, PNG or WebP.
     #[error("the file is not a JPEG, PNG or WebP image")]
     UnsupportedType,
+    /// More pixels than we decode (read from the header, before any decoding).
+    #[error("the image has {width}×{height} pixels; at most {max} pixels are accepted")]
+    TooManyPixels {
+        /// Width from the header.
+        width: u32,
+        /// Height from the header.
+        height: u32,
+        /// The limit.
+        max: u64,
+    },
     /// Claims to be an image but does not decode, or exceeds the limits.
     #[error("the image cannot be read: {0}")]
     Invalid(String),
 }
 
-/// Largest accepted width or height.
-pub const MAX_DIMENSION: u32 = 8_000;
+/// Largest accepted width or height, whatever the pixel limit.
+pub const MAX_DIMENSION: u32 = 16_384;
 
-/// Decodes `bytes` (within limits) and returns a JPEG thumbnail that covers `size`×`size`
-/// (centre-cropped), plus the detected kind. CPU-heavy: call it on the blocking pool.
-pub fn thumbnail(bytes: &[u8], size: u32) -> Result<(ImageKind, Vec<u8>), ImageError> {
+/// Reads width and height from the header of an image of `kind`, without decoding pixels, and
+/// refuses more than `max_pixels`. This is the cheap check that comes before any decoding: an
+/// 8000×8000 PNG of zeros is a few hundred kilobytes on the wire but 256 MB once decoded.
+pub fn check_header(reader: impl BufRead + Seek, kind: ImageKind, max_pixels: u64) -> Result<(u32, u32), ImageError> {
+    let (width, height) = ImageReader::with_format(reader, kind.format())
+        .into_dimensions()
+        .map_err(|e| ImageError::Invalid(e.to_string()))?;
+    if u64::from(width) * u64::from(height) > max_pixels || width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(ImageError::TooManyPixels { width, height, max: max_pixels });
+    }
+    if width == 0 || height == 0 {
+        return Err(ImageError::Invalid("the image has no pixels".into()));
+    }
+    Ok((width, height))
+}
+
+/// An image decoded within limits, turned upright and re-encoded without its metadata.
+#[derive(Debug)]
+pub struct Clean {
+    /// The kind (unchanged from the upload).
+    pub kind: ImageKind,
+    /// The re-encoded file: no EXIF, GPS, XMP, ICC or text chunks, nothing appended.
+    pub bytes: Vec<u8>,
+    /// The decoded pixels, upright, for renditions such as thumbnails.
+    pub image: image::DynamicImage,
+}
+
+/// Decodes `bytes` (within `max_pixels`), applies the EXIF orientation (so the picture stays
+/// upright once the EXIF is gone) and re-encodes it in the same format. Re-encoding rather than
+/// cutting metadata segments out also drops anything hidden after the image data (polyglot
+/// files). CPU-heavy: call it through [`ImageWorkers::run`].
+pub fn clean(bytes: &[u8], max_pixels: u64) -> Result<Clean, ImageError> {
     let kind = ImageKind::sniff(bytes).ok_or(ImageError::UnsupportedType)?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
+    check_header(Cursor::new(bytes), kind, max_pixels)?;
+    let invalid = |e: image::ImageError| ImageError::Invalid(e.to_string());
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), kind.format()).into_decoder().map_err(invalid)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
     limits.max_image_height = Some(MAX_DIMENSION);
-    limits.max_alloc = Some(256 * 1024 * 1024);
-    reader.limits(limits);
-    let decoded = reader.decode().map_err(|e| ImageError::Invalid(e.to_string()))?;
-    let rgb = image::DynamicImage::ImageRgb8(decoded.to_rgb8());
+    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 * 1024 * 1024));
+    decoder.set_limits(limits).map_err(invalid)?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(invalid)?;
+    image.apply_orientation(orientation);
+    let bytes = encode(&image, kind).map_err(invalid)?;
+    Ok(Clean { kind, bytes, image })
+}
+
+fn encode(image: &image::DynamicImage, kind: ImageKind) -> image::ImageResult<Vec<u8>> {
+    let mut out = Vec::new();
+    let (w, h) = (image.width(), image.height());
+    match kind {
+        ImageKind::Jpeg => {
+            let rgb = image.to_rgb8();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).write_image(
+                &rgb,
+                w,
+                h,
+                image::ExtendedColorType::Rgb8,
+            )?;
+        }
+        ImageKind::Png => image.write_to(&mut Cursor::new(&mut out), ImageFormat::Png)?,
+        // The WebP encoder of `image` is lossless only; the file may grow, the picture does not change.
+        ImageKind::Webp if image.color().has_alpha() => {
+            let rgba = image.to_rgba8();
+            image::codecs::webp::WebPEncoder::new_lossless(&mut out).write_image(
+                &rgba,
+                w,
+                h,
+                image::ExtendedColorType::Rgba8,
+            )?;
+        }
+        ImageKind::Webp => {
+            let rgb = image.to_rgb8();
+            image::codecs::webp::WebPEncoder::new_lossless(&mut out).write_image(
+                &rgb,
+                w,
+                h,
+                image::ExtendedColorType::Rgb8,
+            )?;
+        }
+    }
+    Ok(out)
+}
+
+/// A JPEG thumbnail of `image` that covers `size`×`size` (centre-cropped).
+pub fn thumbnail(image: &image::DynamicImage, size: u32) -> Result<Vec<u8>, ImageError> {
+    let rgb = image::DynamicImage::ImageRgb8(image.to_rgb8());
     let mut dst = Image::new(size, size, PixelType::U8x3);
     let options = ResizeOptions::new().fit_into_destination(Some((0.5, 0.5)));
     Resizer::new().resize(&rgb, &mut dst, &options).map_err(|e| ImageError::Invalid(e.to_string()))?;
@@ -92,7 +183,33 @@ pub fn thumbnail(bytes: &[u8], size: u32) -> Result<(ImageKind, Vec<u8>), ImageE
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
         .write_image(dst.buffer(), size, size, image::ExtendedColorType::Rgb8)
         .map_err(|e| ImageError::Invalid(e.to_string()))?;
-    Ok((kind, out))
+    Ok(out)
+}
+
+/// Runs image work on the blocking pool, at most one job per core at a time: decoding is
+/// CPU- and memory-heavy, and a burst of uploads must queue rather than take every core and
+/// gigabytes of memory at once.
+#[derive(Debug, Clone)]
+pub struct ImageWorkers {
+    permits: Arc<Semaphore>,
+}
+
+impl ImageWorkers {
+    /// Workers that run at most `concurrency` jobs at once.
+    pub fn new(concurrency: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+    }
+
+    /// Runs `job` once a slot is free.
+    pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, Internal> {
+        let _permit = self.permits.acquire().await.map_err(Internal::new)?;
+        tokio::task::spawn_blocking(job).await.map_err(Internal::new)
+    }
+
+    /// Jobs that may start now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
 }
 
 #[cfg(test)]
@@ -115,25 +232,77 @@ mod tests {
         assert_eq!(ImageKind::sniff(b"GIF89a"), None);
     }
 
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
     #[test]
     fn thumbnails_are_square_jpegs() {
-        let (kind, thumb) = thumbnail(&png(300, 120), 64).unwrap();
-        assert_eq!(kind, ImageKind::Png);
+        let clean = clean(&png(300, 120), 40_000_000).unwrap();
+        assert_eq!(clean.kind, ImageKind::Png);
+        let thumb = thumbnail(&clean.image, 64).unwrap();
         assert_eq!(ImageKind::sniff(&thumb), Some(ImageKind::Jpeg));
         let decoded = image::load_from_memory(&thumb).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (64, 64));
     }
 
     #[test]
-    fn broken_and_oversized_images_are_refused() {
+    fn metadata_and_trailers_are_stripped() {
+        // (JPEG EXIF, GPS and orientation are covered end to end by the avatar tests.)
+        // A PNG text chunk and bytes appended after the end of the image do not survive.
+        let mut png_bytes = png(8, 8);
+        let iend = png_bytes.len() - 12;
+        let text = b"tEXtComment\0secret location";
+        let mut chunk = u32::try_from(text.len() - 4).unwrap().to_be_bytes().to_vec();
+        chunk.extend_from_slice(text);
+        chunk.extend_from_slice(&[0, 0, 0, 0]); // the CRC is not checked by the decoder
+        png_bytes.splice(iend..iend, chunk);
+        png_bytes.extend_from_slice(b"<html>polyglot</html>");
+        let clean = super::clean(&png_bytes, 40_000_000).unwrap();
+        assert!(!contains(&clean.bytes, b"secret location") && !contains(&clean.bytes, b"polyglot"));
+    }
+
+    #[test]
+    fn pixel_count_is_checked_from_the_header() {
+        // A valid 8000×8000 header (over pixel data for one pixel) is refused from the chunks
+        // before the pixel data: nothing is decoded.
+        let mut bomb = png(1, 1);
+        bomb[16..20].copy_from_slice(&8_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&8_000u32.to_be_bytes());
+        let crc = crc32fast::hash(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let refused = check_header(Cursor::new(&bomb), ImageKind::Png, 40_000_000);
+        assert!(matches!(refused, Err(ImageError::TooManyPixels { width: 8000, height: 8000, .. })), "{refused:?}");
+        assert!(matches!(clean(&bomb, 40_000_000), Err(ImageError::TooManyPixels { .. })));
+        assert_eq!(check_header(Cursor::new(&png(30, 20)), ImageKind::Png, 600).unwrap(), (30, 20));
+        assert!(check_header(Cursor::new(&png(30, 20)), ImageKind::Png, 599).is_err());
+    }
+
+    #[test]
+    fn broken_images_are_refused() {
         let mut broken = png(10, 10);
         broken.truncate(30);
-        assert!(matches!(thumbnail(&broken, 64), Err(ImageError::Invalid(_))));
-        assert!(matches!(thumbnail(b"hello", 64), Err(ImageError::UnsupportedType)));
-        // A PNG header declaring 20000×20000 pixels is refused before any large allocation.
-        let mut bomb = png(1, 1);
-        bomb[16..20].copy_from_slice(&20_000u32.to_be_bytes());
-        bomb[20..24].copy_from_slice(&20_000u32.to_be_bytes());
-        assert!(thumbnail(&bomb, 64).is_err());
+        assert!(matches!(clean(&broken, 40_000_000), Err(ImageError::Invalid(_))));
+        assert!(matches!(clean(b"hello", 40_000_000), Err(ImageError::UnsupportedType)));
+    }
+
+    #[tokio::test]
+    async fn image_work_is_bounded() {
+        let workers = ImageWorkers::new(1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let busy = workers.clone();
+        let first = tokio::spawn(async move { busy.run(move || rx.recv().unwrap()).await });
+        while workers.available() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn({
+            let w = workers.clone();
+            async move { w.run(|| 2).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "the second job waits for the first");
+        tx.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(second.await.unwrap().unwrap(), 2);
     }
 }

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod files;
 pub mod grpc;
 pub mod http;
 pub mod idempotency;
@@ -29,6 +30,7 @@ pub mod sms;
 pub mod storage;
 pub mod telemetry;
 pub mod text;
+pub mod upload;
 
 pub use app::{Platform, serve};
 pub use error::{ApiError, ApiResult, FieldError};

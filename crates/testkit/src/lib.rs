@@ -45,6 +45,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The app's realtime hub (tests publish on it directly).
     pub hub: platform::realtime::Hub,
+    /// The app's file storage and URL signer (tests store private files and sign links to them).
+    pub files: platform::files::FilesState,
     _data: Arc<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -142,6 +144,8 @@ impl TestApp {
         platform::logging::init(&config);
         let app = ferrobase::build(config.clone()).await.expect("build app");
         let hub = app.platform.hub.clone();
+        let files =
+            platform::files::FilesState { urls: app.platform.file_urls.clone(), storage: app.platform.storage.clone() };
         let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -160,6 +164,7 @@ impl TestApp {
             config,
             backend,
             hub,
+            files,
             _data: data,
             stop: Some(stop),
             task: Some(task),

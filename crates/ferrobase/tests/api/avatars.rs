@@ -16,6 +16,34 @@ fn png(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+/// A JPEG of `w`×`h` (left half red) carrying an EXIF segment with `orientation` and a GPS-looking
+/// text, as phones write them.
+fn jpeg_with_exif(w: u32, h: u32, orientation: u16) -> Vec<u8> {
+    use image::ImageEncoder;
+    let img = image::RgbImage::from_fn(w, h, |x, _| image::Rgb([if x < w / 2 { 255 } else { 0 }, 0, 0]));
+    let mut plain = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 95)
+        .write_image(&img, w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    // TIFF, big-endian, one IFD entry: 0x0112 Orientation, SHORT, count 1.
+    let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    tiff.extend_from_slice(b"GPS 59.3293N 18.0686E");
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = plain[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&u16::try_from(app1.len() + 2).unwrap().to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 async fn upload(app: &TestApp, token: Option<&str>, bytes: Vec<u8>, field: &str) -> Resp {
     let part = reqwest::multipart::Part::bytes(bytes).file_name("picture.png").mime_str("image/png").unwrap();
     let form = reqwest::multipart::Form::new().part(field.to_string(), part);
@@ -71,7 +99,9 @@ async fn avatars_are_checked_thumbnailed_and_served(app: TestApp) {
 
     let (status, ct, body) = fetch(&app, &url).await;
     assert_eq!((status, ct.as_str()), (200, "image/png"));
-    assert_eq!(body, original, "the original is served unchanged");
+    let served = image::load_from_memory(&body).unwrap();
+    let sent = image::load_from_memory(&original).unwrap();
+    assert_eq!(served.to_rgb8(), sent.to_rgb8(), "a PNG is re-encoded losslessly");
     let (status, ct, body) = fetch(&app, &thumb_url).await;
     assert_eq!((status, ct.as_str()), (200, "image/jpeg"));
     let thumb = image::load_from_memory(&body).unwrap();
@@ -91,6 +121,73 @@ async fn avatars_are_checked_thumbnailed_and_served(app: TestApp) {
     assert_eq!(fetch(&app, &url).await.0, 404);
     let me = app.get("/api/v1/users/me", Some(&a.access)).await.expect(200);
     assert_eq!(me.json["avatar_url"], serde_json::Value::Null);
+}
+
+async fn stored_photos_lose_their_metadata_and_stay_upright(app: TestApp) {
+    let a = app.register("gps@example.com").await;
+    let photo = jpeg_with_exif(60, 30, 6);
+    assert!(contains(&photo, b"Exif\0\0") && contains(&photo, b"GPS 59.3293N"));
+    let r = upload(&app, Some(&a.access), photo, "file").await.expect(200);
+    let (status, ct, body) = fetch(&app, r.json["avatar_url"].as_str().unwrap()).await;
+    assert_eq!((status, ct.as_str()), (200, "image/jpeg"));
+    assert!(!contains(&body, b"Exif"), "the EXIF segment is not served");
+    assert!(!contains(&body, b"GPS 59.3293N"), "the location is not served");
+    // Orientation 6 means "rotate 90° clockwise to view": the stored picture is upright, and
+    // the red half that was on the left is now on top.
+    let stored = image::load_from_memory(&body).unwrap().to_rgb8();
+    assert_eq!(stored.dimensions(), (30, 60));
+    assert!(stored.get_pixel(15, 5)[0] > 200 && stored.get_pixel(15, 55)[0] < 60);
+    // The file on disk is the cleaned one, not the upload.
+    for file in expect_files(&app, &a.user_id, 2).await {
+        assert!(!contains(&std::fs::read(file).unwrap(), b"GPS 59.3293N"));
+    }
+}
+
+async fn images_with_too_many_pixels_are_refused_from_their_header(app: TestApp) {
+    let a = app.register("bomb@example.com").await;
+    // A valid PNG whose header says 8000×8000: 64 megapixels, 256 MB once decoded. The header
+    // is read, the pixels never are.
+    let mut bomb = png(1, 1);
+    bomb[16..20].copy_from_slice(&8_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&8_000u32.to_be_bytes());
+    let crc = crc32fast::hash(&bomb[12..29]); // the IHDR chunk stays valid
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+    let r = upload(&app, Some(&a.access), bomb, "file").await.expect_problem(422, "image_too_large");
+    assert_eq!(r.json["errors"][0]["field"], "file");
+    assert!(r.json["errors"][0]["message"].as_str().unwrap().contains("8000×8000"));
+    // Just under the limit (configured to 10 000 pixels here) passes.
+    upload(&app, Some(&a.access), png(100, 100), "file").await.expect(200);
+    upload(&app, Some(&a.access), png(101, 100), "file").await.expect_problem(422, "image_too_large");
+    assert_eq!(fetch(&app, &format!("/api/v1/users/{}/avatar?size=thumbnail", a.user_id)).await.0, 200);
+}
+
+async fn private_files_need_a_valid_unexpired_link(app: TestApp) {
+    let files = &app.files;
+    files.storage.put("private/u1/report.pdf", b"%PDF-1.7 test".to_vec().into()).await.unwrap();
+    let signed = files.urls.sign("private/u1/report.pdf");
+    let resp = app.http.get(app.url(&signed.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    assert_eq!(resp.headers()["content-disposition"], "attachment");
+    assert!(resp.headers()["cache-control"].to_str().unwrap().starts_with("private, max-age="));
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"%PDF-1.7 test");
+
+    // Another key with this link's signature, a changed expiry, a changed signature: refused
+    // before storage is read.
+    let query = signed.url.split_once('?').unwrap().1;
+    let other = format!("/api/v1/files/private%2Fu2%2Freport.pdf?{query}");
+    app.get(&other, None).await.expect_problem(403, "invalid_file_link");
+    let longer = signed.url.replace("expires=", "expires=9");
+    app.get(&longer, None).await.expect_problem(403, "invalid_file_link");
+    let tampered = format!("{}0", &signed.url[..signed.url.len() - 1]);
+    app.get(&tampered, None).await.expect_problem(403, "invalid_file_link");
+    app.get("/api/v1/files/private%2Fu1%2Freport.pdf", None).await.expect_problem(400, "invalid_query");
+    // An expired link.
+    let old = files.urls.sign_for("private/u1/report.pdf", 60, chrono::Utc::now() - chrono::Duration::hours(1));
+    app.get(&old.url, None).await.expect_problem(403, "file_link_expired");
+    // A valid link to an object that is gone.
+    files.storage.delete("private/u1/report.pdf").await.unwrap();
+    app.get(&signed.url, None).await.expect_problem(404, "not_found");
 }
 
 async fn bad_uploads_are_refused(app: TestApp) {
@@ -131,6 +228,14 @@ async fn deleting_the_account_removes_its_files(app: TestApp) {
 
 testkit::api_tests!(
     avatars_are_checked_thumbnailed_and_served,
+    stored_photos_lose_their_metadata_and_stay_upright,
+    private_files_need_a_valid_unexpired_link,
     bad_uploads_are_refused,
     deleting_the_account_removes_its_files,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pixel_limit_holds() {
+    let app = TestApp::spawn_with(testkit::Backend::Sqlite, |c| c.upload_max_pixels = 10_000).await.unwrap();
+    images_with_too_many_pixels_are_refused_from_their_header(app).await;
+}

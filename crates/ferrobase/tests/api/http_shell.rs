@@ -130,6 +130,7 @@ async fn openapi_document_covers_every_route() {
         "/api/v1/work/tasks/{id}",
         "/api/v1/work/tasks/{id}/comments",
         "/api/v1/work/comments/{id}",
+        "/api/v1/files/{key}",
         "/health/live",
         "/health/ready",
         "/metrics",

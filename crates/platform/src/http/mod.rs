@@ -40,6 +40,10 @@ pub fn finish_with(
     let (api_router, openapi) = OpenApiRouter::with_openapi(openapi::base())
         .merge(api)
         .merge(health::router(platform.clone()))
+        .merge(crate::files::router(crate::files::FilesState {
+            urls: platform.file_urls.clone(),
+            storage: platform.storage.clone(),
+        }))
         .split_for_parts();
     let openapi = openapi::finish(openapi);
     let docs = Router::new()
