@@ -28,6 +28,9 @@ pub enum StorageError {
     /// The store failed.
     #[error("storage: {0}")]
     Store(#[from] object_store::Error),
+    /// Reading a local file to store failed.
+    #[error("storage: reading the file to store: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl Storage {
@@ -54,6 +57,24 @@ impl Storage {
     /// Stores `bytes` under `key`, replacing what was there.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         self.store.put(&Path::from(key), bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Streams the file at `path` to `key` in parts, so a large upload never sits whole in memory.
+    pub async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), StorageError> {
+        use tokio::io::AsyncReadExt;
+        let mut file = tokio::fs::File::open(path).await?;
+        let mut writer = object_store::WriteMultipart::new(self.store.put_multipart(&Path::from(key)).await?);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            writer.wait_for_capacity(4).await?;
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await?;
         Ok(())
     }
 
@@ -88,6 +109,13 @@ mod tests {
         assert!(dir.path().join("files/a/b/c.png").exists());
         storage.delete("a/b/c.png").await.unwrap();
         storage.delete("a/b/c.png").await.unwrap();
+
+        // A file larger than one part goes up in parts and comes back whole.
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let staged = dir.path().join("staged");
+        std::fs::write(&staged, &big).unwrap();
+        storage.put_file("docs/big.pdf", &staged).await.unwrap();
+        assert_eq!(storage.get("docs/big.pdf").await.unwrap().unwrap(), big);
         assert!(storage.get("a/b/c.png").await.unwrap().is_none());
     }
 

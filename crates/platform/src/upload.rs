@@ -117,9 +117,19 @@ impl Received {
         tokio::fs::read(&self.path).await.map(Bytes::from)
     }
 
-    /// Where it is staged, for streaming it on (it is removed when `self` is dropped).
+    /// Where it is staged (it is removed when `self` is dropped).
     pub fn path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    /// Streams it to `storage` under `key` (a key the module generated, ending in
+    /// [`FileKind::extension`] so that it is served with the right type).
+    pub async fn store(
+        &self,
+        storage: &crate::storage::Storage,
+        key: &str,
+    ) -> Result<(), crate::storage::StorageError> {
+        storage.put_file(key, &self.path).await
     }
 }
 
@@ -355,6 +365,82 @@ async fn read_text(mut field: Field<'_>, name: &str) -> Result<String, UploadErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Documents;
+
+    impl UploadRules for Documents {
+        const FIELD: &'static str = "files";
+        const MAX_FILES: usize = 2;
+        const IMAGES_ONLY: bool = false;
+        fn accepts(kind: FileKind) -> bool {
+            kind == FileKind::Pdf
+        }
+    }
+
+    fn uploads(max_file_bytes: u64) -> Uploads {
+        Uploads { max_file_bytes, max_pixels: 1_000_000, images: ImageWorkers::new(1) }
+    }
+
+    /// A multipart request with `parts` of (field, file name, body).
+    fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Request {
+        let mut body = Vec::new();
+        for (name, file, bytes) in parts {
+            body.extend_from_slice(b"--XyZ\r\n");
+            let disposition = match file {
+                Some(f) => format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\r\n"),
+                None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"),
+            };
+            body.extend_from_slice(disposition.as_bytes());
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XyZ--\r\n");
+        Request::builder()
+            .method("POST")
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    }
+
+    async fn read(uploads: &Uploads, req: Request) -> Result<Upload<Documents>, UploadError> {
+        let multipart = Multipart::from_request(req, &()).await.unwrap();
+        uploads.read::<Documents>(multipart).await
+    }
+
+    #[tokio::test]
+    async fn files_are_staged_checked_and_streamed_on() {
+        let pdf = b"%PDF-1.7 a small document".as_slice();
+        let up = read(&uploads(1024), form(&[("title", None, b"Q3"), ("files", Some("a.pdf"), pdf)])).await.unwrap();
+        assert_eq!(up.fields["title"], "Q3");
+        let file = &up.files[0];
+        assert_eq!((file.kind, file.size, file.file_name.as_deref()), (FileKind::Pdf, pdf.len() as u64, Some("a.pdf")));
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::Storage::from_url(&format!("file://{}", dir.path().display())).unwrap();
+        file.store(&storage, "docs/a.pdf").await.unwrap();
+        assert_eq!(storage.get("docs/a.pdf").await.unwrap().unwrap().as_ref(), pdf);
+        let staged = file.path().to_path_buf();
+        drop(up);
+        assert!(!staged.exists(), "the staging file goes with the upload");
+
+        let too_big = vec![b'%'; 2000];
+        let err = read(&uploads(1024), form(&[("files", Some("big.pdf"), &too_big)])).await.unwrap_err();
+        assert!(matches!(err, UploadError::TooLarge { limit: 1024 }), "{err:?}");
+        let err =
+            read(&uploads(1024), form(&[("files", Some("x.pdf"), b"<html><body>hi</body></html>")])).await.unwrap_err();
+        assert_eq!(err.code(), "unsupported_file_type");
+        let three = [("files", Some("1.pdf"), pdf), ("files", Some("2.pdf"), pdf), ("files", Some("3.pdf"), pdf)];
+        assert_eq!(read(&uploads(1024), form(&three)).await.unwrap_err().code(), "validation_failed");
+        let err = read(&uploads(1024), form(&[("title", None, b"no file")])).await.unwrap_err();
+        assert!(matches!(err, UploadError::Field { ref field, .. } if field == "files"), "{err:?}");
+        let err = read(&uploads(1024), form(&[("other", Some("o.pdf"), pdf)])).await.unwrap_err();
+        assert!(matches!(err, UploadError::Field { ref field, .. } if field == "other"), "{err:?}");
+        let long = vec![b'a'; MAX_TEXT_FIELD + 1];
+        assert_eq!(
+            read(&uploads(1024), form(&[("title", None, &long)])).await.unwrap_err().code(),
+            "validation_failed"
+        );
+    }
 
     #[test]
     fn kinds_come_from_content_and_keys() {
