@@ -1,0 +1,146 @@
+//! The accounts use cases: the only place the rules of sign-up, sign-in, codes, sessions and
+//! profiles live. Routes parse and answer; the store reads and writes; this decides.
+
+mod admin;
+mod passwords;
+mod phone;
+mod profile;
+mod sessions;
+mod signup;
+
+use crate::error::AccountsError;
+use crate::events::{self, CodeMail};
+use crate::model::*;
+use crate::session_cache::SessionCache;
+use crate::store::{self, NewUser};
+use platform::Platform;
+use platform::auth::{SessionCheck, SessionStatus};
+use platform::crypto::{constant_time_eq, hmac_hex, random_token, sha256_hex, six_digit_code};
+use platform::db::{DbError, Ts};
+use platform::module::AccountHookSet;
+use platform::outbox::{DELETE_FILES, DeleteFiles};
+use platform::pagination::Page;
+use platform::ratelimit::Quota;
+use platform::realtime::Ended;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+type Result<T> = std::result::Result<T, AccountsError>;
+
+/// Wrong attempts a code survives.
+pub const MAX_CODE_ATTEMPTS: i64 = 5;
+/// Lifetime of emailed codes.
+const EMAIL_CODE_TTL: chrono::Duration = chrono::Duration::minutes(15);
+/// Lifetime of SMS codes.
+const SMS_CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Lifetime of a reset token.
+const RESET_TOKEN_TTL: chrono::Duration = chrono::Duration::minutes(10);
+
+const LOGIN_FAILURES: Quota = Quota::new(10, Duration::from_secs(15 * 60));
+const LOGIN_PER_IP: Quota = Quota::new(60, Duration::from_secs(60));
+const REGISTER_PER_IP: Quota = Quota::new(30, Duration::from_secs(3600));
+const SENDS_PER_DESTINATION: Quota = Quota::new(5, Duration::from_secs(15 * 60));
+const SENDS_PER_IP: Quota = Quota::new(50, Duration::from_secs(3600));
+const CODE_CHECKS_PER_IP: Quota = Quota::new(60, Duration::from_secs(15 * 60));
+
+/// Who is asking, for sessions and rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The client's IP.
+    pub ip: String,
+    /// Its user agent.
+    pub user_agent: Option<String>,
+}
+
+/// Told about account changes other modules react to, after they commit.
+#[async_trait::async_trait]
+pub trait AccountObserver: Send + Sync {
+    /// `user` proved they own `email` (work turns pending project invitations into memberships).
+    async fn email_verified(&self, user: Uuid, email: &str);
+}
+
+/// The accounts service. Cheap to clone; other modules hold one to look users up.
+#[derive(Clone)]
+pub struct Accounts {
+    platform: Platform,
+    sessions: Arc<SessionCache>,
+    observers: Arc<std::sync::RwLock<Vec<Arc<dyn AccountObserver>>>>,
+    hooks: AccountHookSet,
+}
+
+impl Accounts {
+    /// The service over the platform. Sessions are cached only on SQLite, where this process
+    /// is the only writer (see [`SessionCache`]).
+    /// `hooks` are every module's export and deletion hooks, called by [`Accounts::export`] and
+    /// [`Accounts::delete_account`].
+    pub fn new(platform: Platform, hooks: AccountHookSet) -> Self {
+        let cache = SessionCache::new(platform.db.dialect() == platform::db::Dialect::Sqlite);
+        Self { platform, sessions: Arc::new(cache), observers: Arc::default(), hooks }
+    }
+
+    /// Adds an observer of account changes (modules register theirs while the app is built).
+    pub fn observe(&self, observer: Arc<dyn AccountObserver>) {
+        self.observers.write().unwrap_or_else(|p| p.into_inner()).push(observer);
+    }
+
+    fn code_hash(&self, purpose: CodePurpose, destination: &str, code: &str) -> String {
+        hmac_hex(self.platform.code_key.expose().as_bytes(), &format!("{}|{destination}|{code}", purpose.as_str()))
+    }
+
+    fn refresh_ttl(&self) -> chrono::Duration {
+        chrono::Duration::days(self.platform.config.refresh_token_ttl_days)
+    }
+
+    /// After a commit that ended sessions: forget them in the cache and close their realtime
+    /// connections, on every instance.
+    fn ended(&self, ended: Ended) {
+        match ended {
+            Ended::Session(session) => self.sessions.forget_session(session),
+            Ended::User { user, .. } => self.sessions.forget_user(user),
+        }
+        self.platform.hub.end_sessions(ended);
+    }
+
+    // --- public API for other modules -----------------------------------------------------------
+
+    /// A user by id.
+    pub async fn user(&self, id: Uuid) -> Result<User> {
+        store::find_user(&self.platform.db, id).await?.map(User::from).ok_or(AccountsError::NotFound)
+    }
+
+    /// The active user who owns (has verified) `email`, if any.
+    pub async fn verified_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let email = EmailAddress::parse(email)?;
+        let found = store::find_user_by_email(&self.platform.db, email.as_str()).await?;
+        Ok(found.map(User::from).filter(|u| u.email_verified && !u.disabled))
+    }
+
+    /// The public profiles of the users among `ids` that exist.
+    pub async fn public_users(&self, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, PublicUser>> {
+        let rows = store::find_users(&self.platform.db, ids).await?;
+        Ok(rows.into_iter().map(|r| (r.id, PublicUser::from(User::from(r)))).collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionCheck for Accounts {
+    async fn check(&self, user: Uuid, session: Uuid) -> std::result::Result<Option<SessionStatus>, DbError> {
+        if let Some(role) = self.sessions.get(user, session) {
+            return Ok(Some(SessionStatus { role }));
+        }
+        let epoch = self.sessions.epoch();
+        let state = store::session_state(&self.platform.db, user, session).await?;
+        let live = state.filter(|s| s.revoked_at.is_none() && s.expires_at > Ts::now() && !s.disabled);
+        Ok(live.map(|s| {
+            self.sessions.put(epoch, user, session, s.role.clone(), s.expires_at);
+            SessionStatus { role: s.role }
+        }))
+    }
+}
+
+fn collect(errors: &mut Vec<platform::FieldError>, e: AccountsError) {
+    if let AccountsError::Invalid(mut list) = e {
+        errors.append(&mut list);
+    }
+}

@@ -1,0 +1,124 @@
+//! Accounts use cases: the profile, the avatar, the data export and account deletion.
+
+use super::*;
+
+impl Accounts {
+    /// Changes the caller's profile and returns it.
+    pub async fn update_profile(
+        &self,
+        user: Uuid,
+        name: Option<&str>,
+        locale: Option<Locale>,
+        public_profile: Option<bool>,
+    ) -> Result<User> {
+        let name = name.map(DisplayName::parse).transpose()?;
+        let row = store::update_profile(
+            &self.platform.db,
+            user,
+            name.as_ref().map(DisplayName::as_str),
+            locale.map(Locale::as_str),
+            public_profile,
+        )
+        .await?;
+        Ok(row.into())
+    }
+
+    /// Deletes the caller's account after checking the password (accounts without a password,
+    /// created by phone, are confirmed by the signed-in session alone). Stored files are removed
+    /// by the outbox once the deletion has committed.
+    pub async fn delete_account(&self, user: Uuid, password: Option<&str>) -> Result<()> {
+        let row = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
+        if row.password_hash.is_some() {
+            self.require_password(&row, password.unwrap_or_default()).await?;
+        }
+        let mut tx = self.platform.db.begin().await?;
+        for (module, hooks) in self.hooks.all() {
+            hooks.deleting(&mut tx, user).await.map_err(|e| AccountsError::Hook(module, e))?;
+        }
+        store::delete_user(&mut tx, user).await?;
+        events::deleted(&self.platform.outbox, &mut tx, user).await?;
+        self.forget_avatar_files(&mut tx, row.avatar_key.as_deref()).await?;
+        tx.commit().await?;
+        self.ended(Ended::User { user, except: None });
+        self.platform.outbox.wake();
+        Ok(())
+    }
+
+    pub(super) async fn forget_avatar_files(&self, tx: &mut platform::db::Tx, key: Option<&str>) -> Result<()> {
+        if let Some(key) = key {
+            let files = DeleteFiles { keys: vec![key.to_string(), avatar::thumbnail_key(key)] };
+            self.platform.outbox.enqueue(tx, DELETE_FILES, &files).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the caller's avatar with an uploaded image (its type and pixel count already
+    /// checked by the upload extractor) and a generated thumbnail. The stored original is
+    /// re-encoded upright without its metadata (EXIF, GPS). Files are written before the row
+    /// points at them, so a reader never sees a key without its file; the previous files are
+    /// removed after the commit.
+    pub async fn set_avatar(&self, user: Uuid, file: platform::upload::Received) -> Result<User> {
+        let before = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
+        let bytes = file.bytes().await.map_err(platform::error::Internal::new)?;
+        let max_pixels = self.platform.uploads.max_pixels;
+        let (clean, thumbnail) = self
+            .platform
+            .uploads
+            .images
+            .run(move || {
+                let clean = platform::images::clean(&bytes, max_pixels)?;
+                let thumbnail = platform::images::thumbnail(&clean.image, avatar::THUMBNAIL_SIZE)?;
+                Ok::<_, platform::images::ImageError>((clean, thumbnail))
+            })
+            .await??;
+        let key = avatar::new_key(user, clean.kind.extension());
+        self.platform.storage.put(&key, clean.bytes.into()).await?;
+        self.platform.storage.put(&avatar::thumbnail_key(&key), thumbnail.into()).await?;
+        let mut tx = self.platform.db.begin().await?;
+        let row = store::set_avatar(&mut tx, user, Some(&key)).await?;
+        self.forget_avatar_files(&mut tx, before.avatar_key.as_deref()).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(row.into())
+    }
+
+    /// Removes the caller's avatar.
+    pub async fn delete_avatar(&self, user: Uuid) -> Result<User> {
+        let before = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
+        let mut tx = self.platform.db.begin().await?;
+        let row = store::set_avatar(&mut tx, user, None).await?;
+        self.forget_avatar_files(&mut tx, before.avatar_key.as_deref()).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(row.into())
+    }
+
+    /// A user's avatar (or its thumbnail) and its content type.
+    pub async fn avatar(&self, user: Uuid, thumbnail: bool) -> Result<(bytes::Bytes, &'static str)> {
+        let row = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
+        let key = row.avatar_key.ok_or(AccountsError::NotFound)?;
+        let (key, content_type) = if thumbnail {
+            (avatar::thumbnail_key(&key), "image/jpeg")
+        } else {
+            (key.clone(), avatar::content_type(&key))
+        };
+        let bytes = self.platform.storage.get(&key).await?.ok_or(AccountsError::NotFound)?;
+        Ok((bytes, content_type))
+    }
+
+    /// Everything stored about the caller: this module's part and every other module's, each
+    /// under the module's name.
+    pub async fn export(&self, user: Uuid, session: Uuid) -> Result<serde_json::Value> {
+        let me = self.user(user).await?;
+        let sessions = self.sessions(user, session).await?;
+        let mut out = serde_json::json!({
+            "exported_at": Ts::now(),
+            "accounts": { "user": me, "sessions": sessions },
+        });
+        for (module, hooks) in self.hooks.all() {
+            let part = hooks.export(user).await.map_err(|e| AccountsError::Hook(module, e))?;
+            out[module] = part;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,117 @@
+//! Accounts use cases: sign-in, refresh-token rotation and session revocation.
+
+use super::*;
+
+impl Accounts {
+    /// Email and password sign-in.
+    pub async fn login(&self, email: &str, password: &str, client: &ClientInfo) -> Result<SessionTokens> {
+        self.platform.limiter.hit(&format!("login-ip:{}", client.ip), LOGIN_PER_IP).await?;
+        let normalised = email.trim().to_lowercase();
+        let fail_key = format!("login-fail:{normalised}");
+        self.platform.limiter.check(&fail_key, LOGIN_FAILURES).await?;
+        let user = match EmailAddress::parse(&normalised) {
+            Ok(e) => store::find_user_by_email(&self.platform.db, e.as_str()).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        if !self.platform.hasher.verify(password, hash).await? {
+            self.platform.limiter.hit(&fail_key, LOGIN_FAILURES).await?;
+            return Err(AccountsError::InvalidCredentials);
+        }
+        let user = user.ok_or(AccountsError::InvalidCredentials)?;
+        if user.disabled {
+            return Err(AccountsError::AccountDisabled);
+        }
+        self.platform.limiter.clear(&fail_key).await;
+        let mut tx = self.platform.db.begin().await?;
+        let tokens = self.start_session(&mut tx, &user, client).await?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    pub(super) async fn start_session(
+        &self,
+        tx: &mut platform::db::Tx,
+        user: &UserRow,
+        client: &ClientInfo,
+    ) -> Result<SessionTokens> {
+        let expires = Ts::now().plus(self.refresh_ttl());
+        let session =
+            store::insert_session(tx, user.id, expires, client.user_agent.as_deref(), Some(&client.ip)).await?;
+        self.tokens_for(tx, user.clone(), session).await
+    }
+
+    pub(super) async fn tokens_for(
+        &self,
+        tx: &mut platform::db::Tx,
+        user: UserRow,
+        session: Uuid,
+    ) -> Result<SessionTokens> {
+        let refresh = random_token();
+        store::insert_refresh_token(tx, &sha256_hex(&refresh), session).await?;
+        let access = self.platform.keys.issue(user.id, session, &user.role)?;
+        Ok(SessionTokens {
+            user: user.into(),
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer".into(),
+            expires_in: self.platform.keys.ttl_secs,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. A spent token means it was stolen or replayed:
+    /// the whole session is revoked.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<SessionTokens> {
+        let db = &self.platform.db;
+        let hash = sha256_hex(refresh_token.trim());
+        let row = store::find_refresh_token(db, &hash).await?.ok_or(AccountsError::InvalidRefreshToken)?;
+        let now = Ts::now();
+        if row.revoked_at.is_some() || row.expires_at <= now {
+            return Err(AccountsError::InvalidRefreshToken);
+        }
+        let user = store::find_user(db, row.user_id).await?.ok_or(AccountsError::InvalidRefreshToken)?;
+        if user.disabled {
+            return Err(AccountsError::AccountDisabled);
+        }
+        let mut tx = db.begin().await?;
+        // The conditional update decides races: of two concurrent uses, exactly one spends it.
+        if row.spent_at.is_some() || !store::spend_refresh_token(&mut tx, &hash).await? {
+            store::revoke_session(&mut tx, row.user_id, row.session_id).await?;
+            tx.commit().await?;
+            self.ended(Ended::Session(row.session_id));
+            tracing::warn!(session = %row.session_id, "refresh token reuse; session revoked");
+            return Err(AccountsError::RefreshTokenReused);
+        }
+        store::touch_session(&mut tx, row.session_id, now.plus(self.refresh_ttl())).await?;
+        let tokens = self.tokens_for(&mut tx, user, row.session_id).await?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    /// Ends one session of the caller (its access tokens stop working at once).
+    pub async fn revoke_session(&self, user: Uuid, session: Uuid) -> Result<()> {
+        let mut tx = self.platform.db.begin().await?;
+        let found = store::revoke_session(&mut tx, user, session).await?;
+        tx.commit().await?;
+        self.ended(Ended::Session(session));
+        if found { Ok(()) } else { Err(AccountsError::NotFound) }
+    }
+
+    /// Ends every session of the caller.
+    pub async fn revoke_all(&self, user: Uuid) -> Result<()> {
+        let mut tx = self.platform.db.begin().await?;
+        store::revoke_all_sessions(&mut tx, user, None).await?;
+        tx.commit().await?;
+        self.ended(Ended::User { user, except: None });
+        Ok(())
+    }
+
+    /// The caller's live sessions, the current one marked.
+    pub async fn sessions(&self, user: Uuid, current: Uuid) -> Result<Vec<Session>> {
+        let mut list = store::list_sessions(&self.platform.db, user, Ts::now()).await?;
+        for s in &mut list {
+            s.current = s.id == current;
+        }
+        Ok(list)
+    }
+}

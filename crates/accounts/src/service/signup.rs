@@ -1,0 +1,143 @@
+//! Accounts use cases: registration, email verification and the one-time codes they send.
+
+use super::*;
+
+impl Accounts {
+    /// Creates an email account, signs it in, and emails a verification code.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        locale: Locale,
+        client: &ClientInfo,
+    ) -> Result<SessionTokens> {
+        let mut errors = Vec::new();
+        let email = EmailAddress::parse(email).map_err(|e| collect(&mut errors, e)).ok();
+        let password = Password::parse(password, "password").map_err(|e| collect(&mut errors, e)).ok();
+        let name = DisplayName::parse(name).map_err(|e| collect(&mut errors, e)).ok();
+        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+            return Err(AccountsError::Invalid(errors));
+        };
+        self.platform.limiter.hit(&format!("register-ip:{}", client.ip), REGISTER_PER_IP).await?;
+        if store::find_user_by_email(&self.platform.db, email.as_str()).await?.is_some() {
+            return Err(AccountsError::EmailTaken);
+        }
+        let hash = self.platform.hasher.hash(password.as_str()).await?;
+        let code = six_digit_code();
+        let mut tx = self.platform.db.begin().await?;
+        let user = store::insert_user(
+            &mut tx,
+            &NewUser {
+                email: Some(email.as_str()),
+                email_verified: false,
+                phone: None,
+                name: name.as_str(),
+                password_hash: Some(&hash),
+                role: Role::User.as_str(),
+                locale: locale.as_str(),
+            },
+        )
+        .await?;
+        events::registered(&self.platform.outbox, &mut tx, &user).await?;
+        let code_hash = self.code_hash(CodePurpose::VerifyEmail, email.as_str(), &code);
+        store::insert_code(
+            &mut tx,
+            CodePurpose::VerifyEmail,
+            email.as_str(),
+            &code_hash,
+            Ts::now().plus(EMAIL_CODE_TTL),
+        )
+        .await?;
+        events::enqueue_code_mail(
+            &self.platform.outbox,
+            &mut tx,
+            CodeMail::Verification,
+            locale,
+            email.as_str(),
+            &code,
+        )
+        .await?;
+        let tokens = self.start_session(&mut tx, &user, client).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(tokens)
+    }
+
+    /// Checks an emailed verification code and marks the address verified.
+    pub async fn verify_email(&self, email: &str, code: &str, client: &ClientInfo) -> Result<User> {
+        let email = EmailAddress::parse(email).map_err(|_| AccountsError::InvalidCode)?;
+        let code_id = self.check_code(CodePurpose::VerifyEmail, email.as_str(), code, client).await?;
+        let user =
+            store::find_user_by_email(&self.platform.db, email.as_str()).await?.ok_or(AccountsError::InvalidCode)?;
+        let mut tx = self.platform.db.begin().await?;
+        if !store::consume_code(&mut tx, code_id).await? {
+            return Err(AccountsError::InvalidCode);
+        }
+        let user = store::mark_email_verified(&mut tx, user.id).await?;
+        tx.commit().await?;
+        let observers = self.observers.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for observer in observers {
+            observer.email_verified(user.id, email.as_str()).await;
+        }
+        Ok(user.into())
+    }
+
+    /// Sends a new verification code to an unverified address; silent otherwise.
+    pub async fn resend_verification(&self, email: &str, client: &ClientInfo) -> Result<()> {
+        let email = EmailAddress::parse(email)?;
+        self.limit_send(email.as_str(), client).await?;
+        let Some(user) = store::find_user_by_email(&self.platform.db, email.as_str()).await? else {
+            return Ok(());
+        };
+        if user.email_verified {
+            return Ok(());
+        }
+        self.send_email_code(CodePurpose::VerifyEmail, CodeMail::Verification, &user, email.as_str()).await
+    }
+
+    pub(super) async fn send_email_code(
+        &self,
+        purpose: CodePurpose,
+        kind: CodeMail,
+        user: &UserRow,
+        email: &str,
+    ) -> Result<()> {
+        let code = six_digit_code();
+        let mut tx = self.platform.db.begin().await?;
+        let hash = self.code_hash(purpose, email, &code);
+        store::insert_code(&mut tx, purpose, email, &hash, Ts::now().plus(EMAIL_CODE_TTL)).await?;
+        let locale = Locale::from_stored(&user.locale);
+        events::enqueue_code_mail(&self.platform.outbox, &mut tx, kind, locale, email, &code).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(())
+    }
+
+    pub(super) async fn limit_send(&self, destination: &str, client: &ClientInfo) -> Result<()> {
+        self.platform.limiter.hit(&format!("send-ip:{}", client.ip), SENDS_PER_IP).await?;
+        self.platform.limiter.hit(&format!("send-to:{destination}"), SENDS_PER_DESTINATION).await?;
+        Ok(())
+    }
+
+    /// Counts an attempt on the live code and compares; the caller consumes it in its transaction.
+    pub(super) async fn check_code(
+        &self,
+        purpose: CodePurpose,
+        destination: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<Uuid> {
+        self.platform.limiter.hit(&format!("code-check-ip:{}", client.ip), CODE_CHECKS_PER_IP).await?;
+        let row = store::live_code(&self.platform.db, purpose, destination, Ts::now())
+            .await?
+            .ok_or(AccountsError::InvalidCode)?;
+        if !store::take_attempt(&self.platform.db, row.id, MAX_CODE_ATTEMPTS).await? {
+            return Err(AccountsError::TooManyAttempts);
+        }
+        if !constant_time_eq(&row.code_hash, &self.code_hash(purpose, destination, code.trim())) {
+            return Err(AccountsError::InvalidCode);
+        }
+        Ok(row.id)
+    }
+}

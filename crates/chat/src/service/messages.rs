@@ -1,0 +1,189 @@
+//! Chat use cases: history, sending, mentions, editing and deleting messages, read markers and typing.
+
+use super::*;
+
+impl Chat {
+    /// History, newest first; pass the previous page's `next_cursor` as `before`.
+    pub async fn history(
+        &self,
+        user: &AuthUser,
+        room: Uuid,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Message>> {
+        self.require_member(user, room).await?;
+        self.history_of(room, before, limit).await
+    }
+
+    /// A history page as JSON: the first page of a room is served from memory in the
+    /// single-process mode, serialised once until the room's messages change.
+    pub async fn history_json(
+        &self,
+        user: &AuthUser,
+        room: Uuid,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<bytes::Bytes> {
+        self.require_member(user, room).await?;
+        let key = (room, usize::try_from(limit).unwrap_or(RECENT));
+        if before.is_none()
+            && let Some(cached) = self.pages.get(&key)
+        {
+            return Ok(cached);
+        }
+        let epoch = self.pages.epoch();
+        let page = self.history_of(room, before, limit).await?;
+        let json = bytes::Bytes::from(serde_json::to_vec(&page).map_err(platform::error::Internal::new)?);
+        if before.is_none() {
+            self.pages.put(epoch, key, json.clone());
+        }
+        Ok(json)
+    }
+
+    pub(super) async fn history_of(&self, room: Uuid, before: Option<Uuid>, limit: i64) -> Result<Page<Message>> {
+        let wanted = usize::try_from(limit).unwrap_or(RECENT);
+        if before.is_none() && wanted <= RECENT && self.recent.is_enabled() {
+            let recent = self.recent_messages(room).await?;
+            let more = recent.messages.len() > wanted || (recent.messages.len() == wanted && recent.has_more);
+            let items: Vec<Message> = recent.messages.iter().take(wanted).cloned().collect();
+            let next_cursor = if more { items.last().map(|m| m.id.to_string()) } else { None };
+            return Ok(Page { items, next_cursor });
+        }
+        let rows = store::history(&self.platform.db, room, before, limit + 1).await?;
+        Ok(Page::from_rows(rows, limit, |m| m.id))
+    }
+
+    pub(super) async fn recent_messages(&self, room: Uuid) -> Result<Arc<Recent>> {
+        if let Some(recent) = self.recent.get(&room) {
+            return Ok(recent);
+        }
+        let epoch = self.recent.epoch();
+        let mut messages = store::history(&self.platform.db, room, None, RECENT as i64 + 1).await?;
+        let has_more = messages.len() > RECENT;
+        messages.truncate(RECENT);
+        let recent = Arc::new(Recent { messages, has_more });
+        self.recent.put(epoch, room, recent.clone());
+        Ok(recent)
+    }
+
+    /// Sends a message: stored, mentions recorded, then broadcast to the room.
+    pub async fn send(&self, user: &AuthUser, room: Uuid, content: &str, client_id: Option<&str>) -> Result<Message> {
+        self.require_member(user, room).await?;
+        let content = message_content(content)?;
+        if client_id.is_some_and(|c| c.chars().count() > 100) {
+            return Err(ChatError::field("client_id", "must be at most 100 characters"));
+        }
+        let sender_name = self.accounts.user(user.user_id).await?.name;
+        let mentioned = if content.contains('@') {
+            let members = self.members(user, room).await?;
+            let candidates: Vec<(Uuid, String)> =
+                members.into_iter().filter(|m| m.user_id != user.user_id).map(|m| (m.user_id, m.name)).collect();
+            platform::text::mentioned(&content, &candidates)
+        } else {
+            Vec::new()
+        };
+        let mut tx = self.platform.db.begin().await?;
+        // The id is taken inside the write transaction: on SQLite ids then follow commit order,
+        // so history pages never gain an older message after they were read.
+        let message = Message {
+            id: Uuid::now_v7(),
+            room_id: room,
+            sender_id: user.user_id,
+            sender_name,
+            content,
+            created_at: Ts::now(),
+            edited_at: None,
+            client_id: client_id.map(str::to_string),
+        };
+        store::insert_message(&mut tx, &message).await?;
+        store::insert_mentions(&mut tx, message.id, &mentioned).await?;
+        let evented = self.platform.outbox.event(&mut tx, events::MESSAGE_CREATED, &message).await?.is_some();
+        let mut recorded = Vec::with_capacity(mentioned.len());
+        if !mentioned.is_empty() {
+            let room_name = self.room(user, room).await?.name;
+            for target in &mentioned {
+                let note = NewNotification {
+                    user_id: *target,
+                    kind: events::CHAT_MENTION,
+                    title: format!("{} mentioned you in {room_name}", message.sender_name),
+                    body: message.content.chars().take(280).collect(),
+                    data: serde_json::json!({"room_id": room, "message_id": message.id}),
+                };
+                recorded.push(self.notifications.record(&mut tx, note).await?);
+            }
+        }
+        tx.commit().await?;
+        if evented {
+            self.platform.outbox.wake();
+        }
+        self.notifications.announce(&recorded);
+        self.messages_changed(room);
+        events::publish(&self.platform.hub, room, events::MESSAGE_CREATED, &message);
+        Ok(message)
+    }
+
+    /// Users mentioned in a message (members only).
+    pub async fn mentions(&self, user: &AuthUser, room: Uuid, message: Uuid) -> Result<Vec<Uuid>> {
+        self.require_member(user, room).await?;
+        store::get_message(&self.platform.db, room, message).await?.ok_or(ChatError::NotFound)?;
+        Ok(store::mentions(&self.platform.db, message).await?)
+    }
+
+    /// Edits one's own message.
+    pub async fn edit(&self, user: &AuthUser, room: Uuid, message: Uuid, content: &str) -> Result<Message> {
+        self.require_member(user, room).await?;
+        let content = message_content(content)?;
+        let existing = store::get_message(&self.platform.db, room, message).await?.ok_or(ChatError::NotFound)?;
+        if existing.sender_id != user.user_id {
+            return Err(ChatError::Forbidden("Only the author may edit a message."));
+        }
+        let edited =
+            store::edit_message(&self.platform.db, room, message, &content).await?.ok_or(ChatError::NotFound)?;
+        self.messages_changed(room);
+        events::publish(&self.platform.hub, room, events::MESSAGE_UPDATED, &edited);
+        Ok(edited)
+    }
+
+    /// Deletes a message (its author, or the room's owner or admins).
+    pub async fn delete_message(&self, user: &AuthUser, room: Uuid, message: Uuid) -> Result<()> {
+        let role = self.require_member(user, room).await?;
+        let existing = store::get_message(&self.platform.db, room, message).await?.ok_or(ChatError::NotFound)?;
+        if existing.sender_id != user.user_id && role < MemberRole::Admin && !user.is_admin() {
+            return Err(ChatError::Forbidden("Only the author or a room admin may delete a message."));
+        }
+        if !store::delete_message(&self.platform.db, room, message).await? {
+            return Err(ChatError::NotFound);
+        }
+        self.messages_changed(room);
+        events::publish(
+            &self.platform.hub,
+            room,
+            events::MESSAGE_DELETED,
+            &serde_json::json!({"id": message, "room_id": room}),
+        );
+        Ok(())
+    }
+
+    /// Marks everything up to `message` as read.
+    pub async fn mark_read(&self, user: &AuthUser, room: Uuid, message: Uuid) -> Result<()> {
+        self.require_member(user, room).await?;
+        store::get_message(&self.platform.db, room, message).await?.ok_or(ChatError::NotFound)?;
+        store::mark_read(&self.platform.db, room, user.user_id, message).await?;
+        Ok(())
+    }
+
+    /// Tells the room the caller is typing (at most once per 2 s; ephemeral).
+    pub async fn typing(&self, user: &AuthUser, room: Uuid) -> Result<()> {
+        self.require_member(user, room).await?;
+        if self.platform.limiter.hit(&format!("chat-typing:{room}:{}", user.user_id), TYPING).await.is_ok() {
+            let name = self.accounts.user(user.user_id).await?.name;
+            events::publish(
+                &self.platform.hub,
+                room,
+                events::TYPING,
+                &serde_json::json!({"room_id": room, "user_id": user.user_id, "name": name}),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! The chat use cases and their rules: who may see, join, write to and manage a room.
+//! Every change is persisted first, then published on the room's topic.
+
+mod membership;
+mod messages;
+mod rooms;
+
+use crate::error::ChatError;
+use crate::events::{self, Presence};
+use crate::model::*;
+use crate::store::{self, NewRoom};
+use accounts::Accounts;
+use notifications::{NewNotification, Notifications};
+use platform::Platform;
+use platform::auth::AuthUser;
+use platform::cache::ExactCache;
+use platform::db::Ts;
+use platform::pagination::Page;
+use platform::ratelimit::Quota;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+type Result<T> = std::result::Result<T, ChatError>;
+
+/// The rooms created on first start.
+pub const DEFAULT_ROOMS: &[(&str, &str, &str)] = &[
+    ("default:general", "General", "Everything and anything."),
+    ("default:random", "Random", "Off-topic talk."),
+    ("default:tech-talk", "Tech Talk", "Programming, tools and technology."),
+];
+
+/// One typing event per user and room per this interval.
+const TYPING: Quota = Quota::new(1, Duration::from_secs(2));
+
+/// Which rooms to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Rooms the caller is a member of.
+    Joined,
+    /// Public rooms.
+    Public,
+}
+
+/// Messages kept per room by the recent-history cache (and the largest page it serves).
+const RECENT: usize = 100;
+
+/// The newest messages of a room, newest first.
+#[derive(Debug)]
+struct Recent {
+    messages: Vec<Message>,
+    /// Older messages exist beyond these.
+    has_more: bool,
+}
+
+/// The chat service. Cheap to clone.
+#[derive(Clone)]
+pub struct Chat {
+    platform: Platform,
+    accounts: Accounts,
+    notifications: Notifications,
+    /// Members' roles by (room, user). Exact in the single-process SQLite mode, off otherwise.
+    roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
+    /// The newest messages per room, for the first history page (same conditions).
+    recent: Arc<ExactCache<Uuid, Arc<Recent>>>,
+    /// First history pages as sent, by (room, page size) (same conditions).
+    pages: Arc<ExactCache<(Uuid, usize), bytes::Bytes>>,
+}
+
+impl Chat {
+    /// The service.
+    pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
+        let single_process = platform.db.dialect() == platform::db::Dialect::Sqlite;
+        let ttl = Duration::from_secs(300);
+        Self {
+            platform,
+            accounts,
+            notifications,
+            roles: Arc::new(ExactCache::new(single_process, ttl)),
+            recent: Arc::new(ExactCache::new(single_process, ttl)),
+            pages: Arc::new(ExactCache::new(single_process, ttl)),
+        }
+    }
+
+    fn forget_room(&self, room: Uuid) {
+        self.roles.invalidate_where(|(r, _), _| *r == room);
+        self.messages_changed(room);
+    }
+
+    /// After a commit that changed a room's messages: drop what was cached of them (the recent
+    /// messages first, then the pages built from them).
+    fn messages_changed(&self, room: Uuid) {
+        self.recent.invalidate(&room);
+        self.pages.invalidate_where(|(r, _), _| *r == room);
+    }
+
+    /// The owner of the `chat.room.` topics: authorises subscriptions and tracks presence.
+    pub fn topics(&self) -> Arc<dyn platform::realtime::TopicAuthorizer> {
+        Arc::new(Presence::new(self.platform.db.clone(), self.platform.hub.clone()))
+    }
+
+    /// Everything chat keeps about `user`, for the data export: the rooms they are in and the
+    /// messages they wrote.
+    pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
+        let rooms = store::rooms(&self.platform.db, user, false, None, i64::MAX).await?;
+        let rooms: Vec<Room> = rooms.into_iter().map(Room::from).collect();
+        let messages = store::messages_by(&self.platform.db, user).await?;
+        Ok(serde_json::json!({ "rooms": rooms, "messages": messages }))
+    }
+
+    /// Creates the default public rooms if they do not exist yet (idempotent, safe on many instances).
+    pub async fn ensure_default_rooms(&self) -> Result<()> {
+        for (key, name, description) in DEFAULT_ROOMS {
+            let mut tx = self.platform.db.begin().await?;
+            let room = NewRoom {
+                id: Uuid::now_v7(),
+                name,
+                description,
+                visibility: Visibility::Public.as_str(),
+                owner_id: None,
+                unique_key: Some(key),
+            };
+            if store::insert_room(&mut tx, &room).await? {
+                events::room_created(&self.platform.outbox, &mut tx, &room).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// The caller's role in `room`; NotFound for rooms the caller may not see, Forbidden for
+    /// public rooms the caller has not joined.
+    async fn require_member(&self, user: &AuthUser, room: Uuid) -> Result<MemberRole> {
+        let key = (room, user.user_id);
+        if let Some(role) = self.roles.get(&key) {
+            return Ok(role);
+        }
+        let epoch = self.roles.epoch();
+        if let Some(role) = store::member_role(&self.platform.db, room, user.user_id).await? {
+            let role = MemberRole::from_stored(&role);
+            self.roles.put(epoch, key, role);
+            return Ok(role);
+        }
+        match store::room_visibility(&self.platform.db, room).await?.as_deref() {
+            Some("public") => Err(ChatError::Forbidden("Join the room first.")),
+            _ => Err(ChatError::NotFound),
+        }
+    }
+
+    /// Like [`Chat::require_member`] with at least `min`. Platform admins moderate every room
+    /// as its owner would.
+    async fn require_role(&self, user: &AuthUser, room: Uuid, min: MemberRole) -> Result<MemberRole> {
+        let role = if user.is_admin() {
+            store::room_visibility(&self.platform.db, room).await?.ok_or(ChatError::NotFound)?;
+            MemberRole::Owner
+        } else {
+            self.require_member(user, room).await?
+        };
+        if role < min {
+            return Err(ChatError::Forbidden(match min {
+                MemberRole::Owner => "Only the room owner may do this.",
+                _ => "Only the room owner or an admin may do this.",
+            }));
+        }
+        Ok(role)
+    }
+
+    /// True when `user` is a member of `room` (the topic authorisation).
+    pub async fn is_member(&self, user: Uuid, room: Uuid) -> Result<bool> {
+        Ok(store::member_role(&self.platform.db, room, user).await?.is_some())
+    }
+
+    async fn room(&self, user: &AuthUser, room: Uuid) -> Result<Room> {
+        store::get_room(&self.platform.db, user.user_id, room).await?.map(Room::from).ok_or(ChatError::NotFound)
+    }
+}

@@ -1,0 +1,90 @@
+//! The hub's delivery, authorisation, revocation and back-pressure rules.
+
+use super::*;
+
+fn user(id: Uuid) -> AuthUser {
+    AuthUser { user_id: id, session_id: Uuid::now_v7(), role: "user".into(), expires_at: i64::MAX }
+}
+
+#[tokio::test]
+async fn delivers_to_subscribers_only() {
+    let hub = Hub::new();
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut ca = hub.connect();
+    let mut cb = hub.connect();
+    hub.subscribe(&mut ca, &user(a), &format!("user.{a}")).await.unwrap();
+    hub.subscribe(&mut cb, &user(b), &format!("user.{b}")).await.unwrap();
+    hub.publish(&format!("user.{a}"), "hello", &serde_json::json!({"n": 1}));
+    let frame = ca.rx.recv().await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"type": "event", "topic": format!("user.{a}"), "event": "hello", "data": {"n": 1}})
+    );
+    assert!(cb.rx.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn subscriptions_are_authorised_by_the_owner() {
+    let hub = Hub::new();
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut ca = hub.connect();
+    assert!(matches!(hub.subscribe(&mut ca, &user(a), &format!("user.{b}")).await, Err(SubscribeError::Forbidden)));
+    assert!(matches!(hub.subscribe(&mut ca, &user(a), "nobody.owns.this").await, Err(SubscribeError::UnknownTopic)));
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_for_that_connection_only_and_counts() {
+    let hub = Hub::new();
+    let a = Uuid::now_v7();
+    let topic = format!("user.{a}");
+    let mut slow = hub.connect();
+    let mut fast = hub.connect();
+    hub.subscribe(&mut slow, &user(a), &topic).await.unwrap();
+    hub.subscribe(&mut fast, &user(a), &topic).await.unwrap();
+    let extra = 10;
+    for i in 0..QUEUE_CAPACITY + extra {
+        hub.publish(&topic, "n", &i);
+        // The fast connection keeps up.
+        fast.rx.recv().await.unwrap();
+    }
+    assert_eq!(slow.take_missed(), extra as u64);
+    assert_eq!(slow.take_missed(), 0);
+    let mut received = 0;
+    while slow.rx.try_recv().is_ok() {
+        received += 1;
+    }
+    assert_eq!(received, QUEUE_CAPACITY);
+}
+
+#[tokio::test]
+async fn ending_a_session_signals_its_connections_only() {
+    let hub = Hub::new();
+    let (a, b) = (user(Uuid::now_v7()), user(Uuid::now_v7()));
+    let (ca, cb) = (hub.connect(), hub.connect());
+    hub.bind(&ca, &a);
+    hub.bind(&cb, &b);
+    hub.end_sessions(Ended::User { user: a.user_id, except: None });
+    tokio::time::timeout(std::time::Duration::from_secs(1), ca.ended.notified()).await.unwrap();
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(50), cb.ended.notified()).await.is_err());
+    hub.end_sessions(Ended::User { user: b.user_id, except: Some(b.session_id) });
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(50), cb.ended.notified()).await.is_err());
+    hub.end_sessions(Ended::Session(b.session_id));
+    tokio::time::timeout(std::time::Duration::from_secs(1), cb.ended.notified()).await.unwrap();
+}
+
+#[tokio::test]
+async fn dropping_a_connection_unsubscribes_it() {
+    let hub = Hub::new();
+    let a = Uuid::now_v7();
+    let topic = format!("user.{a}");
+    let mut c = hub.connect();
+    hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+    assert_eq!(hub.local_subscribers(&topic), 1);
+    drop(c);
+    assert_eq!(hub.local_subscribers(&topic), 0);
+    let mut c = hub.connect();
+    hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+    hub.unsubscribe(&mut c, &topic);
+    assert_eq!(hub.local_subscribers(&topic), 0);
+}
