@@ -1,9 +1,9 @@
 //! What can go wrong in accounts, in domain terms: each failure's kind, stable code and message
-//! ([`DomainError`]); the edges turn them into HTTP or gRPC answers.
+//! ([`DomainError`](platform::error::DomainError)); the edges turn them into HTTP or gRPC answers.
 
 use platform::FieldError;
 use platform::db::DbError;
-use platform::error::{DomainError, ErrorKind, Internal};
+use platform::error::Internal;
 use platform::ratelimit::Limited;
 
 /// An accounts failure.
@@ -69,67 +69,24 @@ impl AccountsError {
     }
 }
 
-impl DomainError for AccountsError {
-    fn kind(&self) -> ErrorKind {
-        use AccountsError as E;
-        match self {
-            E::EmailTaken => ErrorKind::Conflict,
-            E::InvalidCredentials | E::InvalidRefreshToken | E::RefreshTokenReused => ErrorKind::Unauthenticated,
-            E::AccountDisabled => ErrorKind::Forbidden,
-            E::WrongPassword | E::InvalidCode | E::TooManyAttempts | E::InvalidResetToken => ErrorKind::BadRequest,
-            E::UnsupportedImage => ErrorKind::Unsupported,
-            E::InvalidImage(_) | E::Invalid(_) => ErrorKind::Invalid,
-            E::NotFound => ErrorKind::NotFound,
-            E::RateLimited(_) => ErrorKind::RateLimited,
-            E::Db(db) => db.kind(),
-            E::Hook(..) | E::Internal(_) => ErrorKind::Internal,
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        use AccountsError as E;
-        match self {
-            E::EmailTaken => "email_taken",
-            E::InvalidCredentials => "invalid_credentials",
-            E::WrongPassword => "wrong_password",
-            E::AccountDisabled => "account_disabled",
-            E::InvalidCode => "invalid_code",
-            E::TooManyAttempts => "too_many_attempts",
-            E::InvalidRefreshToken => "invalid_refresh_token",
-            E::RefreshTokenReused => "refresh_token_reused",
-            E::InvalidResetToken => "invalid_reset_token",
-            E::UnsupportedImage => "unsupported_image_type",
-            E::InvalidImage(_) => "invalid_image",
-            E::NotFound => "not_found",
-            E::Invalid(_) => "validation_failed",
-            E::RateLimited(_) => "rate_limited",
-            E::Db(db) => db.code(),
-            E::Hook(..) | E::Internal(_) => "internal_error",
-        }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            AccountsError::InvalidImage(_) => "The request has invalid fields.".into(),
-            other => other.to_string(),
-        }
-    }
-
-    fn fields(&self) -> Vec<FieldError> {
-        match self {
-            AccountsError::Invalid(errors) => errors.clone(),
-            AccountsError::InvalidImage(why) => vec![FieldError::new("file", why.clone())],
-            _ => Vec::new(),
-        }
-    }
-
-    fn limit(&self) -> Option<Limited> {
-        match self {
-            AccountsError::RateLimited(limited) => Some(*limited),
-            _ => None,
-        }
-    }
-}
+platform::domain_error!(AccountsError {
+    Self::EmailTaken => Conflict, "email_taken";
+    Self::InvalidCredentials => Unauthenticated, "invalid_credentials";
+    Self::InvalidRefreshToken => Unauthenticated, "invalid_refresh_token";
+    Self::RefreshTokenReused => Unauthenticated, "refresh_token_reused";
+    Self::AccountDisabled => Forbidden, "account_disabled";
+    Self::WrongPassword => BadRequest, "wrong_password";
+    Self::InvalidCode => BadRequest, "invalid_code";
+    Self::TooManyAttempts => BadRequest, "too_many_attempts";
+    Self::InvalidResetToken => BadRequest, "invalid_reset_token";
+    Self::UnsupportedImage => Unsupported, "unsupported_image_type";
+    Self::InvalidImage(why) => Invalid, "invalid_image",
+        fields(vec![FieldError::new("file", why.clone())]), message("The request has invalid fields.".into());
+    Self::NotFound => NotFound, "not_found";
+    Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
+    Self::RateLimited(limited) => RateLimited, "rate_limited", limit(Some(*limited));
+    Self::Hook(..) => Internal, "internal_error";
+} wraps Db, Internal);
 
 impl From<DbError> for AccountsError {
     fn from(e: DbError) -> Self {

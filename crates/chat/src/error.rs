@@ -1,9 +1,9 @@
-//! What can go wrong in chat, in domain terms ([`DomainError`]); the edges map it to HTTP
+//! What can go wrong in chat, in domain terms ([`DomainError`](platform::error::DomainError)); the edges map it to HTTP
 //! problems, gateway `error` frames or gRPC statuses.
 
 use platform::FieldError;
 use platform::db::DbError;
-use platform::error::{DomainError, ErrorKind, Internal};
+use platform::error::Internal;
 
 /// A chat failure.
 #[derive(Debug, thiserror::Error)]
@@ -45,57 +45,16 @@ impl ChatError {
     pub fn field(field: &str, message: &str) -> Self {
         ChatError::Invalid(vec![FieldError::new(field, message)])
     }
-
-    /// The error of another module this one wraps.
-    fn inner(&self) -> Option<&dyn DomainError> {
-        match self {
-            ChatError::Db(e) => Some(e),
-            ChatError::Accounts(e) => Some(e),
-            ChatError::Notifications(e) => Some(e),
-            ChatError::Internal(e) => Some(e),
-            _ => None,
-        }
-    }
 }
 
-impl DomainError for ChatError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            ChatError::NotFound => ErrorKind::NotFound,
-            ChatError::Forbidden(_) => ErrorKind::Forbidden,
-            ChatError::AlreadyMember | ChatError::OwnerCannotLeave | ChatError::DirectRoom => ErrorKind::Conflict,
-            ChatError::Invalid(_) => ErrorKind::Invalid,
-            _ => self.inner().map_or(ErrorKind::Internal, DomainError::kind),
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            ChatError::NotFound => "not_found",
-            ChatError::Forbidden(_) => "forbidden",
-            ChatError::AlreadyMember => "already_member",
-            ChatError::OwnerCannotLeave => "owner_cannot_leave",
-            ChatError::DirectRoom => "direct_room",
-            ChatError::Invalid(_) => "validation_failed",
-            _ => self.inner().map_or("internal_error", DomainError::code),
-        }
-    }
-
-    fn message(&self) -> String {
-        self.inner().map_or_else(|| self.to_string(), DomainError::message)
-    }
-
-    fn fields(&self) -> Vec<FieldError> {
-        match self {
-            ChatError::Invalid(errors) => errors.clone(),
-            _ => self.inner().map(DomainError::fields).unwrap_or_default(),
-        }
-    }
-
-    fn limit(&self) -> Option<platform::ratelimit::Limited> {
-        self.inner().and_then(DomainError::limit)
-    }
-}
+platform::domain_error!(ChatError {
+    Self::NotFound => NotFound, "not_found";
+    Self::Forbidden(_) => Forbidden, "forbidden";
+    Self::AlreadyMember => Conflict, "already_member";
+    Self::OwnerCannotLeave => Conflict, "owner_cannot_leave";
+    Self::DirectRoom => Conflict, "direct_room";
+    Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
+} wraps Db, Accounts, Notifications, Internal);
 
 impl From<DbError> for ChatError {
     fn from(e: DbError) -> Self {

@@ -1,7 +1,6 @@
-//! What can go wrong with notifications, in domain terms ([`DomainError`]).
+//! What can go wrong with notifications, in domain terms ([`DomainError`](platform::error::DomainError)).
 
 use platform::db::DbError;
-use platform::error::{DomainError, ErrorKind};
 
 /// A notifications failure.
 #[derive(Debug, thiserror::Error)]
@@ -17,30 +16,9 @@ pub enum NotificationsError {
     Accounts(#[from] accounts::AccountsError),
 }
 
-impl DomainError for NotificationsError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            NotificationsError::NotFound => ErrorKind::NotFound,
-            NotificationsError::Db(db) => db.kind(),
-            NotificationsError::Accounts(e) => e.kind(),
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            NotificationsError::NotFound => "not_found",
-            NotificationsError::Db(db) => db.code(),
-            NotificationsError::Accounts(e) => e.code(),
-        }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            NotificationsError::Accounts(e) => e.message(),
-            other => other.to_string(),
-        }
-    }
-}
+platform::domain_error!(NotificationsError {
+    Self::NotFound => NotFound, "not_found";
+} wraps Db, Accounts);
 
 impl From<DbError> for NotificationsError {
     fn from(e: DbError) -> Self {

@@ -194,6 +194,86 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
     }
 }
 
+/// Implements [`DomainError`] for a module's error enum from one table, so that no module
+/// writes the delegation to the errors it wraps (storage, other modules' services) by hand.
+///
+/// Each row is `pattern => Kind, "code"`, optionally followed by `fields(expr)`,
+/// `message(expr)` and `limit(expr)` (in that order) using the pattern's bindings. The variants
+/// named after `wraps` hold another [`DomainError`] whose kind, code, message, fields and limit
+/// pass through; any other variant is internal.
+///
+/// ```ignore
+/// platform::domain_error!(ChatError {
+///     Self::NotFound => NotFound, "not_found";
+///     Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
+/// } wraps Db, Accounts, Internal);
+/// ```
+#[macro_export]
+macro_rules! domain_error {
+    ($ty:ty {
+        $( $pat:pat => $kind:ident, $code:literal
+            $(, fields($fields:expr))? $(, message($message:expr))? $(, limit($limit:expr))? ; )*
+    } wraps $($wrap:ident),* $(,)?) => {
+        impl $ty {
+            /// The error of another module (or the platform) this one wraps.
+            fn wrapped(&self) -> Option<&dyn $crate::error::DomainError> {
+                match self {
+                    $( Self::$wrap(e) => Some(e), )*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+        }
+
+        impl $crate::error::DomainError for $ty {
+            #[allow(unused_variables)]
+            fn kind(&self) -> $crate::error::ErrorKind {
+                match self {
+                    $( $pat => $crate::error::ErrorKind::$kind, )*
+                    #[allow(unreachable_patterns)]
+                    _ => self.wrapped().map_or($crate::error::ErrorKind::Internal, |e| e.kind()),
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn code(&self) -> &'static str {
+                match self {
+                    $( $pat => $code, )*
+                    #[allow(unreachable_patterns)]
+                    _ => self.wrapped().map_or("internal_error", |e| e.code()),
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn message(&self) -> String {
+                match self {
+                    $( $( $pat => $message, )? )*
+                    #[allow(unreachable_patterns)]
+                    _ => self.wrapped().map_or_else(|| self.to_string(), |e| e.message()),
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn fields(&self) -> Vec<$crate::error::FieldError> {
+                match self {
+                    $( $( $pat => $fields, )? )*
+                    #[allow(unreachable_patterns)]
+                    _ => self.wrapped().map(|e| e.fields()).unwrap_or_default(),
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn limit(&self) -> Option<$crate::ratelimit::Limited> {
+                match self {
+                    $( $( $pat => $limit, )? )*
+                    #[allow(unreachable_patterns)]
+                    _ => self.wrapped().and_then(|e| e.limit()),
+                }
+            }
+        }
+    };
+}
+
 /// A failure on our side (hashing, signing, encoding, a storage service): logged, never shown.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -1,9 +1,9 @@
-//! What can go wrong in work, in domain terms ([`DomainError`]); the edges map it to HTTP
+//! What can go wrong in work, in domain terms ([`DomainError`](platform::error::DomainError)); the edges map it to HTTP
 //! problems, socket.io acks or gRPC statuses.
 
 use platform::FieldError;
 use platform::db::DbError;
-use platform::error::{DomainError, ErrorKind, Internal};
+use platform::error::Internal;
 
 /// A work failure.
 #[derive(Debug, thiserror::Error)]
@@ -45,57 +45,16 @@ impl WorkError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         WorkError::Invalid(vec![FieldError::new(field, message.into())])
     }
-
-    /// The error of another module this one wraps.
-    fn inner(&self) -> Option<&dyn DomainError> {
-        match self {
-            WorkError::Db(e) => Some(e),
-            WorkError::Accounts(e) => Some(e),
-            WorkError::Notifications(e) => Some(e),
-            WorkError::Internal(e) => Some(e),
-            _ => None,
-        }
-    }
 }
 
-impl DomainError for WorkError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            WorkError::NotFound => ErrorKind::NotFound,
-            WorkError::Forbidden(_) => ErrorKind::Forbidden,
-            WorkError::AlreadyMember | WorkError::OwnerStays => ErrorKind::Conflict,
-            WorkError::Cycle | WorkError::Invalid(_) => ErrorKind::Invalid,
-            _ => self.inner().map_or(ErrorKind::Internal, DomainError::kind),
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            WorkError::NotFound => "not_found",
-            WorkError::Forbidden(_) => "forbidden",
-            WorkError::AlreadyMember => "already_member",
-            WorkError::OwnerStays => "owner_stays",
-            WorkError::Cycle => "dependency_cycle",
-            WorkError::Invalid(_) => "validation_failed",
-            _ => self.inner().map_or("internal_error", DomainError::code),
-        }
-    }
-
-    fn message(&self) -> String {
-        self.inner().map_or_else(|| self.to_string(), DomainError::message)
-    }
-
-    fn fields(&self) -> Vec<FieldError> {
-        match self {
-            WorkError::Invalid(errors) => errors.clone(),
-            _ => self.inner().map(DomainError::fields).unwrap_or_default(),
-        }
-    }
-
-    fn limit(&self) -> Option<platform::ratelimit::Limited> {
-        self.inner().and_then(DomainError::limit)
-    }
-}
+platform::domain_error!(WorkError {
+    Self::NotFound => NotFound, "not_found";
+    Self::Forbidden(_) => Forbidden, "forbidden";
+    Self::AlreadyMember => Conflict, "already_member";
+    Self::OwnerStays => Conflict, "owner_stays";
+    Self::Cycle => Invalid, "dependency_cycle";
+    Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
+} wraps Db, Accounts, Notifications, Internal);
 
 impl From<DbError> for WorkError {
     fn from(e: DbError) -> Self {
