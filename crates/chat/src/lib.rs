@@ -18,7 +18,7 @@ pub mod service;
 mod store;
 
 pub use error::ChatError;
-pub use module::ChatModule;
+pub use module::{ChatModule, ChatSettings};
 pub use routes::router;
 pub use service::Chat;
 

@@ -1,6 +1,6 @@
 //! How chat plugs into the platform: the `chat.room.` topics, the `chat.send` and
-//! `chat.typing` gateway commands, the default rooms, its notification kind, and its part of
-//! a user's data export.
+//! `chat.typing` gateway commands, the default rooms (a setting), its notification kind, and
+//! its part of a user's data export.
 
 use crate::realtime::{SendCommand, TypingCommand};
 use crate::service::Chat;
@@ -12,6 +12,20 @@ use uuid::Uuid;
 
 /// The chat module.
 pub struct ChatModule;
+
+/// Chat's settings (`[chat]` in `ferrobase.toml`, or `FERROBASE_CHAT__*`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatSettings {
+    /// Create the public rooms General, Random and Tech Talk on first start.
+    pub default_rooms: bool,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self { default_rooms: true }
+    }
+}
 
 #[async_trait::async_trait]
 impl Module for ChatModule {
@@ -27,6 +41,10 @@ impl Module for ChatModule {
         &[crate::events::CHAT_MENTION]
     }
 
+    fn settings(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(ChatSettings::default()).ok()
+    }
+
     async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
         let accounts: Accounts = kernel.service()?;
         let notifications: Notifications = kernel.service()?;
@@ -38,7 +56,9 @@ impl Module for ChatModule {
 
     async fn serve(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
         let chat: Chat = kernel.service()?;
-        chat.ensure_default_rooms().await.map_err(|e| anyhow::anyhow!("creating the default chat rooms: {e}"))?;
+        if kernel.settings::<ChatSettings>()?.default_rooms {
+            chat.ensure_default_rooms().await.map_err(|e| anyhow::anyhow!("creating the default chat rooms: {e}"))?;
+        }
         kernel.topic("chat.room.", chat.topics());
         kernel.command("chat.send", Arc::new(SendCommand(chat.clone())))?;
         kernel.command("chat.typing", Arc::new(TypingCommand(chat.clone())))?;

@@ -83,7 +83,10 @@ async fn main() -> anyhow::Result<()> {
             ferrobase::build(config).await?;
             println!("migrations applied");
         }
-        Command::Config => print!("{}", config.describe()),
+        Command::Config => {
+            platform::module::check_settings(&config, ferrobase::MODULES)?;
+            print!("{}", config.describe());
+        }
         Command::Outbox { command } => {
             let app = ferrobase::build(config).await?;
             match command {

@@ -72,6 +72,11 @@ pub struct Config {
     pub ws_messages_per_sec: f64,
     /// Messages one WebSocket connection may send in a burst.
     pub ws_message_burst: f64,
+    /// Each module's own settings, by module name: the `[chat]` table of `ferrobase.toml` or
+    /// `FERROBASE_CHAT__DEFAULT_ROOMS=false`. Checked and read by the modules through
+    /// [`crate::module::Kernel::settings`].
+    #[serde(skip)]
+    pub module_settings: std::collections::BTreeMap<String, config::Value>,
 }
 
 impl Default for Config {
@@ -106,6 +111,7 @@ impl Default for Config {
             jobs_interval_secs: 60,
             ws_messages_per_sec: 20.0,
             ws_message_burst: 60.0,
+            module_settings: Default::default(),
         }
     }
 }
@@ -123,19 +129,31 @@ impl Config {
         let file = std::env::var("FERROBASE_CONFIG").unwrap_or_else(|_| "ferrobase.toml".into());
         let built = config::Config::builder()
             .add_source(config::File::with_name(&file).required(false))
-            .add_source(config::Environment::with_prefix("FERROBASE"))
+            // `FERROBASE_DATABASE_URL` is a platform setting; `FERROBASE_CHAT__DEFAULT_ROOMS` is
+            // `default_rooms` in the chat module's table.
+            .add_source(config::Environment::with_prefix("FERROBASE").prefix_separator("_").separator("__"))
             .build()
             .map_err(|e| ConfigError(e.to_string()))?;
         let known = Self::known_keys();
         let given = built.collect().map_err(|e| ConfigError(e.to_string()))?;
-        let mut unknown: Vec<&String> =
-            given.keys().filter(|k| !known.contains(k.as_str()) && !Self::foreign_key(k)).collect();
+        // Tables belong to modules; `assemble` checks them against the modules' own settings.
+        let mut module_settings = std::collections::BTreeMap::new();
+        for (key, value) in &given {
+            if !known.contains(key.as_str()) && value.clone().into_table().is_ok() {
+                module_settings.insert(key.clone(), value.clone());
+            }
+        }
+        let mut unknown: Vec<&String> = given
+            .keys()
+            .filter(|k| !known.contains(k.as_str()) && !Self::foreign_key(k) && !module_settings.contains_key(*k))
+            .collect();
         if !unknown.is_empty() {
             unknown.sort();
             let names: Vec<String> = unknown.iter().map(|k| format!("FERROBASE_{}", k.to_uppercase())).collect();
             return Err(ConfigError(format!("unknown setting(s): {}", names.join(", "))));
         }
-        let config: Config = built.try_deserialize().map_err(|e| ConfigError(e.to_string()))?;
+        let mut config: Config = built.try_deserialize().map_err(|e| ConfigError(e.to_string()))?;
+        config.module_settings = module_settings;
         config.validate()?;
         Ok(config)
     }
@@ -152,6 +170,17 @@ impl Config {
     /// the test suites' service URLs, the CLI's admin password, CI helpers.
     fn foreign_key(key: &str) -> bool {
         key == "config" || key == "admin_password" || key == "venv" || key.starts_with("test_")
+    }
+
+    /// Sets one module setting, as `FERROBASE_{MODULE}__{KEY}=value` would (embedders and tests).
+    pub fn set_module_setting(&mut self, module: &str, key: &str, value: impl Into<config::Value>) {
+        let entry = self
+            .module_settings
+            .entry(module.to_string())
+            .or_insert_with(|| config::Value::from(config::Map::<String, config::Value>::new()));
+        let mut table = entry.clone().into_table().unwrap_or_default();
+        table.insert(key.to_string(), value.into());
+        *entry = config::Value::from(table);
     }
 
     /// Checks values whose mistakes would otherwise surface late.
@@ -257,6 +286,12 @@ impl Config {
             ("ws_messages_per_sec", self.ws_messages_per_sec.to_string()),
             ("ws_message_burst", self.ws_message_burst.to_string()),
         ];
+        let mut rows: Vec<(String, String)> = rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        for (module, table) in &self.module_settings {
+            for (key, value) in table.clone().into_table().unwrap_or_default() {
+                rows.push((format!("{module}__{key}"), value.to_string()));
+            }
+        }
         rows.into_iter().map(|(k, v)| format!("FERROBASE_{:<24} {v}\n", k.to_uppercase())).collect()
     }
 }

@@ -88,6 +88,14 @@ pub trait Module: Send + Sync {
         &[]
     }
 
+    /// This module's settings with their defaults, as a JSON object (serialise the settings
+    /// type's `Default`); `None` when it has none. Start-up refuses a setting of this module
+    /// that is not among these keys, and a settings table of a module that has none. The module
+    /// reads its values with [`Kernel::settings`].
+    fn settings(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Builds the module's services ([`Kernel::provide`]) from the platform and the services of
     /// the modules before it ([`Kernel::service`]), and registers what must exist even when the
     /// module is not served: outbox handlers, event subscribers, account hooks.
@@ -127,6 +135,18 @@ impl Kernel {
     /// The shared platform services.
     pub fn platform(&self) -> &Platform {
         &self.platform
+    }
+
+    /// The calling module's settings: its table of the configuration over `T::default()`.
+    /// Environment variables arrive as text; numbers and booleans are read from it.
+    pub fn settings<T: serde::de::DeserializeOwned + Default>(&self) -> anyhow::Result<T> {
+        match self.platform.config.module_settings.get(self.current) {
+            Some(table) => table
+                .clone()
+                .try_deserialize()
+                .with_context(|| format!("the settings of module {} are not valid", self.current)),
+            None => Ok(T::default()),
+        }
     }
 
     /// Makes `service` available to the modules after this one (one value per type).
@@ -275,6 +295,30 @@ pub fn migrations(modules: &[&dyn Module]) -> Vec<&'static [Migration]> {
     std::iter::once(crate::MIGRATIONS).chain(modules.iter().map(|m| m.migrations())).collect()
 }
 
+/// Refuses settings tables that name no module with settings, and keys a module does not have
+/// (a typo must not silently leave a default in place).
+pub fn check_settings(config: &Config, modules: &[&dyn Module]) -> anyhow::Result<()> {
+    for (section, table) in &config.module_settings {
+        let upper = section.to_uppercase();
+        let module = modules.iter().find(|m| m.name() == section.as_str());
+        let Some(serde_json::Value::Object(defaults)) = module.and_then(|m| m.settings()) else {
+            anyhow::bail!(
+                "settings were given for {section:?} (FERROBASE_{upper}__*), which is no module with settings"
+            );
+        };
+        let given = table.clone().into_table().unwrap_or_default();
+        let mut unknown: Vec<&String> = given.keys().filter(|k| !defaults.contains_key(k.as_str())).collect();
+        if !unknown.is_empty() {
+            unknown.sort();
+            let names: Vec<String> =
+                unknown.iter().map(|k| format!("FERROBASE_{upper}__{}", k.to_uppercase())).collect();
+            let known: Vec<&String> = defaults.keys().collect();
+            anyhow::bail!("unknown setting(s) of module {section}: {} (it has {known:?})", names.join(", "));
+        }
+    }
+    Ok(())
+}
+
 /// Connects, migrates, and assembles `modules` as configured. Refuses a `FERROBASE_MODULES`
 /// entry that names no module in the list, and two modules of one name.
 pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result<Assembled> {
@@ -285,6 +329,7 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
     if let Some(unknown) = config.module_list().into_iter().find(|m| !names.contains(&m.as_str())) {
         anyhow::bail!("FERROBASE_MODULES names an unknown module {unknown:?}; known: {}", names.join(", "));
     }
+    check_settings(&config, modules)?;
     let platform = Platform::init(config, &migrations(modules)).await?;
     let mut kernel = Kernel {
         platform: platform.clone(),

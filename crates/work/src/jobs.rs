@@ -1,4 +1,4 @@
-//! Scheduled work: one reminder per task when it comes due within 24 hours, and invitations
+//! Scheduled work: one reminder per task when it comes due (within 24 hours by default), and invitations
 //! that turn into memberships when their address is verified.
 
 use crate::service::Work;
@@ -10,13 +10,16 @@ use platform::outbox::Job;
 use serde_json::json;
 use uuid::Uuid;
 
-/// How far ahead a due date triggers its reminder.
-pub const DUE_WITHIN: chrono::Duration = chrono::Duration::hours(24);
-
-/// Reminds assignees of tasks due within 24 hours, once per task and due date. Each reminder
-/// is claimed with a conditional update in the transaction that records it, so several
-/// instances running the job never send one twice.
-pub struct DueReminders(pub Work);
+/// Reminds assignees of tasks due within `within` (24 hours unless the work settings say
+/// otherwise), once per task and due date. Each reminder is claimed with a conditional update
+/// in the transaction that records it, so several instances running the job never send one
+/// twice.
+pub struct DueReminders {
+    /// The service.
+    pub work: Work,
+    /// How far ahead a due date triggers its reminder.
+    pub within: chrono::Duration,
+}
 
 #[async_trait]
 impl Job for DueReminders {
@@ -25,10 +28,10 @@ impl Job for DueReminders {
     }
 
     async fn run(&self) -> Result<(), String> {
-        let work = &self.0;
+        let work = &self.work;
         let now = Ts::now();
         let due =
-            store::due_soon(&work.platform.db, now, now.plus(DUE_WITHIN), 500).await.map_err(|e| e.to_string())?;
+            store::due_soon(&work.platform.db, now, now.plus(self.within), 500).await.map_err(|e| e.to_string())?;
         let mut sent = 0;
         for (task, project, title, assignee, due_at) in due {
             let mut tx = work.platform.db.begin().await.map_err(|e| e.to_string())?;

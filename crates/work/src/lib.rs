@@ -40,7 +40,7 @@ pub mod socketio;
 mod store;
 
 pub use error::WorkError;
-pub use module::WorkModule;
+pub use module::{WorkModule, WorkSettings};
 pub use routes::router;
 pub use service::Work;
 

@@ -1,5 +1,5 @@
 //! How work plugs into the platform: the `work.project.` topics, socket.io for task boards,
-//! the due-date reminders, invitations accepted on verification, its notification kinds, and
+//! the due-date reminders (their lead time a setting), invitations accepted on verification, its notification kinds, and
 //! its part of a user's data export.
 
 use crate::jobs::{AcceptInvitations, DueReminders};
@@ -13,6 +13,23 @@ use uuid::Uuid;
 /// The work module.
 pub struct WorkModule;
 
+/// Longest reminder lead time: 30 days.
+const MAX_REMINDER_HOURS: u32 = 30 * 24;
+
+/// Work's settings (`[work]` in `ferrobase.toml`, or `FERROBASE_WORK__*`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkSettings {
+    /// How many hours before a task's due date its assignee is reminded (1–720).
+    pub due_reminder_hours: u32,
+}
+
+impl Default for WorkSettings {
+    fn default() -> Self {
+        Self { due_reminder_hours: 24 }
+    }
+}
+
 #[async_trait::async_trait]
 impl Module for WorkModule {
     fn name(&self) -> &'static str {
@@ -25,6 +42,10 @@ impl Module for WorkModule {
 
     fn notification_kinds(&self) -> &'static [NotificationKind] {
         crate::events::NOTIFICATION_KINDS
+    }
+
+    fn settings(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(WorkSettings::default()).ok()
     }
 
     async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
@@ -44,7 +65,13 @@ impl Module for WorkModule {
         kernel.routes(crate::routes::router(work.clone(), kernel.auth()?));
         let (socketio, _io) = crate::socketio::layer(kernel.gateway()?);
         kernel.layer(move |routes| routes.layer(socketio));
-        kernel.job(Arc::new(DueReminders(work)));
+        let settings: WorkSettings = kernel.settings()?;
+        anyhow::ensure!(
+            (1..=MAX_REMINDER_HOURS).contains(&settings.due_reminder_hours),
+            "FERROBASE_WORK__DUE_REMINDER_HOURS must be between 1 and {MAX_REMINDER_HOURS}"
+        );
+        let within = chrono::Duration::hours(i64::from(settings.due_reminder_hours));
+        kernel.job(Arc::new(DueReminders { work, within }));
         Ok(())
     }
 }

@@ -116,6 +116,24 @@ fn config_file_is_read_and_environment_wins() {
 }
 
 #[test]
+fn modules_take_their_own_settings_and_refuse_unknown_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferrobase.toml"), "[work]\ndue_reminder_hours = 48\n").unwrap();
+    let out = ferrobase(dir.path()).arg("config").env("FERROBASE_CHAT__DEFAULT_ROOMS", "false").output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("FERROBASE_CHAT__DEFAULT_ROOMS") && t.contains("false"), "{t}");
+    assert!(t.contains("FERROBASE_WORK__DUE_REMINDER_HOURS") && t.contains("48"), "{t}");
+
+    let typo = ferrobase(dir.path()).arg("config").env("FERROBASE_CHAT__DEFAULT_ROOM", "false").output().unwrap();
+    assert!(!typo.status.success());
+    assert!(text(&typo).contains("FERROBASE_CHAT__DEFAULT_ROOM"), "{}", text(&typo));
+    let nobody = ferrobase(dir.path()).arg("config").env("FERROBASE_PAYROLL__RATE", "1").output().unwrap();
+    assert!(!nobody.status.success());
+    assert!(text(&nobody).contains("payroll"), "{}", text(&nobody));
+}
+
+#[test]
 fn unknown_modules_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = ferrobase(dir.path()).arg("migrate").env("FERROBASE_MODULES", "accounts,payroll").output().unwrap();

@@ -313,6 +313,33 @@ impl platform::module::Module for Describing {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn module_settings_take_effect_and_are_checked() {
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, |c| c.set_module_setting("chat", "default_rooms", false)).await.unwrap();
+    let a = app.register("settings@example.com").await;
+    let rooms = app.get("/api/v1/chat/rooms?scope=public", Some(&a.access)).await.expect(200);
+    assert_eq!(rooms.json["items"], json!([]), "no default rooms when the setting is off");
+    let with = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let b = with.register("defaults@example.com").await;
+    let rooms = with.get("/api/v1/chat/rooms?scope=public", Some(&b.access)).await.expect(200);
+    assert_eq!(rooms.json["items"].as_array().unwrap().len(), 3, "the default rooms by default");
+
+    let build = |adjust: fn(&mut platform::config::Config)| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = testkit::test_config(Backend::Sqlite, dir.path().to_path_buf()).await.unwrap();
+        adjust(&mut config);
+        ferrobase::build(config).await.map(|_| ())
+    };
+    let err = build(|c| c.set_module_setting("work", "due_reminder_hours", 0)).await.unwrap_err();
+    assert!(format!("{err:#}").contains("DUE_REMINDER_HOURS"), "{err:#}");
+    let err = build(|c| c.set_module_setting("work", "reminder", 5)).await.unwrap_err();
+    assert!(format!("{err:#}").contains("FERROBASE_WORK__REMINDER"), "{err:#}");
+    let err = build(|c| c.set_module_setting("notifications", "x", 1)).await.unwrap_err();
+    assert!(format!("{err:#}").contains("no module with settings"), "{err:#}");
+    build(|c| c.set_module_setting("work", "due_reminder_hours", 48)).await.unwrap();
+}
+
 #[tokio::test]
 async fn two_modules_may_not_describe_one_component_name_differently() {
     let assemble = |modules: &'static [&'static dyn platform::module::Module]| async move {
