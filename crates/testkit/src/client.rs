@@ -75,15 +75,32 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
     /// Sends a request; `body` as JSON when given; `token` as a bearer token when given.
+    /// Answers of `/api/v1` routes are held to the served OpenAPI document ([`crate::contract`]).
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
-        let mut req = self.http.request(method, self.url(path));
+        let mut req = self.http.request(method.clone(), self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        if let Some(b) = body {
-            req = req.json(&b);
+        if let Some(b) = &body {
+            req = req.json(b);
         }
-        Self::read(req.send().await.expect("request failed")).await
+        let resp = Self::read(req.send().await.expect("request failed")).await;
+        if path.starts_with("/api/v1/") && !path.starts_with("/api/v1/openapi.json") {
+            let content_type = resp.header("content-type").unwrap_or_default();
+            let checked = self
+                .contract
+                .check_response(method.as_str(), path, resp.status, content_type, &resp.json)
+                .and_then(|()| match &body {
+                    Some(b) if (200..300).contains(&resp.status) => {
+                        self.contract.check_request(method.as_str(), path, b)
+                    }
+                    _ => Ok(()),
+                });
+            if let Err(why) = checked {
+                panic!("OpenAPI contract broken: {why}");
+            }
+        }
+        resp
     }
 
     /// Reads a response completely.

@@ -8,6 +8,7 @@
 //! `FERROBASE_TEST_REQUIRE_SERVICES=1` (set by CI) a missing service fails the test instead.
 
 mod client;
+pub mod contract;
 pub mod files;
 pub mod ws;
 
@@ -47,6 +48,8 @@ pub struct TestApp {
     pub hub: platform::realtime::Hub,
     /// The app's file storage and URL signer (tests store private files and sign links to them).
     pub files: platform::files::FilesState,
+    /// The OpenAPI document this app serves, which [`TestApp::call`] holds every answer to.
+    pub contract: std::sync::Arc<contract::Contract>,
     _data: Arc<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -157,6 +160,15 @@ impl TestApp {
             .expect("app run");
         });
         let http = reqwest::Client::builder().no_proxy().build().expect("http client");
+        let doc: serde_json::Value = http
+            .get(format!("http://{addr}/api/v1/openapi.json"))
+            .send()
+            .await
+            .expect("fetch the OpenAPI document")
+            .json()
+            .await
+            .expect("the OpenAPI document is JSON");
+        let contract = std::sync::Arc::new(contract::Contract::new(doc));
         Self {
             addr,
             base: format!("http://{addr}"),
@@ -165,6 +177,7 @@ impl TestApp {
             backend,
             hub,
             files,
+            contract,
             _data: data,
             stop: Some(stop),
             task: Some(task),

@@ -144,8 +144,17 @@ pub struct PhoneCodeRequest {
     pub code: String,
 }
 
+/// The answer to requests whose outcome must not be told (is the address registered?).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = accounts::Accepted)]
+pub struct Accepted {
+    /// Always `accepted`.
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+}
+
 fn accepted() -> Response {
-    (StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": "accepted"}))).into_response()
+    (StatusCode::ACCEPTED, axum::Json(Accepted { status: "accepted" })).into_response()
 }
 
 /// Create an account and sign in; a verification code is emailed.
@@ -178,7 +187,7 @@ async fn verify_email(
 
 /// Send a new verification code (always 202).
 #[utoipa::path(post, path = "/api/v1/auth/email/resend", tag = "auth", request_body = EmailRequest,
-    responses((status = 202, description = "Accepted")))]
+    responses((status = 202, description = "Accepted (whether or not the address is known)", body = Accepted)))]
 async fn resend_verification(
     State(s): State<AccountsState>,
     ip: ClientIp,
@@ -245,7 +254,7 @@ async fn revoke_session(State(s): State<AccountsState>, me: AuthUser, Path(id): 
 
 /// Ask for a password reset code (always 202).
 #[utoipa::path(post, path = "/api/v1/auth/password/forgot", tag = "auth", request_body = EmailRequest,
-    responses((status = 202, description = "Accepted")))]
+    responses((status = 202, description = "Accepted (whether or not the address is known)", body = Accepted)))]
 async fn forgot_password(
     State(s): State<AccountsState>,
     ip: ClientIp,
@@ -294,7 +303,7 @@ async fn change_password(
 
 /// Text a sign-in code to a phone.
 #[utoipa::path(post, path = "/api/v1/auth/phone/send-code", tag = "auth", request_body = PhoneRequest,
-    responses((status = 202, description = "Accepted")))]
+    responses((status = 202, description = "Accepted (whether or not the address is known)", body = Accepted)))]
 async fn send_phone_code(
     State(s): State<AccountsState>,
     ip: ClientIp,
