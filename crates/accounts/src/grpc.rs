@@ -17,6 +17,9 @@ pub mod pb {
     pub const DESCRIPTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/accounts_descriptor.bin"));
 }
 
+/// The largest request message (tokens are well under 2 KiB).
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+
 /// The service.
 pub struct AccountsService {
     accounts: Accounts,
@@ -25,8 +28,10 @@ pub struct AccountsService {
 
 impl AccountsService {
     /// The service over accounts and the token checker.
+    /// Requests are a token or an id: anything over [`MAX_REQUEST_BYTES`] is refused before
+    /// it is decoded.
     pub fn new(accounts: Accounts, auth: Authenticator) -> pb::accounts_server::AccountsServer<Self> {
-        pb::accounts_server::AccountsServer::new(Self { accounts, auth })
+        pb::accounts_server::AccountsServer::new(Self { accounts, auth }).max_decoding_message_size(MAX_REQUEST_BYTES)
     }
 
     /// The caller, from `authorization: Bearer …` metadata.

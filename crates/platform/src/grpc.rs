@@ -54,6 +54,14 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
+        // The same limits in spirit as the HTTP edge: no call runs forever, one connection
+        // cannot open unbounded streams, and dead peers are noticed.
+        .timeout(std::time::Duration::from_secs(30))
+        .concurrency_limit_per_connection(256)
+        .max_concurrent_streams(256)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .tcp_nodelay(true)
         .add_routes(routes)
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await

@@ -47,6 +47,10 @@ async fn tokens_users_health_and_reflection(backend: Backend) {
     assert!(valid.expires_at > chrono::Utc::now().timestamp());
     let forged = client.validate_token(ValidateTokenRequest { access_token: "not.a.token".into() }).await;
     assert_eq!(forged.unwrap_err().code(), Code::Unauthenticated);
+    // A request over the limit is refused before it is decoded; the connection stays usable.
+    let huge = "x".repeat(accounts::grpc::MAX_REQUEST_BYTES + 1);
+    let refused = client.validate_token(ValidateTokenRequest { access_token: huge }).await.unwrap_err();
+    assert_eq!(refused.code(), Code::OutOfRange, "{refused:?}");
 
     // Private fields only for the user themself.
     let own = client.get_user(bearer(GetUserRequest { user_id: ann.user_id.clone() }, &ann.access)).await.unwrap();

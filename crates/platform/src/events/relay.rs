@@ -25,6 +25,9 @@ pub trait Subscriber: Send + Sync {
 const LEASE: &str = "events.relay";
 /// How long the lease lasts without renewal (an instance that died hands over after this).
 const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(30);
+/// How often a busy relay renews its lease: a third of its lifetime, so that one slow event
+/// (bounded by the broker's confirm timeout) cannot outlast it.
+const RENEW_AFTER: Duration = Duration::from_secs(10);
 
 /// Where an event failed.
 enum Failure {
@@ -46,12 +49,14 @@ pub struct Relay {
     subscribers: HashMap<String, Vec<Named>>,
     /// Failed attempts of subscribers before an event is parked.
     pub max_attempts: i64,
+    /// How often a busy relay renews its lease.
+    pub renew_after: Duration,
 }
 
 impl Relay {
     /// A relay for the instance `holder`, publishing to `broker` when there is one.
     pub fn new(db: Db, holder: String, broker: Option<Broker>) -> Self {
-        Self { db, holder, broker, subscribers: HashMap::new(), max_attempts: 10 }
+        Self { db, holder, broker, subscribers: HashMap::new(), max_attempts: 10, renew_after: RENEW_AFTER }
     }
 
     /// Registers `subscriber` (a stable name, e.g. `work.invitations`) for events of `kind`.
@@ -78,14 +83,20 @@ impl Relay {
             if rows.is_empty() {
                 return Ok(delivered);
             }
-            let now = Ts::now();
-            if !lease::acquire(&self.db, LEASE, &self.holder, now, now.plus(LEASE_TTL))
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                return Ok(delivered);
-            }
+            let mut renewed: Option<std::time::Instant> = None;
             for row in rows {
+                // Hold the lease for every event, renewing it well before it lapses: a batch
+                // slower than the lease must not let a second instance deliver beside this one.
+                if renewed.is_none_or(|at| at.elapsed() >= self.renew_after) {
+                    let now = Ts::now();
+                    if !lease::acquire(&self.db, LEASE, &self.holder, now, now.plus(LEASE_TTL))
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        return Ok(delivered);
+                    }
+                    renewed = Some(std::time::Instant::now());
+                }
                 match self.deliver(&row).await {
                     Ok(()) => {
                         store::delete(&self.db, row.id).await.map_err(|e| e.to_string())?;
@@ -272,6 +283,35 @@ mod tests {
         assert_eq!(other.drain_once().await, Ok(0), "the lease is taken");
         relay.release().await;
         assert_eq!(other.drain_once().await, Ok(1));
+    }
+
+    /// Hands the relay's lease to another instance while it handles the first event (as if
+    /// this one had stalled past the lease and another had taken over).
+    struct Thief;
+
+    #[async_trait::async_trait]
+    impl Subscriber for Thief {
+        async fn handle(&self, tx: &mut Tx, _event: &Envelope) -> anyhow::Result<()> {
+            let until = Ts::now().plus(LEASE_TTL);
+            crate::execute_tx!(
+                tx,
+                sqlx::query("UPDATE job_leases SET holder = 'thief', expires_at = $1 WHERE name = $2")
+                    .bind(until)
+                    .bind(LEASE)
+            )?;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_relay_that_lost_its_lease_stops_between_events() {
+        let (_dir, db, outbox, _recorder, mut relay) = setup().await;
+        relay.subscribe("test.happened", "test.thief", Arc::new(Thief));
+        relay.renew_after = Duration::ZERO;
+        emit(&db, &outbox, 1).await;
+        emit(&db, &outbox, 2).await;
+        assert_eq!(relay.drain_once().await, Ok(1), "the second event is left to the lease holder");
+        assert_eq!(store::pending_events(&db, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
