@@ -35,9 +35,9 @@ pub async fn room_created(
 
 /// A message was stored (payload: the message; also the domain event of that name).
 pub const MESSAGE_CREATED: &str = "chat.message.created";
-/// A message was edited (payload: the message).
+/// A message was edited (payload: the message; also the domain event of that name).
 pub const MESSAGE_UPDATED: &str = "chat.message.updated";
-/// A message was deleted (payload: `{id, room_id}`).
+/// A message was deleted (payload: `{id, room_id}`; also the domain event of that name).
 pub const MESSAGE_DELETED: &str = "chat.message.deleted";
 /// Someone joined or was added (payload: the member).
 pub const MEMBER_JOINED: &str = "chat.member.joined";
@@ -50,7 +50,7 @@ pub const TYPING: &str = "chat.typing";
 pub const PRESENCE: &str = "chat.presence";
 /// The room was renamed or re-described (payload: the room).
 pub const ROOM_UPDATED: &str = "chat.room.updated";
-/// The room was deleted (payload: `{room_id}`).
+/// The room was deleted (payload: `{room_id}`; also the domain event of that name).
 pub const ROOM_DELETED: &str = "chat.room.deleted";
 
 /// Publishes `event` on the room's topic.

@@ -111,8 +111,8 @@ pub async fn update_room(db: &Db, room: Uuid, name: Option<&str>, description: O
     Ok(())
 }
 
-pub async fn delete_room(db: &Db, room: Uuid) -> Result<bool, DbError> {
-    let n = execute!(db, sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room))?;
+pub async fn delete_room(tx: &mut Tx, room: Uuid) -> Result<bool, DbError> {
+    let n = execute_tx!(tx, sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room))?;
     Ok(n > 0)
 }
 
@@ -286,8 +286,8 @@ pub async fn messages_by(db: &Db, sender: Uuid) -> Result<Vec<Message>, DbError>
     })?)
 }
 
-pub async fn edit_message(db: &Db, room: Uuid, id: Uuid, content: &str) -> Result<Option<Message>, DbError> {
-    Ok(with_db!(db, |pool| {
+pub async fn edit_message(tx: &mut Tx, room: Uuid, id: Uuid, content: &str) -> Result<Option<Message>, DbError> {
+    Ok(with_tx!(tx, |conn| {
         sqlx::query_as::<_, Message>(concat!(
             "UPDATE chat_messages SET content = $3, edited_at = $4
              WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL RETURNING ",
@@ -297,14 +297,14 @@ pub async fn edit_message(db: &Db, room: Uuid, id: Uuid, content: &str) -> Resul
         .bind(room)
         .bind(content)
         .bind(Ts::now())
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
     })?)
 }
 
 /// Marks a message deleted (its text is cleared); false if it was not live.
-pub async fn delete_message(db: &Db, room: Uuid, id: Uuid) -> Result<bool, DbError> {
-    let n = execute!(db, sqlx::query(
+pub async fn delete_message(tx: &mut Tx, room: Uuid, id: Uuid) -> Result<bool, DbError> {
+    let n = execute_tx!(tx, sqlx::query(
             "UPDATE chat_messages SET deleted_at = $3, content = '' WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL",
         )
         .bind(id)

@@ -39,6 +39,12 @@ pub const DOMAIN_TASK_UPDATED: &str = "work.task.updated";
 pub const DOMAIN_TASK_COMPLETED: &str = "work.task.completed";
 /// Domain event: a comment was written (payload `{comment}`).
 pub const DOMAIN_COMMENT_CREATED: &str = "work.comment.created";
+/// Domain event: a task was deleted (payload `{task_id, project_id}`).
+pub const DOMAIN_TASK_DELETED: &str = "work.task.deleted";
+/// Domain event: a comment was edited (payload `{comment}`, as it is after the edit).
+pub const DOMAIN_COMMENT_UPDATED: &str = "work.comment.updated";
+/// Domain event: a comment was deleted (payload `{comment_id, task_id, project_id}`).
+pub const DOMAIN_COMMENT_DELETED: &str = "work.comment.deleted";
 
 pub const TASK_CREATED: &str = "task:created";
 pub const TASK_UPDATED: &str = "task:updated";

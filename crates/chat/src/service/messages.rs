@@ -137,8 +137,11 @@ impl Chat {
         if existing.sender_id != user.user_id {
             return Err(ChatError::Forbidden("Only the author may edit a message."));
         }
-        let edited =
-            store::edit_message(&self.platform.db, room, message, &content).await?.ok_or(ChatError::NotFound)?;
+        let mut tx = self.platform.db.begin().await?;
+        let edited = store::edit_message(&mut tx, room, message, &content).await?.ok_or(ChatError::NotFound)?;
+        self.platform.outbox.event(&mut tx, events::MESSAGE_UPDATED, &edited).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
         self.messages_changed(room);
         events::publish(&self.platform.hub, room, events::MESSAGE_UPDATED, &edited);
         Ok(edited)
@@ -151,16 +154,16 @@ impl Chat {
         if existing.sender_id != user.user_id && role < MemberRole::Admin && !user.is_admin() {
             return Err(ChatError::Forbidden("Only the author or a room admin may delete a message."));
         }
-        if !store::delete_message(&self.platform.db, room, message).await? {
+        let deleted = serde_json::json!({"id": message, "room_id": room});
+        let mut tx = self.platform.db.begin().await?;
+        if !store::delete_message(&mut tx, room, message).await? {
             return Err(ChatError::NotFound);
         }
+        self.platform.outbox.event(&mut tx, events::MESSAGE_DELETED, &deleted).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
         self.messages_changed(room);
-        events::publish(
-            &self.platform.hub,
-            room,
-            events::MESSAGE_DELETED,
-            &serde_json::json!({"id": message, "room_id": room}),
-        );
+        events::publish(&self.platform.hub, room, events::MESSAGE_DELETED, &deleted);
         Ok(())
     }
 

@@ -73,11 +73,16 @@ impl Chat {
     /// Deletes a room with its messages (owner).
     pub async fn delete_room(&self, user: &AuthUser, room: Uuid) -> Result<()> {
         self.require_role(user, room, MemberRole::Owner).await?;
-        if !store::delete_room(&self.platform.db, room).await? {
+        let deleted = serde_json::json!({"room_id": room});
+        let mut tx = self.platform.db.begin().await?;
+        if !store::delete_room(&mut tx, room).await? {
             return Err(ChatError::NotFound);
         }
+        self.platform.outbox.event(&mut tx, events::ROOM_DELETED, &deleted).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
         self.forget_room(room);
-        events::publish(&self.platform.hub, room, events::ROOM_DELETED, &serde_json::json!({"room_id": room}));
+        events::publish(&self.platform.hub, room, events::ROOM_DELETED, &deleted);
         Ok(())
     }
 }

@@ -217,6 +217,64 @@ async fn events_reach_rabbitmq_in_order_and_survive_an_outage() {
     assert_eq!(ids.len(), got.len(), "no event twice");
 }
 
+/// Edits and deletions travel as events too, so a consumer that mirrors messages, tasks or
+/// comments (a search index, an archive) stays exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_amqp), ignore = "needs FERROBASE_TEST_AMQP_URL")]
+async fn edits_and_deletions_are_events_too() {
+    let Some(amqp) = testkit::amqp_url() else {
+        assert!(!testkit::services_required(), "FERROBASE_TEST_AMQP_URL must be set");
+        eprintln!("skipped: FERROBASE_TEST_AMQP_URL is not set");
+        return;
+    };
+    let keys = [
+        "chat.message.updated",
+        "chat.message.deleted",
+        "chat.room.deleted",
+        "work.comment.updated",
+        "work.comment.deleted",
+        "work.task.deleted",
+    ];
+    let (_conn, mut rx) = consume(&amqp, &keys).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.amqp_url = platform::secret::Secret::new(amqp.as_str()))
+        .await
+        .unwrap();
+    let a = app.register(&format!("edits-{}@example.com", uuid::Uuid::now_v7().simple())).await;
+    let token = Some(a.access.as_str());
+    let room = app.post("/api/v1/chat/rooms", token, json!({"name": "edits", "visibility": "private"})).await.expect(201).json;
+    let room = room["id"].as_str().unwrap().to_string();
+    let message = app.post(&format!("/api/v1/chat/rooms/{room}/messages"), token, json!({"content": "v1"})).await;
+    let message = message.expect(201).json["id"].as_str().unwrap().to_string();
+    let at = format!("/api/v1/chat/rooms/{room}/messages/{message}");
+    app.patch(&at, token, json!({"content": "v2"})).await.expect(200);
+    app.delete(&at, token, None).await.expect(204);
+    app.delete(&format!("/api/v1/chat/rooms/{room}"), token, None).await.expect(204);
+
+    let project = app.post("/api/v1/work/projects", token, json!({"name": "Edits", "visibility": "private"})).await.expect(201).json;
+    let task = app.post("/api/v1/work/tasks", token, json!({"project_id": project["id"], "title": "T"})).await;
+    let task = task.expect(201).json["id"].as_str().unwrap().to_string();
+    let comment = app.post(&format!("/api/v1/work/tasks/{task}/comments"), token, json!({"content": "c1"})).await;
+    let comment = comment.expect(201).json["id"].as_str().unwrap().to_string();
+    app.patch(&format!("/api/v1/work/comments/{comment}"), token, json!({"content": "c2"})).await.expect(200);
+    app.delete(&format!("/api/v1/work/comments/{comment}"), token, None).await.expect(204);
+    app.delete(&format!("/api/v1/work/tasks/{task}"), token, None).await.expect(204);
+
+    let ours = |body: &Value| {
+        let d = &body["data"];
+        [&d["room_id"], &d["task_id"], &d["comment"]["task_id"]]
+            .iter()
+            .any(|v| **v == room.as_str() || **v == task.as_str())
+    };
+    let got = gather(&mut rx, ours, 6, Duration::from_secs(20)).await;
+    let types: Vec<&str> = got.iter().map(|(_, b)| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, keys, "each change once, in the order it was made");
+    assert_eq!(got[0].1["data"]["content"], "v2");
+    assert_eq!(got[1].1["data"]["id"], message.as_str());
+    assert_eq!(got[3].1["data"]["comment"]["content"], "c2");
+    assert_eq!(got[4].1["data"]["comment_id"], comment.as_str());
+    assert_eq!(got[5].1["data"]["project_id"], project["id"]);
+}
+
 // --- scheduled jobs ------------------------------------------------------------------------------
 
 struct Counting(Arc<AtomicUsize>);

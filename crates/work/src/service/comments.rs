@@ -166,7 +166,9 @@ impl Work {
             let note = Self::mention_note(&comment.author_name, &task, &comment, *mentioned);
             self.notify(&mut tx, &mut recorded, note).await?;
         }
+        self.platform.outbox.event(&mut tx, events::DOMAIN_COMMENT_UPDATED, &json!({"comment": comment})).await?;
         tx.commit().await?;
+        self.platform.outbox.wake();
         self.notifications.announce(&recorded);
         events::publish(&self.platform.hub, task.project_id, events::COMMENT_UPDATED, &json!({"comment": comment}));
         Ok(comment)
@@ -192,7 +194,10 @@ impl Work {
             &json!({"task_id": row.task_id}),
         )
         .await?;
+        let deleted = json!({"comment_id": id, "task_id": row.task_id, "project_id": row.project_id});
+        self.platform.outbox.event(&mut tx, events::DOMAIN_COMMENT_DELETED, &deleted).await?;
         tx.commit().await?;
+        self.platform.outbox.wake();
         events::publish(
             &self.platform.hub,
             row.project_id,

@@ -417,7 +417,10 @@ impl Work {
             &json!({"title": task.title}),
         )
         .await?;
+        let deleted = json!({"task_id": id, "project_id": task.project_id});
+        self.platform.outbox.event(&mut tx, events::DOMAIN_TASK_DELETED, &deleted).await?;
         tx.commit().await?;
+        self.platform.outbox.wake();
         events::publish(&self.platform.hub, task.project_id, events::TASK_DELETED, &json!({"taskId": id}));
         Ok(())
     }
