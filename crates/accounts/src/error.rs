@@ -42,6 +42,9 @@ pub enum AccountsError {
     /// An upload that claims an image type but cannot be decoded or is too large.
     #[error("invalid image: {0}")]
     InvalidImage(String),
+    /// An image with more pixels than we decode.
+    #[error("image too large: {0}")]
+    ImageTooLarge(String),
     /// No such object (or not the caller's).
     #[error("The resource does not exist.")]
     NotFound,
@@ -82,6 +85,8 @@ platform::domain_error!(AccountsError {
     Self::UnsupportedImage => Unsupported, "unsupported_image_type";
     Self::InvalidImage(why) => Invalid, "invalid_image",
         fields(vec![FieldError::new("file", why.clone())]), message("The request has invalid fields.".into());
+    Self::ImageTooLarge(why) => Invalid, "image_too_large",
+        fields(vec![FieldError::new("file", why.clone())]), message("The request has invalid fields.".into());
     Self::NotFound => NotFound, "not_found";
     Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
     Self::RateLimited(limited) => RateLimited, "rate_limited", limit(Some(*limited));
@@ -110,7 +115,7 @@ impl From<platform::images::ImageError> for AccountsError {
             platform::images::ImageError::UnsupportedType => AccountsError::UnsupportedImage,
             platform::images::ImageError::Invalid(why) => AccountsError::InvalidImage(why),
             too_many @ platform::images::ImageError::TooManyPixels { .. } => {
-                AccountsError::InvalidImage(too_many.to_string())
+                AccountsError::ImageTooLarge(too_many.to_string())
             }
         }
     }

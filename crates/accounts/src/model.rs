@@ -173,6 +173,10 @@ pub mod avatar {
     /// Side of the thumbnail in pixels.
     pub const THUMBNAIL_SIZE: u32 = 256;
 
+    /// Longest side of a stored avatar: larger pictures are scaled down (an avatar needs no
+    /// more, and it bounds what every public request for it reads).
+    pub const MAX_SIDE: u32 = 1024;
+
     /// The key of a new original.
     pub fn new_key(user: Uuid, extension: &str) -> String {
         format!("avatars/{user}/{}.{extension}", Uuid::new_v4().simple())

@@ -6,7 +6,7 @@ use crate::realtime::{SendCommand, TypingCommand};
 use crate::service::Chat;
 use accounts::Accounts;
 use notifications::Notifications;
-use platform::module::{AccountHooks, Kernel, Module, NotificationKind};
+use platform::module::{AccountHooks, Kernel, Module, NotificationKind, Settings, SettingsOf, SettingsSpec};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -20,6 +20,8 @@ pub struct ChatSettings {
     /// Create the public rooms General, Random and Tech Talk on first start.
     pub default_rooms: bool,
 }
+
+impl Settings for ChatSettings {}
 
 impl Default for ChatSettings {
     fn default() -> Self {
@@ -41,8 +43,8 @@ impl Module for ChatModule {
         &[crate::events::CHAT_MENTION]
     }
 
-    fn settings(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(ChatSettings::default()).ok()
+    fn settings(&self) -> Option<&'static dyn SettingsSpec> {
+        Some(&SettingsOf::<ChatSettings>::SPEC)
     }
 
     async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()> {

@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Config => {
             platform::module::check_settings(&config, ferrobase::MODULES)?;
-            print!("{}", config.describe());
+            print!("{}{}", config.describe(), platform::module::describe_settings(&config, ferrobase::MODULES));
         }
         Command::Outbox { command } => {
             let app = ferrobase::build(config).await?;

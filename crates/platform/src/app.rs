@@ -86,10 +86,12 @@ impl Platform {
             uploads: crate::upload::Uploads {
                 max_file_bytes: config.upload_body_limit as u64,
                 max_pixels: config.upload_max_pixels,
+                // Half the cores by default: a burst of uploads must leave room for requests.
                 images: crate::images::ImageWorkers::new(match config.image_concurrency {
-                    0 => cores,
+                    0 => (cores / 2).max(1),
                     n => n,
                 }),
+                staging: staging_dir(&config)?,
             },
             file_urls: crate::files::FileUrls::new(&secret, config.file_url_ttl_secs),
             hasher: PasswordHasher::new(cores).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -102,6 +104,26 @@ impl Platform {
             limiter,
         })
     }
+}
+
+/// Where uploads are staged: `<data dir>/staging`. Staged files left by a crash (older than an
+/// hour, so that another instance sharing the directory keeps its uploads in flight) are removed.
+fn staging_dir(config: &Config) -> anyhow::Result<std::path::PathBuf> {
+    let dir = config.data_dir.join("staging");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let hour = std::time::Duration::from_secs(3600);
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > hour);
+        if stale && entry.file_name().to_string_lossy().starts_with("upload-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(dir)
 }
 
 /// The configured signing secret, or the one kept in the data dir (created on first start, mode 0600).

@@ -286,12 +286,6 @@ impl Config {
             ("ws_messages_per_sec", self.ws_messages_per_sec.to_string()),
             ("ws_message_burst", self.ws_message_burst.to_string()),
         ];
-        let mut rows: Vec<(String, String)> = rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        for (module, table) in &self.module_settings {
-            for (key, value) in table.clone().into_table().unwrap_or_default() {
-                rows.push((format!("{module}__{key}"), value.to_string()));
-            }
-        }
         rows.into_iter().map(|(k, v)| format!("FERROBASE_{:<24} {v}\n", k.to_uppercase())).collect()
     }
 }

@@ -200,7 +200,8 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
 /// Each row is `pattern => Kind, "code"`, optionally followed by `fields(expr)`,
 /// `message(expr)` and `limit(expr)` (in that order) using the pattern's bindings. The variants
 /// named after `wraps` hold another [`DomainError`] whose kind, code, message, fields and limit
-/// pass through; any other variant is internal.
+/// pass through. Every variant must be in the table or among `wraps`: a new variant that is
+/// forgotten does not compile.
 ///
 /// ```ignore
 /// platform::domain_error!(ChatError {
@@ -228,10 +229,10 @@ macro_rules! domain_error {
         impl $crate::error::DomainError for $ty {
             #[allow(unused_variables)]
             fn kind(&self) -> $crate::error::ErrorKind {
+                // No catch-all: a variant missing from the table does not compile.
                 match self {
                     $( $pat => $crate::error::ErrorKind::$kind, )*
-                    #[allow(unreachable_patterns)]
-                    _ => self.wrapped().map_or($crate::error::ErrorKind::Internal, |e| e.kind()),
+                    $( Self::$wrap(e) => e.kind(), )*
                 }
             }
 
@@ -239,8 +240,7 @@ macro_rules! domain_error {
             fn code(&self) -> &'static str {
                 match self {
                     $( $pat => $code, )*
-                    #[allow(unreachable_patterns)]
-                    _ => self.wrapped().map_or("internal_error", |e| e.code()),
+                    $( Self::$wrap(e) => e.code(), )*
                 }
             }
 

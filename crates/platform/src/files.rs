@@ -23,6 +23,9 @@ use utoipa_axum::routes;
 /// Where signed files are served (the key, percent-encoded, is the next path segment).
 pub const FILES_PATH: &str = "/api/v1/files";
 
+/// What is percent-encoded in a key's path segment.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
+
 /// Longest lifetime of a signed URL.
 pub const MAX_TTL_SECS: i64 = 7 * 24 * 3600;
 
@@ -90,8 +93,9 @@ impl FileUrls {
     pub fn sign_for(&self, key: &str, ttl_secs: i64, now: DateTime<Utc>) -> SignedUrl {
         let expires = now.timestamp() + ttl_secs.clamp(1, MAX_TTL_SECS);
         let signature = self.signature(key, expires);
-        // One path segment: the key's slashes travel as %2F (keys are ours and hold no spaces).
-        let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        // One path segment: everything but letters, digits, `-`, `.` and `_` is percent-encoded
+        // (the key's slashes travel as %2F), and the route decodes it back exactly.
+        let encoded = percent_encoding::utf8_percent_encode(key, SEGMENT).to_string();
         SignedUrl {
             url: format!("{FILES_PATH}/{encoded}?expires={expires}&signature={signature}"),
             expires_at: DateTime::from_timestamp(expires, 0).unwrap_or(now),
@@ -212,6 +216,15 @@ mod tests {
         assert_eq!(urls().verify("studio/u1/a.png", expires + 3600, &sig, now), Err(FileUrlError::BadSignature));
         let other = FileUrls::new(&Secret::new("another-secret-that-is-long-enough-11"), 900);
         assert_eq!(other.verify("studio/u1/a.png", expires, &sig, now), Err(FileUrlError::BadSignature));
+    }
+
+    #[test]
+    fn keys_with_any_characters_round_trip() {
+        let key = "a b/c+d%2F/é.png";
+        let url = urls().sign_for(key, 60, Utc::now()).url;
+        let segment = url.strip_prefix("/api/v1/files/").unwrap().split('?').next().unwrap();
+        assert!(!segment.contains('/') && !segment.contains('+') && !segment.contains(' '), "{segment}");
+        assert_eq!(percent_encoding::percent_decode_str(segment).decode_utf8().unwrap(), key);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Uploaded images: the type is decided by the content (magic bytes), never by the name or the
-//! declared type; the pixel count is read from the header and checked before anything is
-//! decoded (decompression bombs); decoding is bounded in memory and in concurrency; stored
-//! images are re-encoded without their metadata (EXIF, GPS); thumbnails are made with
-//! `fast_image_resize`.
+//! declared type; the pixel count is read from the header (with a small memory cap) and checked
+//! before anything is decoded (decompression bombs); decoding runs on a bounded number of
+//! workers; stored images are scaled to a maximum side and re-encoded without their metadata
+//! (EXIF, GPS); resizing is done with `fast_image_resize`.
 
 use crate::error::Internal;
 use fast_image_resize::images::Image;
@@ -88,13 +88,27 @@ pub enum ImageError {
 /// Largest accepted width or height, whatever the pixel limit.
 pub const MAX_DIMENSION: u32 = 16_384;
 
-/// Reads width and height from the header of an image of `kind`, without decoding pixels, and
-/// refuses more than `max_pixels`. This is the cheap check that comes before any decoding: an
-/// 8000×8000 PNG of zeros is a few hundred kilobytes on the wire but 256 MB once decoded.
+/// Memory reading a header may take: decoders inflate what comes before the pixels (a PNG's
+/// ICC profile, say) while they look for the dimensions, and a tiny file can ask for hundreds of
+/// megabytes there.
+const HEADER_ALLOC: u64 = 16 * 1024 * 1024;
+
+/// A reader for the header of an image of `kind`, capped at [`HEADER_ALLOC`] bytes of memory.
+fn header_reader<R: BufRead + Seek>(reader: R, kind: ImageKind) -> ImageReader<R> {
+    let mut reader = ImageReader::with_format(reader, kind.format());
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(HEADER_ALLOC);
+    reader.limits(limits);
+    reader
+}
+
+/// Reads width and height from the header of an image of `kind` (what comes before the pixel
+/// data, within [`HEADER_ALLOC`] bytes of memory; no pixel is decoded) and refuses more than
+/// `max_pixels`. This is the cheap check before any decoding: an 8000×8000 PNG of zeros is a
+/// few hundred kilobytes on the wire but 256 MB once decoded.
 pub fn check_header(reader: impl BufRead + Seek, kind: ImageKind, max_pixels: u64) -> Result<(u32, u32), ImageError> {
-    let (width, height) = ImageReader::with_format(reader, kind.format())
-        .into_dimensions()
-        .map_err(|e| ImageError::Invalid(e.to_string()))?;
+    let (width, height) =
+        header_reader(reader, kind).into_dimensions().map_err(|e| ImageError::Invalid(e.to_string()))?;
     if u64::from(width) * u64::from(height) > max_pixels || width > MAX_DIMENSION || height > MAX_DIMENSION {
         return Err(ImageError::TooManyPixels { width, height, max: max_pixels });
     }
@@ -104,36 +118,79 @@ pub fn check_header(reader: impl BufRead + Seek, kind: ImageKind, max_pixels: u6
     Ok((width, height))
 }
 
-/// An image decoded within limits, turned upright and re-encoded without its metadata.
+/// What [`clean`] does with an image.
+#[derive(Debug, Clone, Copy)]
+pub struct CleanOptions {
+    /// Refuse images with more pixels than this (checked from the header first).
+    pub max_pixels: u64,
+    /// Scale the stored image down so that neither side exceeds this.
+    pub max_side: u32,
+    /// Also make a square JPEG thumbnail of this side.
+    pub thumbnail: Option<u32>,
+}
+
+/// An image as it is stored: upright, at most `max_side`, re-encoded without its metadata.
 #[derive(Debug)]
 pub struct Clean {
     /// The kind (unchanged from the upload).
     pub kind: ImageKind,
     /// The re-encoded file: no EXIF, GPS, XMP, ICC or text chunks, nothing appended.
     pub bytes: Vec<u8>,
-    /// The decoded pixels, upright, for renditions such as thumbnails.
-    pub image: image::DynamicImage,
+    /// Width and height as stored.
+    pub dimensions: (u32, u32),
+    /// The thumbnail, when asked for.
+    pub thumbnail: Option<Vec<u8>>,
 }
 
-/// Decodes `bytes` (within `max_pixels`), applies the EXIF orientation (so the picture stays
-/// upright once the EXIF is gone) and re-encodes it in the same format. Re-encoding rather than
-/// cutting metadata segments out also drops anything hidden after the image data (polyglot
-/// files). CPU-heavy: call it through [`ImageWorkers::run`].
-pub fn clean(bytes: &[u8], max_pixels: u64) -> Result<Clean, ImageError> {
+/// Decodes `bytes` (after the header check), applies the EXIF orientation (so the picture stays
+/// upright once the EXIF is gone), scales it down to `max_side` and re-encodes it in the same
+/// format. Re-encoding rather than cutting metadata segments out also drops anything hidden after
+/// the image data (polyglot files). Only encoded bytes leave: the decoded pixels are freed here.
+/// CPU- and memory-heavy: call it through [`ImageWorkers::run`].
+pub fn clean(bytes: &[u8], options: CleanOptions) -> Result<Clean, ImageError> {
     let kind = ImageKind::sniff(bytes).ok_or(ImageError::UnsupportedType)?;
-    check_header(Cursor::new(bytes), kind, max_pixels)?;
+    check_header(Cursor::new(bytes), kind, options.max_pixels)?;
     let invalid = |e: image::ImageError| ImageError::Invalid(e.to_string());
-    let mut decoder = ImageReader::with_format(Cursor::new(bytes), kind.format()).into_decoder().map_err(invalid)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
     limits.max_image_height = Some(MAX_DIMENSION);
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 * 1024 * 1024));
-    decoder.set_limits(limits).map_err(invalid)?;
+    limits.max_alloc = Some(options.max_pixels.saturating_mul(8).max(64 * 1024 * 1024));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(invalid)?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = image::DynamicImage::from_decoder(decoder).map_err(invalid)?;
     image.apply_orientation(orientation);
+    let image = fit(image, options.max_side)?;
     let bytes = encode(&image, kind).map_err(invalid)?;
-    Ok(Clean { kind, bytes, image })
+    let thumbnail = options.thumbnail.map(|size| thumbnail(&image, size)).transpose()?;
+    Ok(Clean { kind, bytes, dimensions: (image.width(), image.height()), thumbnail })
+}
+
+/// `image` scaled down (aspect kept) so that neither side exceeds `max_side`.
+fn fit(image: image::DynamicImage, max_side: u32) -> Result<image::DynamicImage, ImageError> {
+    let (w, h) = (image.width(), image.height());
+    if w.max(h) <= max_side.max(1) {
+        return Ok(image);
+    }
+    let scale = f64::from(max_side.max(1)) / f64::from(w.max(h));
+    // Rounded and at least 1: the results fit in u32 because they are below the originals.
+    let side = |v: u32| ((f64::from(v) * scale).round() as u32).clamp(1, max_side.max(1));
+    let (nw, nh) = (side(w), side(h));
+    let fail = |e: &dyn std::fmt::Display| ImageError::Invalid(e.to_string());
+    if image.color().has_alpha() {
+        let src = image::DynamicImage::ImageRgba8(image.to_rgba8());
+        let mut dst = Image::new(nw, nh, PixelType::U8x4);
+        Resizer::new().resize(&src, &mut dst, None).map_err(|e| fail(&e))?;
+        let buffer = image::RgbaImage::from_raw(nw, nh, dst.into_vec()).ok_or_else(|| fail(&"resize"))?;
+        Ok(image::DynamicImage::ImageRgba8(buffer))
+    } else {
+        let src = image::DynamicImage::ImageRgb8(image.to_rgb8());
+        let mut dst = Image::new(nw, nh, PixelType::U8x3);
+        Resizer::new().resize(&src, &mut dst, None).map_err(|e| fail(&e))?;
+        let buffer = image::RgbImage::from_raw(nw, nh, dst.into_vec()).ok_or_else(|| fail(&"resize"))?;
+        Ok(image::DynamicImage::ImageRgb8(buffer))
+    }
 }
 
 fn encode(image: &image::DynamicImage, kind: ImageKind) -> image::ImageResult<Vec<u8>> {
@@ -174,7 +231,7 @@ fn encode(image: &image::DynamicImage, kind: ImageKind) -> image::ImageResult<Ve
 }
 
 /// A JPEG thumbnail of `image` that covers `size`×`size` (centre-cropped).
-pub fn thumbnail(image: &image::DynamicImage, size: u32) -> Result<Vec<u8>, ImageError> {
+fn thumbnail(image: &image::DynamicImage, size: u32) -> Result<Vec<u8>, ImageError> {
     let rgb = image::DynamicImage::ImageRgb8(image.to_rgb8());
     let mut dst = Image::new(size, size, PixelType::U8x3);
     let options = ResizeOptions::new().fit_into_destination(Some((0.5, 0.5)));
@@ -186,9 +243,9 @@ pub fn thumbnail(image: &image::DynamicImage, size: u32) -> Result<Vec<u8>, Imag
     Ok(out)
 }
 
-/// Runs image work on the blocking pool, at most one job per core at a time: decoding is
-/// CPU- and memory-heavy, and a burst of uploads must queue rather than take every core and
-/// gigabytes of memory at once.
+/// Runs image work (header checks and decoding) on the blocking pool, a bounded number of jobs
+/// at a time: decoding is CPU- and memory-heavy, and a burst of uploads must queue rather than
+/// take every core and gigabytes of memory at once.
 #[derive(Debug, Clone)]
 pub struct ImageWorkers {
     permits: Arc<Semaphore>,
@@ -236,11 +293,16 @@ mod tests {
         haystack.windows(needle.len()).any(|w| w == needle)
     }
 
+    const OPTIONS: CleanOptions = CleanOptions { max_pixels: 40_000_000, max_side: 4096, thumbnail: None };
+
     #[test]
-    fn thumbnails_are_square_jpegs() {
-        let clean = clean(&png(300, 120), 40_000_000).unwrap();
-        assert_eq!(clean.kind, ImageKind::Png);
-        let thumb = thumbnail(&clean.image, 64).unwrap();
+    fn thumbnails_are_square_jpegs_and_big_images_are_scaled_down() {
+        let options = CleanOptions { max_side: 100, thumbnail: Some(64), ..OPTIONS };
+        let clean = clean(&png(300, 120), options).unwrap();
+        assert_eq!((clean.kind, clean.dimensions), (ImageKind::Png, (100, 40)));
+        let stored = image::load_from_memory(&clean.bytes).unwrap();
+        assert_eq!((stored.width(), stored.height()), (100, 40));
+        let thumb = clean.thumbnail.unwrap();
         assert_eq!(ImageKind::sniff(&thumb), Some(ImageKind::Jpeg));
         let decoded = image::load_from_memory(&thumb).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (64, 64));
@@ -258,7 +320,7 @@ mod tests {
         chunk.extend_from_slice(&[0, 0, 0, 0]); // the CRC is not checked by the decoder
         png_bytes.splice(iend..iend, chunk);
         png_bytes.extend_from_slice(b"<html>polyglot</html>");
-        let clean = super::clean(&png_bytes, 40_000_000).unwrap();
+        let clean = super::clean(&png_bytes, OPTIONS).unwrap();
         assert!(!contains(&clean.bytes, b"secret location") && !contains(&clean.bytes, b"polyglot"));
     }
 
@@ -273,17 +335,42 @@ mod tests {
         bomb[29..33].copy_from_slice(&crc.to_be_bytes());
         let refused = check_header(Cursor::new(&bomb), ImageKind::Png, 40_000_000);
         assert!(matches!(refused, Err(ImageError::TooManyPixels { width: 8000, height: 8000, .. })), "{refused:?}");
-        assert!(matches!(clean(&bomb, 40_000_000), Err(ImageError::TooManyPixels { .. })));
+        assert!(matches!(clean(&bomb, OPTIONS), Err(ImageError::TooManyPixels { .. })));
         assert_eq!(check_header(Cursor::new(&png(30, 20)), ImageKind::Png, 600).unwrap(), (30, 20));
         assert!(check_header(Cursor::new(&png(30, 20)), ImageKind::Png, 599).is_err());
+    }
+
+    #[test]
+    fn a_header_cannot_ask_for_much_memory() {
+        // A 1×1 PNG whose ICC profile inflates to 64 MiB: small on the wire, and decoders inflate
+        // the profile while they look for the dimensions.
+        use std::io::Write;
+        let mut profile = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        profile.write_all(&vec![0u8; 64 * 1024 * 1024]).unwrap();
+        let mut data = b"icc\0\0".to_vec();
+        data.extend_from_slice(&profile.finish().unwrap());
+        let mut chunk = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
+        let mut typed = b"iCCP".to_vec();
+        typed.extend_from_slice(&data);
+        chunk.extend_from_slice(&typed);
+        chunk.extend_from_slice(&crc32fast::hash(&typed).to_be_bytes());
+        let mut bomb = png(1, 1);
+        bomb.splice(33..33, chunk);
+        assert!(bomb.len() < 200 * 1024, "{} bytes", bomb.len());
+        // Within the cap the profile is dropped (the decoder gives up on it) and the header
+        // still reads; without the cap the 64 MiB would be inflated and kept.
+        let mut decoder = header_reader(Cursor::new(&bomb), ImageKind::Png).into_decoder().unwrap();
+        let kept = decoder.icc_profile().unwrap().map_or(0, |p| p.len());
+        assert!(kept < 64 * 1024 * 1024, "the whole profile was inflated");
+        assert_eq!(check_header(Cursor::new(&bomb), ImageKind::Png, 40_000_000).unwrap(), (1, 1));
     }
 
     #[test]
     fn broken_images_are_refused() {
         let mut broken = png(10, 10);
         broken.truncate(30);
-        assert!(matches!(clean(&broken, 40_000_000), Err(ImageError::Invalid(_))));
-        assert!(matches!(clean(b"hello", 40_000_000), Err(ImageError::UnsupportedType)));
+        assert!(matches!(clean(&broken, OPTIONS), Err(ImageError::Invalid(_))));
+        assert!(matches!(clean(b"hello", OPTIONS), Err(ImageError::UnsupportedType)));
     }
 
     #[tokio::test]

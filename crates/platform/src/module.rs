@@ -68,6 +68,47 @@ impl AccountHookSet {
     }
 }
 
+/// A module's settings: a struct with defaults, read from the module's own table
+/// (`[chat]` in `ferrobase.toml`, `FERROBASE_CHAT__*`). Use `#[serde(default, deny_unknown_fields)]`.
+pub trait Settings: Default + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+    /// Checks ranges and relations that the types alone do not (types are checked by parsing).
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A module's settings, whatever their type: what start-up and `ferrobase config` need.
+pub trait SettingsSpec: Send + Sync {
+    /// The defaults, as a JSON object.
+    fn defaults(&self) -> serde_json::Value;
+    /// Parses and validates a given table.
+    fn check(&self, table: &config::Value) -> Result<(), String>;
+}
+
+/// The [`SettingsSpec`] of a [`Settings`] type.
+pub struct SettingsOf<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> SettingsOf<T> {
+    /// The spec, as a constant a module can hand out by reference.
+    pub const SPEC: Self = Self(std::marker::PhantomData);
+}
+
+impl<T: Settings> SettingsSpec for SettingsOf<T> {
+    fn defaults(&self) -> serde_json::Value {
+        serde_json::to_value(T::default()).unwrap_or_default()
+    }
+
+    fn check(&self, table: &config::Value) -> Result<(), String> {
+        parse_settings::<T>(table).map(|_| ())
+    }
+}
+
+fn parse_settings<T: Settings>(table: &config::Value) -> Result<T, String> {
+    let settings: T = table.clone().try_deserialize().map_err(|e| e.to_string())?;
+    settings.validate()?;
+    Ok(settings)
+}
+
 /// A module of the product.
 #[async_trait::async_trait]
 pub trait Module: Send + Sync {
@@ -88,11 +129,10 @@ pub trait Module: Send + Sync {
         &[]
     }
 
-    /// This module's settings with their defaults, as a JSON object (serialise the settings
-    /// type's `Default`); `None` when it has none. Start-up refuses a setting of this module
-    /// that is not among these keys, and a settings table of a module that has none. The module
-    /// reads its values with [`Kernel::settings`].
-    fn settings(&self) -> Option<serde_json::Value> {
+    /// This module's settings (`Some(&SettingsOf::<MySettings>::SPEC)`); `None` when it has
+    /// none. Start-up and `ferrobase config` refuse a key it does not have and a value that does
+    /// not parse or validate; the module reads its values with [`Kernel::settings`].
+    fn settings(&self) -> Option<&'static dyn SettingsSpec> {
         None
     }
 
@@ -139,12 +179,10 @@ impl Kernel {
 
     /// The calling module's settings: its table of the configuration over `T::default()`.
     /// Environment variables arrive as text; numbers and booleans are read from it.
-    pub fn settings<T: serde::de::DeserializeOwned + Default>(&self) -> anyhow::Result<T> {
+    pub fn settings<T: Settings>(&self) -> anyhow::Result<T> {
         match self.platform.config.module_settings.get(self.current) {
-            Some(table) => table
-                .clone()
-                .try_deserialize()
-                .with_context(|| format!("the settings of module {} are not valid", self.current)),
+            Some(table) => parse_settings(table)
+                .map_err(|e| anyhow::anyhow!("the settings of module {} are not valid: {e}", self.current)),
             None => Ok(T::default()),
         }
     }
@@ -301,22 +339,43 @@ pub fn check_settings(config: &Config, modules: &[&dyn Module]) -> anyhow::Resul
     for (section, table) in &config.module_settings {
         let upper = section.to_uppercase();
         let module = modules.iter().find(|m| m.name() == section.as_str());
-        let Some(serde_json::Value::Object(defaults)) = module.and_then(|m| m.settings()) else {
+        let Some(spec) = module.and_then(|m| m.settings()) else {
             anyhow::bail!(
                 "settings were given for {section:?} (FERROBASE_{upper}__*), which is no module with settings"
             );
         };
+        let defaults = spec.defaults();
+        let known: Vec<&String> = defaults.as_object().map(|d| d.keys().collect()).unwrap_or_default();
         let given = table.clone().into_table().unwrap_or_default();
-        let mut unknown: Vec<&String> = given.keys().filter(|k| !defaults.contains_key(k.as_str())).collect();
+        let mut unknown: Vec<&String> = given.keys().filter(|k| !known.contains(k)).collect();
         if !unknown.is_empty() {
             unknown.sort();
             let names: Vec<String> =
                 unknown.iter().map(|k| format!("FERROBASE_{upper}__{}", k.to_uppercase())).collect();
-            let known: Vec<&String> = defaults.keys().collect();
             anyhow::bail!("unknown setting(s) of module {section}: {} (it has {known:?})", names.join(", "));
         }
+        spec.check(table).map_err(|e| anyhow::anyhow!("the settings of module {section} are not valid: {e}"))?;
     }
     Ok(())
+}
+
+/// Every module's settings as `ferrobase config` prints them: the given value, or the default.
+/// Values of settings whose name speaks of a secret are hidden.
+pub fn describe_settings(config: &Config, modules: &[&dyn Module]) -> String {
+    let mut out = String::new();
+    for module in modules {
+        let Some(spec) = module.settings() else { continue };
+        let given =
+            config.module_settings.get(module.name()).and_then(|t| t.clone().into_table().ok()).unwrap_or_default();
+        for (key, default) in spec.defaults().as_object().into_iter().flatten() {
+            let value = given.get(key).map_or_else(|| default.to_string(), |v| v.to_string());
+            let secret = ["secret", "password", "token", "key"].iter().any(|w| key.contains(w));
+            let shown = if secret { "[redacted]".to_string() } else { value };
+            let name = format!("{}__{}", module.name(), key).to_uppercase();
+            out.push_str(&format!("FERROBASE_{name:<24} {shown}\n"));
+        }
+    }
+    out
 }
 
 /// Connects, migrates, and assembles `modules` as configured. Refuses a `FERROBASE_MODULES`

@@ -66,16 +66,28 @@ impl Storage {
         let mut file = tokio::fs::File::open(path).await?;
         let mut writer = object_store::WriteMultipart::new(self.store.put_multipart(&Path::from(key)).await?);
         let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
+        let written: Result<(), StorageError> = async {
+            loop {
+                let n = file.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer.wait_for_capacity(4).await?;
+                writer.write(&buf[..n]);
             }
-            writer.wait_for_capacity(4).await?;
-            writer.write(&buf[..n]);
         }
-        writer.finish().await?;
-        Ok(())
+        .await;
+        match written {
+            Ok(()) => {
+                writer.finish().await?;
+                Ok(())
+            }
+            Err(e) => {
+                // An unfinished multipart upload costs storage on S3 until it is aborted.
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
     }
 
     /// The bytes under `key`, or None.

@@ -88,8 +88,10 @@ pub struct Uploads {
     pub max_file_bytes: u64,
     /// Most pixels (width × height) of an image.
     pub max_pixels: u64,
-    /// Where image decoding runs.
+    /// Where image header checks and decoding run.
     pub images: ImageWorkers,
+    /// Where files are staged while they arrive (under the data dir, not a RAM-backed `/tmp`).
+    pub staging: std::path::PathBuf,
 }
 
 /// Longest text field of an upload form.
@@ -147,10 +149,10 @@ pub struct Upload<R> {
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     /// Not a multipart body, or a broken one.
-    #[error("send multipart/form-data: {0}")]
+    #[error("Send multipart/form-data: {0}")]
     Multipart(String),
     /// A file or the body is over its limit.
-    #[error("the upload is too large (at most {limit} bytes per file)")]
+    #[error("The upload is too large (at most {limit} bytes per file).")]
     TooLarge {
         /// The per-file limit.
         limit: u64,
@@ -164,7 +166,7 @@ pub enum UploadError {
         why: String,
     },
     /// A file of a type this endpoint does not take.
-    #[error("{field}: this type of file is not accepted")]
+    #[error("{field}: this type of file is not accepted.")]
     Unsupported {
         /// The form field.
         field: &'static str,
@@ -179,9 +181,12 @@ pub enum UploadError {
         /// Why.
         source: ImageError,
     },
-    /// Staging failed on our side.
+    /// Staging or checking failed on our side.
     #[error("staging an upload: {0}")]
     Io(#[from] std::io::Error),
+    /// The header check could not run (its worker failed).
+    #[error(transparent)]
+    Internal(#[from] crate::error::Internal),
 }
 
 impl DomainError for UploadError {
@@ -191,7 +196,7 @@ impl DomainError for UploadError {
             Self::TooLarge { .. } => ErrorKind::TooLarge,
             Self::Field { .. } | Self::Image { .. } => ErrorKind::Invalid,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
-            Self::Io(_) => ErrorKind::Internal,
+            Self::Io(_) | Self::Internal(_) => ErrorKind::Internal,
         }
     }
     fn code(&self) -> &'static str {
@@ -203,7 +208,7 @@ impl DomainError for UploadError {
             Self::Unsupported { images_only: false, .. } => "unsupported_file_type",
             Self::Image { source: ImageError::TooManyPixels { .. }, .. } => "image_too_large",
             Self::Image { .. } => "invalid_image",
-            Self::Io(_) => "internal_error",
+            Self::Io(_) | Self::Internal(_) => "internal_error",
         }
     }
     fn fields(&self) -> Vec<FieldError> {
@@ -296,7 +301,7 @@ impl Uploads {
     /// its first bytes show a type `R` does not take.
     async fn stage<R: UploadRules>(&self, mut field: Field<'_>) -> Result<Received, UploadError> {
         let file_name = field.file_name().map(|n| n.chars().take(255).collect());
-        let (file, path) = tempfile::NamedTempFile::new()?.into_parts();
+        let (file, path) = tempfile::Builder::new().prefix("upload-").tempfile_in(&self.staging)?.into_parts();
         let mut file = tokio::fs::File::from_std(file);
         let mut head = Vec::with_capacity(64);
         let mut kind = None;
@@ -316,29 +321,29 @@ impl Uploads {
         }
         file.flush().await?;
         drop(file);
+        if size == 0 {
+            return Err(UploadError::Field { field: R::FIELD.into(), why: "is an empty file".into() });
+        }
         let kind = match kind {
             Some(kind) => kind,
             None => sniff::<R>(&head)?,
         };
         let dimensions = match kind {
-            FileKind::Image(image) => {
-                Some(self.header(&path, image).await.map_err(|source| UploadError::Image { field: R::FIELD, source })?)
-            }
+            FileKind::Image(image) => Some(self.header::<R>(&path, image).await?),
             FileKind::Pdf => None,
         };
         Ok(Received { file_name, kind, size, dimensions, path })
     }
 
-    /// Width and height from a staged image's header (a few kilobytes read, nothing decoded).
-    async fn header(&self, path: &std::path::Path, kind: ImageKind) -> Result<(u32, u32), ImageError> {
-        let path = path.to_path_buf();
+    /// Width and height from a staged image's header (what precedes the pixel data, within a
+    /// small memory cap; nothing is decoded), on the image workers.
+    async fn header<R: UploadRules>(&self, path: &std::path::Path, kind: ImageKind) -> Result<(u32, u32), UploadError> {
+        let file = std::fs::File::open(path)?;
         let max = self.max_pixels;
-        tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(path).map_err(|e| ImageError::Invalid(e.to_string()))?;
-            images::check_header(std::io::BufReader::new(file), kind, max)
-        })
-        .await
-        .map_err(|e| ImageError::Invalid(e.to_string()))?
+        self.images
+            .run(move || images::check_header(std::io::BufReader::new(file), kind, max))
+            .await?
+            .map_err(|source| UploadError::Image { field: R::FIELD, source })
     }
 }
 
@@ -379,7 +384,7 @@ mod tests {
     }
 
     fn uploads(max_file_bytes: u64) -> Uploads {
-        Uploads { max_file_bytes, max_pixels: 1_000_000, images: ImageWorkers::new(1) }
+        Uploads { max_file_bytes, max_pixels: 1_000_000, images: ImageWorkers::new(1), staging: std::env::temp_dir() }
     }
 
     /// A multipart request with `parts` of (field, file name, body).
@@ -435,6 +440,8 @@ mod tests {
         assert!(matches!(err, UploadError::Field { ref field, .. } if field == "files"), "{err:?}");
         let err = read(&uploads(1024), form(&[("other", Some("o.pdf"), pdf)])).await.unwrap_err();
         assert!(matches!(err, UploadError::Field { ref field, .. } if field == "other"), "{err:?}");
+        let err = read(&uploads(1024), form(&[("files", Some("empty.pdf"), b"")])).await.unwrap_err();
+        assert!(matches!(err, UploadError::Field { ref why, .. } if why.contains("empty")), "{err:?}");
         let long = vec![b'a'; MAX_TEXT_FIELD + 1];
         assert_eq!(
             read(&uploads(1024), form(&[("title", None, &long)])).await.unwrap_err().code(),

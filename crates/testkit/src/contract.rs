@@ -1,7 +1,8 @@
 //! The served OpenAPI document as a contract every test call is held to. [`TestApp::call`]
 //! checks each answer of an `/api/v1` route against the document the same app serves: its
-//! status must be documented for the operation (or be an error answered as a problem
-//! document), and a JSON body must match the documented schema. A request the server accepted
+//! status must be documented for the operation (or be a 4xx answered as a problem document; an
+//! undocumented 5xx always fails), its content type one the document lists, and a JSON body must
+//! match the documented schema, formats (uuid, date-time …) included. A request the server accepted
 //! (2xx) must match the documented request body, so the document never describes requests the
 //! server refuses or refuses requests it takes. Any test that talks through the helpers thus
 //! checks the document as a side effect; a mismatch fails that test with the difference.
@@ -90,13 +91,20 @@ impl Contract {
         }
         let documented = &operation["responses"][status.to_string()];
         if documented.is_null() {
-            return if status >= 400 {
+            return if (400..500).contains(&status) {
                 self.check_problem(content_type, body)
             } else {
                 Err(format!("{method} {template} answered {status}, which the document does not list"))
             };
         }
         let media = content_type.split(';').next().unwrap_or_default().trim();
+        if let Some(content) = documented["content"].as_object()
+            && !content.is_empty()
+            && !content.contains_key(media)
+        {
+            let listed: Vec<&String> = content.keys().collect();
+            return Err(format!("{method} {template} answered {status} as {media:?}; the document lists {listed:?}"));
+        }
         if !media.ends_with("json") {
             return Ok(());
         }
@@ -149,7 +157,9 @@ impl Contract {
                         map.insert("components".into(), self.doc["components"].clone());
                     }
                     let compiled = Arc::new(
-                        jsonschema::draft202012::new(&rooted)
+                        jsonschema::draft202012::options()
+                            .should_validate_formats(true)
+                            .build(&rooted)
                             .map_err(|e| format!("the schema does not compile: {e}"))?,
                     );
                     cache.insert(key.to_string(), compiled.clone());
@@ -198,5 +208,21 @@ fn collect_examples(node: &Value, at: String, out: &mut Vec<(String, Value, Valu
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_checked() {
+        let m = json!({"type": "object", "properties": {"id": {"type": "string", "format": "uuid"}}});
+        let doc = json!({"paths": {}, "components": {"schemas": {"M": m}}});
+        let c = Contract::new(doc);
+        let schema = json!({"$ref": "#/components/schemas/M"});
+        assert!(c.validate("c", &schema, &json!({"id": 5})).is_err(), "refs resolve");
+        assert!(c.validate("b", &json!({"type": "string", "format": "uuid"}), &json!("nope")).is_err(), "direct");
+        assert!(c.validate("a", &schema, &json!({"id": "not-a-uuid"})).is_err(), "through a ref");
     }
 }

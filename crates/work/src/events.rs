@@ -39,6 +39,9 @@ pub const DOMAIN_TASK_UPDATED: &str = "work.task.updated";
 pub const DOMAIN_TASK_COMPLETED: &str = "work.task.completed";
 /// Domain event: a comment was written (payload `{comment}`).
 pub const DOMAIN_COMMENT_CREATED: &str = "work.comment.created";
+/// Domain event: a project was deleted with its tasks and comments (payload `{project_id}`; no
+/// event is written for each task or comment that goes with it).
+pub const DOMAIN_PROJECT_DELETED: &str = "work.project.deleted";
 /// Domain event: a task was deleted (payload `{task_id, project_id}`).
 pub const DOMAIN_TASK_DELETED: &str = "work.task.deleted";
 /// Domain event: a comment was edited (payload `{comment}`, as it is after the edit).

@@ -6,7 +6,7 @@ use crate::jobs::{AcceptInvitations, DueReminders};
 use crate::service::Work;
 use accounts::Accounts;
 use notifications::Notifications;
-use platform::module::{AccountHooks, Kernel, Module, NotificationKind};
+use platform::module::{AccountHooks, Kernel, Module, NotificationKind, Settings, SettingsOf, SettingsSpec};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -22,6 +22,16 @@ const MAX_REMINDER_HOURS: u32 = 30 * 24;
 pub struct WorkSettings {
     /// How many hours before a task's due date its assignee is reminded (1–720).
     pub due_reminder_hours: u32,
+}
+
+impl Settings for WorkSettings {
+    fn validate(&self) -> Result<(), String> {
+        if (1..=MAX_REMINDER_HOURS).contains(&self.due_reminder_hours) {
+            Ok(())
+        } else {
+            Err(format!("due_reminder_hours must be between 1 and {MAX_REMINDER_HOURS}"))
+        }
+    }
 }
 
 impl Default for WorkSettings {
@@ -44,8 +54,8 @@ impl Module for WorkModule {
         crate::events::NOTIFICATION_KINDS
     }
 
-    fn settings(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(WorkSettings::default()).ok()
+    fn settings(&self) -> Option<&'static dyn SettingsSpec> {
+        Some(&SettingsOf::<WorkSettings>::SPEC)
     }
 
     async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
@@ -66,10 +76,6 @@ impl Module for WorkModule {
         let (socketio, _io) = crate::socketio::layer(kernel.gateway()?);
         kernel.layer(move |routes| routes.layer(socketio));
         let settings: WorkSettings = kernel.settings()?;
-        anyhow::ensure!(
-            (1..=MAX_REMINDER_HOURS).contains(&settings.due_reminder_hours),
-            "FERROBASE_WORK__DUE_REMINDER_HOURS must be between 1 and {MAX_REMINDER_HOURS}"
-        );
         let within = chrono::Duration::hours(i64::from(settings.due_reminder_hours));
         kernel.job(Arc::new(DueReminders { work, within }));
         Ok(())

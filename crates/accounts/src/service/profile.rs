@@ -59,18 +59,24 @@ impl Accounts {
     /// removed after the commit.
     pub async fn set_avatar(&self, user: Uuid, file: platform::upload::Received) -> Result<User> {
         let before = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
-        let bytes = file.bytes().await.map_err(platform::error::Internal::new)?;
-        let max_pixels = self.platform.uploads.max_pixels;
-        let (clean, thumbnail) = self
+        // Counted before the decoding, the costly part.
+        self.platform.limiter.hit(&format!("avatar:{user}"), AVATAR_UPLOADS).await?;
+        let options = platform::images::CleanOptions {
+            max_pixels: self.platform.uploads.max_pixels,
+            max_side: avatar::MAX_SIDE,
+            thumbnail: Some(avatar::THUMBNAIL_SIZE),
+        };
+        // The file is read inside the job, so uploads waiting for a worker hold no memory.
+        let clean = self
             .platform
             .uploads
             .images
             .run(move || {
-                let clean = platform::images::clean(&bytes, max_pixels)?;
-                let thumbnail = platform::images::thumbnail(&clean.image, avatar::THUMBNAIL_SIZE)?;
-                Ok::<_, platform::images::ImageError>((clean, thumbnail))
+                let bytes = std::fs::read(file.path()).map_err(platform::error::Internal::new)?;
+                Ok::<_, AccountsError>(platform::images::clean(&bytes, options)?)
             })
             .await??;
+        let thumbnail = clean.thumbnail.unwrap_or_default();
         let key = avatar::new_key(user, clean.kind.extension());
         self.platform.storage.put(&key, clean.bytes.into()).await?;
         self.platform.storage.put(&avatar::thumbnail_key(&key), thumbnail.into()).await?;

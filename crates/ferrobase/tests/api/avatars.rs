@@ -51,14 +51,21 @@ async fn upload(app: &TestApp, token: Option<&str>, bytes: Vec<u8>, field: &str)
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    TestApp::read(req.send().await.unwrap()).await
+    let resp = TestApp::read(req.send().await.unwrap()).await;
+    app.hold_to_contract(&reqwest::Method::PUT, "/api/v1/users/me/avatar", None, &resp);
+    resp
 }
 
 async fn fetch(app: &TestApp, path: &str) -> (u16, String, Vec<u8>) {
     let resp = app.http.get(app.url(path)).send().await.unwrap();
     let status = resp.status().as_u16();
     let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    (status, ct, resp.bytes().await.unwrap().to_vec())
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap().to_vec();
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let seen = testkit::Resp { status, headers, json, text: String::new() };
+    app.hold_to_contract(&reqwest::Method::GET, path, None, &seen);
+    (status, ct, body)
 }
 
 fn files_under(dir: &Path) -> Vec<String> {

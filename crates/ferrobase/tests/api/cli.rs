@@ -128,6 +128,21 @@ fn modules_take_their_own_settings_and_refuse_unknown_ones() {
     let typo = ferrobase(dir.path()).arg("config").env("FERROBASE_CHAT__DEFAULT_ROOM", "false").output().unwrap();
     assert!(!typo.status.success());
     assert!(text(&typo).contains("FERROBASE_CHAT__DEFAULT_ROOM"), "{}", text(&typo));
+    // Values are parsed and checked too, whether or not the module is served.
+    for bad in ["0", "abc", "100000"] {
+        let out = ferrobase(dir.path())
+            .arg("config")
+            .env("FERROBASE_WORK__DUE_REMINDER_HOURS", bad)
+            .env("FERROBASE_MODULES", "chat")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad} was taken: {}", text(&out));
+        assert!(text(&out).contains("work"), "{}", text(&out));
+    }
+    // Defaults are listed too.
+    let plain = tempfile::tempdir().unwrap();
+    let out = ferrobase(plain.path()).arg("config").output().unwrap();
+    assert!(text(&out).contains("FERROBASE_CHAT__DEFAULT_ROOMS") && text(&out).contains("true"), "{}", text(&out));
     let nobody = ferrobase(dir.path()).arg("config").env("FERROBASE_PAYROLL__RATE", "1").output().unwrap();
     assert!(!nobody.status.success());
     assert!(text(&nobody).contains("payroll"), "{}", text(&nobody));

@@ -241,7 +241,8 @@ async fn edits_and_deletions_are_events_too() {
         .unwrap();
     let a = app.register(&format!("edits-{}@example.com", uuid::Uuid::now_v7().simple())).await;
     let token = Some(a.access.as_str());
-    let room = app.post("/api/v1/chat/rooms", token, json!({"name": "edits", "visibility": "private"})).await.expect(201).json;
+    let room =
+        app.post("/api/v1/chat/rooms", token, json!({"name": "edits", "visibility": "private"})).await.expect(201).json;
     let room = room["id"].as_str().unwrap().to_string();
     let message = app.post(&format!("/api/v1/chat/rooms/{room}/messages"), token, json!({"content": "v1"})).await;
     let message = message.expect(201).json["id"].as_str().unwrap().to_string();
@@ -250,7 +251,11 @@ async fn edits_and_deletions_are_events_too() {
     app.delete(&at, token, None).await.expect(204);
     app.delete(&format!("/api/v1/chat/rooms/{room}"), token, None).await.expect(204);
 
-    let project = app.post("/api/v1/work/projects", token, json!({"name": "Edits", "visibility": "private"})).await.expect(201).json;
+    let project = app
+        .post("/api/v1/work/projects", token, json!({"name": "Edits", "visibility": "private"}))
+        .await
+        .expect(201)
+        .json;
     let task = app.post("/api/v1/work/tasks", token, json!({"project_id": project["id"], "title": "T"})).await;
     let task = task.expect(201).json["id"].as_str().unwrap().to_string();
     let comment = app.post(&format!("/api/v1/work/tasks/{task}/comments"), token, json!({"content": "c1"})).await;

@@ -230,5 +230,9 @@ async fn the_openapi_contract_catches_wrong_bodies() {
     // An undocumented success status, and an error that is not a problem document.
     assert!(contract.check_response("POST", &path, 206, "application/json", &added.json).is_err());
     assert!(contract.check_response("POST", &path, 418, "text/plain", &json!(null)).is_err());
+    assert!(contract.check_response("POST", &path, 201, "text/html", &json!(null)).is_err());
+    let mut bad_id = added.json.clone();
+    bad_id["user_id"] = json!("not-a-uuid");
+    assert!(contract.check_response("POST", &path, 201, "application/json", &bad_id).is_err(), "formats are checked");
     assert!(contract.check_response("GET", "/api/v1/no/such/route", 200, "application/json", &json!({})).is_err());
 }

@@ -332,7 +332,7 @@ async fn module_settings_take_effect_and_are_checked() {
         ferrobase::build(config).await.map(|_| ())
     };
     let err = build(|c| c.set_module_setting("work", "due_reminder_hours", 0)).await.unwrap_err();
-    assert!(format!("{err:#}").contains("DUE_REMINDER_HOURS"), "{err:#}");
+    assert!(format!("{err:#}").contains("due_reminder_hours must be between 1 and 720"), "{err:#}");
     let err = build(|c| c.set_module_setting("work", "reminder", 5)).await.unwrap_err();
     assert!(format!("{err:#}").contains("FERROBASE_WORK__REMINDER"), "{err:#}");
     let err = build(|c| c.set_module_setting("notifications", "x", 1)).await.unwrap_err();

@@ -26,8 +26,11 @@ const LEASE: &str = "events.relay";
 /// How long the lease lasts without renewal (an instance that died hands over after this).
 const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(30);
 /// How often a busy relay renews its lease: a third of its lifetime, so that one slow event
-/// (bounded by the broker's confirm timeout) cannot outlast it.
+/// (its subscribers bounded by [`SUBSCRIBER_TIMEOUT`], the broker by its confirm timeout)
+/// cannot outlast it.
 const RENEW_AFTER: Duration = Duration::from_secs(10);
+/// Longest a subscriber may take over one event before it counts as failed.
+const SUBSCRIBER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where an event failed.
 enum Failure {
@@ -145,7 +148,9 @@ impl Relay {
         if !store::mark_handled(&mut tx, name, event.id).await? {
             return Ok(());
         }
-        subscriber.handle(&mut tx, event).await?;
+        tokio::time::timeout(SUBSCRIBER_TIMEOUT, subscriber.handle(&mut tx, event))
+            .await
+            .map_err(|_| anyhow::anyhow!("the subscriber took longer than {SUBSCRIBER_TIMEOUT:?}"))??;
         tx.commit().await?;
         Ok(())
     }

@@ -132,6 +132,9 @@ enum Claim {
 
 async fn claim(db: &Db, scope: &str, key: &str, hash: &str) -> Result<Claim, ApiError> {
     let deadline = tokio::time::Instant::now() + WAIT;
+    // Waiting for a duplicate in flight backs off (25 ms doubling to 400 ms), so a crowd of
+    // retries with one key costs the database a few queries a second each, not forty.
+    let mut pause = Duration::from_millis(25);
     loop {
         let now = Ts::now();
         if store::claim(db, scope, key, hash, now).await? {
@@ -158,7 +161,8 @@ async fn claim(db: &Db, scope: &str, key: &str, hash: &str) -> Result<Claim, Api
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
             ));
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(400));
     }
 }
 

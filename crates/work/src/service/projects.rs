@@ -201,9 +201,13 @@ impl Work {
     /// Deletes a project with its tasks and comments (owner).
     pub async fn delete_project(&self, user: &AuthUser, id: Uuid) -> Result<()> {
         self.require(user, id, Role::Owner).await?;
-        if !store::delete_project(&self.platform.db, id).await? {
+        let mut tx = self.platform.db.begin().await?;
+        if !store::delete_project(&mut tx, id).await? {
             return Err(WorkError::NotFound);
         }
+        self.platform.outbox.event(&mut tx, events::DOMAIN_PROJECT_DELETED, &json!({"project_id": id})).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
         self.access_changed(id, None);
         events::publish(&self.platform.hub, id, events::PROJECT_DELETED, &json!({"projectId": id}));
         Ok(())

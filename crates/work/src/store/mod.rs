@@ -8,7 +8,7 @@ pub mod tasks;
 use crate::model::{ActivityRow, MemberRow, ProjectRow};
 use chrono::NaiveDate;
 use platform::db::{Db, DbError, Ts, Tx};
-use platform::{execute, execute_tx, with_db, with_tx};
+use platform::{execute_tx, with_db, with_tx};
 use uuid::Uuid;
 
 /// A project with the caller's ($1) role and the member count.
@@ -87,8 +87,8 @@ pub async fn update_project(tx: &mut Tx, id: Uuid, f: &ProjectFields, now: Ts) -
     Ok(())
 }
 
-pub async fn delete_project(db: &Db, id: Uuid) -> Result<bool, DbError> {
-    Ok(execute!(db, sqlx::query("DELETE FROM work_projects WHERE id = $1").bind(id))? > 0)
+pub async fn delete_project(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
+    Ok(execute_tx!(tx, sqlx::query("DELETE FROM work_projects WHERE id = $1").bind(id))? > 0)
 }
 
 /// A project as `user` sees it (their role, if any).
