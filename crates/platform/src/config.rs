@@ -44,6 +44,8 @@ pub struct Config {
     pub modules: String,
     /// Token signing secret; empty means generate one and keep it in the data dir.
     pub jwt_secret: Secret,
+    /// Bearer token `/metrics` asks for; empty means it answers only to this machine.
+    pub metrics_token: Secret,
     /// `human` or `json`.
     pub log_format: String,
     /// A `tracing` filter such as `info` or `ferrobase=debug,info`.
@@ -97,6 +99,7 @@ impl Default for Config {
             cors_origins: String::new(),
             modules: String::new(),
             jwt_secret: Secret::default(),
+            metrics_token: Secret::default(),
             log_format: "human".into(),
             log_level: "info".into(),
             trusted_proxies: String::new(),
@@ -271,6 +274,7 @@ impl Config {
             ("cors_origins", self.cors_origins.clone()),
             ("modules", if self.modules.is_empty() { "(all)".into() } else { self.modules.clone() }),
             ("jwt_secret", secret(&self.jwt_secret)),
+            ("metrics_token", secret(&self.metrics_token)),
             ("log_format", self.log_format.clone()),
             ("log_level", self.log_level.clone()),
             ("trusted_proxies", self.trusted_proxies.clone()),

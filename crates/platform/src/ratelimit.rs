@@ -6,7 +6,8 @@
 //! become per instance until Redis returns). See docs/decisions.md for why not `governor`.
 
 use redis::aio::ConnectionManager;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,28 +53,92 @@ if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1])
 return {n, ttl}
 ";
 
+/// Most counters kept in process (all shards together): about 20 MB. Past it, the counters
+/// whose windows end soonest make room.
+const MAX_LOCAL_KEYS: usize = 200_000;
+/// Shards of the in-process counters, so that unrelated keys do not wait on one lock.
+const SHARDS: usize = 16;
+
+/// One window of one key.
+struct Window {
+    ends: Instant,
+    count: u64,
+}
+
+/// A shard: the counters, and their window ends in a min-heap so that expired counters are
+/// removed as time passes (O(log n) per hit), never by scanning the map.
 #[derive(Default)]
+struct Shard {
+    windows: HashMap<String, Window>,
+    ends: BinaryHeap<Reverse<(Instant, String)>>,
+}
+
+impl Shard {
+    /// Removes the counter the heap's top names if its window ends at that time (a counter
+    /// whose window was renewed has a later entry of its own).
+    fn pop(&mut self) {
+        if let Some(Reverse((ends, key))) = self.ends.pop()
+            && self.windows.get(&key).is_some_and(|w| w.ends == ends)
+        {
+            self.windows.remove(&key);
+        }
+    }
+
+    fn apply(&mut self, key: &str, quota: Quota, add: u64, now: Instant, cap: usize) -> (u64, Duration) {
+        while self.ends.peek().is_some_and(|Reverse((ends, _))| *ends <= now) {
+            self.pop();
+        }
+        if let Some(w) = self.windows.get_mut(key) {
+            w.count += add;
+            return (w.count, w.ends.saturating_duration_since(now));
+        }
+        if add == 0 {
+            return (0, quota.window);
+        }
+        while self.windows.len() >= cap && !self.ends.is_empty() {
+            self.pop();
+        }
+        let ends = now + quota.window;
+        self.windows.insert(key.to_string(), Window { ends, count: add });
+        self.ends.push(Reverse((ends, key.to_string())));
+        (add, quota.window)
+    }
+}
+
 struct Local {
-    windows: Mutex<HashMap<String, (Instant, u64)>>,
+    shards: Vec<Mutex<Shard>>,
+    cap_per_shard: usize,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Self::with_capacity(MAX_LOCAL_KEYS)
+    }
 }
 
 impl Local {
+    fn with_capacity(keys: usize) -> Self {
+        Self { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), cap_per_shard: (keys / SHARDS).max(1) }
+    }
+
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key);
+        self.shards[(hash as usize) % SHARDS].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn apply(&self, key: &str, quota: Quota, add: u64) -> (u64, Duration) {
-        let now = Instant::now();
-        let mut map = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(24 * 3600));
-        }
-        let entry = map.entry(key.to_string()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= quota.window {
-            *entry = (now, 0);
-        }
-        entry.1 += add;
-        (entry.1, quota.window.saturating_sub(now.duration_since(entry.0)))
+        self.shard(key).apply(key, quota, add, Instant::now(), self.cap_per_shard)
     }
 
     fn clear(&self, key: &str) {
-        self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(key);
+        // Its heap entry stays until its time and is then skipped.
+        self.shard(key).windows.remove(key);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap().windows.len()).sum()
     }
 }
 
@@ -165,6 +230,33 @@ mod tests {
         assert!(rl.hit("other", q).await.is_ok());
         rl.clear("k").await;
         assert!(rl.hit("k", q).await.is_ok());
+    }
+
+    #[test]
+    fn local_counters_expire_without_scans_and_stay_bounded() {
+        let local = Local::with_capacity(SHARDS * 100);
+        let short = Quota::new(5, Duration::from_millis(30));
+        for i in 0..500 {
+            local.apply(&format!("short:{i}"), short, 1);
+        }
+        assert!(local.len() <= SHARDS * 100);
+        std::thread::sleep(Duration::from_millis(50));
+        // Touching a shard drops what expired in it; a hit on every shard leaves only new keys.
+        let long = Quota::new(5, Duration::from_secs(60));
+        for i in 0..5000 {
+            local.apply(&format!("long:{i}"), long, 1);
+        }
+        assert!(local.len() <= SHARDS * 100, "bounded: {}", local.len());
+        // A key over its limit keeps its count while the map is churned by other keys of a
+        // shorter window (the soonest-ending windows go first).
+        let local = Local::with_capacity(SHARDS * 100);
+        for _ in 0..7 {
+            local.apply("victim", long, 1);
+        }
+        for i in 0..5000 {
+            local.apply(&format!("churn:{i}"), short, 1);
+        }
+        assert_eq!(local.apply("victim", long, 0).0, 7);
     }
 
     #[tokio::test]

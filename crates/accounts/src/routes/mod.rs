@@ -59,6 +59,7 @@ pub fn router(accounts: Accounts, auth: Authenticator, uploads: Uploads) -> Open
 
 fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
     ClientInfo {
+        network: ip.network(),
         ip: ip.0.to_string(),
         user_agent: headers
             .get(header::USER_AGENT)

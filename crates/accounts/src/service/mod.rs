@@ -51,6 +51,8 @@ const AVATAR_UPLOADS: Quota = Quota::new(30, Duration::from_secs(3600));
 pub struct ClientInfo {
     /// The client's IP.
     pub ip: String,
+    /// What per-client limits count against: the IPv4 address, or the IPv6 /64.
+    pub network: String,
     /// Its user agent.
     pub user_agent: Option<String>,
 }

@@ -5,17 +5,18 @@ use super::*;
 impl Accounts {
     /// Email and password sign-in.
     pub async fn login(&self, email: &str, password: &str, client: &ClientInfo) -> Result<SessionTokens> {
-        self.platform.limiter.hit(&format!("login-ip:{}", client.ip), LOGIN_PER_IP).await?;
+        self.platform.limiter.hit(&format!("login-ip:{}", client.network), LOGIN_PER_IP).await?;
         let normalised = email.trim().to_lowercase();
         let fail_key = format!("login-fail:{normalised}");
-        self.platform.limiter.check(&fail_key, LOGIN_FAILURES).await?;
+        // The attempt is counted before the hash is checked, so concurrent guesses cannot all
+        // pass the limit before any of them has failed; a success clears the count.
+        self.platform.limiter.hit(&fail_key, LOGIN_FAILURES).await?;
         let user = match EmailAddress::parse(&normalised) {
             Ok(e) => store::find_user_by_email(&self.platform.db, e.as_str()).await?,
             Err(_) => None,
         };
         let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
         if !self.platform.hasher.verify(password, hash).await? {
-            self.platform.limiter.hit(&fail_key, LOGIN_FAILURES).await?;
             return Err(AccountsError::InvalidCredentials);
         }
         let user = user.ok_or(AccountsError::InvalidCredentials)?;
@@ -91,10 +92,13 @@ impl Accounts {
     /// Ends one session of the caller (its access tokens stop working at once).
     pub async fn revoke_session(&self, user: Uuid, session: Uuid) -> Result<()> {
         let mut tx = self.platform.db.begin().await?;
-        let found = store::revoke_session(&mut tx, user, session).await?;
+        if !store::revoke_session(&mut tx, user, session).await? {
+            // Someone else's session (or none): nothing of theirs is touched.
+            return Err(AccountsError::NotFound);
+        }
         tx.commit().await?;
         self.ended(Ended::Session(session));
-        if found { Ok(()) } else { Err(AccountsError::NotFound) }
+        Ok(())
     }
 
     /// Ends every session of the caller.

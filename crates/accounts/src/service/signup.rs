@@ -19,7 +19,7 @@ impl Accounts {
         let (Some(email), Some(password), Some(name)) = (email, password, name) else {
             return Err(AccountsError::Invalid(errors));
         };
-        self.platform.limiter.hit(&format!("register-ip:{}", client.ip), REGISTER_PER_IP).await?;
+        self.platform.limiter.hit(&format!("register-ip:{}", client.network), REGISTER_PER_IP).await?;
         if store::find_user_by_email(&self.platform.db, email.as_str()).await?.is_some() {
             return Err(AccountsError::EmailTaken);
         }
@@ -115,7 +115,7 @@ impl Accounts {
     }
 
     pub(super) async fn limit_send(&self, destination: &str, client: &ClientInfo) -> Result<()> {
-        self.platform.limiter.hit(&format!("send-ip:{}", client.ip), SENDS_PER_IP).await?;
+        self.platform.limiter.hit(&format!("send-ip:{}", client.network), SENDS_PER_IP).await?;
         self.platform.limiter.hit(&format!("send-to:{destination}"), SENDS_PER_DESTINATION).await?;
         Ok(())
     }
@@ -128,7 +128,7 @@ impl Accounts {
         code: &str,
         client: &ClientInfo,
     ) -> Result<Uuid> {
-        self.platform.limiter.hit(&format!("code-check-ip:{}", client.ip), CODE_CHECKS_PER_IP).await?;
+        self.platform.limiter.hit(&format!("code-check-ip:{}", client.network), CODE_CHECKS_PER_IP).await?;
         let row = store::live_code(&self.platform.db, purpose, destination, Ts::now())
             .await?
             .ok_or(AccountsError::InvalidCode)?;

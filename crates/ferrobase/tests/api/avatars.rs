@@ -186,7 +186,8 @@ async fn private_files_need_a_valid_unexpired_link(app: TestApp) {
     app.get(&other, None).await.expect_problem(403, "invalid_file_link");
     let longer = signed.url.replace("expires=", "expires=9");
     app.get(&longer, None).await.expect_problem(403, "invalid_file_link");
-    let tampered = format!("{}0", &signed.url[..signed.url.len() - 1]);
+    let flipped = if signed.url.ends_with('0') { '1' } else { '0' };
+    let tampered = format!("{}{flipped}", &signed.url[..signed.url.len() - 1]);
     app.get(&tampered, None).await.expect_problem(403, "invalid_file_link");
     app.get("/api/v1/files/private%2Fu1%2Freport.pdf", None).await.expect_problem(400, "invalid_query");
     // An expired link.
@@ -233,8 +234,21 @@ async fn deleting_the_account_removes_its_files(app: TestApp) {
     expect_files(&app, &a.user_id, 0).await;
 }
 
+/// Each avatar change decodes an image: they are counted per user before the decoding.
+async fn avatar_changes_are_rate_limited(app: TestApp) {
+    let a = app.register("often@example.com").await;
+    let small = png(8, 8);
+    for _ in 0..30 {
+        upload(&app, Some(&a.access), small.clone(), "file").await.expect(200);
+    }
+    upload(&app, Some(&a.access), small.clone(), "file").await.expect_problem(429, "rate_limited");
+    let b = app.register("other-user@example.com").await;
+    upload(&app, Some(&b.access), small, "file").await.expect(200);
+}
+
 testkit::api_tests!(
     avatars_are_checked_thumbnailed_and_served,
+    avatar_changes_are_rate_limited,
     stored_photos_lose_their_metadata_and_stay_upright,
     private_files_need_a_valid_unexpired_link,
     bad_uploads_are_refused,

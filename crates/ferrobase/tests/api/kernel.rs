@@ -354,6 +354,55 @@ async fn two_modules_may_not_describe_one_component_name_differently() {
     assemble(&[&accounts::AccountsModule, &Describing("alpha", "a"), &Describing("beta", "a")]).await.unwrap();
 }
 
+// --- timestamps ----------------------------------------------------------------------------------
+
+/// Random instants over the whole accepted range (and its ends) are written and read back
+/// unchanged, and sort in time order, on the backend's own column type.
+async fn timestamps_round_trip(backend: Backend) {
+    use platform::db::{Db, MAX_YEAR, MIN_YEAR, Ts};
+    use rand::Rng;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(config) = testkit::test_config(backend, dir.path().to_path_buf()).await else { return };
+    let db = platform::db::connect(&config.database_url(), 2).await.unwrap();
+    let lo = chrono::NaiveDate::from_ymd_opt(MIN_YEAR, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let hi = chrono::NaiveDate::from_ymd_opt(MAX_YEAR, 12, 31).unwrap().and_hms_micro_opt(23, 59, 59, 999_999).unwrap();
+    let (lo, hi) = (lo.timestamp_micros(), hi.and_utc().timestamp_micros());
+    let mut rng = rand::rng();
+    let mut values: Vec<Ts> = (0..300)
+        .map(|_| Ts::from(chrono::DateTime::from_timestamp_micros(rng.random_range(lo..=hi)).unwrap()))
+        .collect();
+    values.extend([lo, hi].map(|t| Ts::from(chrono::DateTime::from_timestamp_micros(t).unwrap())));
+    let read: Vec<Ts> = match &db {
+        Db::Sqlite(pool) => {
+            sqlx::query("CREATE TABLE ts_check (n INTEGER, v TEXT NOT NULL)").execute(pool).await.unwrap();
+            for (n, v) in values.iter().enumerate() {
+                sqlx::query("INSERT INTO ts_check VALUES ($1, $2)").bind(n as i64).bind(v).execute(pool).await.unwrap();
+            }
+            sqlx::query_scalar("SELECT v FROM ts_check ORDER BY v").fetch_all(pool).await.unwrap()
+        }
+        Db::Postgres(pool) => {
+            sqlx::query("CREATE TABLE ts_check (n BIGINT, v TIMESTAMPTZ NOT NULL)").execute(pool).await.unwrap();
+            for (n, v) in values.iter().enumerate() {
+                sqlx::query("INSERT INTO ts_check VALUES ($1, $2)").bind(n as i64).bind(v).execute(pool).await.unwrap();
+            }
+            sqlx::query_scalar("SELECT v FROM ts_check ORDER BY v").fetch_all(pool).await.unwrap()
+        }
+    };
+    values.sort();
+    assert_eq!(read, values, "every value read back as written, in time order");
+}
+
+#[tokio::test]
+async fn sqlite_timestamps_round_trip() {
+    timestamps_round_trip(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn postgres_timestamps_round_trip() {
+    timestamps_round_trip(Backend::Postgres).await;
+}
+
 // --- constraint violations ------------------------------------------------------------------------
 
 async fn constraint_names(backend: Backend) {

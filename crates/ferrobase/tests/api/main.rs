@@ -10,6 +10,7 @@ mod chat_api;
 mod cli;
 mod events;
 mod grpc;
+mod hardening;
 mod http_shell;
 mod kernel;
 mod mail_smtp;

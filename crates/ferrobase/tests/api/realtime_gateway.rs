@@ -117,6 +117,15 @@ async fn message_rate_limit_closes_with_1008() {
         let _ = ws.stream.send(tokio_tungstenite::tungstenite::Message::Text(r#"{"type":"ping"}"#.into())).await;
     }
     assert_eq!(ws.ended_within(Duration::from_secs(5)).await, Some(Ended::Closed(1008)));
+    // Binary and ping frames count against the same budget.
+    use tokio_tungstenite::tungstenite::Message;
+    for flood in [Message::Binary(vec![1u8; 16].into()), Message::Ping(vec![1u8; 8].into())] {
+        let mut ws = app.ws(PATH, Some(&s.access)).await.unwrap();
+        for _ in 0..30 {
+            let _ = ws.stream.send(flood.clone()).await;
+        }
+        assert_eq!(ws.ended_within(Duration::from_secs(5)).await, Some(Ended::Closed(1008)), "{flood:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ mod ts;
 
 pub use migrate::{Migration, migrate};
 pub use schema::{Schema, introspect};
-pub use ts::Ts;
+pub use ts::{MAX_YEAR, MIN_YEAR, Ts, TsError};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -15,6 +15,24 @@ pub struct TrustedProxies(pub Arc<Vec<IpAddr>>);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+impl ClientIp {
+    /// What per-client rate limits count against: an IPv4 address as it is, an IPv6 address by
+    /// its /64 network (one subscriber is usually given a whole /64, so counting single IPv6
+    /// addresses would be no limit at all). IPv4-mapped IPv6 addresses count as IPv4.
+    pub fn network(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = Infallible;
 
@@ -39,5 +57,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .collect::<Vec<_>>();
         let client = forwarded.into_iter().rev().find(|ip| !trusted.0.contains(ip)).unwrap_or(peer);
         Ok(ClientIp(client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_count_ipv6_per_64() {
+        let net = |s: &str| ClientIp(s.parse().unwrap()).network();
+        assert_eq!(net("203.0.113.7"), "203.0.113.7");
+        assert_eq!(net("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(net("2001:db8:1:2:bbbb:cccc:dddd:eeee"), net("2001:db8:1:2::9"));
+        assert_ne!(net("2001:db8:1:2::1"), net("2001:db8:1:3::1"));
+        assert_eq!(net("::ffff:203.0.113.7"), "203.0.113.7");
     }
 }

@@ -40,9 +40,33 @@ async fn ready(State(platform): State<Platform>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-async fn metrics(State(platform): State<Platform>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], platform.metrics.render())
+/// Prometheus metrics in the text exposition format. With `FERROBASE_METRICS_TOKEN` set, only
+/// to `Authorization: Bearer <token>`; without it, only to clients on this machine (the peer
+/// address, not a forwarded one).
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("metrics_token" = [])),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "Token missing or wrong", body = crate::error::Problem),
+        (status = 403, description = "Not from this machine, and no token is configured", body = crate::error::Problem)))]
+async fn metrics(State(platform): State<Platform>, req: axum::extract::Request) -> axum::response::Response {
+    let token = &platform.config.metrics_token;
+    let headers = req.headers();
+    if token.is_empty() {
+        let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        if !peer.is_some_and(|p| p.0.ip().is_loopback()) {
+            return crate::ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Metrics are served to this machine only unless FERROBASE_METRICS_TOKEN is set.",
+            )
+            .into_response();
+        }
+    } else {
+        let given =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| crate::crypto::constant_time_eq(g.trim(), token.expose())) {
+            return crate::ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "A metrics token is required.")
+                .into_response();
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], platform.metrics.render()).into_response()
 }

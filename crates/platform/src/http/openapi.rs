@@ -22,6 +22,7 @@ impl Modify for BearerAuth {
     fn modify(&self, doc: &mut Document) {
         if let Some(components) = doc.components.as_mut() {
             components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+            components.add_security_scheme("metrics_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
         }
     }
 }

@@ -238,6 +238,14 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
         let reauth_by = s.reauth_by.unwrap_or_else(far_future);
         tokio::select! {
             incoming = socket.recv() => {
+                // Every frame a client sends counts, whatever its kind: binary and ping frames
+                // cost the server as much to receive as text does.
+                if matches!(incoming, Some(Ok(ref m)) if !matches!(m, Message::Close(_)))
+                    && !bucket.take(s.gateway.rate_per_sec, s.gateway.rate_burst)
+                {
+                    close(&mut socket, CLOSE_POLICY, "message rate limit exceeded").await;
+                    break;
+                }
                 let text = match incoming {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Binary(_))) => {
@@ -248,10 +256,6 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                     Some(Ok(Message::Ping(_))) => continue,
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 };
-                if !bucket.take(s.gateway.rate_per_sec, s.gateway.rate_burst) {
-                    close(&mut socket, CLOSE_POLICY, "message rate limit exceeded").await;
-                    break;
-                }
                 if let Some(answer) = s.handle(&text).await
                     && socket.send(Message::Text(answer)).await.is_err()
                 {

@@ -87,7 +87,9 @@ impl Work {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Page<Activity>> {
-        self.access(user, project).await?;
+        // Invitees' addresses are for those who manage members, not for guests or, on public
+        // projects, every signed-in user.
+        let sees_addresses = self.access(user, project).await?.role >= Role::Manager;
         let rows = store::activity(&self.platform.db, project, before, limit + 1).await?;
         let page = Page::from_rows(rows, limit, |r| r.id);
         let actors: Vec<Uuid> = page.items.iter().filter_map(|r| r.actor_id).collect();
@@ -101,7 +103,13 @@ impl Work {
                 actor_id: r.actor_id,
                 action: r.action,
                 subject_id: r.subject_id,
-                details: serde_json::from_str(&r.details).unwrap_or(Value::Null),
+                details: {
+                    let mut details = serde_json::from_str(&r.details).unwrap_or(Value::Null);
+                    if !sees_addresses && let Some(map) = details.as_object_mut() {
+                        map.remove("email");
+                    }
+                    details
+                },
                 created_at: r.created_at,
             })
             .collect();

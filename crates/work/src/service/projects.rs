@@ -90,6 +90,11 @@ fn checked(input: &ProjectInput) -> Result<ProjectFields> {
     };
     let hourly_rate = amount("hourly_rate", &input.hourly_rate);
     let budget = amount("budget", &input.budget);
+    for (field, day) in [("starts_on", input.starts_on), ("ends_on", input.ends_on)] {
+        if day.is_some_and(|d| !Ts::date_in_range(d)) {
+            errors.push(FieldError::new(field, "must be between 1970-01-01 and 9999-12-31"));
+        }
+    }
     if let (Some(start), Some(end)) = (input.starts_on, input.ends_on)
         && end < start
     {

@@ -1,0 +1,148 @@
+//! Issue #9, hardening: each test shows one rule holding against what broke it before: values
+//! far out of range, concurrency against limits, many addresses from one network.
+
+use serde_json::json;
+use testkit::{Backend, PASSWORD, TestApp};
+
+/// A date far out is refused at the edge with a field error, so a stored value can always be
+/// read back; a date alone where a date-time belongs says which form is wanted.
+async fn dates_are_range_checked_at_the_edge(app: TestApp) {
+    let a = app.register("dates@example.com").await;
+    let token = Some(a.access.as_str());
+    let project = app.post("/api/v1/work/projects", token, json!({"name": "Dates", "visibility": "private"})).await;
+    let project = project.expect(201).json["id"].as_str().unwrap().to_string();
+    for far in ["+10000-01-01T00:00:00Z", "1969-12-31T23:59:59Z"] {
+        let body = json!({"project_id": project, "title": "far", "due_date": far});
+        let r = app.post("/api/v1/work/tasks", token, body).await.expect_problem(422, "invalid_body");
+        assert_eq!(r.json["errors"][0]["field"], "due_date", "{}", r.text);
+        assert!(r.json["errors"][0]["message"].as_str().unwrap().contains("between 1970"), "{}", r.text);
+    }
+    let body = json!({"project_id": project, "title": "day", "due_date": "2026-05-01"});
+    let r = app.post("/api/v1/work/tasks", token, body).await.expect_problem(422, "invalid_body");
+    assert!(r.json["errors"][0]["message"].as_str().unwrap().contains("RFC 3339"), "{}", r.text);
+    let q = format!("/api/v1/work/tasks?project_id={project}&due_before=%2B10000-01-01T00:00:00Z");
+    app.get(&q, token).await.expect_problem(400, "invalid_query");
+    let far_day = json!({"name": "Far", "visibility": "private", "starts_on": "+10000-01-01"});
+    let r = app.post("/api/v1/work/projects", token, far_day).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = app.patch(&format!("/api/v1/work/projects/{project}"), token, json!({"ends_on": "0999-12-31"})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+
+    // The ends of the range are kept and read back, in every view of the project.
+    let edge = json!({"project_id": project, "title": "edge", "due_date": "9999-12-31T23:59:59Z"});
+    app.post("/api/v1/work/tasks", token, edge).await.expect(201);
+    let list = app.get(&format!("/api/v1/work/tasks?project_id={project}"), token).await.expect(200);
+    assert!(list.json["items"][0]["due_date"].as_str().unwrap().starts_with("9999-12-31T23:59:59"), "{}", list.text);
+    app.get(&format!("/api/v1/work/projects/{project}/analytics"), token).await.expect(200);
+    let csv = app.http.get(app.url(&format!("/api/v1/work/projects/{project}/tasks.csv"))).bearer_auth(&a.access);
+    assert_eq!(csv.send().await.unwrap().status(), 200);
+}
+
+/// Failed sign-ins are counted before the password is hashed, so a burst of concurrent guesses
+/// gets no more than the limit checked.
+async fn concurrent_guesses_are_counted_before_hashing(app: TestApp) {
+    app.register("victim@example.com").await;
+    let guesses = (0..30).map(|i| {
+        let app = &app;
+        async move { app.login("victim@example.com", &format!("wrong password {i}")).await }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|r| r.code() == "invalid_credentials").count();
+    let refused = answers.iter().filter(|r| r.code() == "rate_limited").count();
+    assert_eq!(checked + refused, 30, "{:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(checked <= 10, "{checked} guesses were hashed and checked; the limit is 10");
+    // The right password is refused too while the account is locked.
+    app.login("victim@example.com", PASSWORD).await.expect_problem(429, "rate_limited");
+}
+
+/// Ending "a session" by the id of someone else's is refused before anything of theirs is
+/// touched: their live connection stays open.
+async fn a_strangers_session_cannot_be_ended(app: TestApp) {
+    let mallory = app.register("mallory@example.com").await;
+    let victim = app.register("victim-ws@example.com").await;
+    let sessions = app.get("/api/v1/auth/sessions", Some(&victim.access)).await.expect(200);
+    let id = sessions.json[0]["id"].as_str().unwrap().to_string();
+    let mut ws = app.ws("/api/v1/realtime", Some(&victim.access)).await.unwrap();
+    assert_eq!(ws.request(json!({"type": "ping"}), "p1").await["type"], "pong");
+    app.delete(&format!("/api/v1/auth/sessions/{id}"), Some(&mallory.access), None)
+        .await
+        .expect_problem(404, "not_found");
+    assert_eq!(ws.ended_within(std::time::Duration::from_millis(500)).await, None, "the victim's socket stays open");
+    assert_eq!(ws.request(json!({"type": "ping"}), "p2").await["type"], "pong");
+    app.get("/api/v1/users/me", Some(&victim.access)).await.expect(200);
+}
+
+/// The activity feed shows invitees' addresses only to those who manage members.
+async fn invitee_addresses_stay_with_managers(app: TestApp) {
+    let owner = app.register("feed-owner@example.com").await;
+    let guest = app.register("feed-guest@example.com").await;
+    let stranger = app.register("feed-stranger@example.com").await;
+    let project =
+        app.post("/api/v1/work/projects", Some(&owner.access), json!({"name": "Open", "visibility": "public"})).await;
+    let project = project.expect(201).json["id"].as_str().unwrap().to_string();
+    let members = format!("/api/v1/work/projects/{project}/members");
+    app.post(&members, Some(&owner.access), json!({"user_id": guest.user_id, "role": "guest"})).await.expect(201);
+    let invited = app.post(&members, Some(&owner.access), json!({"email": "not-yet@example.com"})).await;
+    assert!(invited.status < 300, "{}", invited.text);
+    let feed = format!("/api/v1/work/projects/{project}/activity");
+    let seen = app.get(&feed, Some(&owner.access)).await.expect(200);
+    assert!(seen.text.contains("not-yet@example.com"), "the owner sees whom they invited");
+    for reader in [&guest, &stranger] {
+        let seen = app.get(&feed, Some(&reader.access)).await.expect(200);
+        assert!(seen.text.contains("member.invited"), "{}", seen.text);
+        assert!(!seen.text.contains("not-yet@example.com"), "{}", seen.text);
+    }
+}
+
+testkit::api_tests!(
+    invitee_addresses_stay_with_managers,
+    dates_are_range_checked_at_the_edge,
+    concurrent_guesses_are_counted_before_hashing,
+    a_strangers_session_cannot_be_ended,
+);
+
+/// IPv6 clients are limited per /64: addresses of one network share one counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_are_limited_per_64() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.trusted_proxies = "127.0.0.1".into()).await.unwrap();
+    let mut limited = None;
+    for i in 0..70u32 {
+        let from = format!("2001:db8:1:2:{:x}::{:x}", i, i + 1);
+        let req = app.http.post(app.url("/api/v1/auth/login")).header("x-forwarded-for", from);
+        // A new address each time: the per-account lock-out must not be what answers.
+        let body = json!({"email": format!("nobody{i}@example.com"), "password": "x"});
+        let r = TestApp::read(req.json(&body).send().await.unwrap()).await;
+        if r.status == 429 {
+            limited = Some(i);
+            break;
+        }
+    }
+    assert_eq!(limited, Some(60), "sign-ins per /64 per minute are limited to 60");
+    // Another network is not affected.
+    let req = app.http.post(app.url("/api/v1/auth/login")).header("x-forwarded-for", "2001:db8:9::1");
+    let body = json!({"email": "someone-else@example.com", "password": "x"});
+    let r = TestApp::read(req.json(&body).send().await.unwrap()).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+}
+
+/// `/metrics` asks for its token when one is set, and labels requests by a bounded set of
+/// methods whatever a client sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_their_token_and_bound_their_labels() {
+    let open = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let brew = reqwest::Method::from_bytes(b"BREW").unwrap();
+    open.http.request(brew, open.url("/api/v1/users/me")).send().await.unwrap();
+    let text = open.http.get(open.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("BREW"), "an invented method is no label value");
+    assert!(text.contains("method=\"other\""), "{text}");
+
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.metrics_token = platform::secret::Secret::new("m-token-123"))
+        .await
+        .unwrap();
+    let anonymous = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let wrong = app.http.get(app.url("/metrics")).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = app.http.get(app.url("/metrics")).bearer_auth("m-token-123").send().await.unwrap();
+    assert_eq!(right.status(), 200);
+}
