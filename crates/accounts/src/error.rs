@@ -21,12 +21,11 @@ pub enum AccountsError {
     /// The account was disabled by an administrator.
     #[error("This account is disabled.")]
     AccountDisabled,
-    /// A one-time code is wrong, expired or used.
-    #[error("The code is wrong, expired or already used.")]
+    /// A one-time code is wrong, expired, used, or past its attempts (deliberately one answer).
+    #[error(
+        "The code is wrong, expired or already used (a code takes at most five wrong attempts; then request a new one)."
+    )]
     InvalidCode,
-    /// The code took its last wrong attempt.
-    #[error("Too many wrong attempts; request a new code.")]
-    TooManyAttempts,
     /// A refresh token that is unknown, expired, or of an ended session.
     #[error("The refresh token is not valid; sign in again.")]
     InvalidRefreshToken,
@@ -80,7 +79,6 @@ platform::domain_error!(AccountsError {
     Self::AccountDisabled => Forbidden, "account_disabled";
     Self::WrongPassword => BadRequest, "wrong_password";
     Self::InvalidCode => BadRequest, "invalid_code";
-    Self::TooManyAttempts => BadRequest, "too_many_attempts";
     Self::InvalidResetToken => BadRequest, "invalid_reset_token";
     Self::UnsupportedImage => Unsupported, "unsupported_image_type";
     Self::InvalidImage(why) => Invalid, "invalid_image",

@@ -337,6 +337,8 @@ pub struct RefreshRow {
     pub spent_at: Option<Ts>,
     pub revoked_at: Option<Ts>,
     pub expires_at: Ts,
+    /// The user agent the session was opened with.
+    pub user_agent: Option<String>,
 }
 
 /// A stored one-time code.

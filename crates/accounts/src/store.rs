@@ -323,7 +323,7 @@ pub async fn insert_refresh_token(tx: &mut Tx, hash: &str, session: Uuid) -> Res
 pub async fn find_refresh_token(db: &Db, hash: &str) -> Result<Option<RefreshRow>, DbError> {
     Ok(with_db!(db, |conn| {
         sqlx::query_as::<_, RefreshRow>(
-            "SELECT s.id AS session_id, s.user_id, r.spent_at, s.revoked_at, s.expires_at
+            "SELECT s.id AS session_id, s.user_id, r.spent_at, s.revoked_at, s.expires_at, s.user_agent
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
         )
         .bind(hash)

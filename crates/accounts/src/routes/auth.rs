@@ -215,9 +215,11 @@ async fn login(
     responses((status = 200, body = SessionTokens), (status = 403, description = "account_disabled", body = platform::error::Problem)))]
 async fn refresh(
     State(s): State<AccountsState>,
+    ip: ClientIp,
+    headers: HeaderMap,
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<axum::Json<SessionTokens>> {
-    Ok(axum::Json(s.accounts.refresh(&body.refresh_token).await?))
+    Ok(axum::Json(s.accounts.refresh(&body.refresh_token, &client(ip, &headers)).await?))
 }
 
 /// End this session.

@@ -62,7 +62,7 @@ impl Accounts {
 
     /// Exchanges a refresh token for a new pair. A spent token means it was stolen or replayed:
     /// the whole session is revoked.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<SessionTokens> {
+    pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> Result<SessionTokens> {
         let db = &self.platform.db;
         let hash = sha256_hex(refresh_token.trim());
         let row = store::find_refresh_token(db, &hash).await?.ok_or(AccountsError::InvalidRefreshToken)?;
@@ -77,6 +77,14 @@ impl Accounts {
         let mut tx = db.begin().await?;
         // The conditional update decides races: of two concurrent uses, exactly one spends it.
         if row.spent_at.is_some() || !store::spend_refresh_token(&mut tx, &hash).await? {
+            // Two tabs of one browser refreshing at once: the one that lost gets tokens of
+            // its own for the same session. Anything else is a replay: the session ends.
+            let same_client = client.user_agent == row.user_agent;
+            if same_client && within_reuse_grace(row.spent_at, now) {
+                let tokens = self.tokens_for(&mut tx, user, row.session_id).await?;
+                tx.commit().await?;
+                return Ok(tokens);
+            }
             store::revoke_session(&mut tx, row.user_id, row.session_id).await?;
             tx.commit().await?;
             self.ended(Ended::Session(row.session_id));
@@ -117,5 +125,29 @@ impl Accounts {
             s.current = s.id == current;
         }
         Ok(list)
+    }
+}
+
+/// How long after a refresh token was spent its second use still counts as a race between two
+/// tabs of one client rather than a replay.
+pub(crate) const REUSE_GRACE: chrono::Duration = chrono::Duration::seconds(10);
+
+/// Whether a token spent at `spent_at` (None: spent by a concurrent request just now) may be
+/// used again at `now` by the same client.
+fn within_reuse_grace(spent_at: Option<Ts>, now: Ts) -> bool {
+    spent_at.is_none_or(|at| at > now.minus(REUSE_GRACE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_use_is_a_race_only_for_a_few_seconds() {
+        let now = Ts::now();
+        assert!(within_reuse_grace(None, now));
+        assert!(within_reuse_grace(Some(now.minus(chrono::Duration::seconds(9))), now));
+        assert!(!within_reuse_grace(Some(now.minus(chrono::Duration::seconds(10))), now));
+        assert!(!within_reuse_grace(Some(now.minus(chrono::Duration::hours(1))), now));
     }
 }

@@ -129,11 +129,17 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<Uuid> {
         self.platform.limiter.hit(&format!("code-check-ip:{}", client.network), CODE_CHECKS_PER_IP).await?;
+        // Per address and day, whether the address is known or not and however often a new
+        // code was sent: a fresh code does not buy fresh guesses beyond this.
+        let daily = format!("code-attempts:{}:{destination}", purpose.as_str());
+        self.platform.limiter.hit(&daily, CODE_ATTEMPTS_PER_DAY).await?;
         let row = store::live_code(&self.platform.db, purpose, destination, Ts::now())
             .await?
             .ok_or(AccountsError::InvalidCode)?;
+        // A code past its attempts answers like a wrong one (and like an unknown address), so
+        // the answer never tells whether the address has an account.
         if !store::take_attempt(&self.platform.db, row.id, MAX_CODE_ATTEMPTS).await? {
-            return Err(AccountsError::TooManyAttempts);
+            return Err(AccountsError::InvalidCode);
         }
         if !constant_time_eq(&row.code_hash, &self.code_hash(purpose, destination, code.trim())) {
             return Err(AccountsError::InvalidCode);

@@ -55,6 +55,23 @@ async fn concurrent_guesses_are_counted_before_hashing(app: TestApp) {
     app.login("victim@example.com", PASSWORD).await.expect_problem(429, "rate_limited");
 }
 
+/// Two tabs of one browser may refresh with one token at once; a replay from elsewhere still
+/// ends the session (see accounts_api for the full rotation rules).
+async fn two_tabs_refreshing_at_once_stay_signed_in(app: TestApp) {
+    let s = app.register("tabs@example.com").await;
+    let both = futures::future::join_all((0..2).map(|_| {
+        let app = &app;
+        let token = s.refresh.clone();
+        async move { app.post("/api/v1/auth/refresh", None, json!({"refresh_token": token})).await }
+    }))
+    .await;
+    for r in &both {
+        assert_eq!(r.status, 200, "{}", r.text);
+        let access = r.json["access_token"].as_str().unwrap();
+        app.get("/api/v1/users/me", Some(access)).await.expect(200);
+    }
+}
+
 /// Ending "a session" by the id of someone else's is refused before anything of theirs is
 /// touched: their live connection stays open.
 async fn a_strangers_session_cannot_be_ended(app: TestApp) {
@@ -94,11 +111,54 @@ async fn invitee_addresses_stay_with_managers(app: TestApp) {
     }
 }
 
+/// Wrong reset codes answer the same for an account and for an address nobody has, however many
+/// are tried; and a new code does not buy more than 20 guesses a day for one address.
+async fn reset_codes_tell_nothing_and_are_capped_per_day(app: TestApp) {
+    app.register("known@example.com").await;
+    let verify = "/api/v1/auth/password/verify-code";
+    for email in ["known@example.com", "unknown@example.com"] {
+        app.post("/api/v1/auth/password/forgot", None, json!({"email": email})).await.expect(202);
+    }
+    testkit::read_mail(&app.mail_dir(), "known@example.com", 2).await;
+    let answers = |email: &'static str| {
+        let app = &app;
+        async move {
+            let mut seen = Vec::new();
+            for _ in 0..7 {
+                let r = app.post(verify, None, json!({"email": email, "code": "000000"})).await;
+                seen.push((r.status, r.code().to_string()));
+            }
+            seen
+        }
+    };
+    let known = answers("known@example.com").await;
+    assert_eq!(known, answers("unknown@example.com").await, "the answers tell the two apart");
+    assert!(known.iter().all(|(status, code)| *status == 400 && code == "invalid_code"), "{known:?}");
+
+    // 7 guesses so far; fresh codes bring it to 20, and the 21st is refused even with the
+    // right code.
+    let mut code = String::new();
+    for nth in 3..=5 {
+        app.post("/api/v1/auth/password/forgot", None, json!({"email": "known@example.com"})).await.expect(202);
+        code = testkit::code_in(&testkit::read_mail(&app.mail_dir(), "known@example.com", nth).await.text);
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let tries = if nth == 5 { 3 } else { 5 };
+        for _ in 0..tries {
+            app.post(verify, None, json!({"email": "known@example.com", "code": wrong})).await.expect(400);
+        }
+    }
+    app.post(verify, None, json!({"email": "known@example.com", "code": code}))
+        .await
+        .expect_problem(429, "rate_limited");
+}
+
 testkit::api_tests!(
+    reset_codes_tell_nothing_and_are_capped_per_day,
     invitee_addresses_stay_with_managers,
     dates_are_range_checked_at_the_edge,
     concurrent_guesses_are_counted_before_hashing,
     a_strangers_session_cannot_be_ended,
+    two_tabs_refreshing_at_once_stay_signed_in,
 );
 
 /// IPv6 clients are limited per /64: addresses of one network share one counter.
