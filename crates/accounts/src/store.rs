@@ -57,6 +57,16 @@ pub async fn find_user(db: &Db, id: Uuid) -> Result<Option<UserRow>, DbError> {
     })?)
 }
 
+/// A user by id, read inside an open transaction.
+pub async fn find_user_in(tx: &mut Tx, id: Uuid) -> Result<Option<UserRow>, DbError> {
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_as::<_, UserRow>(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+    })?)
+}
+
 /// The users among `ids` (any order; unknown ids are skipped).
 pub async fn find_users(db: &Db, ids: &[Uuid]) -> Result<Vec<UserRow>, DbError> {
     if ids.is_empty() {

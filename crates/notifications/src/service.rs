@@ -70,7 +70,7 @@ impl Notifications {
         store::insert(tx, &row).await?;
         let mut emailed = false;
         if store::email_wanted(tx, new.user_id, new.kind.name).await? {
-            let user = self.accounts.user(new.user_id).await?;
+            let user = self.accounts.user_in(tx, new.user_id).await?;
             // Only verified addresses of active accounts: an unverified one may belong to
             // someone else.
             if let (Some(to), true, false) = (user.email.as_deref(), user.email_verified, user.disabled) {

@@ -115,6 +115,12 @@ impl Accounts {
         store::find_user(&self.platform.db, id).await?.map(User::from).ok_or(AccountsError::NotFound)
     }
 
+    /// A user by id, read through the caller's open transaction: code that holds a transaction
+    /// never waits for a second connection (a small pool would stall under load).
+    pub async fn user_in(&self, tx: &mut platform::db::Tx, id: Uuid) -> Result<User> {
+        store::find_user_in(tx, id).await?.map(User::from).ok_or(AccountsError::NotFound)
+    }
+
     /// The active user who owns (has verified) `email`, if any.
     pub async fn verified_user_by_email(&self, email: &str) -> Result<Option<User>> {
         let email = EmailAddress::parse(email)?;

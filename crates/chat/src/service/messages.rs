@@ -82,6 +82,8 @@ impl Chat {
         } else {
             Vec::new()
         };
+        // Read before the transaction: nothing waits for a second connection while holding one.
+        let room_name = if mentioned.is_empty() { String::new() } else { self.room(user, room).await?.name };
         let mut tx = self.platform.db.begin().await?;
         // The id is taken inside the write transaction: on SQLite ids then follow commit order,
         // so history pages never gain an older message after they were read.
@@ -100,7 +102,6 @@ impl Chat {
         let evented = self.platform.outbox.event(&mut tx, events::MESSAGE_CREATED, &message).await?.is_some();
         let mut recorded = Vec::with_capacity(mentioned.len());
         if !mentioned.is_empty() {
-            let room_name = self.room(user, room).await?.name;
             for target in &mentioned {
                 let note = NewNotification {
                     user_id: *target,

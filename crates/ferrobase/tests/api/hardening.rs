@@ -206,3 +206,61 @@ async fn metrics_need_their_token_and_bound_their_labels() {
     let right = app.http.get(app.url("/metrics")).bearer_auth("m-token-123").send().await.unwrap();
     assert_eq!(right.status(), 200);
 }
+
+/// No request holds a transaction while it waits for a second connection: with a pool of two,
+/// fifty concurrent messages that mention someone, tasks assigned to someone and comments that
+/// mention someone all go through (each records a notification and may queue its mail).
+async fn no_transaction_waits_for_a_second_connection(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.db_max_connections = 2).await else { return };
+    let ann = app.register("pool-ann@example.com").await;
+    let bob = app.register_verified("pool-bob@example.com").await;
+    let (a, b) = (Some(ann.access.as_str()), Some(bob.access.as_str()));
+    app.patch("/api/v1/users/me", b, json!({"name": "Bob"})).await.expect(200);
+    let room = app.post("/api/v1/chat/rooms", a, json!({"name": "pool", "visibility": "public"})).await.expect(201);
+    let room = room.json["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/chat/rooms/{room}/join"), b, json!({})).await.expect(200);
+    let project = app.post("/api/v1/work/projects", a, json!({"name": "Pool", "visibility": "private"})).await;
+    let project = project.expect(201).json["id"].as_str().unwrap().to_string();
+    let members = format!("/api/v1/work/projects/{project}/members");
+    app.post(&members, a, json!({"user_id": bob.user_id, "role": "member"})).await.expect(201);
+    let task = app.post("/api/v1/work/tasks", a, json!({"project_id": project, "title": "base"})).await.expect(201);
+    let task = task.json["id"].as_str().unwrap().to_string();
+
+    let before = app.get("/api/v1/notifications/unread-count", b).await.expect(200).json["count"].as_i64().unwrap();
+    let calls = (0..50).map(|i| {
+        let (app, room, project, task, bob_id) = (&app, &room, &project, &task, bob.user_id.clone());
+        async move {
+            let r = match i % 3 {
+                0 => {
+                    app.post(&format!("/api/v1/chat/rooms/{room}/messages"), a, json!({"content": format!("@Bob {i}")}))
+                        .await
+                }
+                1 => {
+                    let body = json!({"project_id": project, "title": format!("t{i}"), "assignee_id": bob_id});
+                    app.post("/api/v1/work/tasks", a, body).await
+                }
+                _ => {
+                    app.post(&format!("/api/v1/work/tasks/{task}/comments"), a, json!({"content": format!("@Bob {i}")}))
+                        .await
+                }
+            };
+            (r.status, r.text)
+        }
+    });
+    for (status, text) in futures::future::join_all(calls).await {
+        assert_eq!(status, 201, "{text}");
+    }
+    let after = app.get("/api/v1/notifications/unread-count", b).await.expect(200).json["count"].as_i64().unwrap();
+    assert_eq!(after - before, 50, "one notification per call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_no_transaction_waits_for_a_second_connection() {
+    no_transaction_waits_for_a_second_connection(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn postgres_no_transaction_waits_for_a_second_connection() {
+    no_transaction_waits_for_a_second_connection(Backend::Postgres).await;
+}

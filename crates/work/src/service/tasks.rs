@@ -199,12 +199,20 @@ impl Work {
         Ok(blockers)
     }
 
-    async fn assignment_note(&self, actor: &AuthUser, task: &Task, assignee: Uuid) -> Result<NewNotification> {
-        let actor_name = self.name_of(actor.user_id).await;
-        let project = self.project_as(actor, task.project_id).await?.name;
+    /// What an assignment notification says besides the task, read before the transaction that
+    /// records it (nothing waits for a second connection while holding one).
+    async fn assignment_context(&self, actor: &AuthUser, project: Uuid) -> Result<AssignmentContext> {
+        Ok(AssignmentContext {
+            actor_name: self.name_of(actor.user_id).await,
+            project: self.project_as(actor, project).await?.name,
+        })
+    }
+
+    fn assignment_note(context: &AssignmentContext, task: &Task, assignee: Uuid) -> NewNotification {
+        let (actor_name, project) = (&context.actor_name, &context.project);
         let due =
             task.due_date.map(|d| format!(" It is due {}.", d.get().format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
-        Ok(NewNotification {
+        NewNotification {
             user_id: assignee,
             kind: crate::events::TASK_ASSIGNED,
             title: format!("{actor_name} assigned you “{}”", task.title),
@@ -215,7 +223,7 @@ impl Work {
                 task.priority.as_str()
             ),
             data: json!({"project_id": task.project_id, "task_id": task.id}),
-        })
+        }
     }
 
     /// Creates a task (members, managers, owner).
@@ -230,6 +238,10 @@ impl Work {
         let status = input.status.unwrap_or(TaskStatus::Todo);
         let now = Ts::now();
         let id = Uuid::now_v7();
+        let context = match input.assignee_id.filter(|a| *a != user.user_id) {
+            Some(_) => Some(self.assignment_context(user, project).await?),
+            None => None,
+        };
         let mut recorded: Vec<Recorded> = Vec::new();
         let mut tx = self.platform.db.begin().await?;
         let blockers =
@@ -277,9 +289,8 @@ impl Work {
             created_at: now,
             updated_at: now,
         };
-        if let Some(assignee) = task.assignee_id.filter(|a| *a != user.user_id) {
-            let note = self.assignment_note(user, &task, assignee).await?;
-            self.notify(&mut tx, &mut recorded, note).await?;
+        if let (Some(assignee), Some(context)) = (task.assignee_id.filter(|a| *a != user.user_id), &context) {
+            self.notify(&mut tx, &mut recorded, Self::assignment_note(context, &task, assignee)).await?;
         }
         self.platform.outbox.event(&mut tx, events::DOMAIN_TASK_CREATED, &json!({"task": task})).await?;
         if task.status == TaskStatus::Done {
@@ -314,6 +325,10 @@ impl Work {
             self.check_assignee(before.project_id, assignee).await?;
         }
         let now = Ts::now();
+        let context = match patch.assignee_id.flatten().filter(|a| *a != user.user_id) {
+            Some(_) => Some(self.assignment_context(user, before.project_id).await?),
+            None => None,
+        };
         let mut recorded: Vec<Recorded> = Vec::new();
         let mut tx = self.platform.db.begin().await?;
         // Re-read under the write lock: the edit applies to the latest version.
@@ -381,9 +396,8 @@ impl Work {
         if let Some(blockers) = new_blockers {
             task.blocked_by = blockers;
         }
-        if let Some(assignee) = newly_assigned {
-            let note = self.assignment_note(user, &task, assignee).await?;
-            self.notify(&mut tx, &mut recorded, note).await?;
+        if let (Some(assignee), Some(context)) = (newly_assigned, &context) {
+            self.notify(&mut tx, &mut recorded, Self::assignment_note(context, &task, assignee)).await?;
         }
         let outbox = &self.platform.outbox;
         outbox.event(&mut tx, events::DOMAIN_TASK_UPDATED, &json!({"task": task})).await?;
@@ -471,4 +485,10 @@ mod tests {
     fn like_patterns_escape_wildcards() {
         assert_eq!(like_pattern("50%_Off\\"), "%50\\%\\_off\\\\%");
     }
+}
+
+/// The actor's name and the project's, for assignment notifications.
+struct AssignmentContext {
+    actor_name: String,
+    project: String,
 }
