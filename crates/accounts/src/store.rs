@@ -72,15 +72,38 @@ pub async fn find_users(db: &Db, ids: &[Uuid]) -> Result<Vec<UserRow>, DbError> 
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(with_db!(db, |pool| {
-        let mut query = sqlx::QueryBuilder::new(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ("));
-        let mut list = query.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        query.push(")");
-        query.build_query_as::<UserRow>().fetch_all(pool).await
-    })?)
+    // In chunks: SQLite takes at most 32 766 parameters in one statement.
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        rows.extend(with_db!(db, |pool| {
+            let mut query = sqlx::QueryBuilder::new(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ("));
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            query.build_query_as::<UserRow>().fetch_all(pool).await
+        })?);
+    }
+    Ok(rows)
+}
+
+/// Users whose name, lower-cased, is one of `names` (SQLite lower-cases ASCII letters only).
+pub async fn find_users_named(db: &Db, names: &[String]) -> Result<Vec<UserRow>, DbError> {
+    let mut rows = Vec::new();
+    for chunk in names.chunks(500) {
+        rows.extend(with_db!(db, |pool| {
+            let mut query =
+                sqlx::QueryBuilder::new(concat!("SELECT ", user_columns!(), " FROM users WHERE lower(name) IN ("));
+            let mut list = query.separated(", ");
+            for name in chunk {
+                list.push_bind(name.as_str());
+            }
+            query.push(")");
+            query.build_query_as::<UserRow>().fetch_all(pool).await
+        })?);
+    }
+    Ok(rows)
 }
 
 pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, DbError> {

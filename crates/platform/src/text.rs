@@ -24,6 +24,33 @@ pub fn mentioned(content: &str, candidates: &[(Uuid, String)]) -> Vec<Uuid> {
     found
 }
 
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// `@`s of one text that are looked at: the rest mention no one.
+pub const MAX_MENTIONS: usize = 20;
+
+/// The names (lower-cased) that the `@`s of `content` could stand for: for each of the first
+/// [`MAX_MENTIONS`] `@`s, the text after it cut at every point where a name may end (before a
+/// character that is not a letter, digit or `_`), up to [`MAX_NAME_CHARS`]. Looking these up
+/// finds every user [`mentioned`] would match without reading every member of a big room.
+pub fn mention_candidates(content: &str) -> Vec<String> {
+    let text = content.to_lowercase();
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices('@').take(MAX_MENTIONS) {
+        let rest: Vec<char> = text[at + 1..].chars().take(MAX_NAME_CHARS + 1).collect();
+        for end in 1..=rest.len().min(MAX_NAME_CHARS) {
+            let boundary = rest.get(end).is_none_or(|c| !c.is_alphanumeric() && *c != '_');
+            let last = rest[end - 1];
+            if boundary && !last.is_whitespace() {
+                out.push(rest[..end].iter().collect::<String>());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +67,24 @@ mod tests {
         });
         assert!(mentioned("email ann@example.com", &members).is_empty());
         assert!(mentioned("no mentions", &members).is_empty());
+    }
+
+    #[test]
+    fn candidates_cover_every_name_a_mention_could_match() {
+        let content = "hi @Bob Stone, and @ann! mail ann@x.io";
+        let candidates = mention_candidates(content);
+        for name in ["bob", "bob stone", "ann", "x", "x.io"] {
+            assert!(candidates.contains(&name.to_string()), "{name} in {candidates:?}");
+        }
+        assert!(!candidates.contains(&"bo".to_string()), "names end at word boundaries");
+        // Whatever `mentioned` matches is among the candidates.
+        let (bob, ann) = (Uuid::now_v7(), Uuid::now_v7());
+        let members = vec![(bob, "Bob Stone".to_string()), (ann, "Ann".to_string())];
+        for id in mentioned(content, &members) {
+            let name = &members.iter().find(|(m, _)| *m == id).unwrap().1;
+            assert!(candidates.contains(&name.to_lowercase()));
+        }
+        let many = "@a ".repeat(100);
+        assert!(mention_candidates(&many).len() <= MAX_MENTIONS * MAX_NAME_CHARS);
     }
 }

@@ -264,3 +264,77 @@ async fn sqlite_no_transaction_waits_for_a_second_connection() {
 async fn postgres_no_transaction_waits_for_a_second_connection() {
     no_transaction_waits_for_a_second_connection(Backend::Postgres).await;
 }
+
+/// A mention in a room of 40 000 members finds its one user (the room is filled in the database
+/// directly: signing 40 000 people up would test something else).
+async fn a_mention_in_a_huge_room_works(backend: Backend) {
+    use platform::db::Db;
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let owner = app.register("huge-owner@example.com").await;
+    let zed = app.register_verified("huge-zed@example.com").await;
+    app.patch("/api/v1/users/me", Some(&zed.access), json!({"name": "Zed Target"})).await.expect(200);
+    let room =
+        app.post("/api/v1/chat/rooms", Some(&owner.access), json!({"name": "huge", "visibility": "public"})).await;
+    let room = room.expect(201).json["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/chat/rooms/{room}/join"), Some(&zed.access), json!({})).await.expect(200);
+    let room_id = uuid::Uuid::parse_str(&room).unwrap();
+    match app.db().await {
+        Db::Sqlite(pool) => {
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000)
+                 INSERT INTO users (id, email, email_verified, phone, name, password_hash, locale, role, public_profile,
+                                    disabled, created_at, updated_at)
+                 SELECT randomblob(16), NULL, 1, NULL, 'Member ' || i, NULL, 'en', 'user', 0, 0,
+                        '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z' FROM n",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO chat_members (room_id, user_id, role, last_read_id, joined_at)
+                 SELECT $1, id, 'member', NULL, '2026-01-01T00:00:00.000000Z' FROM users WHERE name LIKE 'Member %'",
+            )
+            .bind(room_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        Db::Postgres(pool) => {
+            sqlx::query(
+                "INSERT INTO users (id, email, email_verified, phone, name, password_hash, locale, role, public_profile,
+                                    disabled, created_at, updated_at)
+                 SELECT gen_random_uuid(), NULL, true, NULL, 'Member ' || i, NULL, 'en', 'user', false, false, now(), now()
+                 FROM generate_series(1, 40000) AS i",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO chat_members (room_id, user_id, role, last_read_id, joined_at)
+                 SELECT $1, id, 'member', NULL, now() FROM users WHERE name LIKE 'Member %'",
+            )
+            .bind(room_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    }
+    let path = format!("/api/v1/chat/rooms/{room}/messages");
+    let sent = app.post(&path, Some(&owner.access), json!({"content": "hello @Zed Target and @Member 39999"})).await;
+    let sent = sent.expect(201).json["id"].as_str().unwrap().to_string();
+    let inbox = app.get("/api/v1/notifications", Some(&zed.access)).await.expect(200);
+    assert!(inbox.text.contains(&sent), "Zed was told: {}", inbox.text);
+    let members = app.get(&format!("/api/v1/chat/rooms/{room}/members"), Some(&owner.access)).await.expect(200);
+    assert_eq!(members.json.as_array().unwrap().len(), 40_002);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_mention_in_a_huge_room_works() {
+    a_mention_in_a_huge_room_works(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn postgres_a_mention_in_a_huge_room_works() {
+    a_mention_in_a_huge_room_works(Backend::Postgres).await;
+}

@@ -59,9 +59,11 @@ impl Work {
         if !content.contains('@') {
             return Ok(Vec::new());
         }
-        let members = self.member_list(project).await?;
-        let candidates: Vec<(Uuid, String)> =
-            members.into_iter().filter(|m| m.user_id != author).map(|m| (m.user_id, m.name)).collect();
+        // Only the users the text could name, then only those of them in the project.
+        let named = self.accounts.mention_candidates(content).await?;
+        let ids: Vec<Uuid> = named.iter().map(|(id, _)| *id).filter(|id| *id != author).collect();
+        let members = crate::store::members_among(&self.platform.db, project, &ids).await?;
+        let candidates: Vec<(Uuid, String)> = named.into_iter().filter(|(id, _)| members.contains(id)).collect();
         Ok(platform::text::mentioned(content, &candidates))
     }
 
