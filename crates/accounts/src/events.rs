@@ -101,6 +101,18 @@ mod tests {
 pub const USER_REGISTERED: &str = "accounts.user.registered";
 /// Domain event: an account was deleted (payload `{user_id}`).
 pub const USER_DELETED: &str = "accounts.user.deleted";
+/// Domain event: a user proved they own an email address (payload `{user_id, email}`), written
+/// in the transaction that marks it verified, so what depends on it (work's invitations) is
+/// delivered once and retried until it is done.
+pub const EMAIL_VERIFIED: &str = "accounts.email.verified";
+
+/// Writes [`EMAIL_VERIFIED`] for `user` (whose `email` is now verified) inside `tx`.
+pub async fn email_verified(outbox: &Outbox, tx: &mut Tx, user: &UserRow) -> Result<(), DbError> {
+    if let Some(email) = user.email.as_deref() {
+        outbox.event(tx, EMAIL_VERIFIED, &serde_json::json!({ "user_id": user.id, "email": email })).await?;
+    }
+    Ok(())
+}
 
 /// The payload of [`USER_REGISTERED`].
 #[derive(Debug, serde::Serialize)]

@@ -17,10 +17,11 @@ pub mod session_cache;
 mod store;
 
 pub use error::AccountsError;
+pub use events::EMAIL_VERIFIED;
 pub use model::{EmailAddress, Role, User};
 pub use module::AccountsModule;
 pub use routes::router;
-pub use service::{AccountObserver, Accounts};
+pub use service::Accounts;
 
 /// This module's migrations.
 pub const MIGRATIONS: &[platform::db::Migration] =

@@ -57,16 +57,24 @@ impl Job for DueReminders {
     }
 }
 
-/// Turns invitations into memberships once the invited address is verified.
+/// Turns invitations into memberships once the invited address is verified: a subscriber of
+/// `accounts.email.verified`, so it runs once per verification, in the relay's transaction, and
+/// is retried until it succeeds (a crash between the verification and this loses nothing).
 pub struct AcceptInvitations(pub Work);
 
 #[async_trait]
-impl accounts::AccountObserver for AcceptInvitations {
-    async fn email_verified(&self, user: Uuid, email: &str) {
-        match self.0.accept_invitations(user, email).await {
-            Ok(0) => {}
-            Ok(joined) => tracing::info!(%user, joined, "invitations accepted"),
-            Err(e) => tracing::error!(%user, error = %e, "accepting invitations failed"),
+impl platform::events::Subscriber for AcceptInvitations {
+    async fn handle(&self, tx: &mut platform::db::Tx, event: &platform::events::Envelope) -> anyhow::Result<()> {
+        let user: Uuid = serde_json::from_value(event.data["user_id"].clone())?;
+        let email = event.data["email"].as_str().ok_or_else(|| anyhow::anyhow!("no email in the event"))?;
+        let now = Ts::now();
+        let joined = self.0.join_invited(tx, user, email, None, now).await?;
+        if !joined.is_empty() {
+            tracing::info!(%user, joined = joined.len(), "invitations accepted");
+            // Announced before the relay commits: a failed commit repeats the event, and joining
+            // again joins nothing twice.
+            self.0.announce_joined(user, &joined, now).await;
         }
+        Ok(())
     }
 }

@@ -195,7 +195,8 @@ pub struct MemberRow {
     pub joined_at: Ts,
 }
 
-/// An invitation to someone without a (verified) account yet.
+/// An invitation to an email address, valid 14 days; its invitee accepts it (or becomes a member
+/// on verifying the address, if they had no account).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = work::Invitation)]
 pub struct Invitation {
@@ -203,6 +204,19 @@ pub struct Invitation {
     pub email: String,
     pub role: Role,
     pub created_at: Ts,
+}
+
+/// An invitation as its invitee sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = work::InvitationForMe)]
+pub struct InvitationForMe {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub project_name: String,
+    pub role: Role,
+    pub created_at: Ts,
+    /// When it stops being valid (14 days after it was sent).
+    pub expires_at: Ts,
 }
 
 /// A task as the API shows it.

@@ -38,7 +38,8 @@ impl Accounts {
         let user = match existing {
             Some(user) => {
                 store::set_password(&mut tx, user.id, &hash).await?;
-                store::mark_email_verified(&mut tx, user.id).await?;
+                let verified = store::mark_email_verified(&mut tx, user.id).await?;
+                events::email_verified(&self.platform.outbox, &mut tx, &verified).await?;
                 store::revoke_all_sessions(&mut tx, user.id, None).await?;
                 store::update_admin_fields(&mut tx, user.id, Some(Role::Admin.as_str()), Some(false)).await?
             }
@@ -55,6 +56,7 @@ impl Accounts {
                 };
                 let user = store::insert_user(&mut tx, &new).await?;
                 events::registered(&self.platform.outbox, &mut tx, &user).await?;
+                events::email_verified(&self.platform.outbox, &mut tx, &user).await?;
                 user
             }
         };

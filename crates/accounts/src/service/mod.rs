@@ -59,19 +59,11 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// Told about account changes other modules react to, after they commit.
-#[async_trait::async_trait]
-pub trait AccountObserver: Send + Sync {
-    /// `user` proved they own `email` (work turns pending project invitations into memberships).
-    async fn email_verified(&self, user: Uuid, email: &str);
-}
-
 /// The accounts service. Cheap to clone; other modules hold one to look users up.
 #[derive(Clone)]
 pub struct Accounts {
     platform: Platform,
     sessions: Arc<SessionCache>,
-    observers: Arc<std::sync::RwLock<Vec<Arc<dyn AccountObserver>>>>,
     hooks: AccountHookSet,
 }
 
@@ -82,12 +74,7 @@ impl Accounts {
     /// [`Accounts::delete_account`].
     pub fn new(platform: Platform, hooks: AccountHookSet) -> Self {
         let cache = SessionCache::new(platform.db.dialect() == platform::db::Dialect::Sqlite);
-        Self { platform, sessions: Arc::new(cache), observers: Arc::default(), hooks }
-    }
-
-    /// Adds an observer of account changes (modules register theirs while the app is built).
-    pub fn observe(&self, observer: Arc<dyn AccountObserver>) {
-        self.observers.write().unwrap_or_else(|p| p.into_inner()).push(observer);
+        Self { platform, sessions: Arc::new(cache), hooks }
     }
 
     fn code_hash(&self, purpose: CodePurpose, destination: &str, code: &str) -> String {

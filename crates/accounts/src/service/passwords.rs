@@ -48,9 +48,11 @@ impl Accounts {
         }
         store::set_password(&mut tx, user, &hash).await?;
         // The reset code went to this address, which proves the user controls it.
-        store::mark_email_verified(&mut tx, user).await?;
+        let verified = store::mark_email_verified(&mut tx, user).await?;
+        events::email_verified(&self.platform.outbox, &mut tx, &verified).await?;
         store::revoke_all_sessions(&mut tx, user, None).await?;
         tx.commit().await?;
+        self.platform.outbox.wake();
         self.ended(Ended::User { user, except: None });
         Ok(())
     }

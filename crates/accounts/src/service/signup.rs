@@ -75,11 +75,9 @@ impl Accounts {
             return Err(AccountsError::InvalidCode);
         }
         let user = store::mark_email_verified(&mut tx, user.id).await?;
+        events::email_verified(&self.platform.outbox, &mut tx, &user).await?;
         tx.commit().await?;
-        let observers = self.observers.read().unwrap_or_else(|p| p.into_inner()).clone();
-        for observer in observers {
-            observer.email_verified(user.id, email.as_str()).await;
-        }
+        self.platform.outbox.wake();
         Ok(user.into())
     }
 

@@ -152,7 +152,99 @@ async fn reset_codes_tell_nothing_and_are_capped_per_day(app: TestApp) {
         .expect_problem(429, "rate_limited");
 }
 
+/// Polls `path` as `token` until it answers 200 (a membership that follows an event).
+async fn eventually_ok(app: &TestApp, path: &str, token: &str) -> bool {
+    for _ in 0..400 {
+        if app.get(path, Some(token)).await.status == 200 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    false
+}
+
+/// Signs `email` up and verifies it, when an invitation mail went to it first (mail may arrive
+/// in either order).
+async fn verify_after_invitation(app: &TestApp, email: &str) -> testkit::Session {
+    let session = app.register(email).await;
+    testkit::read_mail(&app.mail_dir(), email, 2).await;
+    let mail = testkit::mails_to(&app.mail_dir(), email).into_iter().find(|m| !m.subject.contains("invited")).unwrap();
+    let code = testkit::code_in(&mail.text);
+    app.post("/api/v1/auth/email/verify", None, json!({"email": email, "code": code})).await.expect(200);
+    session
+}
+
+/// Invitations are accepted by any proof of the address (a password reset too), expire after 14
+/// days, and can be withdrawn.
+async fn invitations_expire_can_be_withdrawn_and_follow_any_verification(app: TestApp) {
+    use platform::db::Db;
+    let owner = app.register_verified("inv-owner@example.com").await;
+    let o = Some(owner.access.as_str());
+    let mut projects = Vec::new();
+    for name in ["Reset", "Old", "Withdrawn"] {
+        let r = app.post("/api/v1/work/projects", o, json!({"name": name, "visibility": "private"})).await.expect(201);
+        projects.push(r.json["id"].as_str().unwrap().to_string());
+    }
+    let invite = |p: &str, email: &str| {
+        let (app, path, email) = (&app, format!("/api/v1/work/projects/{p}/members"), email.to_string());
+        async move { app.post(&path, o, json!({"email": email})).await.expect(202).json["id"].as_str().unwrap().to_string() }
+    };
+    // A password reset proves the address as well as the verification code does.
+    invite(&projects[0], "resetter@example.com").await;
+    let resetter = app.register("resetter@example.com").await;
+    app.post("/api/v1/auth/password/forgot", None, json!({"email": "resetter@example.com"})).await.expect(202);
+    testkit::read_mail(&app.mail_dir(), "resetter@example.com", 3).await;
+    let reset = testkit::mails_to(&app.mail_dir(), "resetter@example.com");
+    let reset = reset.iter().rev().find(|m| !m.subject.contains("invited")).unwrap();
+    let code = testkit::code_in(&reset.text);
+    let token = app
+        .post("/api/v1/auth/password/verify-code", None, json!({"email": "resetter@example.com", "code": code}))
+        .await
+        .expect(200)
+        .json["reset_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new_password = "another horse battery staple";
+    app.post("/api/v1/auth/password/reset", None, json!({"reset_token": token, "new_password": new_password}))
+        .await
+        .expect(204);
+    let again = app.login("resetter@example.com", new_password).await.expect(200);
+    let access = again.json["access_token"].as_str().unwrap().to_string();
+    assert!(eventually_ok(&app, &format!("/api/v1/work/projects/{}", projects[0]), &access).await);
+    let _ = resetter;
+
+    // An invitation older than 14 days is gone: neither listed nor accepted on verification.
+    let old = invite(&projects[1], "late@example.com").await;
+    let old_id = uuid::Uuid::parse_str(&old).unwrap();
+    let past = platform::db::Ts::now().minus(chrono::Duration::days(15));
+    let age = "UPDATE work_invitations SET created_at = $1 WHERE id = $2";
+    match app.db().await {
+        Db::Sqlite(pool) => sqlx::query(age).bind(past).bind(old_id).execute(&pool).await.map(|_| ()),
+        Db::Postgres(pool) => sqlx::query(age).bind(past).bind(old_id).execute(&pool).await.map(|_| ()),
+    }
+    .unwrap();
+    let listed = app.get(&format!("/api/v1/work/projects/{}/invitations", projects[1]), o).await.expect(200);
+    assert!(!listed.text.contains(&old), "{}", listed.text);
+    let late = verify_after_invitation(&app, "late@example.com").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.get(&format!("/api/v1/work/projects/{}", projects[1]), Some(&late.access))
+        .await
+        .expect_problem(404, "not_found");
+
+    // A withdrawn invitation is not accepted.
+    let withdrawn = invite(&projects[2], "withdrawn@example.com").await;
+    app.delete(&format!("/api/v1/work/projects/{}/invitations/{withdrawn}", projects[2]), o, None).await.expect(204);
+    let w = verify_after_invitation(&app, "withdrawn@example.com").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.get(&format!("/api/v1/work/projects/{}", projects[2]), Some(&w.access)).await.expect_problem(404, "not_found");
+    app.delete(&format!("/api/v1/work/projects/{}/invitations/{withdrawn}", projects[2]), o, None)
+        .await
+        .expect_problem(404, "not_found");
+}
+
 testkit::api_tests!(
+    invitations_expire_can_be_withdrawn_and_follow_any_verification,
     reset_codes_tell_nothing_and_are_capped_per_day,
     invitee_addresses_stay_with_managers,
     dates_are_range_checked_at_the_edge,

@@ -293,6 +293,53 @@ pub(super) async fn list_invitations(
     Ok(axum::Json(s.work.invitations(&me, id).await?))
 }
 
+/// Withdraw an invitation (owner, managers).
+#[utoipa::path(delete, path = "/api/v1/work/projects/{id}/invitations/{invitation_id}", tag = "work",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id"), ("invitation_id" = Uuid, Path, description = "Invitation id")),
+    responses((status = 204, description = "Withdrawn")))]
+pub(super) async fn revoke_invitation(
+    State(s): State<WorkState>,
+    me: AuthUser,
+    Path((id, invitation)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    s.work.revoke_invitation(&me, id, invitation).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's invitations (to their verified address), valid 14 days each.
+#[utoipa::path(get, path = "/api/v1/work/invitations", tag = "work", security(("bearer" = [])),
+    responses((status = 200, body = Vec<InvitationForMe>)))]
+pub(super) async fn my_invitations(
+    State(s): State<WorkState>,
+    me: AuthUser,
+) -> ApiResult<axum::Json<Vec<InvitationForMe>>> {
+    Ok(axum::Json(s.work.my_invitations(&me).await?))
+}
+
+/// Accept an invitation: the caller becomes a member with its role.
+#[utoipa::path(post, path = "/api/v1/work/invitations/{id}/accept", tag = "work", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Invitation id")), responses((status = 200, body = Member)))]
+pub(super) async fn accept_invitation(
+    State(s): State<WorkState>,
+    me: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Member>> {
+    Ok(axum::Json(s.work.accept_invitation(&me, id).await?))
+}
+
+/// Decline an invitation.
+#[utoipa::path(delete, path = "/api/v1/work/invitations/{id}", tag = "work", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Invitation id")), responses((status = 204, description = "Declined")))]
+pub(super) async fn decline_invitation(
+    State(s): State<WorkState>,
+    me: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    s.work.decline_invitation(&me, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Who changed what in a project, newest first.
 #[utoipa::path(get, path = "/api/v1/work/projects/{id}/activity", tag = "work", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Project id"), FeedQuery), responses((status = 200, body = Page<Activity>)))]

@@ -10,13 +10,16 @@ use chrono::NaiveDate;
 use notifications::NewNotification;
 use platform::FieldError;
 use platform::auth::AuthUser;
-use platform::db::Ts;
+use platform::db::{Ts, Tx};
 use platform::mail::{Mail, html_escape};
 use platform::money;
 use platform::outbox::SEND_MAIL;
 use platform::pagination::Page;
 use serde_json::json;
 use uuid::Uuid;
+
+/// How long an invitation stays valid.
+pub(crate) const INVITATION_TTL: chrono::Duration = chrono::Duration::days(14);
 
 /// A new project's fields as the client sent them.
 #[derive(Debug, Clone, Default)]
@@ -244,7 +247,7 @@ impl Work {
     /// Pending invitations (owner and managers).
     pub async fn invitations(&self, user: &AuthUser, project: Uuid) -> Result<Vec<Invitation>> {
         self.require(user, project, Role::Manager).await?;
-        let rows = store::invitations(&self.platform.db, project).await?;
+        let rows = store::invitations(&self.platform.db, project, Ts::now().minus(INVITATION_TTL)).await?;
         Ok(rows
             .into_iter()
             .map(|(id, email, role, created_at)| Invitation { id, email, role: Role::from_stored(&role), created_at })
@@ -284,10 +287,9 @@ impl Work {
                 self.accounts.user(id).await.map_err(|_| WorkError::field("user_id", "no such user"))?;
                 id
             }
-            NewMember::Email(email) => match self.accounts.verified_user_by_email(&email).await? {
-                Some(found) => found.id,
-                None => return self.invite(user, project, &email, role).await.map(Added::Invited),
-            },
+            // By address it is always an invitation, whether or not an account has the address:
+            // the answer must not tell which, and nobody joins a project without agreeing to.
+            NewMember::Email(email) => return self.invite(user, project, &email, role).await.map(Added::Invited),
         };
         let now = Ts::now();
         let project_name = self.project_as(user, project).await?.name;
@@ -326,11 +328,44 @@ impl Work {
         let project_name = self.project_as(user, project).await?.name;
         let inviter = self.name_of(user.user_id).await;
         let now = Ts::now();
+        let invitee = self.accounts.verified_user_by_email(address.as_str()).await?;
+        let mut recorded = Vec::new();
         let mut tx = self.platform.db.begin().await?;
-        let (id, _) =
-            store::upsert_invitation(&mut tx, project, address.as_str(), role.as_str(), user.user_id, now).await?;
+        let (id, new) = store::upsert_invitation(
+            &mut tx,
+            project,
+            address.as_str(),
+            role.as_str(),
+            user.user_id,
+            now,
+            now.minus(INVITATION_TTL),
+        )
+        .await?;
+        let invitation = Invitation { id, email: address.as_str().to_string(), role, created_at: now };
+        if !new {
+            // Asking again changes the role at most: one mail per invitation.
+            tx.commit().await?;
+            return Ok(invitation);
+        }
         store::log(&mut tx, project, Some(user.user_id), "member.invited", None, &json!({"email": address.as_str()}))
             .await?;
+        if let Some(invitee) = invitee {
+            // Someone with an account hears of it as a notification (mailed as their preferences
+            // say); the invitation mail below is for addresses without one.
+            if invitee.id != user.user_id {
+                let note = NewNotification {
+                    user_id: invitee.id,
+                    kind: crate::events::PROJECT_INVITATION,
+                    title: format!("{inviter} invited you to {project_name}"),
+                    body: format!("Join the project {project_name} as a {}, or decline.", role.as_str()),
+                    data: json!({"project_id": project, "invitation_id": id}),
+                };
+                self.notify(&mut tx, &mut recorded, note).await?;
+            }
+            tx.commit().await?;
+            self.notifications.announce(&recorded);
+            return Ok(invitation);
+        }
         let mail = Mail {
             to: address.as_str().to_string(),
             subject: format!("{inviter} invited you to {project_name} on ferrobase"),
@@ -350,28 +385,100 @@ impl Work {
         self.platform.outbox.enqueue(&mut tx, SEND_MAIL, &mail).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
-        Ok(Invitation { id, email: address.as_str().to_string(), role, created_at: now })
+        self.notifications.announce(&recorded);
+        Ok(invitation)
     }
 
-    /// Turns the invitations of a newly verified address into memberships.
-    pub async fn accept_invitations(&self, user: Uuid, email: &str) -> Result<usize> {
+    /// Withdraws an invitation (owner and managers).
+    pub async fn revoke_invitation(&self, user: &AuthUser, project: Uuid, id: Uuid) -> Result<()> {
+        self.require(user, project, Role::Manager).await?;
+        let mut tx = self.platform.db.begin().await?;
+        if !store::delete_invitation(&mut tx, project, id).await? {
+            return Err(WorkError::NotFound);
+        }
+        store::log(&mut tx, project, Some(user.user_id), "invitation.revoked", Some(id), &json!({})).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The caller's live invitations (to their verified address).
+    pub async fn my_invitations(&self, user: &AuthUser) -> Result<Vec<InvitationForMe>> {
+        let Some(email) = self.verified_email(user).await? else { return Ok(Vec::new()) };
+        let rows = store::invitations_of(&self.platform.db, &email, Ts::now().minus(INVITATION_TTL)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, project_id, project_name, role, created_at)| InvitationForMe {
+                id,
+                project_id,
+                project_name,
+                role: Role::from_stored(&role),
+                created_at,
+                expires_at: created_at.plus(INVITATION_TTL),
+            })
+            .collect())
+    }
+
+    /// Accepts one of the caller's invitations: they become a member with its role.
+    pub async fn accept_invitation(&self, user: &AuthUser, id: Uuid) -> Result<Member> {
+        let email = self.verified_email(user).await?.ok_or(WorkError::NotFound)?;
         let now = Ts::now();
         let mut tx = self.platform.db.begin().await?;
-        let invitations = store::take_invitations(&mut tx, email).await?;
+        let joined = self.join_invited(&mut tx, user.user_id, &email, Some(id), now).await?;
+        let Some((_, role)) = joined.first().copied() else { return Err(WorkError::NotFound) };
+        tx.commit().await?;
+        self.announce_joined(user.user_id, &joined, now).await;
+        Ok(Member { user_id: user.user_id, name: self.name_of(user.user_id).await, role, joined_at: now })
+    }
+
+    /// Declines one of the caller's invitations.
+    pub async fn decline_invitation(&self, user: &AuthUser, id: Uuid) -> Result<()> {
+        let email = self.verified_email(user).await?.ok_or(WorkError::NotFound)?;
+        let mut tx = self.platform.db.begin().await?;
+        let taken = store::take_invitations(&mut tx, &email, Ts::now().minus(INVITATION_TTL), Some(id)).await?;
+        if taken.is_empty() {
+            return Err(WorkError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn verified_email(&self, user: &AuthUser) -> Result<Option<String>> {
+        let me = self.accounts.user(user.user_id).await?;
+        Ok(me.email.filter(|_| me.email_verified))
+    }
+
+    /// Turns the live invitations of `email` (only `only`, when given) into memberships of
+    /// `user`, inside `tx`; answers the projects joined. Accepting twice joins nothing twice.
+    pub(crate) async fn join_invited(
+        &self,
+        tx: &mut Tx,
+        user: Uuid,
+        email: &str,
+        only: Option<Uuid>,
+        now: Ts,
+    ) -> Result<Vec<(Uuid, Role)>> {
+        let invitations = store::take_invitations(tx, email, now.minus(INVITATION_TTL), only).await?;
         let mut joined = Vec::new();
         for (project, role) in &invitations {
-            if store::member_role_tx(&mut tx, *project, user).await?.is_none() {
-                store::add_member(&mut tx, *project, user, role, now).await?;
-                store::log(&mut tx, *project, Some(user), "member.joined", Some(user), &json!({"role": role})).await?;
+            if store::member_role_tx(tx, *project, user).await?.is_none() {
+                store::add_member(tx, *project, user, role, now).await?;
+                store::log(tx, *project, Some(user), "member.joined", Some(user), &json!({"role": role})).await?;
                 joined.push((*project, Role::from_stored(role)));
             }
         }
-        tx.commit().await?;
-        for (project, _) in &joined {
+        Ok(joined)
+    }
+
+    /// After the commit that joined `user` to projects: their access, and the projects' rooms.
+    pub(crate) async fn announce_joined(&self, user: Uuid, joined: &[(Uuid, Role)], now: Ts) {
+        for (project, _) in joined {
             self.access_changed(*project, Some(user));
         }
+        if joined.is_empty() {
+            return;
+        }
         let name = self.name_of(user).await;
-        for (project, role) in &joined {
+        for (project, role) in joined {
             let member = Member { user_id: user, name: name.clone(), role: *role, joined_at: now };
             events::publish(
                 &self.platform.hub,
@@ -380,7 +487,6 @@ impl Work {
                 &json!({"projectId": project, "member": member}),
             );
         }
-        Ok(joined.len())
     }
 
     /// Changes a member's role. The owner may give any role (giving `owner` transfers the

@@ -252,7 +252,9 @@ pub async fn set_owner(tx: &mut Tx, project: Uuid, owner: Uuid) -> Result<(), Db
 
 // --- invitations ------------------------------------------------------------------------------
 
-/// Records an invitation (or refreshes its role); false when it existed already.
+/// Records an invitation, or refreshes the role of a live one; an expired one (created before
+/// `live_since`) is replaced by a new one. Answers its id and whether it is new (only a new one
+/// is mailed).
 pub async fn upsert_invitation(
     tx: &mut Tx,
     project: Uuid,
@@ -260,7 +262,15 @@ pub async fn upsert_invitation(
     role: &str,
     by: Uuid,
     now: Ts,
+    live_since: Ts,
 ) -> Result<(Uuid, bool), DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query("DELETE FROM work_invitations WHERE project_id = $1 AND email = $2 AND created_at <= $3")
+            .bind(project)
+            .bind(email)
+            .bind(live_since)
+    )?;
     let id = Uuid::now_v7();
     let row: (Uuid,) = with_tx!(tx, |conn| {
         sqlx::query_as(
@@ -281,25 +291,68 @@ pub async fn upsert_invitation(
     Ok((row.0, row.0 == id))
 }
 
-/// Pending invitations of a project: (id, email, role, created_at).
-pub async fn invitations(db: &Db, project: Uuid) -> Result<Vec<(Uuid, String, String, Ts)>, DbError> {
+/// Removes a project's invitation; false if there was none.
+pub async fn delete_invitation(tx: &mut Tx, project: Uuid, id: Uuid) -> Result<bool, DbError> {
+    let n = execute_tx!(
+        tx,
+        sqlx::query("DELETE FROM work_invitations WHERE id = $1 AND project_id = $2").bind(id).bind(project)
+    )?;
+    Ok(n > 0)
+}
+
+/// The live invitations of an address: (id, project, project name, role, created_at).
+pub async fn invitations_of(
+    db: &Db,
+    email: &str,
+    live_since: Ts,
+) -> Result<Vec<(Uuid, Uuid, String, String, Ts)>, DbError> {
     Ok(with_db!(db, |pool| {
         sqlx::query_as(
-            "SELECT id, email, role, created_at FROM work_invitations WHERE project_id = $1 ORDER BY created_at, id",
+            "SELECT i.id, i.project_id, p.name, i.role, i.created_at
+             FROM work_invitations i JOIN work_projects p ON p.id = i.project_id
+             WHERE i.email = $1 AND i.created_at > $2 ORDER BY i.created_at, i.id",
         )
-        .bind(project)
+        .bind(email)
+        .bind(live_since)
         .fetch_all(pool)
         .await
     })?)
 }
 
-/// Takes (deletes and returns) every invitation for `email`: (project, role).
-pub async fn take_invitations(tx: &mut Tx, email: &str) -> Result<Vec<(Uuid, String)>, DbError> {
+/// Pending invitations of a project: (id, email, role, created_at).
+pub async fn invitations(db: &Db, project: Uuid, live_since: Ts) -> Result<Vec<(Uuid, String, String, Ts)>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT id, email, role, created_at FROM work_invitations
+             WHERE project_id = $1 AND created_at > $2 ORDER BY created_at, id",
+        )
+        .bind(project)
+        .bind(live_since)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// Takes (deletes and returns) the live invitations for `email` (only `only`, when given):
+/// (project, role). Expired ones of the address go too.
+pub async fn take_invitations(
+    tx: &mut Tx,
+    email: &str,
+    live_since: Ts,
+    only: Option<Uuid>,
+) -> Result<Vec<(Uuid, String)>, DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query("DELETE FROM work_invitations WHERE email = $1 AND created_at <= $2").bind(email).bind(live_since)
+    )?;
     Ok(with_tx!(tx, |conn| {
-        sqlx::query_as("DELETE FROM work_invitations WHERE email = $1 RETURNING project_id, role")
-            .bind(email)
-            .fetch_all(conn)
-            .await
+        sqlx::query_as(
+            "DELETE FROM work_invitations WHERE email = $1 AND ($2 IS NULL OR id = $2) RETURNING project_id, role",
+        )
+        .bind(email)
+        .bind(only)
+        .fetch_all(conn)
+        .await
     })?)
 }
 
