@@ -25,4 +25,4 @@ pub use service::Accounts;
 
 /// This module's migrations.
 pub const MIGRATIONS: &[platform::db::Migration] =
-    platform::migrations!("accounts", 1 => "0001_accounts.sql", 2 => "0002_avatars.sql");
+    platform::migrations!("accounts", 1 => "0001_accounts.sql", 2 => "0002_avatars.sql", 3 => "0003_name_index.sql");

@@ -339,6 +339,8 @@ pub struct RefreshRow {
     pub expires_at: Ts,
     /// The user agent the session was opened with.
     pub user_agent: Option<String>,
+    /// The IP it was opened from.
+    pub ip: Option<String>,
 }
 
 /// A stored one-time code.

@@ -88,13 +88,19 @@ pub async fn find_users(db: &Db, ids: &[Uuid]) -> Result<Vec<UserRow>, DbError> 
     Ok(rows)
 }
 
-/// Users whose name, lower-cased, is one of `names` (SQLite lower-cases ASCII letters only).
+/// Users whose name, as stored or lower-cased, is one of `names` (SQLite lower-cases ASCII
+/// letters only; both forms are indexed).
 pub async fn find_users_named(db: &Db, names: &[String]) -> Result<Vec<UserRow>, DbError> {
     let mut rows = Vec::new();
-    for chunk in names.chunks(500) {
+    for chunk in names.chunks(250) {
         rows.extend(with_db!(db, |pool| {
             let mut query =
                 sqlx::QueryBuilder::new(concat!("SELECT ", user_columns!(), " FROM users WHERE lower(name) IN ("));
+            let mut list = query.separated(", ");
+            for name in chunk {
+                list.push_bind(name.as_str());
+            }
+            query.push(") OR name IN (");
             let mut list = query.separated(", ");
             for name in chunk {
                 list.push_bind(name.as_str());
@@ -356,7 +362,7 @@ pub async fn insert_refresh_token(tx: &mut Tx, hash: &str, session: Uuid) -> Res
 pub async fn find_refresh_token(db: &Db, hash: &str) -> Result<Option<RefreshRow>, DbError> {
     Ok(with_db!(db, |conn| {
         sqlx::query_as::<_, RefreshRow>(
-            "SELECT s.id AS session_id, s.user_id, r.spent_at, s.revoked_at, s.expires_at, s.user_agent
+            "SELECT s.id AS session_id, s.user_id, r.spent_at, s.revoked_at, s.expires_at, s.user_agent, s.ip
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
         )
         .bind(hash)

@@ -53,8 +53,9 @@ if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1])
 return {n, ttl}
 ";
 
-/// Most counters kept in process (all shards together): about 20 MB. Past it, the counters
-/// whose windows end soonest make room.
+/// Most counters kept in process (all shards together; each key is stored twice, so some tens
+/// of megabytes with long keys). Past it, the counters whose windows end soonest make room,
+/// except those that reached their limit.
 const MAX_LOCAL_KEYS: usize = 200_000;
 /// Shards of the in-process counters, so that unrelated keys do not wait on one lock.
 const SHARDS: usize = 16;
@@ -63,6 +64,7 @@ const SHARDS: usize = 16;
 struct Window {
     ends: Instant,
     count: u64,
+    limit: u64,
 }
 
 /// A shard: the counters, and their window ends in a min-heap so that expired counters are
@@ -95,11 +97,22 @@ impl Shard {
         if add == 0 {
             return (0, quota.window);
         }
-        while self.windows.len() >= cap && !self.ends.is_empty() {
-            self.pop();
+        // Full: the counters whose windows end soonest make room, but never one that has reached
+        // its limit (evicting it would lift the limit for whoever filled the map).
+        let mut kept = Vec::new();
+        while self.windows.len() >= cap && kept.len() < 64 {
+            let Some(Reverse((ends, key))) = self.ends.pop() else { break };
+            match self.windows.get(&key) {
+                Some(w) if w.ends == ends && w.count >= w.limit => kept.push(Reverse((ends, key))),
+                Some(w) if w.ends == ends => {
+                    self.windows.remove(&key);
+                }
+                _ => {}
+            }
         }
+        self.ends.extend(kept);
         let ends = now + quota.window;
-        self.windows.insert(key.to_string(), Window { ends, count: add });
+        self.windows.insert(key.to_string(), Window { ends, count: add, limit: quota.limit });
         self.ends.push(Reverse((ends, key.to_string())));
         (add, quota.window)
     }
@@ -248,7 +261,8 @@ mod tests {
         }
         assert!(local.len() <= SHARDS * 100, "bounded: {}", local.len());
         // A key over its limit keeps its count while the map is churned by other keys of a
-        // shorter window (the soonest-ending windows go first).
+        // shorter window (the soonest-ending windows go first), and even by keys whose windows
+        // end later: a limit that was reached is never evicted.
         let local = Local::with_capacity(SHARDS * 100);
         for _ in 0..7 {
             local.apply("victim", long, 1);
@@ -257,6 +271,11 @@ mod tests {
             local.apply(&format!("churn:{i}"), short, 1);
         }
         assert_eq!(local.apply("victim", long, 0).0, 7);
+        let longer = Quota::new(5, Duration::from_secs(600));
+        for i in 0..5000 {
+            local.apply(&format!("later:{i}"), longer, 1);
+        }
+        assert_eq!(local.apply("victim", long, 0).0, 7, "a reached limit survives");
     }
 
     #[tokio::test]

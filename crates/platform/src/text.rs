@@ -29,20 +29,23 @@ pub const MAX_NAME_CHARS: usize = 100;
 /// `@`s of one text that are looked at: the rest mention no one.
 pub const MAX_MENTIONS: usize = 20;
 
-/// The names (lower-cased) that the `@`s of `content` could stand for: for each of the first
+/// The names that the `@`s of `content` could stand for, as typed and lower-cased (a lookup
+/// compares both with the stored name and its lower-cased form, so a name with capitals
+/// outside ASCII is found where the database lower-cases ASCII only): for each of the first
 /// [`MAX_MENTIONS`] `@`s, the text after it cut at every point where a name may end (before a
 /// character that is not a letter, digit or `_`), up to [`MAX_NAME_CHARS`]. Looking these up
 /// finds every user [`mentioned`] would match without reading every member of a big room.
 pub fn mention_candidates(content: &str) -> Vec<String> {
-    let text = content.to_lowercase();
     let mut out = Vec::new();
-    for (at, _) in text.match_indices('@').take(MAX_MENTIONS) {
-        let rest: Vec<char> = text[at + 1..].chars().take(MAX_NAME_CHARS + 1).collect();
+    for (at, _) in content.match_indices('@').take(MAX_MENTIONS) {
+        let rest: Vec<char> = content[at + 1..].chars().take(MAX_NAME_CHARS + 1).collect();
         for end in 1..=rest.len().min(MAX_NAME_CHARS) {
             let boundary = rest.get(end).is_none_or(|c| !c.is_alphanumeric() && *c != '_');
             let last = rest[end - 1];
             if boundary && !last.is_whitespace() {
-                out.push(rest[..end].iter().collect::<String>());
+                let typed: String = rest[..end].iter().collect();
+                out.push(typed.to_lowercase());
+                out.push(typed);
             }
         }
     }
@@ -85,6 +88,7 @@ mod tests {
             assert!(candidates.contains(&name.to_lowercase()));
         }
         let many = "@a ".repeat(100);
-        assert!(mention_candidates(&many).len() <= MAX_MENTIONS * MAX_NAME_CHARS);
+        assert!(mention_candidates(&many).len() <= 2 * MAX_MENTIONS * MAX_NAME_CHARS);
+        assert!(mention_candidates("@Émile").contains(&"Émile".to_string()));
     }
 }

@@ -59,22 +59,46 @@ impl Job for DueReminders {
 
 /// Turns invitations into memberships once the invited address is verified: a subscriber of
 /// `accounts.email.verified`, so it runs once per verification, in the relay's transaction, and
-/// is retried until it succeeds (a crash between the verification and this loses nothing).
-pub struct AcceptInvitations(pub Work);
+/// is retried (a crash between the verification and this loses nothing). Only invitations sent
+/// before the verification are taken: one sent later waits for its invitee to accept it.
+pub struct AcceptInvitations {
+    work: Work,
+    /// Joins to announce once the relay's transaction has committed, by event id.
+    joined: std::sync::Mutex<std::collections::HashMap<Uuid, Joined>>,
+}
+
+/// A user, the projects they joined with their roles, and when.
+type Joined = (Uuid, Vec<(Uuid, crate::model::Role)>, Ts);
+
+impl AcceptInvitations {
+    /// The subscriber over the service.
+    pub fn new(work: Work) -> Self {
+        Self { work, joined: std::sync::Mutex::default() }
+    }
+}
 
 #[async_trait]
 impl platform::events::Subscriber for AcceptInvitations {
     async fn handle(&self, tx: &mut platform::db::Tx, event: &platform::events::Envelope) -> anyhow::Result<()> {
         let user: Uuid = serde_json::from_value(event.data["user_id"].clone())?;
         let email = event.data["email"].as_str().ok_or_else(|| anyhow::anyhow!("no email in the event"))?;
+        // The account may be gone by now: nothing to join, and nothing to retry.
+        if self.work.accounts.user_in(tx, user).await.is_err() {
+            return Ok(());
+        }
         let now = Ts::now();
-        let joined = self.0.join_invited(tx, user, email, None, now).await?;
+        let joined = self.work.join_invited(tx, user, email, None, Some(event.occurred_at), now).await?;
         if !joined.is_empty() {
             tracing::info!(%user, joined = joined.len(), "invitations accepted");
-            // Announced before the relay commits: a failed commit repeats the event, and joining
-            // again joins nothing twice.
-            self.0.announce_joined(user, &joined, now).await;
+            self.joined.lock().unwrap_or_else(|p| p.into_inner()).insert(event.id, (user, joined, now));
         }
         Ok(())
+    }
+
+    async fn committed(&self, event: &platform::events::Envelope) {
+        let done = self.joined.lock().unwrap_or_else(|p| p.into_inner()).remove(&event.id);
+        if let Some((user, joined, now)) = done {
+            self.work.announce_joined(user, &joined, now).await;
+        }
     }
 }

@@ -63,7 +63,7 @@ impl Module for WorkModule {
         let notifications: Notifications = kernel.service()?;
         let work = Work::new(kernel.platform().clone(), accounts.clone(), notifications);
         // Invitations are accepted even while work is not served, so none is lost.
-        kernel.subscribe(accounts::EMAIL_VERIFIED, "work.invitations", Arc::new(AcceptInvitations(work.clone())));
+        kernel.subscribe(accounts::EMAIL_VERIFIED, "work.invitations", Arc::new(AcceptInvitations::new(work.clone())));
         kernel.account_hooks(Arc::new(Export(work.clone())));
         kernel.provide(work);
         Ok(())

@@ -39,7 +39,9 @@ impl Accounts {
             Some(user) => {
                 store::set_password(&mut tx, user.id, &hash).await?;
                 let verified = store::mark_email_verified(&mut tx, user.id).await?;
-                events::email_verified(&self.platform.outbox, &mut tx, &verified).await?;
+                if !user.email_verified {
+                    events::email_verified(&self.platform.outbox, &mut tx, &verified).await?;
+                }
                 store::revoke_all_sessions(&mut tx, user.id, None).await?;
                 store::update_admin_fields(&mut tx, user.id, Some(Role::Admin.as_str()), Some(false)).await?
             }

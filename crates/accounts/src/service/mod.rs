@@ -43,8 +43,10 @@ const REGISTER_PER_IP: Quota = Quota::new(30, Duration::from_secs(3600));
 const SENDS_PER_DESTINATION: Quota = Quota::new(5, Duration::from_secs(15 * 60));
 const SENDS_PER_IP: Quota = Quota::new(50, Duration::from_secs(3600));
 const CODE_CHECKS_PER_IP: Quota = Quota::new(60, Duration::from_secs(15 * 60));
-/// Code attempts per address (and purpose) per day, across every code sent to it.
+/// Code attempts per address (and purpose) and client network per day, across every code sent.
 const CODE_ATTEMPTS_PER_DAY: Quota = Quota::new(20, Duration::from_secs(24 * 3600));
+/// Code attempts per address (and purpose) per day from all networks together.
+const CODE_ATTEMPTS_PER_ADDRESS_PER_DAY: Quota = Quota::new(100, Duration::from_secs(24 * 3600));
 /// Avatar changes per user: each one decodes an image.
 const AVATAR_UPLOADS: Quota = Quota::new(30, Duration::from_secs(3600));
 

@@ -47,9 +47,13 @@ impl Accounts {
             return Err(AccountsError::InvalidResetToken);
         }
         store::set_password(&mut tx, user, &hash).await?;
-        // The reset code went to this address, which proves the user controls it.
+        // The reset code went to this address, which proves the user controls it. Only a change
+        // from unverified is an event: re-announcing would accept invitations without consent.
+        let was_verified = store::find_user_in(&mut tx, user).await?.is_some_and(|u| u.email_verified);
         let verified = store::mark_email_verified(&mut tx, user).await?;
-        events::email_verified(&self.platform.outbox, &mut tx, &verified).await?;
+        if !was_verified {
+            events::email_verified(&self.platform.outbox, &mut tx, &verified).await?;
+        }
         store::revoke_all_sessions(&mut tx, user, None).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
@@ -72,12 +76,14 @@ impl Accounts {
     }
 
     pub(super) async fn require_password(&self, row: &UserRow, password: &str) -> Result<()> {
+        // Counted before the hash is checked (as sign-in is), so concurrent guesses with a stolen
+        // access token get no more than the limit checked; a right password clears the count.
         let key = format!("password-check:{}", row.id);
-        self.platform.limiter.check(&key, LOGIN_FAILURES).await?;
+        self.platform.limiter.hit(&key, LOGIN_FAILURES).await?;
         if !self.platform.hasher.verify(password, row.password_hash.as_deref()).await? {
-            self.platform.limiter.hit(&key, LOGIN_FAILURES).await?;
             return Err(AccountsError::WrongPassword);
         }
+        self.platform.limiter.clear(&key).await;
         Ok(())
     }
 }

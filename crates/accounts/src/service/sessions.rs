@@ -1,6 +1,7 @@
 //! Accounts use cases: sign-in, refresh-token rotation and session revocation.
 
 use super::*;
+use platform::http::ClientIp;
 
 impl Accounts {
     /// Email and password sign-in.
@@ -79,8 +80,14 @@ impl Accounts {
         if row.spent_at.is_some() || !store::spend_refresh_token(&mut tx, &hash).await? {
             // Two tabs of one browser refreshing at once: the one that lost gets tokens of
             // its own for the same session. Anything else is a replay: the session ends.
-            let same_client = client.user_agent == row.user_agent;
-            if same_client && within_reuse_grace(row.spent_at, now) {
+            // Same user agent and same network as the session, within seconds, once per token.
+            let session_network = row.ip.as_deref().and_then(|ip| ip.parse().ok()).map(|ip| ClientIp(ip).network());
+            let same_client =
+                client.user_agent == row.user_agent && session_network.as_deref() == Some(&client.network);
+            let once = || async {
+                self.platform.limiter.hit(&format!("refresh-grace:{hash}"), REUSE_GRACE_USES).await.is_ok()
+            };
+            if same_client && within_reuse_grace(row.spent_at, now) && once().await {
                 let tokens = self.tokens_for(&mut tx, user, row.session_id).await?;
                 tx.commit().await?;
                 return Ok(tokens);
@@ -127,6 +134,10 @@ impl Accounts {
         Ok(list)
     }
 }
+
+/// A spent token's second use is forgiven once.
+const REUSE_GRACE_USES: platform::ratelimit::Quota =
+    platform::ratelimit::Quota::new(1, std::time::Duration::from_secs(60));
 
 /// How long after a refresh token was spent its second use still counts as a race between two
 /// tabs of one client rather than a replay.

@@ -74,8 +74,11 @@ impl Accounts {
         if !store::consume_code(&mut tx, code_id).await? {
             return Err(AccountsError::InvalidCode);
         }
+        let was_verified = user.email_verified;
         let user = store::mark_email_verified(&mut tx, user.id).await?;
-        events::email_verified(&self.platform.outbox, &mut tx, &user).await?;
+        if !was_verified {
+            events::email_verified(&self.platform.outbox, &mut tx, &user).await?;
+        }
         tx.commit().await?;
         self.platform.outbox.wake();
         Ok(user.into())
@@ -129,8 +132,12 @@ impl Accounts {
         self.platform.limiter.hit(&format!("code-check-ip:{}", client.network), CODE_CHECKS_PER_IP).await?;
         // Per address and day, whether the address is known or not and however often a new
         // code was sent: a fresh code does not buy fresh guesses beyond this.
-        let daily = format!("code-attempts:{}:{destination}", purpose.as_str());
+        // Keyed by the client's network too, so a stranger's guesses cannot lock the owner out;
+        // a larger cap per address alone bounds what many networks together may try.
+        let daily = format!("code-attempts:{}:{destination}:{}", purpose.as_str(), client.network);
         self.platform.limiter.hit(&daily, CODE_ATTEMPTS_PER_DAY).await?;
+        let all = format!("code-attempts:{}:{destination}", purpose.as_str());
+        self.platform.limiter.hit(&all, CODE_ATTEMPTS_PER_ADDRESS_PER_DAY).await?;
         let row = store::live_code(&self.platform.db, purpose, destination, Ts::now())
             .await?
             .ok_or(AccountsError::InvalidCode)?;

@@ -49,7 +49,13 @@ pub async fn introspect(db: &Db) -> Result<Schema, DbError> {
                         .bind(&name)
                         .fetch_all(pool)
                         .await?;
-                    t.indexes.insert((cols.into_iter().map(|c| c.0).collect(), unique != 0));
+                    let cols: Vec<String> = cols.into_iter().map(|c| c.0).collect();
+                    // Expression indexes (`lower(name)`) name no column; PostgreSQL's side
+                    // reads column indexes only, so neither side compares them.
+                    if cols.iter().any(String::is_empty) {
+                        continue;
+                    }
+                    t.indexes.insert((cols, unique != 0));
                 }
                 schema.insert(table, t);
             }

@@ -19,6 +19,10 @@ use std::time::Duration;
 pub trait Subscriber: Send + Sync {
     /// Reacts to `event`; failing rolls the transaction back and the event comes again.
     async fn handle(&self, tx: &mut Tx, event: &Envelope) -> anyhow::Result<()>;
+
+    /// Runs after the transaction of [`Subscriber::handle`] committed: what must not be seen
+    /// before the change is (cache invalidation, realtime announcements).
+    async fn committed(&self, _event: &Envelope) {}
 }
 
 /// The name of the relay's lease.
@@ -152,6 +156,7 @@ impl Relay {
             .await
             .map_err(|_| anyhow::anyhow!("the subscriber took longer than {SUBSCRIBER_TIMEOUT:?}"))??;
         tx.commit().await?;
+        subscriber.committed(event).await;
         Ok(())
     }
 

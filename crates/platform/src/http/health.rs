@@ -41,8 +41,9 @@ async fn ready(State(platform): State<Platform>) -> impl IntoResponse {
 }
 
 /// Prometheus metrics in the text exposition format. With `FERROBASE_METRICS_TOKEN` set, only
-/// to `Authorization: Bearer <token>`; without it, only to clients on this machine (the peer
-/// address, not a forwarded one).
+/// to `Authorization: Bearer <token>`; without it, only to clients on this machine that are not
+/// forwarding someone else's request (a request with `X-Forwarded-For` or `Forwarded` is refused,
+/// so a reverse proxy on the same host does not make the metrics public).
 #[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("metrics_token" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
         (status = 401, description = "Token missing or wrong", body = crate::error::Problem),
@@ -51,8 +52,11 @@ async fn metrics(State(platform): State<Platform>, req: axum::extract::Request) 
     let token = &platform.config.metrics_token;
     let headers = req.headers();
     if token.is_empty() {
+        // This machine, and not a proxy on it passing on someone else's request.
         let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        if !peer.is_some_and(|p| p.0.ip().is_loopback()) {
+        let local = peer.is_some_and(|p| p.0.ip().to_canonical().is_loopback());
+        let forwarded = headers.contains_key("x-forwarded-for") || headers.contains_key(header::FORWARDED);
+        if !local || forwarded {
             return crate::ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

@@ -423,7 +423,7 @@ impl Work {
         let email = self.verified_email(user).await?.ok_or(WorkError::NotFound)?;
         let now = Ts::now();
         let mut tx = self.platform.db.begin().await?;
-        let joined = self.join_invited(&mut tx, user.user_id, &email, Some(id), now).await?;
+        let joined = self.join_invited(&mut tx, user.user_id, &email, Some(id), None, now).await?;
         let Some((_, role)) = joined.first().copied() else { return Err(WorkError::NotFound) };
         tx.commit().await?;
         self.announce_joined(user.user_id, &joined, now).await;
@@ -434,7 +434,7 @@ impl Work {
     pub async fn decline_invitation(&self, user: &AuthUser, id: Uuid) -> Result<()> {
         let email = self.verified_email(user).await?.ok_or(WorkError::NotFound)?;
         let mut tx = self.platform.db.begin().await?;
-        let taken = store::take_invitations(&mut tx, &email, Ts::now().minus(INVITATION_TTL), Some(id)).await?;
+        let taken = store::take_invitations(&mut tx, &email, Ts::now().minus(INVITATION_TTL), Some(id), None).await?;
         if taken.is_empty() {
             return Err(WorkError::NotFound);
         }
@@ -455,9 +455,10 @@ impl Work {
         user: Uuid,
         email: &str,
         only: Option<Uuid>,
+        sent_by: Option<Ts>,
         now: Ts,
     ) -> Result<Vec<(Uuid, Role)>> {
-        let invitations = store::take_invitations(tx, email, now.minus(INVITATION_TTL), only).await?;
+        let invitations = store::take_invitations(tx, email, now.minus(INVITATION_TTL), only, sent_by).await?;
         let mut joined = Vec::new();
         for (project, role) in &invitations {
             if store::member_role_tx(tx, *project, user).await?.is_none() {

@@ -333,13 +333,14 @@ pub async fn invitations(db: &Db, project: Uuid, live_since: Ts) -> Result<Vec<(
     })?)
 }
 
-/// Takes (deletes and returns) the live invitations for `email` (only `only`, when given):
-/// (project, role). Expired ones of the address go too.
+/// Takes (deletes and returns) the live invitations for `email` (only `only`, when given; only
+/// those created by `sent_by`, when given): (project, role). Expired ones of the address go too.
 pub async fn take_invitations(
     tx: &mut Tx,
     email: &str,
     live_since: Ts,
     only: Option<Uuid>,
+    sent_by: Option<Ts>,
 ) -> Result<Vec<(Uuid, String)>, DbError> {
     execute_tx!(
         tx,
@@ -347,10 +348,12 @@ pub async fn take_invitations(
     )?;
     Ok(with_tx!(tx, |conn| {
         sqlx::query_as(
-            "DELETE FROM work_invitations WHERE email = $1 AND ($2 IS NULL OR id = $2) RETURNING project_id, role",
+            "DELETE FROM work_invitations WHERE email = $1 AND ($2 IS NULL OR id = $2)
+             AND ($3 IS NULL OR created_at <= $3) RETURNING project_id, role",
         )
         .bind(email)
         .bind(only)
+        .bind(sent_by)
         .fetch_all(conn)
         .await
     })?)
