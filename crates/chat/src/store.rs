@@ -176,21 +176,7 @@ pub async fn members(db: &Db, room: Uuid) -> Result<Vec<MemberRow>, DbError> {
 
 /// Which of `users` are members of `room`.
 pub async fn members_among(db: &Db, room: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>, DbError> {
-    let mut found = Vec::new();
-    for chunk in users.chunks(500) {
-        let rows: Vec<(Uuid,)> = with_db!(db, |pool| {
-            let mut query = sqlx::QueryBuilder::new("SELECT user_id FROM chat_members WHERE room_id = ");
-            query.push_bind(room).push(" AND user_id IN (");
-            let mut list = query.separated(", ");
-            for user in chunk {
-                list.push_bind(*user);
-            }
-            query.push(")");
-            query.build_query_as::<(Uuid,)>().fetch_all(pool).await
-        })?;
-        found.extend(rows.into_iter().map(|r| r.0));
-    }
-    Ok(found)
+    platform::db::ids_among(db, "SELECT user_id FROM chat_members WHERE room_id = $1 AND user_id IN", room, users).await
 }
 
 /// Moves the read marker forward (never back) to `message`.

@@ -107,6 +107,37 @@ fn unique_name(db: &dyn sqlx::error::DatabaseError) -> Option<String> {
     Some(format!("{}({})", table?, columns.join(", ")))
 }
 
+/// Most ids bound in one statement by [`ids_among`]: SQLite takes at most 32 766 parameters.
+pub const ID_CHUNK: usize = 500;
+
+/// The ids among `ids` that `select` picks, for a `select` of one id column that ends where an
+/// `IN (…)` list goes and has `scope` as its first parameter: `SELECT user_id FROM chat_members
+/// WHERE room_id = $1 AND user_id IN`. Runs in chunks of [`ID_CHUNK`], so any number of ids works
+/// on both backends. The SQL stays with the store that calls it.
+pub async fn ids_among(
+    db: &Db,
+    select: &str,
+    scope: uuid::Uuid,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<uuid::Uuid>, DbError> {
+    let (head, tail) = select.split_once("$1").unwrap_or((select, ""));
+    let mut found = Vec::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let rows: Vec<(uuid::Uuid,)> = crate::with_db!(db, |pool| {
+            let mut query = sqlx::QueryBuilder::new(head);
+            query.push_bind(scope).push(tail).push(" (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            query.build_query_as::<(uuid::Uuid,)>().fetch_all(pool).await
+        })?;
+        found.extend(rows.into_iter().map(|r| r.0));
+    }
+    Ok(found)
+}
+
 /// Opens the pool for `url` (`sqlite://PATH`, `sqlite::memory:` or `postgres://…`).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
     if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {

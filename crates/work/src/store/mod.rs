@@ -196,21 +196,8 @@ pub async fn members(db: &Db, project: Uuid) -> Result<Vec<MemberRow>, DbError> 
 
 /// Which of `users` are members of `project`.
 pub async fn members_among(db: &Db, project: Uuid, users: &[Uuid]) -> Result<Vec<Uuid>, DbError> {
-    let mut found = Vec::new();
-    for chunk in users.chunks(500) {
-        let rows: Vec<(Uuid,)> = with_db!(db, |pool| {
-            let mut query = sqlx::QueryBuilder::new("SELECT user_id FROM work_members WHERE project_id = ");
-            query.push_bind(project).push(" AND user_id IN (");
-            let mut list = query.separated(", ");
-            for user in chunk {
-                list.push_bind(*user);
-            }
-            query.push(")");
-            query.build_query_as::<(Uuid,)>().fetch_all(pool).await
-        })?;
-        found.extend(rows.into_iter().map(|r| r.0));
-    }
-    Ok(found)
+    let select = "SELECT user_id FROM work_members WHERE project_id = $1 AND user_id IN";
+    platform::db::ids_among(db, select, project, users).await
 }
 
 pub async fn set_member_role(tx: &mut Tx, project: Uuid, user: Uuid, role: &str) -> Result<bool, DbError> {
