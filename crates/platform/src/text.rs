@@ -24,6 +24,13 @@ pub fn mentioned(content: &str, candidates: &[(Uuid, String)]) -> Vec<Uuid> {
     found
 }
 
+/// [`mentioned`] among the `named` users (id, name) that are in `members`: the last step of
+/// resolving mentions by name (see [`mention_candidates`]).
+pub fn mentioned_members(content: &str, named: Vec<(Uuid, String)>, members: &[Uuid]) -> Vec<Uuid> {
+    let candidates: Vec<(Uuid, String)> = named.into_iter().filter(|(id, _)| members.contains(id)).collect();
+    mentioned(content, &candidates)
+}
+
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 /// `@`s of one text that are looked at: the rest mention no one.

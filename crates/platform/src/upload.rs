@@ -11,7 +11,6 @@ use crate::error::{DomainError, ErrorKind, FieldError};
 use crate::images::{self, ImageError, ImageKind, ImageWorkers};
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRef, FromRequest, Multipart, Request};
-use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use tokio::io::AsyncWriteExt;
@@ -114,11 +113,6 @@ pub struct Received {
 }
 
 impl Received {
-    /// The whole file (at most the configured file limit).
-    pub async fn bytes(&self) -> std::io::Result<Bytes> {
-        tokio::fs::read(&self.path).await.map(Bytes::from)
-    }
-
     /// Where it is staged (it is removed when `self` is dropped).
     pub fn path(&self) -> &std::path::Path {
         &self.path
@@ -220,17 +214,6 @@ impl DomainError for UploadError {
     }
 }
 
-impl From<MultipartError> for UploadError {
-    fn from(e: MultipartError) -> Self {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            // The route's body limit; report the per-file limit the caller can act on.
-            Self::TooLarge { limit: 0 }
-        } else {
-            Self::Multipart(e.body_text())
-        }
-    }
-}
-
 impl<S, R> FromRequest<S> for Upload<R>
 where
     S: Send + Sync,
@@ -244,10 +227,7 @@ where
         let multipart = Multipart::from_request(req, state).await.map_err(|e| {
             UploadError::Multipart(format!("{} (a `{}` file part is expected)", e.body_text(), R::FIELD))
         })?;
-        Ok(uploads.read::<R>(multipart).await.map_err(|e| match e {
-            UploadError::TooLarge { limit: 0 } => UploadError::TooLarge { limit: uploads.max_file_bytes },
-            other => other,
-        })?)
+        Ok(uploads.read::<R>(multipart).await?)
     }
 }
 
@@ -259,11 +239,21 @@ impl Uploads {
         files.saturating_add(MAX_TEXT_FIELDS * MAX_TEXT_FIELD + 64 * 1024)
     }
 
+    /// A broken body, or the route's body limit (reported as the per-file limit, which is the
+    /// one the caller can act on).
+    fn multipart_error(&self, e: MultipartError) -> UploadError {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            UploadError::TooLarge { limit: self.max_file_bytes }
+        } else {
+            UploadError::Multipart(e.body_text())
+        }
+    }
+
     /// Reads every part of `multipart` under `R`'s rules.
     pub async fn read<R: UploadRules>(&self, mut multipart: Multipart) -> Result<Upload<R>, UploadError> {
         let mut files = Vec::new();
         let mut fields = BTreeMap::new();
-        while let Some(field) = multipart.next_field().await? {
+        while let Some(field) = multipart.next_field().await.map_err(|e| self.multipart_error(e))? {
             let name = field.name().unwrap_or_default().to_string();
             if name == R::FIELD {
                 if files.len() == R::MAX_FILES {
@@ -282,7 +272,7 @@ impl Uploads {
                 if fields.len() == MAX_TEXT_FIELDS {
                     return Err(UploadError::Field { field: name, why: "is one field too many".into() });
                 }
-                let text = read_text(field, &name).await?;
+                let text = self.read_text(field, &name).await?;
                 fields.insert(name, text);
             }
         }
@@ -306,7 +296,7 @@ impl Uploads {
         let mut head = Vec::with_capacity(64);
         let mut kind = None;
         let mut size = 0u64;
-        while let Some(chunk) = field.chunk().await? {
+        while let Some(chunk) = field.chunk().await.map_err(|e| self.multipart_error(e))? {
             size += chunk.len() as u64;
             if size > self.max_file_bytes {
                 return Err(UploadError::TooLarge { limit: self.max_file_bytes });
@@ -345,26 +335,27 @@ impl Uploads {
             .await?
             .map_err(|source| UploadError::Image { field: R::FIELD, source })
     }
+
+    /// A short text field of the form.
+    async fn read_text(&self, mut field: Field<'_>, name: &str) -> Result<String, UploadError> {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| self.multipart_error(e))? {
+            if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
+                return Err(UploadError::Field {
+                    field: name.into(),
+                    why: format!("is longer than {MAX_TEXT_FIELD} bytes"),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        String::from_utf8(bytes).map_err(|_| UploadError::Field { field: name.into(), why: "is not UTF-8 text".into() })
+    }
 }
 
 fn sniff<R: UploadRules>(head: &[u8]) -> Result<FileKind, UploadError> {
     FileKind::sniff(head)
         .filter(|kind| R::accepts(*kind))
         .ok_or(UploadError::Unsupported { field: R::FIELD, images_only: R::IMAGES_ONLY })
-}
-
-async fn read_text(mut field: Field<'_>, name: &str) -> Result<String, UploadError> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await? {
-        if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
-            return Err(UploadError::Field {
-                field: name.into(),
-                why: format!("is longer than {MAX_TEXT_FIELD} bytes"),
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    String::from_utf8(bytes).map_err(|_| UploadError::Field { field: name.into(), why: "is not UTF-8 text".into() })
 }
 
 #[cfg(test)]

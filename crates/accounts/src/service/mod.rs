@@ -119,13 +119,14 @@ impl Accounts {
 
     /// The users that `@`-mentions in `content` could name, as (id, name): found by name, not
     /// by reading every member of a room, so a room of any size costs the same.
-    pub async fn mention_candidates(&self, content: &str) -> Result<Vec<(Uuid, String)>> {
+    /// `author` never mentions themself.
+    pub async fn mention_candidates(&self, content: &str, author: Uuid) -> Result<Vec<(Uuid, String)>> {
         let names = platform::text::mention_candidates(content);
         if names.is_empty() {
             return Ok(Vec::new());
         }
         let rows = store::find_users_named(&self.platform.db, &names).await?;
-        Ok(rows.into_iter().filter(|r| !r.disabled).map(|r| (r.id, r.name)).collect())
+        Ok(rows.into_iter().filter(|r| !r.disabled && r.id != author).map(|r| (r.id, r.name)).collect())
     }
 
     /// The public profiles of the users among `ids` that exist.

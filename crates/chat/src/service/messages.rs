@@ -76,11 +76,10 @@ impl Chat {
         let sender_name = self.accounts.user(user.user_id).await?.name;
         let mentioned = if content.contains('@') {
             // Only the users the text could name, then only those of them in the room.
-            let named = self.accounts.mention_candidates(&content).await?;
-            let ids: Vec<Uuid> = named.iter().map(|(id, _)| *id).filter(|id| *id != user.user_id).collect();
+            let named = self.accounts.mention_candidates(&content, user.user_id).await?;
+            let ids: Vec<Uuid> = named.iter().map(|(id, _)| *id).collect();
             let members = store::members_among(&self.platform.db, room, &ids).await?;
-            let candidates: Vec<(Uuid, String)> = named.into_iter().filter(|(id, _)| members.contains(id)).collect();
-            platform::text::mentioned(&content, &candidates)
+            platform::text::mentioned_members(&content, named, &members)
         } else {
             Vec::new()
         };

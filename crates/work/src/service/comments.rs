@@ -60,11 +60,10 @@ impl Work {
             return Ok(Vec::new());
         }
         // Only the users the text could name, then only those of them in the project.
-        let named = self.accounts.mention_candidates(content).await?;
-        let ids: Vec<Uuid> = named.iter().map(|(id, _)| *id).filter(|id| *id != author).collect();
+        let named = self.accounts.mention_candidates(content, author).await?;
+        let ids: Vec<Uuid> = named.iter().map(|(id, _)| *id).collect();
         let members = crate::store::members_among(&self.platform.db, project, &ids).await?;
-        let candidates: Vec<(Uuid, String)> = named.into_iter().filter(|(id, _)| members.contains(id)).collect();
-        Ok(platform::text::mentioned(content, &candidates))
+        Ok(platform::text::mentioned_members(content, named, &members))
     }
 
     fn mention_note(author: &str, task: &Task, comment: &Comment, user: Uuid) -> NewNotification {
