@@ -259,7 +259,47 @@ async fn invitations_expire_can_be_withdrawn_and_follow_any_verification(app: Te
         .expect_problem(404, "not_found");
 }
 
+/// The invitation routes refuse strangers and wrong roles, and an invitation accepted by twenty
+/// concurrent calls makes one membership.
+async fn invitation_routes_refuse_strangers_and_accept_once(app: TestApp) {
+    let owner = app.register_verified("gate-owner@example.com").await;
+    let guest = app.register_verified("gate-guest@example.com").await;
+    let invitee = app.register_verified("gate-invitee@example.com").await;
+    let stranger = app.register_verified("gate-stranger@example.com").await;
+    let o = Some(owner.access.as_str());
+    let p = app.post("/api/v1/work/projects", o, json!({"name": "Gate", "visibility": "private"})).await.expect(201);
+    let p = p.json["id"].as_str().unwrap().to_string();
+    let members = format!("/api/v1/work/projects/{p}/members");
+    app.post(&members, o, json!({"user_id": guest.user_id, "role": "guest"})).await.expect(201);
+    let first = app.post(&members, o, json!({"email": "gate-invitee@example.com"})).await.expect(202);
+    let first = first.json["id"].as_str().unwrap().to_string();
+    // A guest may not withdraw; a stranger may neither withdraw, decline nor accept.
+    let withdraw = format!("/api/v1/work/projects/{p}/invitations/{first}");
+    assert_eq!(app.delete(&withdraw, Some(&guest.access), None).await.status, 403);
+    assert_eq!(app.delete(&withdraw, Some(&stranger.access), None).await.status, 404);
+    let mine = format!("/api/v1/work/invitations/{first}");
+    app.delete(&mine, Some(&stranger.access), None).await.expect_problem(404, "not_found");
+    app.post(&format!("{mine}/accept"), Some(&stranger.access), json!({})).await.expect_problem(404, "not_found");
+    // Declined, it is gone for good.
+    app.delete(&mine, Some(&invitee.access), None).await.expect(204);
+    app.post(&format!("{mine}/accept"), Some(&invitee.access), json!({})).await.expect_problem(404, "not_found");
+    // Twenty concurrent accepts of a new invitation: one membership.
+    let again = app.post(&members, o, json!({"email": "gate-invitee@example.com"})).await.expect(202);
+    let accept = format!("/api/v1/work/invitations/{}/accept", again.json["id"].as_str().unwrap());
+    let answers = futures::future::join_all((0..20).map(|_| {
+        let (app, accept, token) = (&app, accept.clone(), invitee.access.clone());
+        async move { app.post(&accept, Some(&token), json!({})).await.status }
+    }))
+    .await;
+    assert_eq!(answers.iter().filter(|s| **s == 200).count(), 1, "{answers:?}");
+    assert!(answers.iter().all(|s| *s == 200 || *s == 404), "{answers:?}");
+    let listed = app.get(&members, o).await.expect(200);
+    let joined = listed.json.as_array().unwrap().iter().filter(|m| m["user_id"] == invitee.user_id.as_str()).count();
+    assert_eq!(joined, 1);
+}
+
 testkit::api_tests!(
+    invitation_routes_refuse_strangers_and_accept_once,
     invitations_expire_can_be_withdrawn_and_follow_any_verification,
     reset_codes_tell_nothing_and_are_capped_per_day,
     invitee_addresses_stay_with_managers,
