@@ -1,6 +1,8 @@
-//! Scheduled clean-up: unverified email accounts older than 30 days, expired codes, dead sessions.
+//! Scheduled clean-up: unverified email accounts older than 30 days that left nothing others
+//! see, expired codes, dead sessions.
 //! Each run is a set of idempotent deletes, safe on several instances at once.
 
+use crate::Accounts;
 use crate::store;
 use platform::db::{Db, Ts};
 use platform::outbox::Job;
@@ -12,6 +14,8 @@ pub const UNVERIFIED_TTL_DAYS: i64 = 30;
 pub struct Cleanup {
     /// The database.
     pub db: Db,
+    /// The service, whose removal path hands on what departing accounts shared.
+    pub accounts: Accounts,
 }
 
 #[async_trait::async_trait]
@@ -22,7 +26,9 @@ impl Job for Cleanup {
 
     async fn run(&self) -> Result<(), String> {
         let now = Ts::now();
-        let purged = store::purge_unverified(&self.db, now.minus(chrono::Duration::days(UNVERIFIED_TTL_DAYS)))
+        let purged = self
+            .accounts
+            .purge_unverified(now.minus(chrono::Duration::days(UNVERIFIED_TTL_DAYS)))
             .await
             .map_err(|e| e.to_string())?;
         let codes =

@@ -35,8 +35,8 @@ impl Module for AccountsModule {
         let accounts: Accounts = kernel.service()?;
         let uploads = kernel.platform().uploads.clone();
         kernel.routes(crate::routes::router(accounts.clone(), kernel.auth()?, uploads));
+        kernel.job(Arc::new(Cleanup { db: kernel.platform().db.clone(), accounts: accounts.clone() }));
         kernel.grpc(crate::grpc::AccountsService::new(accounts, kernel.auth()?), crate::grpc::pb::DESCRIPTOR);
-        kernel.job(Arc::new(Cleanup { db: kernel.platform().db.clone() }));
         Ok(())
     }
 }

@@ -245,13 +245,35 @@ fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// Removes email accounts never verified and created before `before` (phone accounts are verified by construction).
-pub async fn purge_unverified(db: &Db, before: Ts) -> Result<u64, DbError> {
-    Ok(execute!(
-        db,
-        sqlx::query("DELETE FROM users WHERE email_verified = false AND phone IS NULL AND created_at < $1")
-            .bind(before)
-    )?)
+/// Email accounts never verified and created before `before` (phone accounts are verified by
+/// construction), by id after `after`, with their avatar keys.
+pub async fn unverified_before(
+    db: &Db,
+    before: Ts,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<(Uuid, Option<String>)>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT id, avatar_key FROM users
+             WHERE email_verified = false AND phone IS NULL AND created_at < $1 AND ($2 IS NULL OR id > $2)
+             ORDER BY id LIMIT $3",
+        )
+        .bind(before)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// Deletes a user only if still unverified (false otherwise).
+pub async fn delete_unverified_user(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
+    let n = execute_tx!(
+        tx,
+        sqlx::query("DELETE FROM users WHERE id = $1 AND email_verified = false AND phone IS NULL").bind(id)
+    )?;
+    Ok(n > 0)
 }
 
 // --- sessions ---------------------------------------------------------------------------------

@@ -23,4 +23,5 @@ pub use routes::router;
 pub use service::Chat;
 
 /// This module's migrations.
-pub const MIGRATIONS: &[platform::db::Migration] = platform::migrations!("chat", 1 => "0001_chat.sql");
+pub const MIGRATIONS: &[platform::db::Migration] =
+    platform::migrations!("chat", 1 => "0001_chat.sql", 2 => "0002_keep_departed_senders.sql");

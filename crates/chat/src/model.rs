@@ -105,8 +105,8 @@ pub fn message_content(raw: &str) -> Result<String, ChatError> {
 pub struct LastMessage {
     /// Message id.
     pub id: Uuid,
-    /// Sender id.
-    pub sender_id: Uuid,
+    /// Sender id (null once the sender's account was deleted).
+    pub sender_id: Option<Uuid>,
     /// Sender display name.
     pub sender_name: String,
     /// Text.
@@ -168,7 +168,7 @@ impl From<RoomRow> for Room {
         let member = r.role.is_some();
         let last_message =
             match (member, r.last_id, r.last_sender_id, r.last_sender_name, r.last_content, r.last_created_at) {
-                (true, Some(id), Some(sender_id), Some(sender_name), Some(content), Some(created_at)) => {
+                (true, Some(id), sender_id, Some(sender_name), Some(content), Some(created_at)) => {
                     Some(LastMessage { id, sender_id, sender_name, content, created_at })
                 }
                 _ => None,
@@ -219,8 +219,9 @@ pub struct Message {
     pub id: Uuid,
     /// Room.
     pub room_id: Uuid,
-    /// Sender.
-    pub sender_id: Uuid,
+    /// Sender (null once the sender's account was deleted: the message stays, from
+    /// "Deleted user").
+    pub sender_id: Option<Uuid>,
     /// Sender's display name (never an email).
     pub sender_name: String,
     /// Text.

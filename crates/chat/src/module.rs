@@ -6,6 +6,7 @@ use crate::realtime::{SendCommand, TypingCommand};
 use crate::service::Chat;
 use accounts::Accounts;
 use notifications::Notifications;
+use platform::db::Tx;
 use platform::module::{AccountHooks, Kernel, Module, NotificationKind, Settings, SettingsOf, SettingsSpec};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -51,7 +52,7 @@ impl Module for ChatModule {
         let accounts: Accounts = kernel.service()?;
         let notifications: Notifications = kernel.service()?;
         let chat = Chat::new(kernel.platform().clone(), accounts, notifications);
-        kernel.account_hooks(Arc::new(Export(chat.clone())));
+        kernel.account_hooks(Arc::new(Hooks(chat.clone())));
         kernel.provide(chat);
         Ok(())
     }
@@ -69,11 +70,24 @@ impl Module for ChatModule {
     }
 }
 
-struct Export(Chat);
+/// Chat's part in exporting and deleting an account.
+struct Hooks(Chat);
 
 #[async_trait::async_trait]
-impl AccountHooks for Export {
+impl AccountHooks for Hooks {
     async fn export(&self, user: Uuid) -> anyhow::Result<serde_json::Value> {
         Ok(self.0.export(user).await?)
+    }
+
+    async fn deleting(&self, tx: &mut Tx, user: Uuid) -> anyhow::Result<()> {
+        Ok(self.0.user_departing(tx, user).await?)
+    }
+
+    async fn deleted(&self, _user: Uuid) {
+        self.0.user_departed();
+    }
+
+    async fn has_activity(&self, tx: &mut Tx, user: Uuid) -> anyhow::Result<bool> {
+        Ok(self.0.has_activity(tx, user).await?)
     }
 }

@@ -13,7 +13,8 @@ macro_rules! room_select {
            (SELECT COUNT(*) FROM chat_members c WHERE c.room_id = r.id) AS member_count,
            m.role AS role,
            (SELECT COUNT(*) FROM chat_messages x
-             WHERE m.user_id IS NOT NULL AND x.room_id = r.id AND x.deleted_at IS NULL AND x.sender_id <> $1
+             WHERE m.user_id IS NOT NULL AND x.room_id = r.id AND x.deleted_at IS NULL
+               AND (x.sender_id IS NULL OR x.sender_id <> $1)
                AND (m.last_read_id IS NULL OR x.id > m.last_read_id)) AS unread_count,
            l.id AS last_id, l.sender_id AS last_sender_id, l.sender_name AS last_sender_name,
            l.content AS last_content, l.created_at AS last_created_at
@@ -316,4 +317,97 @@ pub async fn delete_message(tx: &mut Tx, room: Uuid, id: Uuid) -> Result<bool, D
         .bind(room)
         .bind(Ts::now()))?;
     Ok(n > 0)
+}
+
+// --- departing accounts -----------------------------------------------------------------------
+
+/// Rooms that only `user` still uses: owned by them, or direct, with no other member.
+pub async fn rooms_only_of(tx: &mut Tx, user: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT r.id FROM chat_rooms r JOIN chat_members m ON m.room_id = r.id AND m.user_id = $1
+             WHERE (r.owner_id = $1 OR r.visibility = 'direct')
+               AND NOT EXISTS (SELECT 1 FROM chat_members o WHERE o.room_id = r.id AND o.user_id <> $1)
+             ORDER BY r.id",
+        )
+        .bind(user)
+        .fetch_all(conn)
+        .await
+    })?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Rooms `user` owns.
+pub async fn rooms_owned_by(tx: &mut Tx, user: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT id FROM chat_rooms WHERE owner_id = $1 ORDER BY id").bind(user).fetch_all(conn).await
+    })?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Who inherits `room` from `user`: the longest-standing admin, else the longest-standing member.
+pub async fn successor(tx: &mut Tx, room: Uuid, user: Uuid) -> Result<Option<Uuid>, DbError> {
+    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT user_id FROM chat_members WHERE room_id = $1 AND user_id <> $2
+             ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1",
+        )
+        .bind(room)
+        .bind(user)
+        .fetch_optional(conn)
+        .await
+    })?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Makes `owner` the owner of `room` (in the room row and in their membership).
+pub async fn set_owner(tx: &mut Tx, room: Uuid, owner: Uuid) -> Result<(), DbError> {
+    let now = Ts::now();
+    execute_tx!(
+        tx,
+        sqlx::query("UPDATE chat_rooms SET owner_id = $2, updated_at = $3 WHERE id = $1")
+            .bind(room)
+            .bind(owner)
+            .bind(now)
+    )?;
+    execute_tx!(
+        tx,
+        sqlx::query("UPDATE chat_members SET role = 'owner' WHERE room_id = $1 AND user_id = $2")
+            .bind(room)
+            .bind(owner)
+    )?;
+    Ok(())
+}
+
+/// Shows `user`'s messages as from a deleted user: no sender id, the given name.
+pub async fn detach_sender(tx: &mut Tx, user: Uuid, name: &str) -> Result<u64, DbError> {
+    Ok(execute_tx!(
+        tx,
+        sqlx::query("UPDATE chat_messages SET sender_id = NULL, sender_name = $2 WHERE sender_id = $1")
+            .bind(user)
+            .bind(name)
+    )?)
+}
+
+/// Whether `user` wrote a message or owns a room that someone else is in.
+pub async fn has_activity(tx: &mut Tx, user: Uuid) -> Result<bool, DbError> {
+    let message: Option<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT id FROM chat_messages WHERE sender_id = $1 LIMIT 1")
+            .bind(user)
+            .fetch_optional(conn)
+            .await
+    })?;
+    if message.is_some() {
+        return Ok(true);
+    }
+    let shared: Option<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT r.id FROM chat_rooms r WHERE r.owner_id = $1
+               AND EXISTS (SELECT 1 FROM chat_members m WHERE m.room_id = r.id AND m.user_id <> $1) LIMIT 1",
+        )
+        .bind(user)
+        .fetch_optional(conn)
+        .await
+    })?;
+    Ok(shared.is_some())
 }

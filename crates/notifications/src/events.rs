@@ -11,7 +11,8 @@ pub const READ: &str = "notification.read";
 
 /// The email for `notification`, to `to`.
 pub fn mail(to: &str, notification: &Notification) -> Mail {
-    let footer = "You receive this because email is on for this kind of notification; \
+    let footer = "Further notifications of this kind in the next ten minutes wait in your inbox. \
+                  You receive this because email is on for this kind of notification; \
                   you can turn it off in your notification preferences.";
     Mail {
         to: to.to_string(),

@@ -14,6 +14,9 @@ pub use platform::module::NotificationKind as Kind;
 pub struct NewNotification {
     /// The recipient.
     pub user_id: Uuid,
+    /// Whose action it tells of (None for the system): mail it causes counts against that
+    /// person's hourly mail budget.
+    pub actor: Option<Uuid>,
     /// What it is about.
     pub kind: Kind,
     /// One line (also the email subject).

@@ -120,6 +120,40 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
+/// Mail one person's action sends to someone else (invitations, notifications), at most per
+/// sender and hour: nobody may use ferrobase to flood addresses. Shared across instances
+/// through the rate limiter (Redis when configured).
+pub const MAIL_PER_SENDER: crate::ratelimit::Quota =
+    crate::ratelimit::Quota::new(50, std::time::Duration::from_secs(3600));
+/// Mail others' actions send to one address, at most per hour whoever the senders are. Codes a
+/// person asks for themselves are not counted here (they have their own limits), so a flood of
+/// invitations cannot keep someone from signing in.
+pub const MAIL_PER_RECIPIENT: crate::ratelimit::Quota =
+    crate::ratelimit::Quota::new(10, std::time::Duration::from_secs(3600));
+
+/// Which budget a mail on someone's behalf did not fit.
+#[derive(Debug, Clone, Copy)]
+pub enum OverBudget {
+    /// The sender sent their hourly share.
+    Sender(crate::ratelimit::Limited),
+    /// The address received its hourly share.
+    Recipient,
+}
+
+/// Counts one mail from `sender` (None for the system) to `to` against both hourly budgets;
+/// `Err` says which one it did not fit (then nothing should be sent).
+pub async fn spend_budget(
+    limiter: &crate::ratelimit::RateLimiter,
+    sender: Option<uuid::Uuid>,
+    to: &str,
+) -> Result<(), OverBudget> {
+    if let Some(sender) = sender {
+        limiter.hit(&format!("mail-from:{sender}"), MAIL_PER_SENDER).await.map_err(OverBudget::Sender)?;
+    }
+    let to = to.trim().to_lowercase();
+    limiter.hit(&format!("mail-to:{to}"), MAIL_PER_RECIPIENT).await.map_err(|_| OverBudget::Recipient)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +186,23 @@ mod tests {
     #[test]
     fn escapes_html() {
         assert_eq!(html_escape("<a href='x'>&</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");
+    }
+
+    #[tokio::test]
+    async fn mail_on_behalf_of_others_has_hourly_budgets() {
+        let limiter = crate::ratelimit::RateLimiter::local();
+        let loud = uuid::Uuid::now_v7();
+        for i in 0..MAIL_PER_SENDER.limit {
+            spend_budget(&limiter, Some(loud), &format!("r{i}@example.com")).await.unwrap();
+        }
+        let over = spend_budget(&limiter, Some(loud), "fresh@example.com").await;
+        assert!(matches!(over, Err(OverBudget::Sender(_))), "{over:?}");
+        // Many senders together reach one address's budget (case does not make a new address).
+        for _ in 0..MAIL_PER_RECIPIENT.limit {
+            spend_budget(&limiter, Some(uuid::Uuid::now_v7()), "Target@Example.com").await.unwrap();
+        }
+        let over = spend_budget(&limiter, Some(uuid::Uuid::now_v7()), "target@example.com").await;
+        assert!(matches!(over, Err(OverBudget::Recipient)), "{over:?}");
+        assert!(matches!(spend_budget(&limiter, None, "target@example.com").await, Err(OverBudget::Recipient)));
     }
 }

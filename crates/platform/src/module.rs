@@ -47,6 +47,16 @@ pub trait AccountHooks: Send + Sync {
     async fn deleting(&self, _tx: &mut Tx, _user: Uuid) -> anyhow::Result<()> {
         Ok(())
     }
+
+    /// Runs after the deletion of `user` committed: drop what was cached of the user's rows
+    /// (a hook must not fail here; the deletion stands).
+    async fn deleted(&self, _user: Uuid) {}
+
+    /// Whether `user` left anything others see (messages, comments, owned objects shared with
+    /// others). The purge of never-verified accounts keeps those accounts.
+    async fn has_activity(&self, _tx: &mut Tx, _user: Uuid) -> anyhow::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// The account hooks of every module, in module order, under each module's name. Accounts

@@ -50,6 +50,8 @@ pub struct TestApp {
     pub files: platform::files::FilesState,
     /// The OpenAPI document this app serves, which [`TestApp::call`] holds every answer to.
     pub contract: std::sync::Arc<contract::Contract>,
+    /// The app's accounts service (tests run its scheduled work directly).
+    pub accounts: accounts::Accounts,
     _data: Arc<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -147,6 +149,7 @@ impl TestApp {
         platform::logging::init(&config);
         let app = ferrobase::build(config.clone()).await.expect("build app");
         let hub = app.platform.hub.clone();
+        let accounts = app.accounts.clone();
         let files =
             platform::files::FilesState { urls: app.platform.file_urls.clone(), storage: app.platform.storage.clone() };
         let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
@@ -178,6 +181,7 @@ impl TestApp {
             hub,
             files,
             contract,
+            accounts,
             _data: data,
             stop: Some(stop),
             task: Some(task),

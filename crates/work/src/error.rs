@@ -26,6 +26,9 @@ pub enum WorkError {
     /// Invalid input.
     #[error("The request has invalid fields.")]
     Invalid(Vec<FieldError>),
+    /// The caller sent too many of something (invitations) in a while.
+    #[error("{0}")]
+    RateLimited(platform::ratelimit::Limited),
     /// Storage failure.
     #[error(transparent)]
     Db(DbError),
@@ -54,6 +57,7 @@ platform::domain_error!(WorkError {
     Self::OwnerStays => Conflict, "owner_stays";
     Self::Cycle => Invalid, "dependency_cycle";
     Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
+    Self::RateLimited(limited) => RateLimited, "rate_limited", limit(Some(*limited));
 } wraps Db, Accounts, Notifications, Internal);
 
 impl From<DbError> for WorkError {

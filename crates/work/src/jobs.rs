@@ -40,6 +40,7 @@ impl Job for DueReminders {
             }
             let note = NewNotification {
                 user_id: assignee,
+                actor: None,
                 kind: crate::events::TASK_DUE,
                 title: format!("“{title}” is due soon"),
                 body: format!("“{title}” is due {}.", due_at.get().format("%Y-%m-%d %H:%M UTC")),

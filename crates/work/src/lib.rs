@@ -45,4 +45,5 @@ pub use routes::router;
 pub use service::Work;
 
 /// This module's migrations.
-pub const MIGRATIONS: &[platform::db::Migration] = platform::migrations!("work", 1 => "0001_work.sql");
+pub const MIGRATIONS: &[platform::db::Migration] =
+    platform::migrations!("work", 1 => "0001_work.sql", 2 => "0002_keep_departed_authors.sql");

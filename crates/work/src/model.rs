@@ -294,7 +294,8 @@ pub struct Comment {
     pub id: Uuid,
     pub task_id: Uuid,
     pub project_id: Uuid,
-    pub author_id: Uuid,
+    /// Null once the author's account was deleted (the comment stays, from "Deleted user").
+    pub author_id: Option<Uuid>,
     /// The author's display name now.
     pub author_name: String,
     pub content: String,
@@ -310,7 +311,7 @@ pub struct CommentRow {
     pub id: Uuid,
     pub task_id: Uuid,
     pub project_id: Uuid,
-    pub author_id: Uuid,
+    pub author_id: Option<Uuid>,
     pub content: String,
     pub mentions: String,
     pub created_at: Ts,

@@ -6,6 +6,7 @@ use crate::jobs::{AcceptInvitations, DueReminders};
 use crate::service::Work;
 use accounts::Accounts;
 use notifications::Notifications;
+use platform::db::Tx;
 use platform::module::{AccountHooks, Kernel, Module, NotificationKind, Settings, SettingsOf, SettingsSpec};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -64,7 +65,7 @@ impl Module for WorkModule {
         let work = Work::new(kernel.platform().clone(), accounts.clone(), notifications);
         // Invitations are accepted even while work is not served, so none is lost.
         kernel.subscribe(accounts::EMAIL_VERIFIED, "work.invitations", Arc::new(AcceptInvitations::new(work.clone())));
-        kernel.account_hooks(Arc::new(Export(work.clone())));
+        kernel.account_hooks(Arc::new(Hooks(work.clone())));
         kernel.provide(work);
         Ok(())
     }
@@ -82,11 +83,24 @@ impl Module for WorkModule {
     }
 }
 
-struct Export(Work);
+/// Work's part in exporting and deleting an account.
+struct Hooks(Work);
 
 #[async_trait::async_trait]
-impl AccountHooks for Export {
+impl AccountHooks for Hooks {
     async fn export(&self, user: Uuid) -> anyhow::Result<serde_json::Value> {
         Ok(self.0.export(user).await?)
+    }
+
+    async fn deleting(&self, tx: &mut Tx, user: Uuid) -> anyhow::Result<()> {
+        Ok(self.0.user_departing(tx, user).await?)
+    }
+
+    async fn deleted(&self, _user: Uuid) {
+        self.0.user_departed();
+    }
+
+    async fn has_activity(&self, tx: &mut Tx, user: Uuid) -> anyhow::Result<bool> {
+        Ok(self.0.has_activity(tx, user).await?)
     }
 }

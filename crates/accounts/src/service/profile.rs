@@ -32,16 +32,77 @@ impl Accounts {
             self.require_password(&row, password.unwrap_or_default()).await?;
         }
         let mut tx = self.platform.db.begin().await?;
-        for (module, hooks) in self.hooks.all() {
-            hooks.deleting(&mut tx, user).await.map_err(|e| AccountsError::Hook(module, e))?;
-        }
-        store::delete_user(&mut tx, user).await?;
-        events::deleted(&self.platform.outbox, &mut tx, user).await?;
-        self.forget_avatar_files(&mut tx, row.avatar_key.as_deref()).await?;
+        self.remove_user(&mut tx, user, row.avatar_key.as_deref(), false).await?;
         tx.commit().await?;
-        self.ended(Ended::User { user, except: None });
-        self.platform.outbox.wake();
+        self.removed(user).await;
         Ok(())
+    }
+
+    /// Removes `user` inside `tx`: every module first hands on what others share with the user
+    /// (rooms, projects) and keeps their conversations, then the row goes with its sessions,
+    /// and the deletion event and the avatar files' removal are queued. With `only_unverified`
+    /// nothing happens (false) if the account was verified meanwhile.
+    pub(super) async fn remove_user(
+        &self,
+        tx: &mut platform::db::Tx,
+        user: Uuid,
+        avatar_key: Option<&str>,
+        only_unverified: bool,
+    ) -> Result<bool> {
+        for (module, hooks) in self.hooks.all() {
+            hooks.deleting(tx, user).await.map_err(|e| AccountsError::Hook(module, e))?;
+        }
+        let gone = if only_unverified {
+            store::delete_unverified_user(tx, user).await?
+        } else {
+            store::delete_user(tx, user).await?
+        };
+        if gone {
+            events::deleted(&self.platform.outbox, tx, user).await?;
+            self.forget_avatar_files(tx, avatar_key).await?;
+        }
+        Ok(gone)
+    }
+
+    /// After a removal committed: end the user's connections, let modules drop cached rows,
+    /// and start the outbox on the queued work.
+    pub(super) async fn removed(&self, user: Uuid) {
+        self.ended(Ended::User { user, except: None });
+        for (_, hooks) in self.hooks.all() {
+            hooks.deleted(user).await;
+        }
+        self.platform.outbox.wake();
+    }
+
+    /// Removes email accounts never verified and created before `before`, unless the account
+    /// left something others see (a message, a comment, a shared project): those stay, as
+    /// deleting them would rewrite other people's conversations. Returns how many went. Safe
+    /// on several instances at once (each removal re-checks inside its transaction).
+    pub async fn purge_unverified(&self, before: Ts) -> Result<u64> {
+        let mut purged = 0;
+        let mut after = None;
+        loop {
+            let batch = store::unverified_before(&self.platform.db, before, after, 100).await?;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.0);
+            for (user, avatar_key) in batch {
+                let mut tx = self.platform.db.begin().await?;
+                let mut active = false;
+                for (module, hooks) in self.hooks.all() {
+                    active |= hooks.has_activity(&mut tx, user).await.map_err(|e| AccountsError::Hook(module, e))?;
+                    if active {
+                        break;
+                    }
+                }
+                if active || !self.remove_user(&mut tx, user, avatar_key.as_deref(), true).await? {
+                    continue; // dropping the transaction rolls it back
+                }
+                tx.commit().await?;
+                self.removed(user).await;
+                purged += 1;
+            }
+        }
+        Ok(purged)
     }
 
     pub(super) async fn forget_avatar_files(&self, tx: &mut platform::db::Tx, key: Option<&str>) -> Result<()> {

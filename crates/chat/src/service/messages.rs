@@ -91,7 +91,7 @@ impl Chat {
         let message = Message {
             id: Uuid::now_v7(),
             room_id: room,
-            sender_id: user.user_id,
+            sender_id: Some(user.user_id),
             sender_name,
             content,
             created_at: Ts::now(),
@@ -106,6 +106,7 @@ impl Chat {
             for target in &mentioned {
                 let note = NewNotification {
                     user_id: *target,
+                    actor: Some(user.user_id),
                     kind: events::CHAT_MENTION,
                     title: format!("{} mentioned you in {room_name}", message.sender_name),
                     body: message.content.chars().take(280).collect(),
@@ -136,7 +137,7 @@ impl Chat {
         self.require_member(user, room).await?;
         let content = message_content(content)?;
         let existing = store::get_message(&self.platform.db, room, message).await?.ok_or(ChatError::NotFound)?;
-        if existing.sender_id != user.user_id {
+        if existing.sender_id != Some(user.user_id) {
             return Err(ChatError::Forbidden("Only the author may edit a message."));
         }
         let mut tx = self.platform.db.begin().await?;
@@ -153,7 +154,7 @@ impl Chat {
     pub async fn delete_message(&self, user: &AuthUser, room: Uuid, message: Uuid) -> Result<()> {
         let role = self.require_member(user, room).await?;
         let existing = store::get_message(&self.platform.db, room, message).await?.ok_or(ChatError::NotFound)?;
-        if existing.sender_id != user.user_id && role < MemberRole::Admin && !user.is_admin() {
+        if existing.sender_id != Some(user.user_id) && role < MemberRole::Admin && !user.is_admin() {
             return Err(ChatError::Forbidden("Only the author or a room admin may delete a message."));
         }
         let deleted = serde_json::json!({"id": message, "room_id": room});

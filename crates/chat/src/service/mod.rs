@@ -1,6 +1,7 @@
 //! The chat use cases and their rules: who may see, join, write to and manage a room.
 //! Every change is persisted first, then published on the room's topic.
 
+mod departing;
 mod membership;
 mod messages;
 mod rooms;

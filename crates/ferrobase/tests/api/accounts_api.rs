@@ -425,7 +425,7 @@ async fn cleanup_purges_old_unverified_accounts(app: TestApp) {
     })
     .unwrap();
     use platform::outbox::Job;
-    accounts::jobs::Cleanup { db: db.clone() }.run().await.unwrap();
+    accounts::jobs::Cleanup { db: db.clone(), accounts: app.accounts.clone() }.run().await.unwrap();
     app.login("old@example.com", PASSWORD).await.expect(401);
     app.login("verified-old@example.com", PASSWORD).await.expect(200);
     app.login("new@example.com", PASSWORD).await.expect(200);

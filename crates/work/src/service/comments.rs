@@ -40,7 +40,10 @@ impl Work {
     }
 
     async fn comment_out(&self, row: CommentRow) -> Result<Comment> {
-        let author_name = self.name_of(row.author_id).await;
+        let author_name = match row.author_id {
+            Some(author) => self.name_of(author).await,
+            None => super::departing::DELETED_USER.to_string(),
+        };
         Ok(Comment {
             mentions: serde_json::from_str(&row.mentions).unwrap_or_default(),
             id: row.id,
@@ -70,6 +73,7 @@ impl Work {
         let excerpt: String = comment.content.chars().take(280).collect();
         NewNotification {
             user_id: user,
+            actor: comment.author_id,
             kind: crate::events::COMMENT_MENTION,
             title: format!("{author} mentioned you on “{}”", task.title),
             body: excerpt,
@@ -105,7 +109,7 @@ impl Work {
             id: Uuid::now_v7(),
             task_id,
             project_id: task.project_id,
-            author_id: user.user_id,
+            author_id: Some(user.user_id),
             content,
             mentions: json!(mentions).to_string(),
             created_at: Ts::now(),
@@ -140,7 +144,7 @@ impl Work {
     pub async fn edit_comment(&self, user: &AuthUser, id: Uuid, input: CommentInput) -> Result<Comment> {
         let row = store::comment(&self.platform.db, id).await?.ok_or(WorkError::NotFound)?;
         let task = self.task(user, row.task_id).await?;
-        if row.author_id != user.user_id {
+        if row.author_id != Some(user.user_id) {
             return Err(WorkError::Forbidden("Only the author edits a comment."));
         }
         let content = content(&input.content)?;
@@ -179,7 +183,7 @@ impl Work {
     pub async fn delete_comment(&self, user: &AuthUser, id: Uuid) -> Result<()> {
         let row = store::comment(&self.platform.db, id).await?.ok_or(WorkError::NotFound)?;
         let access = self.access(user, row.project_id).await?;
-        if row.author_id != user.user_id && access.role < Role::Manager {
+        if row.author_id != Some(user.user_id) && access.role < Role::Manager {
             return Err(WorkError::Forbidden("Only the author, a manager or the owner deletes a comment."));
         }
         let mut tx = self.platform.db.begin().await?;

@@ -2,6 +2,7 @@
 //! notifications in one transaction, then published on the project's topic.
 
 mod comments;
+mod departing;
 mod insights;
 mod projects;
 mod tasks;

@@ -20,6 +20,10 @@ use uuid::Uuid;
 
 /// How long an invitation stays valid.
 pub(crate) const INVITATION_TTL: chrono::Duration = chrono::Duration::days(14);
+/// New invitations one person may send per hour (each may mail an address that never agreed to
+/// hear from us).
+pub(crate) const INVITATIONS_PER_SENDER: platform::ratelimit::Quota =
+    platform::ratelimit::Quota::new(50, std::time::Duration::from_secs(3600));
 
 /// A new project's fields as the client sent them.
 #[derive(Debug, Clone, Default)]
@@ -301,6 +305,7 @@ impl Work {
         if target != user.user_id {
             let note = NewNotification {
                 user_id: target,
+                actor: Some(user.user_id),
                 kind: crate::events::PROJECT_INVITATION,
                 title: format!("{inviter} added you to {project_name}"),
                 body: format!("You are now a {} of the project {project_name}.", role.as_str()),
@@ -326,6 +331,10 @@ impl Work {
         let address = accounts::EmailAddress::parse(email)
             .map_err(|_| WorkError::field("email", "must be a valid email address"))?;
         let project_name = self.project_as(user, project).await?.name;
+        // Every invitation counts, whether or not the address has an account, so the answer
+        // never tells which.
+        let key = format!("invite-from:{}", user.user_id);
+        self.platform.limiter.hit(&key, INVITATIONS_PER_SENDER).await.map_err(WorkError::RateLimited)?;
         let inviter = self.name_of(user.user_id).await;
         let now = Ts::now();
         let invitee = self.accounts.verified_user_by_email(address.as_str()).await?;
@@ -355,6 +364,7 @@ impl Work {
             if invitee.id != user.user_id {
                 let note = NewNotification {
                     user_id: invitee.id,
+                    actor: Some(user.user_id),
                     kind: crate::events::PROJECT_INVITATION,
                     title: format!("{inviter} invited you to {project_name}"),
                     body: format!("Join the project {project_name} as a {}, or decline.", role.as_str()),
@@ -382,7 +392,12 @@ impl Work {
                 role.as_str()
             ),
         };
-        self.platform.outbox.enqueue(&mut tx, SEND_MAIL, &mail).await?;
+        // The address never agreed to hear from us: one mail per invitation at most, and none
+        // past the inviter's or the address's hourly budget (the invitation still stands).
+        let mailed = platform::mail::spend_budget(&self.platform.limiter, Some(user.user_id), &mail.to).await.is_ok();
+        if mailed {
+            self.platform.outbox.enqueue(&mut tx, SEND_MAIL, &mail).await?;
+        }
         tx.commit().await?;
         self.platform.outbox.wake();
         self.notifications.announce(&recorded);

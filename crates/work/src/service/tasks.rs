@@ -203,6 +203,7 @@ impl Work {
     /// records it (nothing waits for a second connection while holding one).
     async fn assignment_context(&self, actor: &AuthUser, project: Uuid) -> Result<AssignmentContext> {
         Ok(AssignmentContext {
+            actor: actor.user_id,
             actor_name: self.name_of(actor.user_id).await,
             project: self.project_as(actor, project).await?.name,
         })
@@ -214,6 +215,7 @@ impl Work {
             task.due_date.map(|d| format!(" It is due {}.", d.get().format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
         NewNotification {
             user_id: assignee,
+            actor: Some(context.actor),
             kind: crate::events::TASK_ASSIGNED,
             title: format!("{actor_name} assigned you “{}”", task.title),
             body: format!(
@@ -489,6 +491,7 @@ mod tests {
 
 /// The actor's name and the project's, for assignment notifications.
 struct AssignmentContext {
+    actor: Uuid,
     actor_name: String,
     project: String,
 }

@@ -3,6 +3,7 @@
 //! once for SQLite and PostgreSQL. Projects, members, invitations and activity live here;
 //! tasks and comments in [`tasks`].
 
+pub mod departing;
 pub mod tasks;
 
 use crate::model::{ActivityRow, MemberRow, ProjectRow};
