@@ -4,11 +4,19 @@
 //! Forwarding goes through one queue and one publisher task, so events keep their order. If
 //! Redis is down, local delivery goes on and forwarded events are dropped (and counted); the
 //! subscriber reconnects by itself when Redis returns.
+//!
+//! Control messages (a session ended, a member lost access) are never dropped: they share the
+//! queue with events (so they keep their order) but do not count against its bound, and the
+//! publisher retries them until Redis takes them.
+//! Pub/sub does not keep messages for a subscriber that is away, so an instance whose
+//! subscription was lost asks every local connection to re-check its session and
+//! subscriptions once it is back ([`Hub::audit_all`]).
 
-use super::hub::Hub;
+use super::hub::{Forward, Forwarded, Hub};
 use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -30,19 +38,36 @@ fn decode(payload: &str) -> Option<(&str, &str, &str)> {
 /// Connects `hub` to the other instances through Redis at `client`, on channel `{prefix}:realtime`.
 pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::ConnectionManager, prefix: &str) {
     let channel = format!("{prefix}:realtime");
-    let (tx, mut rx) = mpsc::channel::<(Arc<str>, Utf8Bytes)>(FORWARD_CAPACITY);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Forwarded>();
+    let queued_events = Arc::new(AtomicUsize::new(0));
     let instance = hub.instance();
 
     let publish_channel = channel.clone();
+    let events = queued_events.clone();
     tokio::spawn(async move {
         let mut conn = conn;
-        while let Some((topic, frame)) = rx.recv().await {
+        while let Some((topic, frame, control)) = rx.recv().await {
+            if !control {
+                events.fetch_sub(1, Ordering::AcqRel);
+            }
             let payload = encode(instance, &topic, &frame);
-            let sent: Result<(), redis::RedisError> =
-                redis::cmd("PUBLISH").arg(&publish_channel).arg(payload).query_async(&mut conn).await;
-            if let Err(e) = sent {
-                metrics::counter!("realtime_backplane_dropped_total").increment(1);
-                tracing::warn!(error = %e, "realtime backplane publish failed; delivering locally only");
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let sent: Result<(), redis::RedisError> =
+                    redis::cmd("PUBLISH").arg(&publish_channel).arg(&payload).query_async(&mut conn).await;
+                match sent {
+                    Ok(()) => break,
+                    Err(e) if control => {
+                        tracing::warn!(error = %e, "realtime backplane publish failed; retrying a control message");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                    Err(e) => {
+                        metrics::counter!("realtime_backplane_dropped_total").increment(1);
+                        tracing::warn!(error = %e, "realtime backplane publish failed; delivering locally only");
+                        break;
+                    }
+                }
             }
         }
     });
@@ -56,8 +81,12 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
             match subscribe(&client, &channel).await {
                 Ok(mut pubsub) => {
                     backoff = Duration::from_millis(100);
-                    if let Some(ready) = ready.take() {
-                        let _ = ready.send(());
+                    match ready.take() {
+                        Some(ready) => {
+                            let _ = ready.send(());
+                        }
+                        // Back after a gap: control messages sent meanwhile never reached us.
+                        None => local.audit_all(),
                     }
                     let mut messages = pubsub.on_message();
                     while let Some(msg) = messages.next().await {
@@ -93,7 +122,7 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
     // Wait (briefly) for the first subscription, so events published right after start-up
     // by other instances are not missed; a down Redis does not hold up the start.
     let _ = tokio::time::timeout(Duration::from_secs(2), ready_rx).await;
-    hub.set_backplane(tx);
+    hub.set_backplane(Forward { queue: tx, events: queued_events, capacity: FORWARD_CAPACITY });
 }
 
 async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<redis::aio::PubSub> {

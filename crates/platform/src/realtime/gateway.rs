@@ -229,6 +229,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
         gateway.hub.bind(&conn, u);
     }
     let ended = conn.ended.clone();
+    let audit = conn.audit.clone();
     let mut s = Session { gateway, conn, user, reauth_by: None, mode };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut unanswered_pings = 0u8;
@@ -261,6 +262,10 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 {
                     break;
                 }
+                if s.lost_its_topic() {
+                    close(&mut socket, CLOSE_UNAUTHORIZED, "not allowed on this topic").await;
+                    break;
+                }
             }
             Some(frame) = s.conn.rx.recv() => {
                 if s.forward(&mut socket, frame).await.is_err() {
@@ -278,6 +283,16 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
             _ = ended.notified() => {
                 close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
                 break;
+            }
+            _ = audit.notified() => {
+                if !s.audit().await {
+                    close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
+                    break;
+                }
+                if s.lost_its_topic() {
+                    close(&mut socket, CLOSE_UNAUTHORIZED, "not allowed on this topic").await;
+                    break;
+                }
             }
             _ = sleep_until(auth_by), if s.user.is_none() => {
                 close(&mut socket, CLOSE_UNAUTHORIZED, "authentication required").await;
@@ -299,6 +314,28 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
 const WRITE_BATCH: usize = 64;
 
 impl Session {
+    /// A one-topic socket whose topic was taken away by a re-authorisation has nothing left.
+    fn lost_its_topic(&self) -> bool {
+        matches!(self.mode, Mode::Topic(_)) && self.user.is_some() && self.conn.topics.is_empty()
+    }
+
+    /// Re-checks the session and every subscription after control messages may have been
+    /// missed; false when the session has ended. A session check that fails (database down)
+    /// keeps the connection: the next audit asks again.
+    async fn audit(&mut self) -> bool {
+        let Some(user) = self.user.clone() else { return true };
+        match self.gateway.auth.sessions.check(user.user_id, user.session_id).await {
+            Ok(None) => return false,
+            Ok(Some(status)) => {
+                let user = AuthUser { role: status.role, ..user };
+                self.gateway.hub.reauthorize(&mut self.conn, &user).await;
+                self.user = Some(user);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not re-check a realtime session"),
+        }
+        true
+    }
+
     /// Writes `first` and whatever else is already queued (up to [`WRITE_BATCH`]) with one
     /// flush, then a `resync` notice if events were dropped for this connection.
     async fn forward(&mut self, socket: &mut WebSocket, first: Utf8Bytes) -> Result<(), axum::Error> {
@@ -381,6 +418,11 @@ impl Session {
                     }
                     Ok(user) => {
                         self.gateway.hub.bind(&self.conn, &user);
+                        // A fresh token may carry less (a role taken away, a membership ended
+                        // while a revocation was lost): every subscription is asked again.
+                        if self.user.is_some() {
+                            self.gateway.hub.reauthorize(&mut self.conn, &user).await;
+                        }
                         self.user = Some(user);
                         self.reauth_by = None;
                         ack(None)

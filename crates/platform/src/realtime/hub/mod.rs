@@ -10,19 +10,41 @@ use crate::error::ApiError;
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// The queue of events to forward to the other instances (the backplane's publisher reads it).
-pub(super) type Forward = tokio::sync::mpsc::Sender<(std::sync::Arc<str>, Utf8Bytes)>;
+/// The queue to the other instances (the backplane's publisher reads it). Events and control
+/// messages (ended sessions, revoked subscriptions) share it, so they keep their order (a
+/// member sees `member:removed` before the subscription ends); events are bounded and dropped
+/// past [`Forward::capacity`], control messages never are (they are few and each matters).
+#[derive(Clone)]
+pub(super) struct Forward {
+    pub queue: mpsc::UnboundedSender<Forwarded>,
+    /// Events in the queue now (the publisher counts them down).
+    pub events: Arc<AtomicUsize>,
+    pub capacity: usize,
+}
+
+/// One message to forward: topic, frame, and whether it is a control message.
+pub(super) type Forwarded = (Arc<str>, Utf8Bytes, bool);
 
 /// Queues an event for the other instances; drops (and counts) it when the queue is full.
 fn forward(queue: &Forward, topic: &str, frame: Utf8Bytes) {
-    if queue.try_send((std::sync::Arc::from(topic), frame)).is_err() {
+    if queue.events.fetch_add(1, Ordering::AcqRel) >= queue.capacity {
+        queue.events.fetch_sub(1, Ordering::AcqRel);
         metrics::counter!("realtime_backplane_dropped_total").increment(1);
+        return;
     }
+    if queue.queue.send((Arc::from(topic), frame, false)).is_err() {
+        queue.events.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Queues a control message for the other instances, whatever the queue holds.
+fn forward_control(queue: &Forward, topic: &str, frame: Utf8Bytes) {
+    let _ = queue.queue.send((Arc::from(topic), frame, true));
 }
 
 /// Events a connection can hold before the hub starts dropping for it.
@@ -121,8 +143,15 @@ impl Revoked {
     }
 }
 
-/// What an authenticated connection speaks for: (user, session, signal to close).
-type Binding = (Uuid, Uuid, Arc<tokio::sync::Notify>);
+/// What an authenticated connection speaks for, and how to reach it.
+struct Binding {
+    user: Uuid,
+    session: Uuid,
+    /// Notified to close the connection.
+    ended: Arc<tokio::sync::Notify>,
+    /// Notified to re-check the session and every subscription.
+    audit: Arc<tokio::sync::Notify>,
+}
 
 struct Inner {
     instance: Uuid,
@@ -161,6 +190,9 @@ pub struct Connection {
     user: Option<Uuid>,
     /// Notified when the connection's session ends.
     pub ended: Arc<tokio::sync::Notify>,
+    /// Notified when control messages may have been missed (the backplane was cut): the
+    /// connection's owner re-checks the session and calls [`Hub::reauthorize`].
+    pub audit: Arc<tokio::sync::Notify>,
     hub: Hub,
 }
 
@@ -237,6 +269,7 @@ impl Hub {
             topics: HashSet::new(),
             user: None,
             ended: Arc::default(),
+            audit: Arc::default(),
             hub: self.clone(),
         }
     }
@@ -248,7 +281,12 @@ impl Hub {
 
     /// Records which session `conn` speaks for, so that ending the session closes it.
     pub fn bind(&self, conn: &Connection, user: &AuthUser) {
-        let entry = (user.user_id, user.session_id, conn.ended.clone());
+        let entry = Binding {
+            user: user.user_id,
+            session: user.session_id,
+            ended: conn.ended.clone(),
+            audit: conn.audit.clone(),
+        };
         self.inner.bound.write().unwrap_or_else(|p| p.into_inner()).insert(conn.id, entry);
     }
 
@@ -257,17 +295,55 @@ impl Hub {
         self.end_local(ended);
         let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let (Some(backplane), Ok(text)) = (backplane, serde_json::to_string(&ended)) {
-            forward(&backplane, CONTROL_TOPIC, Utf8Bytes::from(text));
+            forward_control(&backplane, CONTROL_TOPIC, Utf8Bytes::from(text));
         }
     }
 
     pub(super) fn end_local(&self, ended: Ended) {
         let bound = self.inner.bound.read().unwrap_or_else(|p| p.into_inner());
-        for (user, session, signal) in bound.values() {
-            if ended.covers(*user, *session) {
-                signal.notify_one();
+        for b in bound.values() {
+            if ended.covers(b.user, b.session) {
+                b.ended.notify_one();
             }
         }
+    }
+
+    /// Asks every authenticated connection here to re-check its session and subscriptions:
+    /// called when this instance may have missed control messages (its backplane subscription
+    /// was lost and is back), so that what was revoked meanwhile ends all the same.
+    pub(super) fn audit_all(&self) {
+        let bound = self.inner.bound.read().unwrap_or_else(|p| p.into_inner());
+        for b in bound.values() {
+            b.audit.notify_one();
+        }
+    }
+
+    /// Asks each topic's owner again whether `user` may stay subscribed, and ends (with an
+    /// `unsubscribed` frame) every subscription of `conn` that is no longer allowed. Runs
+    /// when a connection re-authenticates and after a backplane gap. An owner that cannot
+    /// answer leaves the subscription in place (the next audit asks again). Returns the topics
+    /// that ended.
+    pub async fn reauthorize(&self, conn: &mut Connection, user: &AuthUser) -> Vec<Arc<str>> {
+        let mut ended = Vec::new();
+        let topics: Vec<Arc<str>> = conn.topics.iter().cloned().collect();
+        for topic in topics {
+            let allowed = match self.owner_of(&topic) {
+                Some(owner) => owner.authorize(user, &topic).await,
+                None => Ok(false),
+            };
+            match allowed {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.unsubscribe(conn, &topic);
+                    let frame = serde_json::json!({"type": "unsubscribed", "topic": topic.as_ref()});
+                    let _ = conn.tx.try_send(Utf8Bytes::from(frame.to_string()));
+                    ended.push(topic);
+                }
+                Err(e) => tracing::warn!(topic = %topic, error = %e.detail, "could not re-authorise a subscription"),
+            }
+        }
+        conn.user = Some(user.user_id);
+        ended
     }
 
     /// Subscribes `conn` to `topic` if the topic's owner allows `user`.
@@ -346,7 +422,7 @@ impl Hub {
         self.revoke_local(&revoked);
         let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let (Some(backplane), Ok(text)) = (backplane, serde_json::to_string(&revoked)) {
-            forward(&backplane, REVOKE_TOPIC, Utf8Bytes::from(text));
+            forward_control(&backplane, REVOKE_TOPIC, Utf8Bytes::from(text));
         }
     }
 
