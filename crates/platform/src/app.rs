@@ -68,7 +68,15 @@ impl Platform {
             None
         } else {
             let client = redis::Client::open(config.redis_url.expose()).context("parsing the redis url")?;
-            let conn = redis::aio::ConnectionManager::new(client.clone()).await.context("connecting to redis")?;
+            // Short timeouts and few retries: a request never waits long on a Redis that is
+            // gone (the limiter counts in process meanwhile, see ratelimit).
+            let manager = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(std::time::Duration::from_secs(1)))
+                .set_response_timeout(Some(std::time::Duration::from_secs(1)))
+                .set_number_of_retries(1);
+            let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), manager)
+                .await
+                .context("connecting to redis")?;
             crate::realtime::attach_backplane(&hub, client, conn.clone(), &config.redis_prefix).await;
             Some(conn)
         };

@@ -169,6 +169,8 @@ pub enum ErrorKind {
     TooLarge,
     /// Too many attempts ([`DomainError::limit`] says until when).
     RateLimited,
+    /// A service we depend on (the database) cannot be reached right now; retry shortly.
+    Unavailable,
     /// A failure on our side; the cause is logged, never shown.
     Internal,
 }
@@ -300,18 +302,22 @@ impl DomainError for crate::db::DbError {
     fn kind(&self) -> ErrorKind {
         match self {
             crate::db::DbError::NotFound => ErrorKind::NotFound,
+            crate::db::DbError::Unavailable(_) => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         }
     }
     fn code(&self) -> &'static str {
         match self {
             crate::db::DbError::NotFound => "not_found",
+            crate::db::DbError::Unavailable(_) => "unavailable",
             _ => "internal_error",
         }
     }
     fn message(&self) -> String {
         match self {
             crate::db::DbError::NotFound => "The resource does not exist.".into(),
+            // The driver's words stay in the log.
+            crate::db::DbError::Unavailable(_) => "The service is briefly unavailable; retry in a moment.".into(),
             other => other.to_string(),
         }
     }
@@ -352,6 +358,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -365,6 +372,11 @@ impl<E: DomainError> From<E> for ApiError {
         }
         if let Some(limited) = err.limit() {
             return rate_limited(&limited);
+        }
+        if kind == ErrorKind::Unavailable {
+            tracing::warn!(error = %err, "dependency unavailable");
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.code(), err.message())
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         let mut answer = ApiError::new(status_of(kind), err.code(), err.message());
         answer.errors = err.fields();

@@ -20,6 +20,7 @@ pub fn status(err: &dyn DomainError) -> tonic::Status {
         ErrorKind::BadRequest | ErrorKind::Invalid | ErrorKind::Unsupported => Code::InvalidArgument,
         ErrorKind::Conflict => Code::AlreadyExists,
         ErrorKind::RateLimited | ErrorKind::TooLarge => Code::ResourceExhausted,
+        ErrorKind::Unavailable => Code::Unavailable,
         ErrorKind::Internal => Code::Internal,
     };
     let fields: Vec<String> = err.fields().iter().map(|f| format!("{}: {}", f.field, f.message)).collect();

@@ -160,7 +160,15 @@ impl Local {
 pub struct RateLimiter {
     local: Arc<Local>,
     redis: Option<(ConnectionManager, Arc<str>)>,
+    /// Until when Redis is left alone after a failure.
+    redis_down_until: Arc<Mutex<Option<Instant>>>,
 }
+
+/// The longest a limiter call waits for Redis before counting in process instead.
+const REDIS_WAIT: Duration = Duration::from_millis(500);
+/// After Redis failed, counters stay in process this long before Redis is asked again, so an
+/// outage costs one slow call per interval, not one per request.
+const REDIS_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -171,31 +179,62 @@ impl std::fmt::Debug for RateLimiter {
 impl RateLimiter {
     /// Counters in this process only.
     pub fn local() -> Self {
-        Self { local: Arc::default(), redis: None }
+        Self { local: Arc::default(), redis: None, redis_down_until: Arc::default() }
     }
 
     /// Counters in Redis under `prefix`.
     pub fn redis(conn: ConnectionManager, prefix: &str) -> Self {
-        Self { local: Arc::default(), redis: Some((conn, Arc::from(format!("{prefix}:rl:")))) }
+        Self {
+            local: Arc::default(),
+            redis: Some((conn, Arc::from(format!("{prefix}:rl:")))),
+            redis_down_until: Arc::default(),
+        }
+    }
+
+    /// Redis, unless it failed less than [`REDIS_RETRY_AFTER`] ago.
+    fn shared(&self) -> Option<&(ConnectionManager, Arc<str>)> {
+        let redis = self.redis.as_ref()?;
+        let mut down = self.redis_down_until.lock().unwrap_or_else(|p| p.into_inner());
+        match *down {
+            Some(until) if Instant::now() < until => None,
+            Some(_) => {
+                *down = None;
+                Some(redis)
+            }
+            None => Some(redis),
+        }
+    }
+
+    /// Notes a failed (or too slow) Redis call: the next ones count in process for a while.
+    fn redis_failed(&self, error: &dyn std::fmt::Display) {
+        let mut down = self.redis_down_until.lock().unwrap_or_else(|p| p.into_inner());
+        if down.is_none() {
+            tracing::warn!(error = %error, "redis rate limiter unavailable; using local counters");
+        }
+        *down = Some(Instant::now() + REDIS_RETRY_AFTER);
     }
 
     async fn apply(&self, key: &str, quota: Quota, add: u64) -> (u64, Duration) {
-        if let Some((conn, prefix)) = &self.redis {
+        if let Some((conn, prefix)) = self.shared() {
             let mut conn = conn.clone();
             let full = format!("{prefix}{key}");
-            let result: Result<(u64, i64), redis::RedisError> = if add == 0 {
-                redis::pipe()
-                    .get(&full)
-                    .pttl(&full)
-                    .query_async::<(Option<u64>, i64)>(&mut conn)
-                    .await
-                    .map(|(n, ttl)| (n.unwrap_or(0), ttl))
-            } else {
-                redis::Script::new(HIT).key(&full).arg(quota.window.as_millis() as u64).invoke_async(&mut conn).await
+            let call = async {
+                if add == 0 {
+                    redis::pipe()
+                        .get(&full)
+                        .pttl(&full)
+                        .query_async::<(Option<u64>, i64)>(&mut conn)
+                        .await
+                        .map(|(n, ttl)| (n.unwrap_or(0), ttl))
+                } else {
+                    let script = redis::Script::new(HIT);
+                    script.key(&full).arg(quota.window.as_millis() as u64).invoke_async(&mut conn).await
+                }
             };
-            match result {
-                Ok((n, ttl)) => return (n, Duration::from_millis(ttl.max(0) as u64)),
-                Err(e) => tracing::warn!(error = %e, "redis rate limiter unavailable; using local counters"),
+            match tokio::time::timeout(REDIS_WAIT, call).await {
+                Ok(Ok((n, ttl))) => return (n, Duration::from_millis(ttl.max(0) as u64)),
+                Ok(Err(e)) => self.redis_failed(&e),
+                Err(_) => self.redis_failed(&"no answer in time"),
             }
         }
         self.local.apply(key, quota, add)
@@ -215,11 +254,15 @@ impl RateLimiter {
 
     /// Forgets a key (e.g. failed logins after a success).
     pub async fn clear(&self, key: &str) {
-        if let Some((conn, prefix)) = &self.redis {
+        if let Some((conn, prefix)) = self.shared() {
             let mut conn = conn.clone();
             let full = format!("{prefix}{key}");
-            if let Err(e) = redis::cmd("DEL").arg(&full).query_async::<()>(&mut conn).await {
-                tracing::warn!(error = %e, "redis rate limiter unavailable");
+            let mut del = redis::cmd("DEL");
+            let call = del.arg(&full).query_async::<()>(&mut conn);
+            match tokio::time::timeout(REDIS_WAIT, call).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => self.redis_failed(&e),
+                Err(_) => self.redis_failed(&"no answer in time"),
             }
         }
         self.local.clear(key);

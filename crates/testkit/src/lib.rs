@@ -10,10 +10,12 @@
 mod client;
 pub mod contract;
 pub mod files;
+pub mod proxy;
 pub mod ws;
 
 pub use client::{PASSWORD, Resp, Session};
 pub use files::{ReadMail, code_in, mails_to, read_mail, read_sms};
+pub use proxy::Proxy;
 pub use ws::{Ended, Ws};
 
 use platform::config::Config;

@@ -12,55 +12,10 @@ use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use testkit::{Backend, TestApp};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, mpsc};
-
-/// A TCP proxy to the broker that the test can cut (closing every connection through it and
-/// refusing new ones) and restore.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    cut: broadcast::Sender<()>,
-}
-
-impl Proxy {
-    async fn to(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let (cut, _) = broadcast::channel(4);
-        let (flag, cuts) = (up.clone(), cut.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !flag.load(Ordering::SeqCst) {
-                    continue; // dropped: the broker is "down"
-                }
-                let mut stop = cuts.subscribe();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = stop.recv() => {}
-                    }
-                });
-            }
-        });
-        Self { port, up, cut }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        let _ = self.cut.send(());
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
+use testkit::{Backend, Proxy, TestApp};
+use tokio::sync::mpsc;
 
 /// A consumer bound to `keys` on the events exchange; what it receives arrives on the channel
 /// as (AMQP message id, body).

@@ -105,6 +105,24 @@ async fn idempotency_keys_replay_refuse_reuse_and_serialise(app: TestApp) {
     let names: Vec<&str> = mine["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names.iter().filter(|n| **n == "Racing").count(), 1, "{names:?}");
     assert_eq!(names.iter().filter(|n| **n == "Once").count(), 1, "{names:?}");
+
+    // A claim left without an answer (its instance was killed mid-request) does not hold the
+    // key for a day: after two minutes the retry runs.
+    let db = app.db().await;
+    let (scope, old) = (format!("user:{}", a.user_id), platform::db::Ts::now().minus(chrono::Duration::minutes(3)));
+    platform::with_db!(&db, |pool| {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, 'key-dead', 'x', $2)",
+        )
+        .bind(&scope)
+        .bind(old)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+    .unwrap();
+    let retried = json!({"name": "Retried", "visibility": "private"});
+    app.post_idempotent("/api/v1/work/projects", &a.access, "key-dead", retried).await.expect(201);
 }
 
 testkit::api_tests!(

@@ -65,6 +65,11 @@ pub enum DbError {
     /// The URL names no supported database.
     #[error("unsupported database url scheme: {0}")]
     UnsupportedScheme(String),
+    /// The database cannot be reached (connection refused or lost, no connection free in
+    /// time): a request answers 503 at once instead of hanging, and retries later succeed
+    /// once the pool reconnects.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     /// Anything else: connection loss, a bug in SQL, a corrupt file.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
@@ -74,6 +79,14 @@ impl From<sqlx::Error> for DbError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::RowNotFound => DbError::NotFound,
+            // A broken conversation with the server (a connection cut while it was opened
+            // answers garbage to the TLS request) is the server being unreachable, not a bug.
+            sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => DbError::Unavailable(err),
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => DbError::ForeignKey,
             sqlx::Error::Database(db) if db.is_unique_violation() => match unique_name(db.as_ref()) {
                 Some(name) => DbError::Unique(name),
@@ -138,6 +151,9 @@ pub async fn ids_among(
     Ok(found)
 }
 
+/// How long a request waits for a PostgreSQL connection before it answers 503 `unavailable`.
+pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Opens the pool for `url` (`sqlite://PATH`, `sqlite::memory:` or `postgres://…`).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
     if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
@@ -163,7 +179,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         let options = PgConnectOptions::from_str(url).map_err(DbError::Other)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            // A request waits at most this long for a connection: when the server is gone the
+            // answer is a quick 503, not a hang (see docs/decisions.md).
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         Ok(Db::Postgres(pool))

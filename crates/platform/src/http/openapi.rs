@@ -41,6 +41,7 @@ const COMMON: &[(&str, &str)] = &[
     ("422", "Invalid fields."),
     ("429", "Rate limited; see Retry-After."),
     ("500", "Internal error."),
+    ("503", "A service we depend on (the database) is briefly unreachable; see Retry-After."),
 ];
 
 /// Adds the common problem answers to every operation that does not document them itself, and

@@ -34,6 +34,11 @@ pub const TTL: chrono::Duration = chrono::Duration::hours(24);
 pub const WAIT: Duration = Duration::from_secs(10);
 /// Longest key accepted.
 const MAX_KEY: usize = 255;
+/// A claim with no answer after this long belongs to a request that will never answer (its
+/// instance was killed, or the database went away before the claim could be released): the
+/// retry runs instead of waiting on it for the whole [`TTL`]. Bodies are read before the claim,
+/// so no request runs anywhere near this long.
+const ABANDONED: chrono::Duration = chrono::Duration::minutes(2);
 /// Largest answer kept for replay; larger answers are not replayable and forget their key.
 const MAX_STORED: usize = 1 << 20;
 
@@ -143,6 +148,10 @@ async fn claim(db: &Db, scope: &str, key: &str, hash: &str) -> Result<Claim, Api
         let Some(record) = store::find(db, scope, key).await? else { continue };
         if record.created_at < now.minus(TTL) {
             store::forget_expired(db, scope, key, now.minus(TTL)).await?;
+            continue;
+        }
+        if record.status.is_none() && record.created_at < now.minus(ABANDONED) {
+            store::forget_abandoned(db, scope, key, now.minus(ABANDONED)).await?;
             continue;
         }
         if record.request_hash != hash {

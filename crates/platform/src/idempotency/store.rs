@@ -88,6 +88,21 @@ pub(super) async fn forget_expired(db: &Db, scope: &str, key: &str, before: Ts) 
     Ok(())
 }
 
+/// Removes the claim of a request that never answered (its instance died, or the database
+/// went away before the claim could be released), if it was made before `before`.
+pub(super) async fn forget_abandoned(db: &Db, scope: &str, key: &str, before: Ts) -> Result<(), DbError> {
+    execute!(
+        db,
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL AND created_at < $3",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(before)
+    )?;
+    Ok(())
+}
+
 /// Removes keys created before `before`.
 pub(super) async fn purge(db: &Db, before: Ts) -> Result<u64, DbError> {
     Ok(execute!(db, sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before))?)
