@@ -6,7 +6,7 @@
 //! inline in a request, so a slow or failing SMTP server cannot fail or slow a sign-up.
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
 /// One message to send.
@@ -27,8 +27,9 @@ pub struct Mail {
 pub enum Mailer {
     /// A real SMTP server.
     Smtp(AsyncSmtpTransport<Tokio1Executor>, Mailbox),
-    /// `.eml` files in a directory.
-    File(AsyncFileTransport<Tokio1Executor>, Mailbox),
+    /// `.eml` files in a directory, one per message id: a redelivered message replaces its
+    /// first copy, so the mailbox holds each message once.
+    File(std::path::PathBuf, Mailbox),
     /// A log line only.
     Log,
 }
@@ -63,7 +64,7 @@ impl Mailer {
         let from: Mailbox = from.parse().map_err(|e| MailError::Config(format!("mail_from: {e}")))?;
         if let Some(dir) = url.strip_prefix("file://") {
             std::fs::create_dir_all(dir).map_err(|e| MailError::Config(e.to_string()))?;
-            Ok(Mailer::File(AsyncFileTransport::new(dir), from))
+            Ok(Mailer::File(std::path::PathBuf::from(dir), from))
         } else if url == "log:" {
             Ok(Mailer::Log)
         } else if url.starts_with("smtp://") || url.starts_with("smtps://") {
@@ -95,8 +96,13 @@ impl Mailer {
             Mailer::Smtp(transport, from) => {
                 transport.send(build(from)?).await.map_err(|e| MailError::Transport(e.to_string()))?;
             }
-            Mailer::File(transport, from) => {
-                transport.send(build(from)?).await.map_err(|e| MailError::Transport(e.to_string()))?;
+            Mailer::File(dir, from) => {
+                // Written aside and renamed into place: a reader never sees half a message.
+                let file_name: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                let (part, whole) = (dir.join(format!(".{file_name}.part")), dir.join(format!("{file_name}.eml")));
+                let io = |e: std::io::Error| MailError::Transport(e.to_string());
+                tokio::fs::write(&part, build(from)?.formatted()).await.map_err(io)?;
+                tokio::fs::rename(&part, &whole).await.map_err(io)?;
             }
             Mailer::Log => tracing::info!(subject = %mail.subject, "mail sent (log transport)"),
         }
@@ -170,7 +176,11 @@ mod tests {
             html: "<p>html 123456</p>".into(),
         };
         mailer.send("abc", &mail).await.unwrap();
-        let entry = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap();
+        // Delivered again (the outbox is at least once): still one message in the mailbox.
+        mailer.send("abc", &mail).await.unwrap();
+        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap()).collect();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let entry = &entries[0];
         let text = std::fs::read_to_string(entry.path()).unwrap();
         assert!(text.contains("To: bob@example.com"));
         assert!(text.contains("multipart/alternative"));

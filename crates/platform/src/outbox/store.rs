@@ -56,6 +56,25 @@ pub(super) async fn claim(db: &Db, now: Ts, lock_until: Ts, limit: i64) -> Resul
     })?)
 }
 
+/// Keeps the claim on rows still being delivered until `lock_until` (rows delivered meanwhile
+/// are gone and not touched).
+pub(super) async fn extend_claims(db: &Db, ids: &[Uuid], lock_until: Ts) -> Result<(), DbError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    with_db!(db, |pool| {
+        let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET locked_until = ");
+        query.push_bind(lock_until).push(" WHERE status = 'pending' AND id IN (");
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        query.push(")");
+        query.build().execute(pool).await.map(|_| ())
+    })?;
+    Ok(())
+}
+
 /// The oldest pending domain events, in the order they were written (the relay's queue; it
 /// holds the relay lease, so no row lock is needed).
 pub(crate) async fn pending_events(db: &Db, limit: i64) -> Result<Vec<OutboxRow>, DbError> {

@@ -16,6 +16,10 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
+/// How long a claimed row stays reserved for the instance delivering it; renewed every third of
+/// it while the delivery runs. An instance killed mid-delivery holds its rows no longer than this.
+const CLAIM: chrono::Duration = chrono::Duration::seconds(30);
+
 /// Delivers one kind of side effect.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync {
@@ -97,7 +101,7 @@ impl Worker {
         let mut attempted = 0;
         loop {
             let now = Ts::now();
-            let rows = match store::claim(&self.db, now, now.plus(chrono::Duration::minutes(5)), 64).await {
+            let rows = match store::claim(&self.db, now, now.plus(CLAIM), 64).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox claim failed");
@@ -108,7 +112,24 @@ impl Worker {
                 return attempted;
             }
             attempted += rows.len();
-            futures::stream::iter(rows).for_each_concurrent(self.concurrency.max(1), |row| self.deliver(row)).await;
+            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+            let deliveries =
+                futures::stream::iter(rows).for_each_concurrent(self.concurrency.max(1), |row| self.deliver(row));
+            tokio::pin!(deliveries);
+            // Claims are short so that the rows of an instance that died are free again soon;
+            // the living renew theirs while a slow delivery runs.
+            let every = (CLAIM / 3).to_std().unwrap_or(Duration::from_secs(10));
+            let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tokio::select! {
+                    () = &mut deliveries => break,
+                    _ = renew.tick() => {
+                        if let Err(e) = store::extend_claims(&self.db, &ids, Ts::now().plus(CLAIM)).await {
+                            tracing::warn!(error = %e, "outbox claim renewal failed");
+                        }
+                    }
+                }
+            }
         }
     }
 
