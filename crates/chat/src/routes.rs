@@ -263,16 +263,18 @@ async fn leave_room(State(s): State<ChatState>, me: AuthUser, Path(id): Path<Uui
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The members of a room (members only).
+/// The members of a room (members only), a page at a time by user id.
 #[utoipa::path(get, path = "/api/v1/chat/rooms/{id}/members", tag = "chat", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Room id")),
-    responses((status = 200, body = Vec<Member>), (status = 403, description = "Not a member", body = platform::error::Problem)))]
+    params(("id" = Uuid, Path, description = "Room id"), PageQuery),
+    responses((status = 200, body = Page<Member>), (status = 403, description = "Not a member", body = platform::error::Problem)))]
 async fn list_members(
     State(s): State<ChatState>,
     me: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Vec<Member>>> {
-    Ok(axum::Json(s.chat.members(&me, id).await?))
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<Page<Member>>> {
+    let (limit, after) = page(q.limit, q.cursor)?;
+    Ok(axum::Json(s.chat.members(&me, id, after, limit).await?))
 }
 
 /// Add someone to a room (owner or admin).

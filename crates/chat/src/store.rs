@@ -163,14 +163,30 @@ pub async fn set_member_role(db: &Db, room: Uuid, user: Uuid, role: &str) -> Res
     Ok(n > 0)
 }
 
-/// Members in the order they joined.
-pub async fn members(db: &Db, room: Uuid) -> Result<Vec<MemberRow>, DbError> {
+/// Up to `limit` members by user id after `after` (a room may have tens of thousands).
+pub async fn members(db: &Db, room: Uuid, after: Option<Uuid>, limit: i64) -> Result<Vec<MemberRow>, DbError> {
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, MemberRow>(
-            "SELECT user_id, role, joined_at FROM chat_members WHERE room_id = $1 ORDER BY joined_at, user_id",
+            "SELECT user_id, role, joined_at FROM chat_members WHERE room_id = $1 AND ($2 IS NULL OR user_id > $2)
+             ORDER BY user_id LIMIT $3",
         )
         .bind(room)
+        .bind(after)
+        .bind(limit)
         .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// One member.
+pub async fn member(db: &Db, room: Uuid, user: Uuid) -> Result<Option<MemberRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, MemberRow>(
+            "SELECT user_id, role, joined_at FROM chat_members WHERE room_id = $1 AND user_id = $2",
+        )
+        .bind(room)
+        .bind(user)
+        .fetch_optional(pool)
         .await
     })?)
 }

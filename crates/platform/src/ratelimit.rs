@@ -8,6 +8,7 @@
 use redis::aio::ConnectionManager;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -160,8 +161,10 @@ impl Local {
 pub struct RateLimiter {
     local: Arc<Local>,
     redis: Option<(ConnectionManager, Arc<str>)>,
-    /// Until when Redis is left alone after a failure.
-    redis_down_until: Arc<Mutex<Option<Instant>>>,
+    /// Until when Redis is left alone after a failure, in milliseconds since `epoch` (0: no
+    /// failure). An atomic, as every limited request reads it.
+    redis_down_until: Arc<AtomicU64>,
+    epoch: Instant,
 }
 
 /// The longest a limiter call waits for Redis before counting in process instead.
@@ -179,7 +182,7 @@ impl std::fmt::Debug for RateLimiter {
 impl RateLimiter {
     /// Counters in this process only.
     pub fn local() -> Self {
-        Self { local: Arc::default(), redis: None, redis_down_until: Arc::default() }
+        Self { local: Arc::default(), redis: None, redis_down_until: Arc::default(), epoch: Instant::now() }
     }
 
     /// Counters in Redis under `prefix`.
@@ -188,30 +191,27 @@ impl RateLimiter {
             local: Arc::default(),
             redis: Some((conn, Arc::from(format!("{prefix}:rl:")))),
             redis_down_until: Arc::default(),
+            epoch: Instant::now(),
         }
     }
 
     /// Redis, unless it failed less than [`REDIS_RETRY_AFTER`] ago.
     fn shared(&self) -> Option<&(ConnectionManager, Arc<str>)> {
         let redis = self.redis.as_ref()?;
-        let mut down = self.redis_down_until.lock().unwrap_or_else(|p| p.into_inner());
-        match *down {
-            Some(until) if Instant::now() < until => None,
-            Some(_) => {
-                *down = None;
-                Some(redis)
-            }
-            None => Some(redis),
-        }
+        let until = self.redis_down_until.load(Ordering::Relaxed);
+        (until == 0 || self.millis_now() >= until).then_some(redis)
+    }
+
+    fn millis_now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX).max(1)
     }
 
     /// Notes a failed (or too slow) Redis call: the next ones count in process for a while.
     fn redis_failed(&self, error: &dyn std::fmt::Display) {
-        let mut down = self.redis_down_until.lock().unwrap_or_else(|p| p.into_inner());
-        if down.is_none() {
+        let until = self.millis_now() + u64::try_from(REDIS_RETRY_AFTER.as_millis()).unwrap_or(1000);
+        if self.redis_down_until.swap(until, Ordering::Relaxed) < self.millis_now() {
             tracing::warn!(error = %error, "redis rate limiter unavailable; using local counters");
         }
-        *down = Some(Instant::now() + REDIS_RETRY_AFTER);
     }
 
     async fn apply(&self, key: &str, quota: Quota, add: u64) -> (u64, Duration) {

@@ -52,14 +52,16 @@ impl Chat {
     }
 
     /// The members of a room (members only).
-    pub async fn members(&self, user: &AuthUser, room: Uuid) -> Result<Vec<Member>> {
+    pub async fn members(&self, user: &AuthUser, room: Uuid, after: Option<Uuid>, limit: i64) -> Result<Page<Member>> {
         if !user.is_admin() {
             self.require_member(user, room).await?;
         }
-        let rows = store::members(&self.platform.db, room).await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
+        let rows = store::members(&self.platform.db, room, after, limit + 1).await?;
+        let page = Page::from_rows(rows, limit, |r| r.user_id);
+        let ids: Vec<Uuid> = page.items.iter().map(|r| r.user_id).collect();
         let names = self.accounts.public_users(&ids).await?;
-        Ok(rows
+        let items = page
+            .items
             .into_iter()
             .map(|r| Member {
                 name: names.get(&r.user_id).map(|u| u.name.clone()).unwrap_or_default(),
@@ -67,7 +69,8 @@ impl Chat {
                 role: MemberRole::from_stored(&r.role),
                 joined_at: r.joined_at,
             })
-            .collect())
+            .collect();
+        Ok(Page { items, next_cursor: page.next_cursor })
     }
 
     /// Adds someone to a room (owner or admin; only the owner appoints admins).
@@ -98,7 +101,10 @@ impl Chat {
         }
         store::set_member_role(&self.platform.db, room, target, role.as_str()).await?;
         self.roles.invalidate(&(room, target));
-        self.members(user, room).await?.into_iter().find(|m| m.user_id == target).ok_or(ChatError::NotFound)
+        let row = store::member(&self.platform.db, room, target).await?.ok_or(ChatError::NotFound)?;
+        let name =
+            self.accounts.public_users(&[target]).await?.get(&target).map(|u| u.name.clone()).unwrap_or_default();
+        Ok(Member { user_id: target, name, role: MemberRole::from_stored(&row.role), joined_at: row.joined_at })
     }
 
     /// Removes a member (owner: anyone else; admin: plain members); removing oneself is leaving.

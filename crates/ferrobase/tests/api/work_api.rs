@@ -48,7 +48,17 @@ async fn permission_matrix_per_role(app: TestApp) {
     add(&app, &owner, &p, &member, "member").await;
     add(&app, &owner, &p, &guest, "guest").await;
     let members = app.get(&format!("/api/v1/work/projects/{p}/members"), Some(&guest.access)).await.expect(200);
-    assert_eq!(members.json.as_array().unwrap().len(), 4);
+    assert_eq!(members.json["items"].as_array().unwrap().len(), 4);
+    // A page at a time, by user id.
+    let first = app.get(&format!("/api/v1/work/projects/{p}/members?limit=3"), Some(&guest.access)).await.expect(200);
+    let cursor = first.json["next_cursor"].as_str().unwrap();
+    let rest = format!("/api/v1/work/projects/{p}/members?limit=3&cursor={cursor}");
+    let rest = app.get(&rest, Some(&guest.access)).await.expect(200);
+    assert_eq!(rest.json["items"].as_array().unwrap().len(), 1);
+    assert!(rest.json["next_cursor"].is_null());
+    app.get(&format!("/api/v1/work/projects/{p}/members?limit=1000"), Some(&guest.access))
+        .await
+        .expect_problem(422, "validation_failed");
 
     // Guests read everything and change nothing.
     app.get(&format!("/api/v1/work/projects/{p}"), Some(&guest.access)).await.expect(200);

@@ -11,7 +11,7 @@ use garde::Validate;
 use platform::auth::AuthUser;
 use platform::extract::{Json, Path, Query, nullable};
 use platform::http::created;
-use platform::pagination::Page;
+use platform::pagination::{Page, PageQuery};
 use platform::{ApiError, ApiResult};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -222,15 +222,17 @@ pub(super) async fn delete_project(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The members of a project.
+/// The members of a project, a page at a time by user id.
 #[utoipa::path(get, path = "/api/v1/work/projects/{id}/members", tag = "work", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Project id")), responses((status = 200, body = Vec<Member>)))]
+    params(("id" = Uuid, Path, description = "Project id"), PageQuery), responses((status = 200, body = Page<Member>)))]
 pub(super) async fn list_members(
     State(s): State<WorkState>,
     me: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Vec<Member>>> {
-    Ok(axum::Json(s.work.members(&me, id).await?))
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<Page<Member>>> {
+    let (limit, after) = page(q.limit, q.cursor)?;
+    Ok(axum::Json(s.work.members(&me, id, after, limit).await?))
 }
 
 /// Add a member by `user_id` or `email` (201 with the member), or invite an address that no

@@ -227,17 +227,21 @@ impl Work {
 
     // --- members --------------------------------------------------------------------------------
 
-    /// The members of a project (anyone who may read it).
-    pub async fn members(&self, user: &AuthUser, project: Uuid) -> Result<Vec<Member>> {
+    /// The members of a project (anyone who may read it), a page at a time by user id.
+    pub async fn members(
+        &self,
+        user: &AuthUser,
+        project: Uuid,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Member>> {
         self.access(user, project).await?;
-        self.member_list(project).await
-    }
-
-    pub(crate) async fn member_list(&self, project: Uuid) -> Result<Vec<Member>> {
-        let rows = store::members(&self.platform.db, project).await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
+        let rows = store::members_page(&self.platform.db, project, after, limit + 1).await?;
+        let page = Page::from_rows(rows, limit, |r| r.user_id);
+        let ids: Vec<Uuid> = page.items.iter().map(|r| r.user_id).collect();
         let users = self.accounts.public_users(&ids).await?;
-        Ok(rows
+        let items = page
+            .items
             .into_iter()
             .map(|r| Member {
                 name: users.get(&r.user_id).map(|u| u.name.clone()).unwrap_or_default(),
@@ -245,7 +249,8 @@ impl Work {
                 role: Role::from_stored(&r.role),
                 joined_at: r.joined_at,
             })
-            .collect())
+            .collect();
+        Ok(Page { items, next_cursor: page.next_cursor })
     }
 
     /// Pending invitations (owner and managers).
@@ -536,8 +541,13 @@ impl Work {
             .await?;
         tx.commit().await?;
         self.access_changed(project, None);
-        let member = self.member_list(project).await?.into_iter().find(|m| m.user_id == target);
-        let member = member.ok_or(WorkError::NotFound)?;
+        let row = store::member(&self.platform.db, project, target).await?.ok_or(WorkError::NotFound)?;
+        let member = Member {
+            user_id: target,
+            name: self.name_of(target).await,
+            role: Role::from_stored(&row.role),
+            joined_at: row.joined_at,
+        };
         events::publish(
             &self.platform.hub,
             project,

@@ -184,6 +184,35 @@ pub async fn owner_of(tx: &mut Tx, project: Uuid) -> Result<Option<Uuid>, DbErro
     Ok(row.map(|r| r.0))
 }
 
+/// Up to `limit` members by user id after `after`.
+pub async fn members_page(db: &Db, project: Uuid, after: Option<Uuid>, limit: i64) -> Result<Vec<MemberRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, MemberRow>(
+            "SELECT user_id, role, joined_at FROM work_members WHERE project_id = $1 AND ($2 IS NULL OR user_id > $2)
+             ORDER BY user_id LIMIT $3",
+        )
+        .bind(project)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// One member.
+pub async fn member(db: &Db, project: Uuid, user: Uuid) -> Result<Option<MemberRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, MemberRow>(
+            "SELECT user_id, role, joined_at FROM work_members WHERE project_id = $1 AND user_id = $2",
+        )
+        .bind(project)
+        .bind(user)
+        .fetch_optional(pool)
+        .await
+    })?)
+}
+
+/// Every member (the revocation of a project that stopped being public keeps them).
 pub async fn members(db: &Db, project: Uuid) -> Result<Vec<MemberRow>, DbError> {
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, MemberRow>(
