@@ -134,6 +134,7 @@ async fn run(gateway: Gateway, socket: SocketRef, user: AuthUser, mut inbox: mps
     let mut conn = hub.connect();
     hub.bind(&conn, &user);
     let ended = conn.ended.clone();
+    let audit = conn.audit.clone();
     let expires_in = Duration::from_secs(u64::try_from(user.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0));
     let expiry = tokio::time::sleep(expires_in);
     tokio::pin!(expiry);
@@ -181,6 +182,22 @@ async fn run(gateway: Gateway, socket: SocketRef, user: AuthUser, mut inbox: mps
             _ = ended.notified() => {
                 let _ = socket.clone().disconnect();
                 break;
+            }
+            // Control messages may have been missed (the backplane was cut): re-check.
+            _ = audit.notified() => {
+                match hub.audit(&mut conn, &user, gateway.auth.sessions.as_ref()).await {
+                    None => {
+                        let _ = socket.clone().disconnect();
+                        break;
+                    }
+                    Some(lost) => {
+                        for topic in lost {
+                            if let Some(project) = topic.strip_prefix("work.project.") {
+                                socket.leave(format!("project:{project}"));
+                            }
+                        }
+                    }
+                }
             }
             _ = &mut expiry => {
                 let _ = socket.clone().disconnect();

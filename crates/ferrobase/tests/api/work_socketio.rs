@@ -282,3 +282,57 @@ async fn socketio_events_cross_instances() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!board.drain().iter().any(|e| e == "task:created"), "a removed member's socket still receives tasks");
 }
+
+/// A socket.io socket on an instance whose backplane was cut re-checks its subscriptions once
+/// it is back: a membership that ended meanwhile (here without any revocation at all) ends on
+/// the socket too, while the owner's socket keeps receiving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn socketio_sockets_recheck_after_a_backplane_gap() {
+    let Some(redis) = std::env::var("FERROBASE_TEST_REDIS_URL").ok().filter(|v| !v.is_empty()) else {
+        assert!(!testkit::services_required(), "FERROBASE_TEST_REDIS_URL must be set");
+        return;
+    };
+    let (proxy, through) = testkit::Proxy::for_url(&redis, 6379).await;
+    let secret = platform::secret::Secret::new(through);
+    let Some(a) = TestApp::spawn_with(Backend::Postgres, |c| c.redis_url = secret).await else { return };
+    let b = a.sibling().await;
+    let (owner, bob, p) = setup(&a).await;
+    let mut bobs = connect(&b, Some(&bob.access)).await;
+    assert_eq!(bobs.request("join:project", json!({"projectId": p})).await["ok"], true);
+    let mut owners = connect(&b, Some(&owner.access)).await;
+    assert_eq!(owners.request("join:project", json!({"projectId": p})).await["ok"], true);
+
+    proxy.cut();
+    let db = a.db().await;
+    let (project, user) = (uuid::Uuid::parse_str(&p).unwrap(), uuid::Uuid::parse_str(&bob.user_id).unwrap());
+    platform::with_db!(&db, |pool| {
+        sqlx::query("DELETE FROM work_members WHERE project_id = $1 AND user_id = $2")
+            .bind(project)
+            .bind(user)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    proxy.restore();
+
+    // Wait until events cross again, then give the re-checks a moment.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "cross-instance delivery did not resume");
+        a.post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "probe"})).await.expect(201);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if owners.drain().iter().any(|e| e == "task:created") {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    bobs.drain();
+    a.post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "members only"}))
+        .await
+        .expect(201);
+    owners.expect_within("task:created", Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!bobs.drain().iter().any(|e| e == "task:created"), "a removed member's socket.io socket still receives");
+}

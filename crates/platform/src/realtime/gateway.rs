@@ -320,20 +320,11 @@ impl Session {
     }
 
     /// Re-checks the session and every subscription after control messages may have been
-    /// missed; false when the session has ended. A session check that fails (database down)
-    /// keeps the connection: the next audit asks again.
+    /// missed ([`Hub::audit`]); false when the session has ended.
     async fn audit(&mut self) -> bool {
         let Some(user) = self.user.clone() else { return true };
-        match self.gateway.auth.sessions.check(user.user_id, user.session_id).await {
-            Ok(None) => return false,
-            Ok(Some(status)) => {
-                let user = AuthUser { role: status.role, ..user };
-                self.gateway.hub.reauthorize(&mut self.conn, &user).await;
-                self.user = Some(user);
-            }
-            Err(e) => tracing::warn!(error = %e, "could not re-check a realtime session"),
-        }
-        true
+        let hub = self.gateway.hub.clone();
+        hub.audit(&mut self.conn, &user, self.gateway.auth.sessions.as_ref()).await.is_some()
     }
 
     /// Writes `first` and whatever else is already queued (up to [`WRITE_BATCH`]) with one
