@@ -8,16 +8,12 @@ use crate::store::{self, NewRow};
 use accounts::Accounts;
 use platform::Platform;
 use platform::db::{Ts, Tx};
-use platform::outbox::SEND_MAIL;
+use platform::mail::OnBehalf;
+use platform::outbox::SEND_MAIL_ON_BEHALF;
 use platform::pagination::Page;
 use uuid::Uuid;
 
 type Result<T> = std::result::Result<T, NotificationsError>;
-
-/// At most one mail per notification kind and recipient in this window; a burst of mentions
-/// or assignments becomes one mail, the rest wait in the inbox.
-pub const COALESCE: platform::ratelimit::Quota =
-    platform::ratelimit::Quota::new(1, std::time::Duration::from_secs(10 * 60));
 
 /// A notification written in a transaction, to announce once that transaction commits.
 #[derive(Debug, Clone)]
@@ -78,25 +74,19 @@ impl Notifications {
             let user = self.accounts.user_in(tx, new.user_id).await?;
             // Only verified addresses of active accounts: an unverified one may belong to
             // someone else.
-            if let (Some(to), true, false) = (user.email.as_deref(), user.email_verified, user.disabled)
-                && self.mail_fits(new.actor, new.user_id, new.kind.name, to).await
-            {
-                self.platform.outbox.enqueue(tx, SEND_MAIL, &events::mail(to, &notification)).await?;
+            if let (Some(to), true, false) = (user.email.as_deref(), user.email_verified, user.disabled) {
+                // Coalescing and the mail budgets are decided at delivery, not in this
+                // transaction (which must not wait on Redis).
+                let mail = OnBehalf {
+                    mail: events::mail(to, &notification),
+                    sender: new.actor,
+                    coalesce: Some(format!("{}:{}", new.user_id, new.kind.name)),
+                };
+                self.platform.outbox.enqueue(tx, SEND_MAIL_ON_BEHALF, &mail).await?;
                 emailed = true;
             }
         }
         Ok(Recorded { user_id: new.user_id, notification, emailed })
-    }
-
-    /// Whether a notification of `kind` may be mailed to `to` now: one mail per kind and
-    /// recipient per [`COALESCE`] (the ones after it wait in the inbox, which the mail points
-    /// to), then within the sender's and the address's hourly budgets.
-    async fn mail_fits(&self, actor: Option<Uuid>, user: Uuid, kind: &str, to: &str) -> bool {
-        let limiter = &self.platform.limiter;
-        if limiter.hit(&format!("mail-kind:{user}:{kind}"), COALESCE).await.is_err() {
-            return false;
-        }
-        platform::mail::spend_budget(limiter, actor, to).await.is_ok()
     }
 
     /// After the commit of the transaction that recorded them: pushes each notification on its

@@ -146,18 +146,45 @@ pub enum OverBudget {
     Recipient,
 }
 
-/// Counts one mail from `sender` (None for the system) to `to` against both hourly budgets;
-/// `Err` says which one it did not fit (then nothing should be sent).
+/// Counts one mail from `sender` to `to` against both hourly budgets; `Err` says which one it
+/// did not fit (then nothing should be sent). Mail of the system (`None`: due reminders) has no
+/// budget: nobody can spend it, and it is coalesced like the rest.
 pub async fn spend_budget(
     limiter: &crate::ratelimit::RateLimiter,
     sender: Option<uuid::Uuid>,
     to: &str,
 ) -> Result<(), OverBudget> {
-    if let Some(sender) = sender {
-        limiter.hit(&format!("mail-from:{sender}"), MAIL_PER_SENDER).await.map_err(OverBudget::Sender)?;
-    }
+    let Some(sender) = sender else { return Ok(()) };
+    limiter.hit(&format!("mail-from:{sender}"), MAIL_PER_SENDER).await.map_err(OverBudget::Sender)?;
     let to = to.trim().to_lowercase();
     limiter.hit(&format!("mail-to:{to}"), MAIL_PER_RECIPIENT).await.map_err(|_| OverBudget::Recipient)
+}
+
+/// At most one mail per coalescing key (a notification kind and its recipient) in this window;
+/// a burst of mentions or assignments becomes one mail, the rest wait in the inbox.
+pub const COALESCE: crate::ratelimit::Quota = crate::ratelimit::Quota::new(1, std::time::Duration::from_secs(10 * 60));
+
+/// A mail sent because of someone's action, queued as `mail.on_behalf`: whether it goes is
+/// decided when it is delivered ([`fits`]), never inside the transaction that wrote it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OnBehalf {
+    /// The message.
+    pub mail: Mail,
+    /// Whose action caused it (None: the system).
+    pub sender: Option<uuid::Uuid>,
+    /// Mails with one key within [`COALESCE`] become the first of them.
+    pub coalesce: Option<String>,
+}
+
+/// Whether `m` may be sent now: not coalesced into an earlier one, and within the budgets
+/// (counted when it fits).
+pub async fn fits(limiter: &crate::ratelimit::RateLimiter, m: &OnBehalf) -> bool {
+    if let Some(key) = &m.coalesce
+        && limiter.hit(&format!("mail-kind:{key}"), COALESCE).await.is_err()
+    {
+        return false;
+    }
+    spend_budget(limiter, m.sender, &m.mail.to).await.is_ok()
 }
 
 #[cfg(test)]
@@ -213,6 +240,7 @@ mod tests {
         }
         let over = spend_budget(&limiter, Some(uuid::Uuid::now_v7()), "target@example.com").await;
         assert!(matches!(over, Err(OverBudget::Recipient)), "{over:?}");
-        assert!(matches!(spend_budget(&limiter, None, "target@example.com").await, Err(OverBudget::Recipient)));
+        // The system's own mail has no budget to spend.
+        assert!(spend_budget(&limiter, None, "target@example.com").await.is_ok());
     }
 }

@@ -15,7 +15,8 @@ use crate::config::Config;
 use crate::db::{Migration, Tx};
 use crate::events::{Broker, Relay, Subscriber};
 use crate::outbox::{
-    DELETE_FILES, DeleteFilesHandler, Handler, Job, MailHandler, SEND_MAIL, SEND_SMS, SmsHandler, Wanted, Worker,
+    DELETE_FILES, DeleteFilesHandler, Handler, Job, MailHandler, OnBehalfHandler, SEND_MAIL, SEND_MAIL_ON_BEHALF,
+    SEND_SMS, SmsHandler, Wanted, Worker,
 };
 use crate::realtime::{CommandHandler, CommandTable, Gateway, TopicAuthorizer};
 use anyhow::Context;
@@ -468,6 +469,10 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
     )
     .relay(relay)
     .handler(SEND_MAIL, Arc::new(MailHandler(platform.mailer.clone())))
+    .handler(
+        SEND_MAIL_ON_BEHALF,
+        Arc::new(OnBehalfHandler { mailer: platform.mailer.clone(), limiter: platform.limiter.clone() }),
+    )
     .handler(SEND_SMS, Arc::new(SmsHandler(platform.sms.clone())))
     .handler(DELETE_FILES, Arc::new(DeleteFilesHandler(platform.storage.clone())));
     for (kind, handler) in kernel.handlers {

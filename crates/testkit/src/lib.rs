@@ -211,6 +211,32 @@ impl TestApp {
         platform::db::connect(&self.config.database_url(), 2).await.expect("connect test db")
     }
 
+    /// Waits (up to 10 s) until the outbox holds no mail, SMS or file removal due now: every
+    /// side effect queued so far has been delivered (or dropped by its handler), so a test can
+    /// count what went out.
+    pub async fn outbox_idle(&self) {
+        let db = self.db().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let now = platform::db::Ts::now();
+            let (left,): (i64,) = platform::with_db!(&db, |pool| {
+                sqlx::query_as(
+                    "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND kind <> 'domain.event'
+                       AND next_attempt_at <= $1",
+                )
+                .bind(now)
+                .fetch_one(pool)
+                .await
+            })
+            .expect("count outbox rows");
+            if left == 0 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{left} outbox rows were not delivered in 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     /// Graceful shutdown: stop accepting, finish in-flight requests, stop the worker.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -7,23 +7,7 @@ impl Accounts {
     pub async fn forgot_password(&self, email: &str, client: &ClientInfo) -> Result<()> {
         let email = EmailAddress::parse(email)?;
         self.limit_send(email.as_str(), client).await?;
-        // The answer leaves before anything depends on whether the account exists: looking it
-        // up and writing the code take time only a known address would spend, which would
-        // tell the two apart. The work goes on after the answer.
-        let this = self.clone();
-        tokio::spawn(async move {
-            let sent = match store::find_user_by_email(&this.platform.db, email.as_str()).await {
-                Ok(Some(user)) if !user.disabled => {
-                    this.send_email_code(CodePurpose::PasswordReset, CodeMail::PasswordReset, &user, email.as_str())
-                        .await
-                }
-                Ok(_) => Ok(()),
-                Err(e) => Err(e.into()),
-            };
-            if let Err(e) = sent {
-                tracing::warn!(error = %e, "sending a password reset code failed");
-            }
-        });
+        self.code_after_answer(CodePurpose::PasswordReset, CodeMail::PasswordReset, email, |u| !u.disabled);
         Ok(())
     }
 

@@ -64,6 +64,22 @@ impl Accounts {
         Ok(gone)
     }
 
+    /// Removes one never-verified account unless it has activity; true when it went.
+    async fn purge_one(&self, user: Uuid, avatar_key: Option<&str>) -> Result<bool> {
+        let mut tx = self.platform.db.begin().await?;
+        for (module, hooks) in self.hooks.all() {
+            if hooks.has_activity(&mut tx, user).await.map_err(|e| AccountsError::Hook(module, e))? {
+                return Ok(false); // dropping the transaction rolls it back
+            }
+        }
+        if !self.remove_user(&mut tx, user, avatar_key, true).await? {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        self.removed(user).await;
+        Ok(true)
+    }
+
     /// After a removal committed: end the user's connections, let modules drop cached rows,
     /// and start the outbox on the queued work.
     pub(super) async fn removed(&self, user: Uuid) {
@@ -86,20 +102,13 @@ impl Accounts {
             let Some(last) = batch.last() else { break };
             after = Some(last.0);
             for (user, avatar_key) in batch {
-                let mut tx = self.platform.db.begin().await?;
-                let mut active = false;
-                for (module, hooks) in self.hooks.all() {
-                    active |= hooks.has_activity(&mut tx, user).await.map_err(|e| AccountsError::Hook(module, e))?;
-                    if active {
-                        break;
-                    }
+                // One account failing (a module's hook, a lost connection) must not stop the
+                // purge of the others: it is logged and tried again on the next run.
+                match self.purge_one(user, avatar_key.as_deref()).await {
+                    Ok(true) => purged += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(%user, error = %e, "purging an unverified account failed"),
                 }
-                if active || !self.remove_user(&mut tx, user, avatar_key.as_deref(), true).await? {
-                    continue; // dropping the transaction rolls it back
-                }
-                tx.commit().await?;
-                self.removed(user).await;
-                purged += 1;
             }
         }
         Ok(purged)

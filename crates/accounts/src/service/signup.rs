@@ -88,13 +88,32 @@ impl Accounts {
     pub async fn resend_verification(&self, email: &str, client: &ClientInfo) -> Result<()> {
         let email = EmailAddress::parse(email)?;
         self.limit_send(email.as_str(), client).await?;
-        let Some(user) = store::find_user_by_email(&self.platform.db, email.as_str()).await? else {
-            return Ok(());
-        };
-        if user.email_verified {
-            return Ok(());
-        }
-        self.send_email_code(CodePurpose::VerifyEmail, CodeMail::Verification, &user, email.as_str()).await
+        self.code_after_answer(CodePurpose::VerifyEmail, CodeMail::Verification, email, |u| !u.email_verified);
+        Ok(())
+    }
+
+    /// Looks `email`'s account up and, if `wanted` says so, writes and mails it a code, after
+    /// the caller has answered: the answer leaves before anything depends on whether the
+    /// account exists (the time a known address spends writing its code, or waiting on a busy
+    /// database, would tell it from an unknown one). A failure is logged; the person asks again.
+    pub(super) fn code_after_answer(
+        &self,
+        purpose: CodePurpose,
+        kind: CodeMail,
+        email: EmailAddress,
+        wanted: fn(&UserRow) -> bool,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let sent = match store::find_user_by_email(&this.platform.db, email.as_str()).await {
+                Ok(Some(user)) if wanted(&user) => this.send_email_code(purpose, kind, &user, email.as_str()).await,
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, ?purpose, "sending a code failed");
+            }
+        });
     }
 
     pub(super) async fn send_email_code(

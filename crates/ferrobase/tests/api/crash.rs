@@ -97,7 +97,9 @@ async fn kill_9_during_writes_loses_nothing_answered(env: &[(&str, &str)]) {
     assert_eq!(kept.len(), ids.len(), "{} answered tasks are gone", ids.len() - kept.len());
     db.close().await;
 
-    // Every invitation mail arrives once (rows claimed by the dead process within the claim time).
+    // Every invitation mail arrives (rows claimed by the dead process within the claim time), and
+    // the mailbox holds one per invitation: a row delivered again replaces its file (one per
+    // message id), so more than one means two rows (or two invitations) for one answer.
     let mail = dir.path().join("data").join("mail");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -105,7 +107,7 @@ async fn kill_9_during_writes_loses_nothing_answered(env: &[(&str, &str)]) {
         let arrived = answered.invited.iter().filter(|to| got.contains_key(*to)).count();
         if arrived == answered.invited.len() {
             let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
-            assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+            assert!(twice.is_empty(), "more than one mail for one invitation: {twice:?}");
             break;
         }
         assert!(Instant::now() < deadline, "{arrived} of {} invitation mails arrived", answered.invited.len());

@@ -17,6 +17,34 @@ impl Handler for MailHandler {
     }
 }
 
+/// Delivers `mail.on_behalf` rows: drops a mail that a burst of its kind already produced, or
+/// that the sender's or the recipient's hourly budget does not fit (the row is done either
+/// way), and sends the rest. The decision is made once per row: a redelivery after a failed
+/// send goes straight to sending.
+pub struct OnBehalfHandler {
+    /// Sends.
+    pub mailer: Mailer,
+    /// Holds the budgets and the coalescing windows.
+    pub limiter: crate::ratelimit::RateLimiter,
+}
+
+#[async_trait::async_trait]
+impl Handler for OnBehalfHandler {
+    async fn handle(&self, id: Uuid, payload: &str) -> Result<(), String> {
+        let on_behalf: crate::mail::OnBehalf =
+            serde_json::from_str(payload).map_err(|e| format!("bad mail payload: {e}"))?;
+        let decided_before = self.limiter.hit(&format!("mail-row:{id}"), ONCE).await.is_err();
+        if !decided_before && !crate::mail::fits(&self.limiter, &on_behalf).await {
+            metrics::counter!("mail_withheld_total").increment(1);
+            return Ok(());
+        }
+        self.mailer.send(&id.to_string(), &on_behalf.mail).await.map_err(|e| e.to_string())
+    }
+}
+
+/// One decision per row (longer than any row waits for its retries to end).
+const ONCE: crate::ratelimit::Quota = crate::ratelimit::Quota::new(1, std::time::Duration::from_secs(7 * 24 * 3600));
+
 /// Delivers `sms.send` rows.
 pub struct SmsHandler(pub SmsSender);
 

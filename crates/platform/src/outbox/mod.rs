@@ -11,7 +11,7 @@ pub(crate) mod lease;
 pub(crate) mod store;
 mod worker;
 
-pub use delivery::{DeleteFiles, DeleteFilesHandler, MailHandler, SmsHandler};
+pub use delivery::{DeleteFiles, DeleteFilesHandler, MailHandler, OnBehalfHandler, SmsHandler};
 pub use store::{ListedRow, OutboxRow, count_by_status, list, retry};
 pub use worker::{Handler, Job, Worker};
 
@@ -28,6 +28,10 @@ pub const PARKED: &str = "parked";
 
 /// The kind of the built-in mail side effect (payload: [`crate::mail::Mail`]).
 pub const SEND_MAIL: &str = "mail.send";
+/// The kind of mail one person's action sends to someone else (payload:
+/// [`crate::mail::OnBehalf`]): coalescing and the hourly budgets are decided when it is
+/// delivered, outside the transaction that wrote it.
+pub const SEND_MAIL_ON_BEHALF: &str = "mail.on_behalf";
 /// The kind of the built-in SMS side effect (payload: [`crate::sms::Sms`]).
 pub const SEND_SMS: &str = "sms.send";
 /// The kind of the built-in file removal (payload: [`DeleteFiles`]).

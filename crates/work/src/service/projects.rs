@@ -11,9 +11,9 @@ use notifications::NewNotification;
 use platform::FieldError;
 use platform::auth::AuthUser;
 use platform::db::{Ts, Tx};
-use platform::mail::{Mail, html_escape};
+use platform::mail::{Mail, OnBehalf, html_escape};
 use platform::money;
-use platform::outbox::SEND_MAIL;
+use platform::outbox::SEND_MAIL_ON_BEHALF;
 use platform::pagination::Page;
 use serde_json::json;
 use uuid::Uuid;
@@ -398,11 +398,10 @@ impl Work {
             ),
         };
         // The address never agreed to hear from us: one mail per invitation at most, and none
-        // past the inviter's or the address's hourly budget (the invitation still stands).
-        let mailed = platform::mail::spend_budget(&self.platform.limiter, Some(user.user_id), &mail.to).await.is_ok();
-        if mailed {
-            self.platform.outbox.enqueue(&mut tx, SEND_MAIL, &mail).await?;
-        }
+        // past the inviter's or the address's hourly budget (decided at delivery; the
+        // invitation stands either way).
+        let mail = OnBehalf { mail, sender: Some(user.user_id), coalesce: None };
+        self.platform.outbox.enqueue(&mut tx, SEND_MAIL_ON_BEHALF, &mail).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
         self.notifications.announce(&recorded);
