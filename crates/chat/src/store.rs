@@ -376,8 +376,18 @@ pub async fn successor(tx: &mut Tx, room: Uuid, user: Uuid) -> Result<Option<Uui
     Ok(row.map(|r| r.0))
 }
 
-/// Makes `owner` the owner of `room` (in the room row and in their membership).
-pub async fn set_owner(tx: &mut Tx, room: Uuid, owner: Uuid) -> Result<(), DbError> {
+/// Makes `owner` the owner of `room` (in their membership and in the room row); false, with
+/// nothing changed, when they are no longer a member (they left meanwhile).
+pub async fn set_owner(tx: &mut Tx, room: Uuid, owner: Uuid) -> Result<bool, DbError> {
+    let promoted = execute_tx!(
+        tx,
+        sqlx::query("UPDATE chat_members SET role = 'owner' WHERE room_id = $1 AND user_id = $2")
+            .bind(room)
+            .bind(owner)
+    )?;
+    if promoted == 0 {
+        return Ok(false);
+    }
     let now = Ts::now();
     execute_tx!(
         tx,
@@ -386,13 +396,7 @@ pub async fn set_owner(tx: &mut Tx, room: Uuid, owner: Uuid) -> Result<(), DbErr
             .bind(owner)
             .bind(now)
     )?;
-    execute_tx!(
-        tx,
-        sqlx::query("UPDATE chat_members SET role = 'owner' WHERE room_id = $1 AND user_id = $2")
-            .bind(room)
-            .bind(owner)
-    )?;
-    Ok(())
+    Ok(true)
 }
 
 /// Shows `user`'s messages as from a deleted user: no sender id, the given name.

@@ -44,14 +44,12 @@ pub trait AccountHooks: Send + Sync {
     async fn export(&self, user: Uuid) -> anyhow::Result<serde_json::Value>;
 
     /// Runs inside the transaction that deletes `user`, before the user's row goes, so that a
-    /// module can hand shared objects on; it fails the deletion by failing.
-    async fn deleting(&self, _tx: &mut Tx, _user: Uuid) -> anyhow::Result<()> {
-        Ok(())
+    /// module can hand shared objects on; it fails the deletion by failing. What it returns
+    /// runs once the deletion has committed (announce what went, drop cached rows), and never
+    /// if it rolled back.
+    async fn deleting(&self, _tx: &mut Tx, _user: Uuid) -> anyhow::Result<Option<AfterDeletion>> {
+        Ok(None)
     }
-
-    /// Runs after the deletion of `user` committed: drop what was cached of the user's rows
-    /// (a hook must not fail here; the deletion stands).
-    async fn deleted(&self, _user: Uuid) {}
 
     /// Whether `user` left anything others see (messages, comments, owned objects shared with
     /// others). The purge of never-verified accounts keeps those accounts.
@@ -59,6 +57,9 @@ pub trait AccountHooks: Send + Sync {
         Ok(false)
     }
 }
+
+/// What a module does once an account's deletion has committed.
+pub type AfterDeletion = Box<dyn FnOnce() + Send>;
 
 /// The account hooks of every module, in module order, under each module's name. Accounts
 /// holds one (it is built before the modules that register into it).

@@ -7,7 +7,9 @@ use crate::service::Work;
 use accounts::Accounts;
 use notifications::Notifications;
 use platform::db::Tx;
-use platform::module::{AccountHooks, Kernel, Module, NotificationKind, Settings, SettingsOf, SettingsSpec};
+use platform::module::{
+    AccountHooks, AfterDeletion, Kernel, Module, NotificationKind, Settings, SettingsOf, SettingsSpec,
+};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -92,12 +94,10 @@ impl AccountHooks for Hooks {
         Ok(self.0.export(user).await?)
     }
 
-    async fn deleting(&self, tx: &mut Tx, user: Uuid) -> anyhow::Result<()> {
-        Ok(self.0.user_departing(tx, user).await?)
-    }
-
-    async fn deleted(&self, _user: Uuid) {
-        self.0.user_departed();
+    async fn deleting(&self, tx: &mut Tx, user: Uuid) -> anyhow::Result<Option<AfterDeletion>> {
+        let deleted_projects = self.0.user_departing(tx, user).await?;
+        let work = self.0.clone();
+        Ok(Some(Box::new(move || work.user_departed(&deleted_projects))))
     }
 
     async fn has_activity(&self, tx: &mut Tx, user: Uuid) -> anyhow::Result<bool> {

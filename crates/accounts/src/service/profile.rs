@@ -1,6 +1,7 @@
 //! Accounts use cases: the profile, the avatar, the data export and account deletion.
 
 use super::*;
+use platform::module::AfterDeletion;
 
 impl Accounts {
     /// Changes the caller's profile and returns it.
@@ -32,36 +33,39 @@ impl Accounts {
             self.require_password(&row, password.unwrap_or_default()).await?;
         }
         let mut tx = self.platform.db.begin().await?;
-        self.remove_user(&mut tx, user, row.avatar_key.as_deref(), false).await?;
+        let after = self.remove_user(&mut tx, user, row.avatar_key.as_deref(), false).await?;
         tx.commit().await?;
-        self.removed(user).await;
+        self.removed(user, after.unwrap_or_default());
         Ok(())
     }
 
     /// Removes `user` inside `tx`: every module first hands on what others share with the user
     /// (rooms, projects) and keeps their conversations, then the row goes with its sessions,
-    /// and the deletion event and the avatar files' removal are queued. With `only_unverified`
-    /// nothing happens (false) if the account was verified meanwhile.
+    /// and the deletion event and the avatar files' removal are queued. Answers what the
+    /// modules want done once it commits, or None (roll back) when nothing was removed: with
+    /// `only_unverified`, if the account was verified meanwhile.
     pub(super) async fn remove_user(
         &self,
         tx: &mut platform::db::Tx,
         user: Uuid,
         avatar_key: Option<&str>,
         only_unverified: bool,
-    ) -> Result<bool> {
+    ) -> Result<Option<Vec<AfterDeletion>>> {
+        let mut after = Vec::new();
         for (module, hooks) in self.hooks.all() {
-            hooks.deleting(tx, user).await.map_err(|e| AccountsError::Hook(module, e))?;
+            after.extend(hooks.deleting(tx, user).await.map_err(|e| AccountsError::Hook(module, e))?);
         }
         let gone = if only_unverified {
             store::delete_unverified_user(tx, user).await?
         } else {
             store::delete_user(tx, user).await?
         };
-        if gone {
-            events::deleted(&self.platform.outbox, tx, user).await?;
-            self.forget_avatar_files(tx, avatar_key).await?;
+        if !gone {
+            return Ok(None);
         }
-        Ok(gone)
+        events::deleted(&self.platform.outbox, tx, user).await?;
+        self.forget_avatar_files(tx, avatar_key).await?;
+        Ok(Some(after))
     }
 
     /// Removes one never-verified account unless it has activity; true when it went.
@@ -72,20 +76,20 @@ impl Accounts {
                 return Ok(false); // dropping the transaction rolls it back
             }
         }
-        if !self.remove_user(&mut tx, user, avatar_key, true).await? {
+        let Some(after) = self.remove_user(&mut tx, user, avatar_key, true).await? else {
             return Ok(false);
-        }
+        };
         tx.commit().await?;
-        self.removed(user).await;
+        self.removed(user, after);
         Ok(true)
     }
 
-    /// After a removal committed: end the user's connections, let modules drop cached rows,
-    /// and start the outbox on the queued work.
-    pub(super) async fn removed(&self, user: Uuid) {
+    /// After a removal committed: end the user's connections, let the modules finish (announce
+    /// what went, drop cached rows), and start the outbox on the queued work.
+    fn removed(&self, user: Uuid, after: Vec<AfterDeletion>) {
         self.ended(Ended::User { user, except: None });
-        for (_, hooks) in self.hooks.all() {
-            hooks.deleted(user).await;
+        for finish in after {
+            finish();
         }
         self.platform.outbox.wake();
     }

@@ -8,31 +8,52 @@ use crate::store;
 use platform::db::Tx;
 use uuid::Uuid;
 
+/// Heirs tried in turn when the chosen one left at the same moment.
+const HEIR_TRIES: usize = 5;
+
 /// The sender name shown on the messages of a deleted account.
 pub const DELETED_USER: &str = "Deleted user";
 
 impl Chat {
-    /// Inside the transaction that deletes `user`, before the user's row goes.
-    pub async fn user_departing(&self, tx: &mut Tx, user: Uuid) -> Result<()> {
+    /// Inside the transaction that deletes `user`, before the user's row goes. Returns the
+    /// rooms it deleted (to announce once the deletion has committed).
+    pub async fn user_departing(&self, tx: &mut Tx, user: Uuid) -> Result<Vec<Uuid>> {
+        let mut deleted = Vec::new();
         for room in store::rooms_only_of(tx, user).await? {
-            store::delete_room(tx, room).await?;
-            self.platform.outbox.event(tx, events::ROOM_DELETED, &serde_json::json!({"room_id": room})).await?;
+            self.delete_departed_room(tx, room).await?;
+            deleted.push(room);
         }
         for room in store::rooms_owned_by(tx, user).await? {
-            match store::successor(tx, room, user).await? {
-                Some(heir) => store::set_owner(tx, room, heir).await?,
-                None => {
-                    store::delete_room(tx, room).await?;
-                    self.platform.outbox.event(tx, events::ROOM_DELETED, &serde_json::json!({"room_id": room})).await?;
+            // An heir who left meanwhile is no longer found by the next look.
+            let mut handed = false;
+            for _ in 0..HEIR_TRIES {
+                let Some(heir) = store::successor(tx, room, user).await? else { break };
+                if store::set_owner(tx, room, heir).await? {
+                    handed = true;
+                    break;
                 }
+            }
+            if !handed {
+                self.delete_departed_room(tx, room).await?;
+                deleted.push(room);
             }
         }
         store::detach_sender(tx, user, DELETED_USER).await?;
+        Ok(deleted)
+    }
+
+    async fn delete_departed_room(&self, tx: &mut Tx, room: Uuid) -> Result<()> {
+        store::delete_room(tx, room).await?;
+        self.platform.outbox.event(tx, events::ROOM_DELETED, &serde_json::json!({"room_id": room})).await?;
         Ok(())
     }
 
-    /// After the deletion committed: cached roles and message pages may name the user.
-    pub fn user_departed(&self) {
+    /// After the deletion committed: the rooms it deleted are announced as any deletion is,
+    /// and cached roles and message pages (which may name the user) are dropped.
+    pub fn user_departed(&self, deleted_rooms: &[Uuid]) {
+        for room in deleted_rooms {
+            events::publish(&self.platform.hub, *room, events::ROOM_DELETED, &serde_json::json!({"room_id": room}));
+        }
         self.roles.invalidate_where(|_, _| true);
         self.recent.invalidate_where(|_, _| true);
         self.pages.invalidate_where(|_, _| true);

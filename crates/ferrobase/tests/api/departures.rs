@@ -61,6 +61,9 @@ async fn a_deleted_account_leaves_others_their_conversations(app: TestApp) {
     // Only a guest besides ann: nobody can own it, so it goes.
     let guested = project(&app, &ann, "Ann and a guest").await;
     add_to_project(&app, &ann, &guested, &dan, "guest").await;
+    let mut dan_watching = app.ws("/api/v1/realtime", Some(&dan.access)).await.unwrap();
+    let topic = format!("work.project.{guested}");
+    assert_eq!(dan_watching.request(json!({"type": "subscribe", "topic": topic}), "s").await["type"], "ack");
 
     app.delete("/api/v1/users/me", Some(&ann.access), Some(json!({"password": PASSWORD}))).await.expect(204);
 
@@ -86,6 +89,13 @@ async fn a_deleted_account_leaves_others_their_conversations(app: TestApp) {
     assert_eq!(ann_note["author_name"], "Deleted user");
     assert_eq!(by_content(&listed.json["items"], "bob's note")["author_id"], bob.user_id.as_str());
     app.get(&format!("/api/v1/work/projects/{guested}"), Some(&dan.access)).await.expect(404);
+    // The guest watching it is told, as when an owner deletes a project.
+    loop {
+        let frame = dan_watching.recv().await;
+        if frame["topic"] == topic.as_str() && frame["event"] == "project:deleted" {
+            break;
+        }
+    }
 }
 
 async fn backdate(app: &TestApp) {

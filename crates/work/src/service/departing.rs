@@ -10,30 +10,57 @@ use platform::db::Tx;
 use serde_json::json;
 use uuid::Uuid;
 
+/// Heirs tried in turn when the chosen one left at the same moment.
+const HEIR_TRIES: usize = 5;
+
 /// The author name shown on the comments of a deleted account.
 pub const DELETED_USER: &str = "Deleted user";
 
 impl Work {
-    /// Inside the transaction that deletes `user`, before the user's row goes.
-    pub async fn user_departing(&self, tx: &mut Tx, user: Uuid) -> Result<()> {
+    /// Inside the transaction that deletes `user`, before the user's row goes. Returns the
+    /// projects it deleted (to announce once the deletion has committed).
+    pub async fn user_departing(&self, tx: &mut Tx, user: Uuid) -> Result<Vec<Uuid>> {
+        let mut deleted = Vec::new();
         for project in departing::projects_only_of(tx, user).await? {
-            store::delete_project(tx, project).await?;
-            self.platform.outbox.event(tx, events::DOMAIN_PROJECT_DELETED, &json!({"project_id": project})).await?;
+            self.delete_departed_project(tx, project).await?;
+            deleted.push(project);
         }
-        for (project, heir) in departing::heirs(tx, user).await? {
-            // projects_only_of took every project without an heir.
-            let Some(heir) = heir else { continue };
-            store::set_owner(tx, project, heir).await?;
-            store::set_member_role(tx, project, heir, Role::Owner.as_str()).await?;
-            store::log(tx, project, None, "member.role_changed", Some(heir), &json!({"role": Role::Owner})).await?;
+        for project in departing::owned_projects(tx, user).await? {
+            // An heir who left meanwhile is no longer found by the next look.
+            let mut handed = false;
+            for _ in 0..HEIR_TRIES {
+                let Some(heir) = departing::heir(tx, project, user).await? else { break };
+                if store::set_member_role(tx, project, heir, Role::Owner.as_str()).await? {
+                    store::set_owner(tx, project, heir).await?;
+                    store::log(tx, project, None, "member.role_changed", Some(heir), &json!({"role": Role::Owner}))
+                        .await?;
+                    handed = true;
+                    break;
+                }
+            }
+            if !handed {
+                self.delete_departed_project(tx, project).await?;
+                deleted.push(project);
+            }
         }
         departing::detach_author(tx, user).await?;
+        Ok(deleted)
+    }
+
+    async fn delete_departed_project(&self, tx: &mut Tx, project: Uuid) -> Result<()> {
+        store::delete_project(tx, project).await?;
+        self.platform.outbox.event(tx, events::DOMAIN_PROJECT_DELETED, &json!({"project_id": project})).await?;
         Ok(())
     }
 
-    /// After the deletion committed: cached access may name the user or the old owner.
-    pub fn user_departed(&self) {
+    /// After the deletion committed: the projects it deleted are announced as any deletion is
+    /// (guests and visitors may be watching), and cached access, which may name the user or
+    /// the old owner, is dropped.
+    pub fn user_departed(&self, deleted_projects: &[Uuid]) {
         self.access_cache.invalidate_where(|_, _| true);
+        for project in deleted_projects {
+            events::publish(&self.platform.hub, *project, events::PROJECT_DELETED, &json!({"projectId": project}));
+        }
     }
 
     /// Whether `user` left something others see (the purge of unverified accounts keeps them).

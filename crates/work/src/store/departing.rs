@@ -22,22 +22,29 @@ pub async fn projects_only_of(tx: &mut Tx, user: Uuid) -> Result<Vec<Uuid>, DbEr
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
-/// Projects `user` owns, each with the member who inherits it: the longest-standing manager,
-/// else the longest-standing member (None when only guests are left).
-pub async fn heirs(tx: &mut Tx, user: Uuid) -> Result<Vec<(Uuid, Option<Uuid>)>, DbError> {
-    let rows: Vec<(Uuid, Option<Uuid>)> = with_tx!(tx, |conn| {
+/// Projects `user` owns.
+pub async fn owned_projects(tx: &mut Tx, user: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT id FROM work_projects WHERE owner_id = $1 ORDER BY id").bind(user).fetch_all(conn).await
+    })?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Who inherits `project` from `user`: the longest-standing manager, else the longest-standing
+/// member (None when only guests are left).
+pub async fn heir(tx: &mut Tx, project: Uuid, user: Uuid) -> Result<Option<Uuid>, DbError> {
+    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
         sqlx::query_as(
-            "SELECT p.id, (SELECT m.user_id FROM work_members m
-                           WHERE m.project_id = p.id AND m.user_id <> $1 AND m.role IN ('manager', 'member')
-                           ORDER BY CASE m.role WHEN 'manager' THEN 0 ELSE 1 END, m.joined_at, m.user_id
-                           LIMIT 1)
-             FROM work_projects p WHERE p.owner_id = $1 ORDER BY p.id",
+            "SELECT user_id FROM work_members
+             WHERE project_id = $1 AND user_id <> $2 AND role IN ('manager', 'member')
+             ORDER BY CASE role WHEN 'manager' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1",
         )
+        .bind(project)
         .bind(user)
-        .fetch_all(conn)
+        .fetch_optional(conn)
         .await
     })?;
-    Ok(rows)
+    Ok(row.map(|r| r.0))
 }
 
 /// Keeps `user`'s comments without an author.
