@@ -37,6 +37,14 @@ async fn invitation_mail_is_bounded_per_address_and_sender(app: TestApp) {
         invite(&app, &owner, &projects[0], &format!("guest{i}@example.com")).await.expect(202);
     }
     invite(&app, &owner, &projects[0], "one-more@example.com").await.expect_problem(429, "rate_limited");
+    // The forty invitations of the first project come a page at a time.
+    let path = format!("/api/v1/work/projects/{}/invitations?limit=25", projects[0]);
+    let first = app.get(&path, Some(&owner.access)).await.expect(200);
+    assert_eq!(first.json["items"].as_array().unwrap().len(), 25);
+    let next = format!("{path}&cursor={}", first.json["next_cursor"].as_str().unwrap());
+    let rest = app.get(&next, Some(&owner.access)).await.expect(200);
+    assert_eq!(rest.json["items"].as_array().unwrap().len(), 15);
+    assert!(rest.json["next_cursor"].is_null());
     invite(&app, &owner, &projects[0], "other@example.com").await.expect_problem(429, "rate_limited");
 }
 

@@ -404,7 +404,7 @@ async fn invitations_become_memberships_on_verification(app: TestApp) {
     let invite = testkit::read_mail(&app.mail_dir(), "newbie@example.com", 1).await;
     assert!(invite.subject.contains("Guests welcome"), "{}", invite.subject);
     let pending = app.get(&format!("/api/v1/work/projects/{p}/invitations"), Some(&owner.access)).await.expect(200);
-    assert_eq!(pending.json.as_array().unwrap().len(), 1);
+    assert_eq!(pending.json["items"].as_array().unwrap().len(), 1);
     // Registering alone proves nothing about the address; verifying it does.
     let newbie = app.register("newbie@example.com").await;
     app.get(&format!("/api/v1/work/projects/{p}"), Some(&newbie.access)).await.expect_problem(404, "not_found");
@@ -421,7 +421,7 @@ async fn invitations_become_memberships_on_verification(app: TestApp) {
     };
     assert_eq!(seen.json["role"], "member");
     let pending = app.get(&format!("/api/v1/work/projects/{p}/invitations"), Some(&owner.access)).await.expect(200);
-    assert!(pending.json.as_array().unwrap().is_empty());
+    assert!(pending.json["items"].as_array().unwrap().is_empty());
     // An address with an account is invited too (the answer does not tell it has one); its
     // owner sees the invitation and accepts it. Asking again mails nothing more.
     let known = app.register_verified("known@example.com").await;
@@ -430,8 +430,8 @@ async fn invitations_become_memberships_on_verification(app: TestApp) {
     assert_eq!(r.json["email"], "known@example.com");
     app.post(&members, Some(&owner.access), json!({"email": "known@example.com"})).await.expect(202);
     let mine = app.get("/api/v1/work/invitations", Some(&known.access)).await.expect(200);
-    let invitation = mine.json[0]["id"].as_str().unwrap().to_string();
-    assert_eq!(mine.json[0]["project_id"], p.as_str());
+    let invitation = mine.json["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(mine.json["items"][0]["project_id"], p.as_str());
     let strangers = app.get("/api/v1/work/invitations", Some(&newbie.access)).await.expect(200);
     assert!(!strangers.text.contains(&invitation), "only the invitee sees it");
     app.post(&format!("/api/v1/work/invitations/{invitation}/accept"), Some(&newbie.access), json!({}))

@@ -284,15 +284,17 @@ pub(super) async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Pending invitations (owner, managers).
+/// Pending invitations (owner, managers), a page at a time, oldest first.
 #[utoipa::path(get, path = "/api/v1/work/projects/{id}/invitations", tag = "work", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Project id")), responses((status = 200, body = Vec<Invitation>)))]
+    params(("id" = Uuid, Path, description = "Project id"), PageQuery), responses((status = 200, body = Page<Invitation>)))]
 pub(super) async fn list_invitations(
     State(s): State<WorkState>,
     me: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Vec<Invitation>>> {
-    Ok(axum::Json(s.work.invitations(&me, id).await?))
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<Page<Invitation>>> {
+    let (limit, after) = page(q.limit, q.cursor)?;
+    Ok(axum::Json(s.work.invitations(&me, id, after, limit).await?))
 }
 
 /// Withdraw an invitation (owner, managers).
@@ -309,14 +311,17 @@ pub(super) async fn revoke_invitation(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The caller's invitations (to their verified address), valid 14 days each.
+/// The caller's invitations (to their verified address), valid 14 days each, a page at a time,
+/// oldest first (anyone may invite any address, so there may be many).
 #[utoipa::path(get, path = "/api/v1/work/invitations", tag = "work", security(("bearer" = [])),
-    responses((status = 200, body = Vec<InvitationForMe>)))]
+    params(PageQuery), responses((status = 200, body = Page<InvitationForMe>)))]
 pub(super) async fn my_invitations(
     State(s): State<WorkState>,
     me: AuthUser,
-) -> ApiResult<axum::Json<Vec<InvitationForMe>>> {
-    Ok(axum::Json(s.work.my_invitations(&me).await?))
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<Page<InvitationForMe>>> {
+    let (limit, after) = page(q.limit, q.cursor)?;
+    Ok(axum::Json(s.work.my_invitations(&me, after, limit).await?))
 }
 
 /// Accept an invitation: the caller becomes a member with its role.

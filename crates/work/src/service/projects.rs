@@ -254,13 +254,23 @@ impl Work {
     }
 
     /// Pending invitations (owner and managers).
-    pub async fn invitations(&self, user: &AuthUser, project: Uuid) -> Result<Vec<Invitation>> {
+    pub async fn invitations(
+        &self,
+        user: &AuthUser,
+        project: Uuid,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Invitation>> {
         self.require(user, project, Role::Manager).await?;
-        let rows = store::invitations(&self.platform.db, project, Ts::now().minus(INVITATION_TTL)).await?;
-        Ok(rows
+        let live_since = Ts::now().minus(INVITATION_TTL);
+        let rows = store::invitations(&self.platform.db, project, live_since, after, limit + 1).await?;
+        let page = Page::from_rows(rows, limit, |r| r.0);
+        let items = page
+            .items
             .into_iter()
             .map(|(id, email, role, created_at)| Invitation { id, email, role: Role::from_stored(&role), created_at })
-            .collect())
+            .collect();
+        Ok(Page { items, next_cursor: page.next_cursor })
     }
 
     /// Checks that the caller may give `role` to a new or existing member.
@@ -421,10 +431,20 @@ impl Work {
     }
 
     /// The caller's live invitations (to their verified address).
-    pub async fn my_invitations(&self, user: &AuthUser) -> Result<Vec<InvitationForMe>> {
-        let Some(email) = self.verified_email(user).await? else { return Ok(Vec::new()) };
-        let rows = store::invitations_of(&self.platform.db, &email, Ts::now().minus(INVITATION_TTL)).await?;
-        Ok(rows
+    pub async fn my_invitations(
+        &self,
+        user: &AuthUser,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<InvitationForMe>> {
+        let Some(email) = self.verified_email(user).await? else {
+            return Ok(Page { items: Vec::new(), next_cursor: None });
+        };
+        let live_since = Ts::now().minus(INVITATION_TTL);
+        let rows = store::invitations_of(&self.platform.db, &email, live_since, after, limit + 1).await?;
+        let page = Page::from_rows(rows, limit, |r| r.0);
+        let items = page
+            .items
             .into_iter()
             .map(|(id, project_id, project_name, role, created_at)| InvitationForMe {
                 id,
@@ -434,7 +454,8 @@ impl Work {
                 created_at,
                 expires_at: created_at.plus(INVITATION_TTL),
             })
-            .collect())
+            .collect();
+        Ok(Page { items, next_cursor: page.next_cursor })
     }
 
     /// Accepts one of the caller's invitations: they become a member with its role.

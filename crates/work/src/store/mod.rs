@@ -317,34 +317,47 @@ pub async fn delete_invitation(tx: &mut Tx, project: Uuid, id: Uuid) -> Result<b
     Ok(n > 0)
 }
 
-/// The live invitations of an address: (id, project, project name, role, created_at).
+/// The live invitations of an address, by id after `after`: (id, project, project name, role,
+/// created_at). Anyone may invite any address, so this is paged.
 pub async fn invitations_of(
     db: &Db,
     email: &str,
     live_since: Ts,
+    after: Option<Uuid>,
+    limit: i64,
 ) -> Result<Vec<(Uuid, Uuid, String, String, Ts)>, DbError> {
     Ok(with_db!(db, |pool| {
         sqlx::query_as(
             "SELECT i.id, i.project_id, p.name, i.role, i.created_at
              FROM work_invitations i JOIN work_projects p ON p.id = i.project_id
-             WHERE i.email = $1 AND i.created_at > $2 ORDER BY i.created_at, i.id",
+             WHERE i.email = $1 AND i.created_at > $2 AND ($3 IS NULL OR i.id > $3) ORDER BY i.id LIMIT $4",
         )
         .bind(email)
         .bind(live_since)
+        .bind(after)
+        .bind(limit)
         .fetch_all(pool)
         .await
     })?)
 }
 
-/// Pending invitations of a project: (id, email, role, created_at).
-pub async fn invitations(db: &Db, project: Uuid, live_since: Ts) -> Result<Vec<(Uuid, String, String, Ts)>, DbError> {
+/// Pending invitations of a project, by id after `after`: (id, email, role, created_at).
+pub async fn invitations(
+    db: &Db,
+    project: Uuid,
+    live_since: Ts,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<(Uuid, String, String, Ts)>, DbError> {
     Ok(with_db!(db, |pool| {
         sqlx::query_as(
             "SELECT id, email, role, created_at FROM work_invitations
-             WHERE project_id = $1 AND created_at > $2 ORDER BY created_at, id",
+             WHERE project_id = $1 AND created_at > $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4",
         )
         .bind(project)
         .bind(live_since)
+        .bind(after)
+        .bind(limit)
         .fetch_all(pool)
         .await
     })?)
