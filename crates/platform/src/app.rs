@@ -74,9 +74,21 @@ impl Platform {
                 .set_connection_timeout(Some(std::time::Duration::from_secs(1)))
                 .set_response_timeout(Some(std::time::Duration::from_secs(1)))
                 .set_number_of_retries(1);
-            let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), manager)
-                .await
-                .context("connecting to redis")?;
+            // An instance (re)started while Redis is down still starts: it connects later, and
+            // until then limits count in process and realtime stays within the instance.
+            let eager = redis::aio::ConnectionManager::new_with_config(client.clone(), manager.clone());
+            let conn = match tokio::time::timeout(std::time::Duration::from_secs(3), eager).await {
+                Ok(Ok(conn)) => conn,
+                failed => {
+                    let why = failed.map_or_else(
+                        |_| "no answer in 3 s".to_string(),
+                        |r| r.err().map(|e| e.to_string()).unwrap_or_default(),
+                    );
+                    tracing::warn!(error = %why, "redis is unreachable at start; connecting when it returns");
+                    redis::aio::ConnectionManager::new_lazy_with_config(client.clone(), manager)
+                        .context("setting up the redis connection")?
+                }
+            };
             crate::realtime::attach_backplane(&hub, client, conn.clone(), &config.redis_prefix).await;
             Some(conn)
         };

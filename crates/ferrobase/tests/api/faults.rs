@@ -135,6 +135,9 @@ async fn redis_cut_off_degrades_to_one_instance_and_recovers() {
         app.register(&format!("during-{i}@example.com")).await;
         assert!(started.elapsed() < Duration::from_secs(2), "REST waited on Redis: {:?}", started.elapsed());
     }
+    // An instance started during the outage starts and serves.
+    let c = a.sibling().await;
+    c.get("/api/v1/users/me", Some(&bob.access)).await.expect(200);
     // Rate limits still hold, counted in this process.
     for _ in 0..10 {
         a.login("owner@example.com", "wrong password").await.expect(401);
