@@ -4,6 +4,7 @@
 mod comments;
 mod departing;
 mod insights;
+mod invitations;
 mod projects;
 mod tasks;
 
