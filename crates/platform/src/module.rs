@@ -37,6 +37,9 @@ pub struct NotificationKind {
     pub description: &'static str,
 }
 
+/// The name shown, in every module, as the author of what a deleted account left behind.
+pub const DELETED_USER_NAME: &str = "Deleted user";
+
 /// What a module does with a user's data when the user asks for it or leaves.
 #[async_trait::async_trait]
 pub trait AccountHooks: Send + Sync {

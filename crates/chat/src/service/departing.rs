@@ -3,16 +3,13 @@
 //! their messages stay, shown as from a deleted user.
 
 use super::{Chat, Result};
-use crate::events;
 use crate::store;
 use platform::db::Tx;
+use platform::module::DELETED_USER_NAME;
 use uuid::Uuid;
 
 /// Heirs tried in turn when the chosen one left at the same moment.
 const HEIR_TRIES: usize = 5;
-
-/// The sender name shown on the messages of a deleted account.
-pub const DELETED_USER: &str = "Deleted user";
 
 impl Chat {
     /// Inside the transaction that deletes `user`, before the user's row goes. Returns the
@@ -20,7 +17,7 @@ impl Chat {
     pub async fn user_departing(&self, tx: &mut Tx, user: Uuid) -> Result<Vec<Uuid>> {
         let mut deleted = Vec::new();
         for room in store::rooms_only_of(tx, user).await? {
-            self.delete_departed_room(tx, room).await?;
+            self.remove_room(tx, room).await?;
             deleted.push(room);
         }
         for room in store::rooms_owned_by(tx, user).await? {
@@ -34,25 +31,19 @@ impl Chat {
                 }
             }
             if !handed {
-                self.delete_departed_room(tx, room).await?;
+                self.remove_room(tx, room).await?;
                 deleted.push(room);
             }
         }
-        store::detach_sender(tx, user, DELETED_USER).await?;
+        store::detach_sender(tx, user, DELETED_USER_NAME).await?;
         Ok(deleted)
-    }
-
-    async fn delete_departed_room(&self, tx: &mut Tx, room: Uuid) -> Result<()> {
-        store::delete_room(tx, room).await?;
-        self.platform.outbox.event(tx, events::ROOM_DELETED, &serde_json::json!({"room_id": room})).await?;
-        Ok(())
     }
 
     /// After the deletion committed: the rooms it deleted are announced as any deletion is,
     /// and cached roles and message pages (which may name the user) are dropped.
     pub fn user_departed(&self, deleted_rooms: &[Uuid]) {
         for room in deleted_rooms {
-            events::publish(&self.platform.hub, *room, events::ROOM_DELETED, &serde_json::json!({"room_id": room}));
+            self.room_removed(*room);
         }
         self.roles.invalidate_where(|_, _| true);
         self.recent.invalidate_where(|_, _| true);

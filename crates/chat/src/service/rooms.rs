@@ -73,16 +73,28 @@ impl Chat {
     /// Deletes a room with its messages (owner).
     pub async fn delete_room(&self, user: &AuthUser, room: Uuid) -> Result<()> {
         self.require_role(user, room, MemberRole::Owner).await?;
-        let deleted = serde_json::json!({"room_id": room});
         let mut tx = self.platform.db.begin().await?;
-        if !store::delete_room(&mut tx, room).await? {
+        if !self.remove_room(&mut tx, room).await? {
             return Err(ChatError::NotFound);
         }
-        self.platform.outbox.event(&mut tx, events::ROOM_DELETED, &deleted).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
-        self.forget_room(room);
-        events::publish(&self.platform.hub, room, events::ROOM_DELETED, &deleted);
+        self.room_removed(room);
         Ok(())
+    }
+
+    /// Deletes `room` inside `tx` with its domain event; false when there was no such room.
+    pub(super) async fn remove_room(&self, tx: &mut platform::db::Tx, room: Uuid) -> Result<bool> {
+        if !store::delete_room(tx, room).await? {
+            return Ok(false);
+        }
+        self.platform.outbox.event(tx, events::ROOM_DELETED, &serde_json::json!({"room_id": room})).await?;
+        Ok(true)
+    }
+
+    /// After a room's deletion committed: forgets what was cached of it and tells its sockets.
+    pub(super) fn room_removed(&self, room: Uuid) {
+        self.forget_room(room);
+        events::publish(&self.platform.hub, room, events::ROOM_DELETED, &serde_json::json!({"room_id": room}));
     }
 }

@@ -42,7 +42,7 @@ impl Work {
     async fn comment_out(&self, row: CommentRow) -> Result<Comment> {
         let author_name = match row.author_id {
             Some(author) => self.name_of(author).await,
-            None => super::departing::DELETED_USER.to_string(),
+            None => platform::module::DELETED_USER_NAME.to_string(),
         };
         Ok(Comment {
             mentions: serde_json::from_str(&row.mentions).unwrap_or_default(),

@@ -3,7 +3,6 @@
 //! with nobody else able to own it goes; their comments stay, shown as from a deleted user.
 
 use super::{Result, Work};
-use crate::events;
 use crate::model::Role;
 use crate::store::{self, departing};
 use platform::db::Tx;
@@ -13,16 +12,13 @@ use uuid::Uuid;
 /// Heirs tried in turn when the chosen one left at the same moment.
 const HEIR_TRIES: usize = 5;
 
-/// The author name shown on the comments of a deleted account.
-pub const DELETED_USER: &str = "Deleted user";
-
 impl Work {
     /// Inside the transaction that deletes `user`, before the user's row goes. Returns the
     /// projects it deleted (to announce once the deletion has committed).
     pub async fn user_departing(&self, tx: &mut Tx, user: Uuid) -> Result<Vec<Uuid>> {
         let mut deleted = Vec::new();
         for project in departing::projects_only_of(tx, user).await? {
-            self.delete_departed_project(tx, project).await?;
+            self.remove_project(tx, project).await?;
             deleted.push(project);
         }
         for project in departing::owned_projects(tx, user).await? {
@@ -39,18 +35,12 @@ impl Work {
                 }
             }
             if !handed {
-                self.delete_departed_project(tx, project).await?;
+                self.remove_project(tx, project).await?;
                 deleted.push(project);
             }
         }
         departing::detach_author(tx, user).await?;
         Ok(deleted)
-    }
-
-    async fn delete_departed_project(&self, tx: &mut Tx, project: Uuid) -> Result<()> {
-        store::delete_project(tx, project).await?;
-        self.platform.outbox.event(tx, events::DOMAIN_PROJECT_DELETED, &json!({"project_id": project})).await?;
-        Ok(())
     }
 
     /// After the deletion committed: the projects it deleted are announced as any deletion is
@@ -59,7 +49,7 @@ impl Work {
     pub fn user_departed(&self, deleted_projects: &[Uuid]) {
         self.access_cache.invalidate_where(|_, _| true);
         for project in deleted_projects {
-            events::publish(&self.platform.hub, *project, events::PROJECT_DELETED, &json!({"projectId": project}));
+            self.project_removed(*project);
         }
     }
 

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use notifications::NewNotification;
 use platform::FieldError;
 use platform::auth::AuthUser;
-use platform::db::Ts;
+use platform::db::{Ts, Tx};
 use platform::money;
 use platform::pagination::Page;
 use serde_json::json;
@@ -205,15 +205,28 @@ impl Work {
     pub async fn delete_project(&self, user: &AuthUser, id: Uuid) -> Result<()> {
         self.require(user, id, Role::Owner).await?;
         let mut tx = self.platform.db.begin().await?;
-        if !store::delete_project(&mut tx, id).await? {
+        if !self.remove_project(&mut tx, id).await? {
             return Err(WorkError::NotFound);
         }
-        self.platform.outbox.event(&mut tx, events::DOMAIN_PROJECT_DELETED, &json!({"project_id": id})).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
-        self.access_changed(id, None);
-        events::publish(&self.platform.hub, id, events::PROJECT_DELETED, &json!({"projectId": id}));
+        self.project_removed(id);
         Ok(())
+    }
+
+    /// Deletes `project` inside `tx` with its domain event; false when there was no such project.
+    pub(super) async fn remove_project(&self, tx: &mut Tx, project: Uuid) -> Result<bool> {
+        if !store::delete_project(tx, project).await? {
+            return Ok(false);
+        }
+        self.platform.outbox.event(tx, events::DOMAIN_PROJECT_DELETED, &json!({"project_id": project})).await?;
+        Ok(true)
+    }
+
+    /// After a project's deletion committed: forgets cached access to it and tells its sockets.
+    pub(super) fn project_removed(&self, project: Uuid) {
+        self.access_changed(project, None);
+        events::publish(&self.platform.hub, project, events::PROJECT_DELETED, &json!({"projectId": project}));
     }
 
     // --- members --------------------------------------------------------------------------------
