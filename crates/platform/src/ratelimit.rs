@@ -206,6 +206,22 @@ impl RateLimiter {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX).max(1)
     }
 
+    /// The answer of a Redis call made within [`REDIS_WAIT`]; None (and Redis left alone for
+    /// a while) when it failed or took longer.
+    async fn within_wait<T>(&self, call: impl std::future::Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        match tokio::time::timeout(REDIS_WAIT, call).await {
+            Ok(Ok(answer)) => Some(answer),
+            Ok(Err(e)) => {
+                self.redis_failed(&e);
+                None
+            }
+            Err(_) => {
+                self.redis_failed(&"no answer in time");
+                None
+            }
+        }
+    }
+
     /// Notes a failed (or too slow) Redis call: the next ones count in process for a while.
     fn redis_failed(&self, error: &dyn std::fmt::Display) {
         let until = self.millis_now() + u64::try_from(REDIS_RETRY_AFTER.as_millis()).unwrap_or(1000);
@@ -231,10 +247,8 @@ impl RateLimiter {
                     script.key(&full).arg(quota.window.as_millis() as u64).invoke_async(&mut conn).await
                 }
             };
-            match tokio::time::timeout(REDIS_WAIT, call).await {
-                Ok(Ok((n, ttl))) => return (n, Duration::from_millis(ttl.max(0) as u64)),
-                Ok(Err(e)) => self.redis_failed(&e),
-                Err(_) => self.redis_failed(&"no answer in time"),
+            if let Some((n, ttl)) = self.within_wait(call).await {
+                return (n, Duration::from_millis(ttl.max(0) as u64));
             }
         }
         self.local.apply(key, quota, add)
@@ -258,12 +272,7 @@ impl RateLimiter {
             let mut conn = conn.clone();
             let full = format!("{prefix}{key}");
             let mut del = redis::cmd("DEL");
-            let call = del.arg(&full).query_async::<()>(&mut conn);
-            match tokio::time::timeout(REDIS_WAIT, call).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => self.redis_failed(&e),
-                Err(_) => self.redis_failed(&"no answer in time"),
-            }
+            self.within_wait(del.arg(&full).query_async::<()>(&mut conn)).await;
         }
         self.local.clear(key);
     }

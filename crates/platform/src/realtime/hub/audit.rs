@@ -4,13 +4,12 @@
 
 use super::{Connection, Hub};
 use crate::auth::{AuthUser, SessionCheck};
-use axum::extract::ws::Utf8Bytes;
 use std::sync::Arc;
 
 /// Audits (session check plus one authorisation per topic) that run at once on an instance.
 pub const AUDITS_AT_ONCE: usize = 4;
 /// The pause before an audit that could not be completed is tried again.
-pub(super) const AUDIT_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+const AUDIT_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Hub {
     /// Asks every authenticated connection here to re-check its session and subscriptions:
@@ -84,8 +83,7 @@ impl Hub {
                 Ok(true) => {}
                 Ok(false) => {
                     self.unsubscribe(conn, &topic);
-                    let frame = serde_json::json!({"type": "unsubscribed", "topic": topic.as_ref()});
-                    let _ = conn.tx.try_send(Utf8Bytes::from(frame.to_string()));
+                    let _ = conn.tx.try_send(super::unsubscribed_frame(&topic));
                     ended.push(topic);
                 }
                 Err(e) => {

@@ -51,6 +51,11 @@ fn forward_control(queue: &Forward, topic: &str, frame: Utf8Bytes) {
     let _ = queue.queue.send((Arc::from(topic), frame, true));
 }
 
+/// The frame that tells a connection its subscription to `topic` ended.
+fn unsubscribed_frame(topic: &str) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::json!({"type": "unsubscribed", "topic": topic}).to_string())
+}
+
 /// Events a connection can hold before the hub starts dropping for it.
 pub const QUEUE_CAPACITY: usize = 512;
 
@@ -396,7 +401,7 @@ impl Hub {
     }
 
     pub(super) fn revoke_local(&self, revoked: &Revoked) {
-        let frame = Utf8Bytes::from(serde_json::json!({"type": "unsubscribed", "topic": revoked.topic}).to_string());
+        let frame = unsubscribed_frame(&revoked.topic);
         let removed = {
             let mut map = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
             let Some(subscribers) = map.get_mut(revoked.topic.as_str()) else { return };
