@@ -70,6 +70,18 @@ pub fn services_required() -> bool {
     env("FERROBASE_TEST_REQUIRE_SERVICES").is_some_and(|v| v != "0")
 }
 
+/// The URL of the test service `name` (`FERROBASE_TEST_REDIS_URL` …), or None when it is not
+/// configured and the test should be skipped; with `FERROBASE_TEST_REQUIRE_SERVICES` (CI) a
+/// missing one fails the test instead.
+pub fn service_url(name: &str) -> Option<String> {
+    let url = env(name);
+    if url.is_none() {
+        assert!(!services_required(), "{name} must be set");
+        eprintln!("skipped: {name} is not set");
+    }
+    url
+}
+
 /// The RabbitMQ of the tests (`FERROBASE_TEST_AMQP_URL`), if configured.
 pub fn amqp_url() -> Option<String> {
     env("FERROBASE_TEST_AMQP_URL")

@@ -133,10 +133,7 @@ async fn sqlite_kill_9_during_writes_loses_nothing_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn postgres_kill_9_during_writes_loses_nothing_answered() {
-    let Some(base) = std::env::var("FERROBASE_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty()) else {
-        assert!(!testkit::services_required(), "FERROBASE_TEST_POSTGRES_URL must be set");
-        return;
-    };
+    let Some(base) = testkit::service_url("FERROBASE_TEST_POSTGRES_URL") else { return };
     let url = testkit::fresh_postgres_database(&base).await;
     kill_9_during_writes_loses_nothing_answered(&[("FERROBASE_DATABASE_URL", &url)]).await;
 }

@@ -86,11 +86,7 @@ fn the_event(kind: &'static str, field: &'static str, content: String) -> impl F
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_amqp), ignore = "needs FERROBASE_TEST_AMQP_URL")]
 async fn events_reach_rabbitmq_in_order_and_survive_an_outage() {
-    let Some(amqp) = testkit::amqp_url() else {
-        assert!(!testkit::services_required(), "FERROBASE_TEST_AMQP_URL must be set");
-        eprintln!("skipped: FERROBASE_TEST_AMQP_URL is not set");
-        return;
-    };
+    let Some(amqp) = testkit::service_url("FERROBASE_TEST_AMQP_URL") else { return };
     let broker = url::Url::parse(&amqp).unwrap();
     let target = format!("{}:{}", broker.host_str().unwrap(), broker.port().unwrap_or(5672));
     let proxy = Proxy::to(target).await;
@@ -177,11 +173,7 @@ async fn events_reach_rabbitmq_in_order_and_survive_an_outage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_amqp), ignore = "needs FERROBASE_TEST_AMQP_URL")]
 async fn edits_and_deletions_are_events_too() {
-    let Some(amqp) = testkit::amqp_url() else {
-        assert!(!testkit::services_required(), "FERROBASE_TEST_AMQP_URL must be set");
-        eprintln!("skipped: FERROBASE_TEST_AMQP_URL is not set");
-        return;
-    };
+    let Some(amqp) = testkit::service_url("FERROBASE_TEST_AMQP_URL") else { return };
     let keys = [
         "chat.message.updated",
         "chat.message.deleted",

@@ -10,15 +10,6 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use testkit::{Backend, PASSWORD, Proxy, Session, TestApp, Ws};
 
-fn service_url(name: &str) -> Option<String> {
-    let url = std::env::var(name).ok().filter(|v| !v.is_empty());
-    if url.is_none() {
-        assert!(!testkit::services_required(), "{name} must be set");
-        eprintln!("skipped: {name} is not set");
-    }
-    url
-}
-
 /// Polls `check` every 100 ms for up to `within`; true once it held.
 async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
 where
@@ -38,7 +29,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn postgres_cut_off_answers_503_quickly_and_the_pool_recovers() {
-    let Some(base) = service_url("FERROBASE_TEST_POSTGRES_URL") else { return };
+    let Some(base) = testkit::service_url("FERROBASE_TEST_POSTGRES_URL") else { return };
     let (proxy, _) = Proxy::for_url(&base, 5432).await;
     let port = proxy.port;
     let app = TestApp::spawn_with(Backend::Postgres, |c| {
@@ -111,7 +102,7 @@ fn says(content: &'static str) -> impl Fn(&Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn redis_cut_off_degrades_to_one_instance_and_recovers() {
-    let Some(redis) = service_url("FERROBASE_TEST_REDIS_URL") else { return };
+    let Some(redis) = testkit::service_url("FERROBASE_TEST_REDIS_URL") else { return };
     let (proxy, through) = Proxy::for_url(&redis, 6379).await;
     let a = TestApp::spawn_with(Backend::Postgres, |c| c.redis_url = Secret::new(through.clone())).await.unwrap();
     let b = a.sibling().await;

@@ -289,10 +289,7 @@ async fn socketio_events_cross_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn socketio_sockets_recheck_after_a_backplane_gap() {
-    let Some(redis) = std::env::var("FERROBASE_TEST_REDIS_URL").ok().filter(|v| !v.is_empty()) else {
-        assert!(!testkit::services_required(), "FERROBASE_TEST_REDIS_URL must be set");
-        return;
-    };
+    let Some(redis) = testkit::service_url("FERROBASE_TEST_REDIS_URL") else { return };
     let (proxy, through) = testkit::Proxy::for_url(&redis, 6379).await;
     let secret = platform::secret::Secret::new(through);
     let Some(a) = TestApp::spawn_with(Backend::Postgres, |c| c.redis_url = secret).await else { return };
