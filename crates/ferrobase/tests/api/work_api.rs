@@ -59,6 +59,16 @@ async fn permission_matrix_per_role(app: TestApp) {
     app.get(&format!("/api/v1/work/projects/{p}/members?limit=1000"), Some(&guest.access))
         .await
         .expect_problem(422, "validation_failed");
+    app.get(&format!("/api/v1/work/projects/{p}/members?cursor=not-an-id"), Some(&guest.access))
+        .await
+        .expect_problem(422, "validation_failed");
+    // Pending invitations name addresses: managers and the owner only.
+    app.get(&format!("/api/v1/work/projects/{p}/invitations"), Some(&guest.access))
+        .await
+        .expect_problem(403, "forbidden");
+    app.get(&format!("/api/v1/work/projects/{p}/invitations"), Some(&member.access))
+        .await
+        .expect_problem(403, "forbidden");
 
     // Guests read everything and change nothing.
     app.get(&format!("/api/v1/work/projects/{p}"), Some(&guest.access)).await.expect(200);
