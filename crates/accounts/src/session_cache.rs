@@ -1,13 +1,14 @@
-//! A cache of live sessions for the embedded (SQLite, single-process) mode, so an authenticated
-//! request does not pay a database round trip just to learn that its session is still live.
+//! A cache of live sessions, so an authenticated request does not pay a database round trip
+//! just to learn that its session is still live.
 //!
 //! It stays exact: every change that can end a session (logout, revocation, password change or
-//! reset, role change, disabling, deletion, refresh-token reuse) invalidates after its commit,
-//! and an epoch counter keeps a lookup that raced with such a change from re-inserting what it
-//! read before the change. With PostgreSQL, where other instances change sessions too, the
-//! cache is off and every request asks the database.
+//! reset, role change, disabling, deletion, refresh-token reuse) is announced after its commit
+//! and drops the session here and on every other instance ([`Coherence`]), and an epoch counter
+//! keeps a lookup that raced with such a change from re-inserting what it read before the
+//! change. With PostgreSQL the cache is on only while the backplane is up; otherwise every
+//! request asks the database.
 
-use platform::cache::ExactCache;
+use platform::cache::{Coherence, Epoch, ExactCache};
 use platform::db::Ts;
 use std::time::Duration;
 use uuid::Uuid;
@@ -30,9 +31,9 @@ pub struct SessionCache {
 }
 
 impl SessionCache {
-    /// A cache that works when `enabled`.
-    pub fn new(enabled: bool) -> Self {
-        Self { entries: ExactCache::new(enabled, TTL) }
+    /// A cache that answers while `coherence` is live.
+    pub fn new(coherence: &Coherence) -> Self {
+        Self { entries: ExactCache::new(coherence, TTL) }
     }
 
     /// The role of a cached live session of `user`.
@@ -41,13 +42,13 @@ impl SessionCache {
     }
 
     /// The epoch to pass to [`SessionCache::put`]; read it before asking the database.
-    pub fn epoch(&self) -> u64 {
+    pub fn epoch(&self) -> Epoch {
         self.entries.epoch()
     }
 
     /// Remembers a live session read from the database at `epoch`; ignored if anything was
     /// invalidated since.
-    pub fn put(&self, epoch: u64, user: Uuid, session: Uuid, role: String, expires_at: Ts) {
+    pub fn put(&self, epoch: Epoch, user: Uuid, session: Uuid, role: String, expires_at: Ts) {
         self.entries.put(epoch, session, Entry { user, role, expires_at });
     }
 
@@ -72,7 +73,7 @@ mod tests {
 
     #[test]
     fn expired_sessions_are_not_answered() {
-        let c = SessionCache::new(true);
+        let c = SessionCache::new(&Coherence::single_process());
         let (u, s) = (Uuid::now_v7(), Uuid::now_v7());
         c.put(c.epoch(), u, s, "user".into(), Ts::now().minus(chrono::Duration::seconds(1)));
         assert_eq!(c.get(u, s), None);
@@ -80,7 +81,7 @@ mod tests {
 
     #[test]
     fn caches_and_forgets() {
-        let c = SessionCache::new(true);
+        let c = SessionCache::new(&Coherence::single_process());
         let (u, s, s2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         c.put(c.epoch(), u, s, "user".into(), later());
         c.put(c.epoch(), u, s2, "user".into(), later());
@@ -95,7 +96,7 @@ mod tests {
 
     #[test]
     fn a_lookup_that_raced_an_invalidation_is_not_stored() {
-        let c = SessionCache::new(true);
+        let c = SessionCache::new(&Coherence::single_process());
         let (u, s) = (Uuid::now_v7(), Uuid::now_v7());
         let epoch = c.epoch();
         // ... the database said "live", then a revocation committed and invalidated ...
@@ -105,8 +106,8 @@ mod tests {
     }
 
     #[test]
-    fn disabled_cache_stores_nothing() {
-        let c = SessionCache::new(false);
+    fn a_cache_of_an_instance_without_backplane_stores_nothing() {
+        let c = SessionCache::new(&Coherence::shared());
         let (u, s) = (Uuid::now_v7(), Uuid::now_v7());
         c.put(c.epoch(), u, s, "user".into(), later());
         assert_eq!(c.get(u, s), None);

@@ -29,6 +29,8 @@ pub struct ChatState {
     pub auth: Authenticator,
     /// Runs the per-room sockets.
     pub gateway: Gateway,
+    /// The room sockets' shared frame translations.
+    pub seeds: crate::realtime::SeedFrames,
 }
 
 impl FromRef<ChatState> for Authenticator {
@@ -52,7 +54,7 @@ pub fn router(chat: Chat, auth: Authenticator, gateway: Gateway) -> OpenApiRoute
         .routes(routes!(list_mentions))
         .routes(routes!(mark_read))
         .routes(routes!(room_socket))
-        .with_state(ChatState { chat, auth, gateway })
+        .with_state(ChatState { chat, auth, gateway, seeds: Default::default() })
 }
 
 /// New room.
@@ -192,17 +194,14 @@ fn page(limit: Option<i64>, cursor: Option<String>) -> Result<(i64, Option<Uuid>
 /// Rooms I am in, or public rooms.
 #[utoipa::path(get, path = "/api/v1/chat/rooms", tag = "chat", security(("bearer" = [])), params(RoomsQuery),
     responses((status = 200, body = Page<Room>)))]
-async fn list_rooms(
-    State(s): State<ChatState>,
-    me: AuthUser,
-    Query(q): Query<RoomsQuery>,
-) -> ApiResult<axum::Json<Page<Room>>> {
+async fn list_rooms(State(s): State<ChatState>, me: AuthUser, Query(q): Query<RoomsQuery>) -> ApiResult<Response> {
     let (limit, cursor) = page(q.limit, q.cursor)?;
     let scope = match q.scope.unwrap_or_default() {
         ScopeParam::Joined => Scope::Joined,
         ScopeParam::Public => Scope::Public,
     };
-    Ok(axum::Json(s.chat.rooms(&me, scope, cursor, limit).await?))
+    let json = s.chat.rooms_json(&me, scope, cursor, limit).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// Create a room; the caller owns it.
@@ -449,14 +448,14 @@ async fn room_socket(
         return Err(ApiError::forbidden("forbidden", "Join the room first."));
     }
     let ws = ws.map_err(|e| ApiError::new(StatusCode::UPGRADE_REQUIRED, "websocket_required", e.body_text()))?;
-    let gateway = s.gateway.clone();
+    let (gateway, seeds) = (s.gateway.clone(), s.seeds.clone());
     Ok(platform::realtime::gateway::limits(ws)
         .on_upgrade(move |socket| {
             platform::realtime::gateway::serve(
                 gateway,
                 socket,
                 Some(user),
-                Mode::Topic(crate::realtime::room_socket(id)),
+                Mode::Topic(crate::realtime::room_socket(id, seeds)),
             )
         })
         .into_response())

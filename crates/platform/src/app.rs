@@ -65,6 +65,9 @@ pub struct PlatformParts {
     pub metrics: PrometheusHandle,
     /// Realtime topics (with the Redis backplane when Redis is configured).
     pub hub: crate::realtime::Hub,
+    /// Keeps every module's caches exact: always on with SQLite (one process), on while the
+    /// backplane is up with PostgreSQL (many instances).
+    pub caches: crate::cache::Coherence,
 }
 
 impl Platform {
@@ -79,6 +82,10 @@ impl Platform {
             tracing::info!(applied, "database migrated");
         }
         let hub = crate::realtime::Hub::new();
+        let caches = match db.dialect() {
+            db::Dialect::Sqlite => crate::cache::Coherence::single_process(),
+            _ => crate::cache::Coherence::shared(),
+        };
         let redis = if config.redis_url.is_empty() {
             None
         } else {
@@ -104,7 +111,7 @@ impl Platform {
                         .context("setting up the redis connection")?
                 }
             };
-            crate::realtime::attach_backplane(&hub, client, conn.clone(), &config.redis_prefix).await;
+            crate::realtime::attach_backplane(&hub, &caches, client, conn.clone(), &config.redis_prefix).await;
             Some(conn)
         };
         let limiter = match &redis {
@@ -133,6 +140,7 @@ impl Platform {
             outbox: Outbox::new(),
             metrics: crate::telemetry::install_metrics(),
             hub,
+            caches,
             config: Arc::new(config),
             db,
             redis,

@@ -48,6 +48,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The app's realtime hub (tests publish on it directly).
     pub hub: platform::realtime::Hub,
+    /// Its caches' coherence (whether it trusts its caches now).
+    pub caches: platform::cache::Coherence,
     /// The app's file storage and URL signer (tests store private files and sign links to them).
     pub files: platform::files::FilesState,
     /// The OpenAPI document this app serves, which [`TestApp::call`] holds every answer to.
@@ -150,8 +152,14 @@ impl TestApp {
 
     /// A second instance sharing this one's database, Redis and secret (scale-out tests).
     pub async fn sibling(&self) -> Self {
+        self.sibling_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::sibling`], with `adjust` applied to its configuration (a proxied Redis).
+    pub async fn sibling_with(&self, adjust: impl FnOnce(&mut Config)) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         let mut config = self.config.clone();
+        adjust(&mut config);
         if self.backend == Backend::Sqlite {
             config.database_url = Secret::new(self.config.database_url());
         }
@@ -163,6 +171,7 @@ impl TestApp {
         platform::logging::init(&config);
         let app = ferrobase::build(config.clone()).await.expect("build app");
         let hub = app.platform.hub.clone();
+        let caches = app.platform.caches.clone();
         let accounts = app.accounts.clone();
         let files =
             platform::files::FilesState { urls: app.platform.file_urls.clone(), storage: app.platform.storage.clone() };
@@ -193,6 +202,7 @@ impl TestApp {
             config,
             backend,
             hub,
+            caches,
             files,
             contract,
             accounts,

@@ -23,7 +23,7 @@ impl Accounts {
         if after.role != before.role || (after.disabled && !before.disabled) {
             self.ended(Ended::User { user: target, except: None });
         } else {
-            self.sessions.forget_user(target);
+            self.user_changed(target);
         }
         Ok(after.into())
     }

@@ -15,6 +15,7 @@ use crate::session_cache::SessionCache;
 use crate::store::{self, NewUser};
 use platform::Platform;
 use platform::auth::{SessionCheck, SessionStatus};
+use platform::cache::ExactCache;
 use platform::crypto::{constant_time_eq, hmac_hex, random_token, sha256_hex, six_digit_code};
 use platform::db::{DbError, Ts};
 use platform::module::AccountHookSet;
@@ -66,17 +67,39 @@ pub struct ClientInfo {
 pub struct Accounts {
     platform: Platform,
     sessions: Arc<SessionCache>,
+    /// Users by id: who sent a message, who is `/users/me`, read on every post and profile
+    /// request. Dropped on every instance after any change of the user's row.
+    users: Arc<ExactCache<Uuid, User>>,
     hooks: AccountHookSet,
 }
 
+/// A cache announcement: one session ended (key: the session id).
+const SESSION_CHANGED: &str = "accounts.session";
+/// A cache announcement: a user's row or all their sessions changed (key: the user id).
+const USER_CHANGED: &str = "accounts.user";
+
 impl Accounts {
-    /// The service over the platform. Sessions are cached only on SQLite, where this process
-    /// is the only writer (see [`SessionCache`]).
+    /// The service over the platform; its caches are kept exact through the platform's
+    /// [`Coherence`](platform::cache::Coherence) (see [`SessionCache`]).
     /// `hooks` are every module's export and deletion hooks, called by [`Accounts::export`] and
     /// [`Accounts::delete_account`].
     pub fn new(platform: Platform, hooks: AccountHookSet) -> Self {
-        let cache = SessionCache::new(platform.db.dialect() == platform::db::Dialect::Sqlite);
-        Self { platform, sessions: Arc::new(cache), hooks }
+        let sessions = Arc::new(SessionCache::new(&platform.caches));
+        let users = Arc::new(ExactCache::new(&platform.caches, std::time::Duration::from_secs(300)));
+        let cached = sessions.clone();
+        platform.caches.on(SESSION_CHANGED, move |key| {
+            if let Ok(session) = key.parse() {
+                cached.forget_session(session);
+            }
+        });
+        let (cached, cached_users) = (sessions.clone(), users.clone());
+        platform.caches.on(USER_CHANGED, move |key| {
+            if let Ok(user) = key.parse() {
+                cached.forget_user(user);
+                cached_users.invalidate(&user);
+            }
+        });
+        Self { platform, sessions, users, hooks }
     }
 
     fn code_hash(&self, purpose: CodePurpose, destination: &str, code: &str) -> String {
@@ -91,17 +114,29 @@ impl Accounts {
     /// connections, on every instance.
     fn ended(&self, ended: Ended) {
         match ended {
-            Ended::Session(session) => self.sessions.forget_session(session),
-            Ended::User { user, .. } => self.sessions.forget_user(user),
+            Ended::Session(session) => self.platform.caches.changed(SESSION_CHANGED, &session.to_string()),
+            Ended::User { user, .. } => self.user_changed(user),
         }
         self.platform.hub.end_sessions(ended);
     }
 
+    /// After a commit that changed a user's row (or all their sessions): forget them in the
+    /// caches, on every instance.
+    fn user_changed(&self, user: Uuid) {
+        self.platform.caches.changed(USER_CHANGED, &user.to_string());
+    }
+
     // --- public API for other modules -----------------------------------------------------------
 
-    /// A user by id.
+    /// A user by id (from the cache when it holds them).
     pub async fn user(&self, id: Uuid) -> Result<User> {
-        store::find_user(&self.platform.db, id).await?.map(User::from).ok_or(AccountsError::NotFound)
+        if let Some(user) = self.users.get(&id) {
+            return Ok(user);
+        }
+        let epoch = self.users.epoch();
+        let user = store::find_user(&self.platform.db, id).await?.map(User::from).ok_or(AccountsError::NotFound)?;
+        self.users.put(epoch, id, user.clone());
+        Ok(user)
     }
 
     /// A user by id, read through the caller's open transaction: code that holds a transaction

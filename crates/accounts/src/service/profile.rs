@@ -21,6 +21,7 @@ impl Accounts {
             public_profile,
         )
         .await?;
+        self.user_changed(user);
         Ok(row.into())
     }
 
@@ -159,6 +160,7 @@ impl Accounts {
         self.forget_avatar_files(&mut tx, before.avatar_key.as_deref()).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
+        self.user_changed(user);
         Ok(row.into())
     }
 
@@ -170,6 +172,7 @@ impl Accounts {
         self.forget_avatar_files(&mut tx, before.avatar_key.as_deref()).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
+        self.user_changed(user);
         Ok(row.into())
     }
 

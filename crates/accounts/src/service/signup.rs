@@ -81,6 +81,7 @@ impl Accounts {
         }
         tx.commit().await?;
         self.platform.outbox.wake();
+        self.user_changed(user.id);
         Ok(user.into())
     }
 

@@ -45,9 +45,7 @@ impl Chat {
         for room in deleted_rooms {
             self.room_removed(*room);
         }
-        self.roles.invalidate_where(|_, _| true);
-        self.recent.invalidate_where(|_, _| true);
-        self.pages.invalidate_where(|_, _| true);
+        self.platform.caches.changed(super::EVERYTHING_CHANGED, "");
     }
 
     /// Whether `user` left something others see (the purge of unverified accounts keeps them).

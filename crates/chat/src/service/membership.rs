@@ -19,6 +19,7 @@ impl Chat {
         let mut tx = self.platform.db.begin().await?;
         store::add_member(&mut tx, room, user.user_id, MemberRole::Member.as_str()).await?;
         tx.commit().await?;
+        self.member_changed(room, user.user_id);
         self.member_out(room, user.user_id, MemberRole::Member, Ts::now()).await?;
         self.room(user, room).await
     }
@@ -39,7 +40,7 @@ impl Chat {
         if !store::remove_member(&self.platform.db, room, target).await? {
             return Err(ChatError::NotFound);
         }
-        self.roles.invalidate(&(room, target));
+        self.member_changed(room, target);
         events::publish(
             &self.platform.hub,
             room,
@@ -86,6 +87,7 @@ impl Chat {
         let mut tx = self.platform.db.begin().await?;
         store::add_member(&mut tx, room, target, role.as_str()).await?;
         tx.commit().await?;
+        self.member_changed(room, target);
         self.member_out(room, target, role, Ts::now()).await
     }
 
@@ -100,7 +102,7 @@ impl Chat {
             return Err(ChatError::Forbidden("The owner's role cannot be changed."));
         }
         store::set_member_role(&self.platform.db, room, target, role.as_str()).await?;
-        self.roles.invalidate(&(room, target));
+        self.member_changed(room, target);
         let row = store::member(&self.platform.db, room, target).await?.ok_or(ChatError::NotFound)?;
         let name =
             self.accounts.public_users(&[target]).await?.get(&target).map(|u| u.name.clone()).unwrap_or_default();
@@ -148,6 +150,9 @@ impl Chat {
             store::room_id_by_key(&mut tx, &key).await?.ok_or(ChatError::NotFound)?
         };
         tx.commit().await?;
+        if created {
+            self.forget_room(room);
+        }
         Ok((self.room(user, room).await?, created))
     }
 }

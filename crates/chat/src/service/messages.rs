@@ -175,6 +175,7 @@ impl Chat {
         self.require_member(user, room).await?;
         store::get_message(&self.platform.db, room, message).await?.ok_or(ChatError::NotFound)?;
         store::mark_read(&self.platform.db, room, user.user_id, message).await?;
+        self.platform.caches.changed(READ_CHANGED, &format!("{room} {}", user.user_id));
         Ok(())
     }
 

@@ -46,6 +46,71 @@ pub enum Scope {
 /// Messages kept per room by the recent-history cache (and the largest page it serves).
 const RECENT: usize = 100;
 
+/// Cache announcements (see [`Chat::new`]); the key is a room id, or `"{room} {user}"`.
+const ROOM_CHANGED: &str = "chat.room";
+const MESSAGES_CHANGED: &str = "chat.messages";
+const MEMBER_CHANGED: &str = "chat.member";
+/// A user's read marker moved (key: `"{room} {user}"`).
+const READ_CHANGED: &str = "chat.read";
+/// Everything cached may name a departed user (no key).
+const EVERYTHING_CHANGED: &str = "chat.all";
+
+/// A room list page as asked for: (user, public rooms, cursor, limit).
+type ListKey = (Uuid, bool, Option<Uuid>, i64);
+
+/// A room list page as sent, with the rooms on it (whose changes make it stale).
+#[derive(Debug)]
+struct ListPage {
+    json: bytes::Bytes,
+    rooms: Vec<Uuid>,
+}
+
+/// The caches, as the announcement handlers hold them.
+struct Caches {
+    roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
+    recent: Arc<ExactCache<Uuid, Arc<Recent>>>,
+    pages: Arc<ExactCache<(Uuid, usize), bytes::Bytes>>,
+    lists: Arc<ExactCache<ListKey, Arc<ListPage>>>,
+}
+
+impl Caches {
+    /// A room was created, changed or removed: its roles and messages, and every list (a new
+    /// public room appears on pages that did not name it).
+    fn forget_room(&self, room: Uuid) {
+        self.roles.invalidate_where(|(r, _), _| *r == room);
+        self.lists.invalidate_where(|_, _| true);
+        self.forget_messages(room);
+    }
+
+    /// The recent messages first, then the pages built from them, and the lists showing the
+    /// room (its last message and unread counts).
+    fn forget_messages(&self, room: Uuid) {
+        self.recent.invalidate(&room);
+        self.pages.invalidate_where(|(r, _), _| *r == room);
+        self.lists.invalidate_where(|_, page| page.rooms.contains(&room));
+    }
+
+    /// Someone joined, left or changed role: their role, every list of theirs (the joined
+    /// rooms) and every list showing the room (its member count).
+    fn forget_member(&self, room: Uuid, user: Uuid) {
+        self.roles.invalidate(&(room, user));
+        self.lists.invalidate_where(|(u, ..), page| *u == user || page.rooms.contains(&room));
+    }
+
+    fn forget_everything(&self) {
+        self.roles.invalidate_where(|_, _| true);
+        self.recent.invalidate_where(|_, _| true);
+        self.pages.invalidate_where(|_, _| true);
+        self.lists.invalidate_where(|_, _| true);
+    }
+}
+
+/// Parses a `"{room} {user}"` key.
+fn room_and_user(key: &str) -> Option<(Uuid, Uuid)> {
+    let (room, user) = key.split_once(' ')?;
+    Some((room.parse().ok()?, user.parse().ok()?))
+}
+
 /// The newest messages of a room, newest first.
 #[derive(Debug)]
 struct Recent {
@@ -60,39 +125,83 @@ pub struct Chat {
     platform: Platform,
     accounts: Accounts,
     notifications: Notifications,
-    /// Members' roles by (room, user). Exact in the single-process SQLite mode, off otherwise.
+    /// Members' roles by (room, user).
     roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
-    /// The newest messages per room, for the first history page (same conditions).
+    /// The newest messages per room, for the first history page.
     recent: Arc<ExactCache<Uuid, Arc<Recent>>>,
-    /// First history pages as sent, by (room, page size) (same conditions).
+    /// First history pages as sent, by (room, page size).
     pages: Arc<ExactCache<(Uuid, usize), bytes::Bytes>>,
+    /// Room list pages as sent (their unread counts are exact: any message, read marker or
+    /// membership change of a room on the page drops the page).
+    lists: Arc<ExactCache<ListKey, Arc<ListPage>>>,
 }
 
 impl Chat {
-    /// The service.
+    /// The service. Its caches are kept exact through the platform's
+    /// [`Coherence`](platform::cache::Coherence): every change below is announced after its
+    /// commit and dropped on every instance.
     pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
-        let single_process = platform.db.dialect() == platform::db::Dialect::Sqlite;
         let ttl = Duration::from_secs(300);
-        Self {
+        let chat = Self {
+            roles: Arc::new(ExactCache::new(&platform.caches, ttl)),
+            recent: Arc::new(ExactCache::new(&platform.caches, ttl)),
+            pages: Arc::new(ExactCache::new(&platform.caches, ttl)),
+            lists: Arc::new(ExactCache::new(&platform.caches, ttl)),
             platform,
             accounts,
             notifications,
-            roles: Arc::new(ExactCache::new(single_process, ttl)),
-            recent: Arc::new(ExactCache::new(single_process, ttl)),
-            pages: Arc::new(ExactCache::new(single_process, ttl)),
+        };
+        let caches = chat.caches();
+        chat.platform.caches.on(ROOM_CHANGED, move |key| {
+            if let Ok(room) = key.parse() {
+                caches.forget_room(room);
+            }
+        });
+        let caches = chat.caches();
+        chat.platform.caches.on(MESSAGES_CHANGED, move |key| {
+            if let Ok(room) = key.parse() {
+                caches.forget_messages(room);
+            }
+        });
+        let caches = chat.caches();
+        chat.platform.caches.on(MEMBER_CHANGED, move |key| {
+            if let Some((room, user)) = room_and_user(key) {
+                caches.forget_member(room, user);
+            }
+        });
+        let caches = chat.caches();
+        chat.platform.caches.on(READ_CHANGED, move |key| {
+            if let Some((room, user)) = room_and_user(key) {
+                caches.lists.invalidate_where(|(u, ..), page| *u == user && page.rooms.contains(&room));
+            }
+        });
+        let caches = chat.caches();
+        chat.platform.caches.on(EVERYTHING_CHANGED, move |_| caches.forget_everything());
+        chat
+    }
+
+    fn caches(&self) -> Caches {
+        Caches {
+            roles: self.roles.clone(),
+            recent: self.recent.clone(),
+            pages: self.pages.clone(),
+            lists: self.lists.clone(),
         }
     }
 
+    /// After a commit that changed or removed a room: forget what was cached of it.
     fn forget_room(&self, room: Uuid) {
-        self.roles.invalidate_where(|(r, _), _| *r == room);
-        self.messages_changed(room);
+        self.platform.caches.changed(ROOM_CHANGED, &room.to_string());
     }
 
-    /// After a commit that changed a room's messages: drop what was cached of them (the recent
-    /// messages first, then the pages built from them).
+    /// After a commit that changed a room's messages: drop what was cached of them.
     fn messages_changed(&self, room: Uuid) {
-        self.recent.invalidate(&room);
-        self.pages.invalidate_where(|(r, _), _| *r == room);
+        self.platform.caches.changed(MESSAGES_CHANGED, &room.to_string());
+    }
+
+    /// After a commit that added or removed a member or changed their role.
+    fn member_changed(&self, room: Uuid, user: Uuid) {
+        self.platform.caches.changed(MEMBER_CHANGED, &format!("{room} {user}"));
     }
 
     /// The owner of the `chat.room.` topics: authorises subscriptions and tracks presence.
@@ -121,10 +230,14 @@ impl Chat {
                 owner_id: None,
                 unique_key: Some(key),
             };
-            if store::insert_room(&mut tx, &room).await? {
+            let created = store::insert_room(&mut tx, &room).await?;
+            if created {
                 events::room_created(&self.platform.outbox, &mut tx, &room).await?;
             }
             tx.commit().await?;
+            if created {
+                self.forget_room(room.id);
+            }
         }
         Ok(())
     }

@@ -31,7 +31,28 @@ impl Chat {
         events::room_created(&self.platform.outbox, &mut tx, &new).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
+        self.forget_room(id);
         self.room(user, id).await
+    }
+
+    /// Lists rooms as JSON, from the cache while nothing on the page changed.
+    pub async fn rooms_json(
+        &self,
+        user: &AuthUser,
+        scope: Scope,
+        cursor: Option<Uuid>,
+        limit: i64,
+    ) -> Result<bytes::Bytes> {
+        let key = (user.user_id, scope == Scope::Public, cursor, limit);
+        if let Some(page) = self.lists.get(&key) {
+            return Ok(page.json.clone());
+        }
+        let epoch = self.lists.epoch();
+        let page = self.rooms(user, scope, cursor, limit).await?;
+        let json = bytes::Bytes::from(serde_json::to_vec(&page).map_err(platform::error::Internal::new)?);
+        let rooms = page.items.iter().map(|r| r.id).collect();
+        self.lists.put(epoch, key, Arc::new(ListPage { json: json.clone(), rooms }));
+        Ok(json)
     }
 
     /// Lists rooms.
@@ -65,6 +86,7 @@ impl Chat {
         let name = name.map(room_name).transpose()?;
         let description = description.map(room_description).transpose()?;
         store::update_room(&self.platform.db, room, name.as_deref(), description.as_deref()).await?;
+        self.forget_room(room);
         let updated = self.room(user, room).await?;
         events::publish(&self.platform.hub, room, events::ROOM_UPDATED, &updated);
         Ok(updated)

@@ -6,6 +6,7 @@
 
 mod accounts_api;
 mod avatars;
+mod caching;
 mod chat_api;
 mod cli;
 mod crash;

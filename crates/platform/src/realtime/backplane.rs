@@ -5,14 +5,23 @@
 //! Redis is down, local delivery goes on and forwarded events are dropped (and counted); the
 //! subscriber reconnects by itself when Redis returns.
 //!
-//! Control messages (a session ended, a member lost access) are never dropped: they share the
+//! The same channel carries cache announcements ([`Coherence`]): while this instance is
+//! subscribed its caches are on, and they are off from the moment the subscription is lost
+//! until it is back. A subscription can also die silently (a half-open connection, a stalled
+//! publisher), so each instance sends itself a heartbeat through Redis every second: one that
+//! has not come back within [`HEARTBEAT_STALE`] turns the caches off until the next one does.
+//! Redis delivers in publish order, so hearing one's own heartbeat means every announcement
+//! published before it has arrived.
+//!
+//! Control messages (a session ended, a member lost access, a cache announcement) are never dropped: they share the
 //! queue with events (so they keep their order) but do not count against its bound, and the
 //! publisher retries them until Redis takes them.
 //! Pub/sub does not keep messages for a subscriber that is away, so an instance whose
 //! subscription was lost asks every local connection to re-check its session and
 //! subscriptions once it is back ([`Hub::audit_all`]).
 
-use super::hub::{Forward, Forwarded, Hub};
+use super::hub::{CACHE_TOPIC, Forward, Forwarded, HEARTBEAT_TOPIC, Hub};
+use crate::cache::Coherence;
 use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -23,6 +32,11 @@ use uuid::Uuid;
 
 /// Events waiting to be forwarded before new ones are dropped.
 const FORWARD_CAPACITY: usize = 16_384;
+
+/// How often an instance sends itself a heartbeat.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// A heartbeat older than this turns the caches off.
+const HEARTBEAT_STALE: Duration = Duration::from_secs(3);
 
 /// Wire format on the channel: `{instance}\n{topic}\n{frame}` (no re-encoding of the frame).
 fn encode(instance: Uuid, topic: &str, frame: &str) -> String {
@@ -36,7 +50,14 @@ fn decode(payload: &str) -> Option<(&str, &str, &str)> {
 }
 
 /// Connects `hub` to the other instances through Redis at `client`, on channel `{prefix}:realtime`.
-pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::ConnectionManager, prefix: &str) {
+/// `caches` are on while the subscription is up, and announce their changes through it.
+pub async fn attach(
+    hub: &Hub,
+    caches: &Coherence,
+    client: redis::Client,
+    conn: redis::aio::ConnectionManager,
+    prefix: &str,
+) {
     let channel = format!("{prefix}:realtime");
     let (tx, mut rx) = mpsc::unbounded_channel::<Forwarded>();
     let queued_events = Arc::new(AtomicUsize::new(0));
@@ -73,7 +94,14 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
     });
 
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    // Milliseconds since `started` when this instance last heard its own heartbeat.
+    let started = std::time::Instant::now();
+    let heard = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let since_start = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+
     let local = hub.clone();
+    let coherence = caches.clone();
+    let last_heard = heard.clone();
     tokio::spawn(async move {
         let mut ready = Some(ready_tx);
         let mut backoff = Duration::from_millis(100);
@@ -81,6 +109,8 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
             match subscribe(&client, &channel).await {
                 Ok(mut pubsub) => {
                     backoff = Duration::from_millis(100);
+                    last_heard.store(since_start(), Ordering::Release);
+                    coherence.connected();
                     match ready.take() {
                         Some(ready) => {
                             let _ = ready.send(());
@@ -92,12 +122,22 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
                     while let Some(msg) = messages.next().await {
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
                         match decode(&payload) {
+                            Some((origin, topic, _)) if topic == HEARTBEAT_TOPIC => {
+                                if origin == instance.to_string() {
+                                    last_heard.store(since_start(), Ordering::Release);
+                                    if !coherence.is_live() {
+                                        coherence.connected();
+                                    }
+                                }
+                            }
                             Some((origin, topic, frame)) if origin != instance.to_string() => {
                                 if topic == super::hub::CONTROL_TOPIC {
                                     match serde_json::from_str(frame) {
                                         Ok(ended) => local.end_local(ended),
                                         Err(_) => tracing::warn!("malformed session control message"),
                                     }
+                                } else if topic == CACHE_TOPIC {
+                                    coherence.received(frame);
                                 } else if topic == super::hub::REVOKE_TOPIC {
                                     match serde_json::from_str(frame) {
                                         Ok(revoked) => local.revoke_local(&revoked),
@@ -111,9 +151,13 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
                             None => tracing::warn!("malformed backplane message"),
                         }
                     }
+                    coherence.disconnected();
                     tracing::warn!("realtime backplane subscription ended; reconnecting");
                 }
-                Err(e) => tracing::warn!(error = %e, "realtime backplane unavailable; retrying"),
+                Err(e) => {
+                    coherence.disconnected();
+                    tracing::warn!(error = %e, "realtime backplane unavailable; retrying");
+                }
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -123,6 +167,22 @@ pub async fn attach(hub: &Hub, client: redis::Client, conn: redis::aio::Connecti
     // by other instances are not missed; a down Redis does not hold up the start.
     let _ = tokio::time::timeout(Duration::from_secs(2), ready_rx).await;
     hub.set_backplane(Forward { queue: tx, events: queued_events, capacity: FORWARD_CAPACITY });
+    let announcer = hub.clone();
+    caches.set_publisher(move |announcement| announcer.send_control(CACHE_TOPIC, announcement));
+
+    let (beating, coherence) = (hub.clone(), caches.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+        loop {
+            every.tick().await;
+            beating.send_control(HEARTBEAT_TOPIC, String::new());
+            let silent = since_start().saturating_sub(heard.load(Ordering::Acquire));
+            if coherence.is_live() && Duration::from_millis(silent) > HEARTBEAT_STALE {
+                tracing::warn!(silent_ms = silent, "realtime backplane heartbeat late; caches off until it returns");
+                coherence.disconnected();
+            }
+        }
+    });
 }
 
 async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<redis::aio::PubSub> {

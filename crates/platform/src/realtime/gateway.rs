@@ -154,8 +154,10 @@ impl Bucket {
 
 /// Translates a client frame into a command frame (None: not understood).
 pub type Inbound = Arc<dyn Fn(&Value) -> Option<Value> + Send + Sync>;
-/// Translates a hub event frame into a client frame (None: not for this client).
-pub type Outbound = Arc<dyn Fn(&str) -> Option<Utf8Bytes> + Send + Sync>;
+/// Translates a hub event frame into a client frame (None: not for this client). Every
+/// subscriber of a topic is handed the same frame (one buffer), so a translation can be done
+/// once per event and shared.
+pub type Outbound = Arc<dyn Fn(&Utf8Bytes) -> Option<Utf8Bytes> + Send + Sync>;
 
 /// A socket that speaks a module's own frames on one topic (the seed-compatible chat room
 /// socket), on the gateway's machinery: auth, heartbeat, reauth, limits.

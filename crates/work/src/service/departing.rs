@@ -47,7 +47,7 @@ impl Work {
     /// (guests and visitors may be watching), and cached access, which may name the user or
     /// the old owner, is dropped.
     pub fn user_departed(&self, deleted_projects: &[Uuid]) {
-        self.access_cache.invalidate_where(|_, _| true);
+        self.platform.caches.changed(super::ACCESS_CHANGED, "");
         for project in deleted_projects {
             self.project_removed(*project);
         }

@@ -38,6 +38,9 @@ pub struct Work {
     access_cache: Arc<ExactCache<(Uuid, Uuid), Standing>>,
 }
 
+/// The cache announcement of a change of who may do what in a project (see [`Work::new`]).
+const ACCESS_CHANGED: &str = "work.access";
+
 /// A project's visibility and a user's role in it (none for non-members).
 type Standing = (Visibility, Option<Role>);
 
@@ -51,10 +54,22 @@ pub(crate) struct Access {
 }
 
 impl Work {
-    /// The service.
+    /// The service. Cached access is kept exact through the platform's
+    /// [`Coherence`](platform::cache::Coherence): every change is announced after its commit
+    /// and dropped on every instance.
     pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
-        let single_process = platform.db.dialect() == platform::db::Dialect::Sqlite;
-        let access_cache = Arc::new(ExactCache::new(single_process, Duration::from_secs(300)));
+        let access_cache: Arc<ExactCache<(Uuid, Uuid), Standing>> =
+            Arc::new(ExactCache::new(&platform.caches, Duration::from_secs(300)));
+        let cache = access_cache.clone();
+        // Key: "{project}" (everyone's access) or "{project} {user}"; empty: everything.
+        platform.caches.on(ACCESS_CHANGED, move |key| {
+            let mut parts = key.split(' ').map(str::parse::<Uuid>);
+            match (parts.next(), parts.next()) {
+                (Some(Ok(project)), Some(Ok(user))) => cache.invalidate(&(project, user)),
+                (Some(Ok(project)), None) => cache.invalidate_where(|(p, _), _| *p == project),
+                _ => cache.invalidate_where(|_, _| true),
+            }
+        });
         Self { platform, accounts, notifications, access_cache }
     }
 
@@ -93,10 +108,11 @@ impl Work {
     /// After a commit that changed who is in `project` or its visibility: forget what was
     /// cached about it (for `user` only, or for everyone).
     pub(crate) fn access_changed(&self, project: Uuid, user: Option<Uuid>) {
-        match user {
-            Some(user) => self.access_cache.invalidate(&(project, user)),
-            None => self.access_cache.invalidate_where(|(p, _), _| *p == project),
-        }
+        let key = match user {
+            Some(user) => format!("{project} {user}"),
+            None => project.to_string(),
+        };
+        self.platform.caches.changed(ACCESS_CHANGED, &key);
     }
 
     /// Like [`Work::access`], requiring at least `min`.

@@ -129,6 +129,10 @@ impl Ended {
 
 /// The reserved topic on which instances tell each other about ended sessions.
 pub(super) const CONTROL_TOPIC: &str = "ferrobase.sessions.ended";
+/// The reserved topic on which instances announce cache changes ([`crate::cache::Coherence`]).
+pub(super) const CACHE_TOPIC: &str = "ferrobase.caches.changed";
+/// The reserved topic of each instance's heartbeat to itself (see the backplane).
+pub(super) const HEARTBEAT_TOPIC: &str = "ferrobase.heartbeat";
 /// The reserved topic on which instances tell each other about revoked subscriptions.
 pub(super) const REVOKE_TOPIC: &str = "ferrobase.subscriptions.revoked";
 
@@ -308,6 +312,14 @@ impl Hub {
         let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let (Some(backplane), Ok(text)) = (backplane, serde_json::to_string(&ended)) {
             forward_control(&backplane, CONTROL_TOPIC, Utf8Bytes::from(text));
+        }
+    }
+
+    /// Queues a control message for the other instances (nothing without a backplane).
+    pub(super) fn send_control(&self, topic: &str, frame: String) {
+        let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(backplane) = backplane {
+            forward_control(&backplane, topic, Utf8Bytes::from(frame));
         }
     }
 
