@@ -18,9 +18,8 @@ use crate::auth::{Authenticator, bearer_token};
 use crate::db::{Db, Ts};
 use crate::error::ApiError;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 
@@ -53,12 +52,18 @@ pub struct Idempotency {
     pub body_limit: usize,
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state`).
-pub async fn layer(State(idem): State<Idempotency>, req: Request, next: Next) -> Response {
-    if req.method() != Method::POST {
-        return next.run(req).await;
-    }
-    let Some(key) = req.headers().get(&HEADER) else { return next.run(req).await };
+/// Whether `req` is for [`serve`]: a POST with the header (anything else runs as it is).
+pub fn applies(req: &Request) -> bool {
+    req.method() == Method::POST && req.headers().contains_key(&HEADER)
+}
+
+/// Serves a request that [`applies`]: `run` is the route, called at most once.
+pub async fn serve<F, Fut>(idem: &Idempotency, req: Request, run: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let Some(key) = req.headers().get(&HEADER) else { return run(req).await };
     let key = match key.to_str() {
         Ok(k) if !k.is_empty() && k.len() <= MAX_KEY && k.bytes().all(|b| (0x21..0x7f).contains(&b)) => k.to_string(),
         _ => {
@@ -70,14 +75,14 @@ pub async fn layer(State(idem): State<Idempotency>, req: Request, next: Next) ->
         }
     };
     if req.uri().path().starts_with("/api/v1/auth/") {
-        return next.run(req).await;
+        return run(req).await;
     }
     let (parts, body) = req.into_parts();
     let user = match bearer_token(&parts) {
         Some(token) => idem.auth.authenticate(token).await.ok().map(|u| u.user_id),
         None => None,
     };
-    let Some(user) = user else { return next.run(Request::from_parts(parts, body)).await };
+    let Some(user) = user else { return run(Request::from_parts(parts, body)).await };
     let body = match axum::body::to_bytes(body, idem.body_limit).await {
         Ok(body) => body,
         Err(_) => {
@@ -100,7 +105,7 @@ pub async fn layer(State(idem): State<Idempotency>, req: Request, next: Next) ->
         Err(error) => return error.into_response(),
     }
     let mut pending = Pending { db: idem.db.clone(), scope, key, settled: false };
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let response = run(Request::from_parts(parts, Body::from(body))).await;
     pending.settled = true;
     remember(&idem.db, &pending.scope, &pending.key, response).await
 }
