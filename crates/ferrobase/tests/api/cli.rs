@@ -184,7 +184,7 @@ async fn outbox_lists_and_retries_parked_rows() {
     let db = platform::db::connect(&format!("sqlite://{}/data/ferrobase.db", dir.path().display()), 2).await.unwrap();
     let id = uuid::Uuid::now_v7();
     let now = platform::db::Ts::now();
-    let platform::db::Db::Sqlite(pool) = &db else { unreachable!() };
+    let platform::db::Db::Sqlite(pool, _) = &db else { unreachable!() };
     sqlx::query(
         "INSERT INTO outbox (id, kind, payload, status, attempts, next_attempt_at, created_at, last_error)
          VALUES ($1, 'mail.send', '{}', 'parked', 10, $2, $2, 'smtp: 550 mailbox unavailable')",

@@ -147,7 +147,7 @@ async fn events_reach_rabbitmq_in_order_and_survive_an_outage() {
     assert!(gather(&mut rx, during, 1, Duration::from_secs(2)).await.is_empty(), "nothing passes a cut broker");
     let waiting = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE kind = 'domain.event'");
     let waiting = match app.db().await {
-        platform::db::Db::Sqlite(pool) => waiting.fetch_one(&pool).await.unwrap(),
+        platform::db::Db::Sqlite(pool, _) => waiting.fetch_one(&pool).await.unwrap(),
         platform::db::Db::Postgres(_) => unreachable!("this test runs on SQLite"),
     };
     assert!(waiting >= 4, "{waiting} events wait in the outbox");

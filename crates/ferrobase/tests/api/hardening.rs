@@ -232,7 +232,7 @@ async fn invitations_expire_can_be_withdrawn_and_follow_any_verification(app: Te
     let past = platform::db::Ts::now().minus(chrono::Duration::days(15));
     let age = "UPDATE work_invitations SET created_at = $1 WHERE id = $2";
     match app.db().await {
-        Db::Sqlite(pool) => sqlx::query(age).bind(past).bind(old_id).execute(&pool).await.map(|_| ()),
+        Db::Sqlite(pool, _) => sqlx::query(age).bind(past).bind(old_id).execute(&pool).await.map(|_| ()),
         Db::Postgres(pool) => sqlx::query(age).bind(past).bind(old_id).execute(&pool).await.map(|_| ()),
     }
     .unwrap();
@@ -459,7 +459,7 @@ async fn a_mention_in_a_huge_room_works(backend: Backend) {
     app.post(&format!("/api/v1/chat/rooms/{room}/join"), Some(&zed.access), json!({})).await.expect(200);
     let room_id = uuid::Uuid::parse_str(&room).unwrap();
     match app.db().await {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
             sqlx::query(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000)
                  INSERT INTO users (id, email, email_verified, phone, name, password_hash, locale, role, public_profile,

@@ -391,7 +391,7 @@ async fn timestamps_round_trip(backend: Backend) {
         .collect();
     values.extend([lo, hi].map(|t| Ts::from(chrono::DateTime::from_timestamp_micros(t).unwrap())));
     let read: Vec<Ts> = match &db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
             sqlx::query("CREATE TABLE ts_check (n INTEGER, v TEXT NOT NULL)").execute(pool).await.unwrap();
             for (n, v) in values.iter().enumerate() {
                 sqlx::query("INSERT INTO ts_check VALUES ($1, $2)").bind(n as i64).bind(v).execute(pool).await.unwrap();
@@ -432,13 +432,13 @@ async fn constraint_names(backend: Backend) {
         let db = db.clone();
         async move {
             match &db {
-                Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+                Db::Sqlite(pool, _) => sqlx::query(sql).execute(pool).await.map(|_| ()),
                 Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
             }
             .map_err(DbError::from)
         }
     };
-    if let Db::Sqlite(pool) = &db {
+    if let Db::Sqlite(pool, _) = &db {
         sqlx::query("PRAGMA foreign_keys = ON").execute(pool).await.unwrap();
     }
     run("CREATE TABLE parents (id INTEGER PRIMARY KEY, email TEXT UNIQUE)").await.unwrap();
@@ -497,7 +497,7 @@ async fn edited_migrations_stop_start_up(backend: Backend) {
     // A database migrated before checksums were kept takes this build's on first sight.
     let forget = "UPDATE schema_migrations SET checksum = NULL WHERE module = 'edited'";
     match &db {
-        platform::db::Db::Sqlite(pool) => sqlx::query(forget).execute(pool).await.map(|_| ()),
+        platform::db::Db::Sqlite(pool, _) => sqlx::query(forget).execute(pool).await.map(|_| ()),
         platform::db::Db::Postgres(pool) => sqlx::query(forget).execute(pool).await.map(|_| ()),
     }
     .unwrap();

@@ -60,7 +60,7 @@ pub fn checksum(sql: &str) -> String {
 pub async fn migrate(db: &Db, sets: &[&[Migration]]) -> Result<usize, DbError> {
     let mut applied = 0;
     match db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
             let mut conn = pool.acquire().await?;
             sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
             if let Err(e) = sqlx::raw_sql(ADD_CHECKSUM_SQLITE).execute(&mut *conn).await

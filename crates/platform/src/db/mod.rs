@@ -17,21 +17,37 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A connection pool to one of the two supported databases.
 #[derive(Clone, Debug)]
 pub enum Db {
-    /// The embedded default.
-    Sqlite(SqlitePool),
+    /// The embedded default, with its queue of writers.
+    Sqlite(SqlitePool, Writers),
     /// The scale-out database.
     Postgres(PgPool),
 }
 
+/// SQLite takes one writer at a time. Writers that find the write lock taken sleep in SQLite's
+/// busy handler (1, 2, 5, 10 … 100 ms, whatever happens meanwhile) and so wait far longer than
+/// the lock is held: under load most of the time went to those sleeps. Writers of this process
+/// therefore queue here, in order, for their turn, and `BEGIN IMMEDIATE` finds the lock free.
+/// (The busy handler stays for writes outside transactions and for other processes.)
+#[derive(Clone, Debug)]
+pub struct Writers(Arc<tokio::sync::Semaphore>);
+
+impl Writers {
+    fn new() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(1)))
+    }
+}
+
 /// An open transaction on either backend.
 pub enum Tx {
-    /// A SQLite transaction (begun `IMMEDIATE`, so writers queue instead of failing).
-    Sqlite(Transaction<'static, Sqlite>),
+    /// A SQLite transaction (begun `IMMEDIATE`, so writers queue instead of failing), holding
+    /// this process's writer turn until it ends.
+    Sqlite(Transaction<'static, Sqlite>, tokio::sync::OwnedSemaphorePermit),
     /// A PostgreSQL transaction.
     Postgres(Transaction<'static, Postgres>),
 }
@@ -151,6 +167,9 @@ pub async fn ids_among(
     Ok(found)
 }
 
+/// How long a SQLite writer waits for the write lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a request waits for a PostgreSQL connection before it answers 503 `unavailable`.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -163,7 +182,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
         if let Some(parent) = std::path::Path::new(path).parent()
             && !parent.as_os_str().is_empty()
         {
@@ -174,7 +193,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
             .min_connections(1)
             .connect_with(options)
             .await?;
-        Ok(Db::Sqlite(pool))
+        Ok(Db::Sqlite(pool, Writers::new()))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let options = PgConnectOptions::from_str(url).map_err(DbError::Other)?;
         let pool = PgPoolOptions::new()
@@ -195,7 +214,7 @@ impl Db {
     /// The dialect of this handle.
     pub fn dialect(&self) -> Dialect {
         match self {
-            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Sqlite(..) => Dialect::Sqlite,
             Db::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -204,7 +223,15 @@ impl Db {
     /// a deferred transaction that later upgrades can fail with `SQLITE_BUSY` despite the timeout.
     pub async fn begin(&self) -> Result<Tx, DbError> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool, writers) => {
+                // As long as SQLite's own busy timeout: a writer that waits longer fails the same way.
+                let turn = tokio::time::timeout(SQLITE_BUSY_TIMEOUT, writers.0.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .ok_or(DbError::Unavailable(sqlx::Error::PoolTimedOut))?;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, turn)
+            }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -224,7 +251,7 @@ impl Tx {
     /// Commits; nothing written in the transaction is visible before this returns.
     pub async fn commit(self) -> Result<(), DbError> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, _turn) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -233,7 +260,7 @@ impl Tx {
     /// The dialect of this transaction.
     pub fn dialect(&self) -> Dialect {
         match self {
-            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Sqlite(..) => Dialect::Sqlite,
             Tx::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -245,7 +272,7 @@ impl Tx {
 macro_rules! with_db {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Sqlite($pool, _) => $body,
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
@@ -273,7 +300,7 @@ macro_rules! execute_tx {
 macro_rules! with_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
         match $tx {
-            $crate::db::Tx::Sqlite(inner) => {
+            $crate::db::Tx::Sqlite(inner, _) => {
                 let $conn = &mut **inner;
                 $body
             }

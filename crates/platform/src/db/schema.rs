@@ -20,7 +20,7 @@ pub type Schema = BTreeMap<String, Table>;
 pub async fn introspect(db: &Db) -> Result<Schema, DbError> {
     let mut schema = Schema::new();
     match db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
             let tables: Vec<(String,)> =
                 sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
                     .fetch_all(pool)

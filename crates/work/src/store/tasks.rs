@@ -95,7 +95,7 @@ pub async fn task_for_update(tx: &mut Tx, id: Uuid) -> Result<Option<TaskRow>, D
     const SQL: &str = concat!(task_select!(), "WHERE t.id = $1");
     const SQL_LOCKED: &str = concat!(task_select!(), "WHERE t.id = $1 FOR UPDATE");
     Ok(match tx {
-        Tx::Sqlite(inner) => sqlx::query_as::<_, TaskRow>(SQL).bind(id).fetch_optional(&mut **inner).await,
+        Tx::Sqlite(inner, _) => sqlx::query_as::<_, TaskRow>(SQL).bind(id).fetch_optional(&mut **inner).await,
         Tx::Postgres(inner) => sqlx::query_as::<_, TaskRow>(SQL_LOCKED).bind(id).fetch_optional(&mut **inner).await,
     }?)
 }
