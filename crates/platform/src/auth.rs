@@ -30,14 +30,20 @@ pub struct Claims {
     pub exp: i64,
 }
 
-/// Signs and checks access tokens.
+/// Signs and checks access tokens. Cheap to clone: the [`Authenticator`] holding it is cloned
+/// for every authenticated request, and the keys and validation rules (a few allocations and
+/// hash sets) were a visible share of a cached read.
 #[derive(Clone)]
 pub struct TokenKeys {
+    keys: Arc<Keys>,
+    /// Lifetime of a new access token in seconds.
+    pub ttl_secs: i64,
+}
+
+struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
-    /// Lifetime of a new access token in seconds.
-    pub ttl_secs: i64,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -53,9 +59,11 @@ impl TokenKeys {
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
-            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
-            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
-            validation,
+            keys: Arc::new(Keys {
+                encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+                decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+                validation,
+            }),
             ttl_secs,
         }
     }
@@ -64,13 +72,13 @@ impl TokenKeys {
     pub fn issue(&self, user: Uuid, session: Uuid, role: &str) -> Result<String, crate::error::Internal> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims { sub: user, sid: session, role: role.to_string(), iat: now, exp: now + self.ttl_secs };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.keys.encoding)
             .map_err(crate::error::Internal::new)
     }
 
     /// The claims of a token whose signature and expiry are good.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|e| {
+        jsonwebtoken::decode::<Claims>(token, &self.keys.decoding, &self.keys.validation).map(|data| data.claims).map_err(|e| {
             match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     ApiError::unauthorized("token_expired", "The access token has expired.")
