@@ -65,7 +65,8 @@ impl SeedFrames {
         // The memo holds each frame it knows, so its buffer is not freed and reused while it
         // is here: the same address and length is the same frame.
         let same = |known: &Utf8Bytes| known.as_str().as_ptr() == frame.as_str().as_ptr() && known.len() == frame.len();
-        if let Some((_, seed)) = self.lock().iter().find(|(known, _)| same(known)) {
+        // Newest first: the frame being delivered is almost always the last one translated.
+        if let Some((_, seed)) = self.lock().iter().rev().find(|(known, _)| same(known)) {
             return seed.clone();
         }
         let seed = seed_frame(frame);

@@ -78,14 +78,14 @@ impl TokenKeys {
 
     /// The claims of a token whose signature and expiry are good.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.keys.decoding, &self.keys.validation).map(|data| data.claims).map_err(|e| {
-            match e.kind() {
+        jsonwebtoken::decode::<Claims>(token, &self.keys.decoding, &self.keys.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     ApiError::unauthorized("token_expired", "The access token has expired.")
                 }
                 _ => ApiError::unauthorized("invalid_token", "The access token is not valid."),
-            }
-        })
+            })
     }
 }
 

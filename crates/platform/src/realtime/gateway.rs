@@ -236,9 +236,29 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut unanswered_pings = 0u8;
     let mut bucket = Bucket::full(s.gateway.rate_burst);
+    // The timers and notifications live across iterations and are reset only when what they
+    // wait for changes (the token's expiry while no re-auth is pending; the re-auth deadline):
+    // built afresh for every event, they cost a timer-wheel insert and removal and two
+    // waiter-list updates per delivered frame, a tenth of a busy fan-out.
+    let token_expiry =
+        |s: &Session| s.user.as_ref().filter(|_| s.reauth_by.is_none()).map(|u| (u.expires_at, expiry_instant(u)));
+    let mut timed = (token_expiry(&s).map(|(at, _)| at), s.reauth_by);
+    let auth_timer = sleep_until(auth_by);
+    let expiry_timer = sleep_until(token_expiry(&s).map_or_else(far_future, |(_, when)| when));
+    let reauth_timer = sleep_until(s.reauth_by.unwrap_or_else(far_future));
+    let ended_signal = ended.notified();
+    let audit_signal = audit.notified();
+    tokio::pin!(auth_timer, expiry_timer, reauth_timer, ended_signal, audit_signal);
     loop {
-        let expires = s.user.as_ref().filter(|_| s.reauth_by.is_none()).map_or_else(far_future, expiry_instant);
-        let reauth_by = s.reauth_by.unwrap_or_else(far_future);
+        let expiry = s.user.as_ref().filter(|_| s.reauth_by.is_none()).map(|u| u.expires_at);
+        if expiry != timed.0 {
+            timed.0 = expiry;
+            expiry_timer.as_mut().reset(token_expiry(&s).map_or_else(far_future, |(_, when)| when));
+        }
+        if s.reauth_by != timed.1 {
+            timed.1 = s.reauth_by;
+            reauth_timer.as_mut().reset(s.reauth_by.unwrap_or_else(far_future));
+        }
         tokio::select! {
             incoming = socket.recv() => {
                 // Every frame a client sends counts, whatever its kind: binary and ping frames
@@ -282,11 +302,12 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 unanswered_pings += 1;
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break }
             }
-            _ = ended.notified() => {
+            _ = &mut ended_signal => {
                 close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
                 break;
             }
-            _ = audit.notified() => {
+            _ = &mut audit_signal => {
+                audit_signal.set(audit.notified());
                 if !s.audit().await {
                     close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
                     break;
@@ -296,15 +317,15 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                     break;
                 }
             }
-            _ = sleep_until(auth_by), if s.user.is_none() => {
+            _ = &mut auth_timer, if s.user.is_none() => {
                 close(&mut socket, CLOSE_UNAUTHORIZED, "authentication required").await;
                 break;
             }
-            _ = sleep_until(expires), if s.user.is_some() && s.reauth_by.is_none() => {
+            _ = &mut expiry_timer, if s.user.is_some() && s.reauth_by.is_none() => {
                 s.reauth_by = Some(Instant::now() + REAUTH_GRACE);
                 if socket.send(Message::Text(Utf8Bytes::from_static(r#"{"type":"reauth"}"#))).await.is_err() { break }
             }
-            _ = sleep_until(reauth_by), if s.reauth_by.is_some() => {
+            _ = &mut reauth_timer, if s.reauth_by.is_some() => {
                 close(&mut socket, CLOSE_UNAUTHORIZED, "access token expired").await;
                 break;
             }
