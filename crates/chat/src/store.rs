@@ -219,23 +219,51 @@ macro_rules! message_columns {
     };
 }
 
+const INSERT_MESSAGE: &str =
+    concat!("INSERT INTO chat_messages (", message_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+
+/// The insert of `m`, bound.
+macro_rules! insert_message_query {
+    ($m:expr) => {
+        sqlx::query(INSERT_MESSAGE)
+            .bind($m.id)
+            .bind($m.room_id)
+            .bind($m.sender_id)
+            .bind(&$m.sender_name)
+            .bind(&$m.content)
+            .bind($m.created_at)
+            .bind($m.edited_at)
+            .bind($m.client_id.as_deref())
+    };
+}
+
 pub async fn insert_message(tx: &mut Tx, m: &Message) -> Result<(), DbError> {
-    execute_tx!(
-        tx,
-        sqlx::query(concat!(
-            "INSERT INTO chat_messages (",
-            message_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(m.id)
-        .bind(m.room_id)
-        .bind(m.sender_id)
-        .bind(&m.sender_name)
-        .bind(&m.content)
-        .bind(m.created_at)
-        .bind(m.edited_at)
-        .bind(m.client_id.as_deref())
-    )?;
+    execute_tx!(tx, insert_message_query!(m))?;
+    Ok(())
+}
+
+/// Inserts `m` on its own (the statement commits by itself); hold the writer turn.
+pub async fn insert_message_alone(db: &Db, m: &Message) -> Result<(), DbError> {
+    execute!(db, insert_message_query!(m))?;
+    Ok(())
+}
+
+/// Inserts `messages` in one statement (all or none; it commits by itself); hold the writer turn.
+pub async fn insert_messages_alone(db: &Db, messages: &[Message]) -> Result<(), DbError> {
+    with_db!(db, |pool| {
+        let mut insert = sqlx::QueryBuilder::new(concat!("INSERT INTO chat_messages (", message_columns!(), ") "));
+        insert.push_values(messages, |mut row, m| {
+            row.push_bind(m.id)
+                .push_bind(m.room_id)
+                .push_bind(m.sender_id)
+                .push_bind(&m.sender_name)
+                .push_bind(&m.content)
+                .push_bind(m.created_at)
+                .push_bind(m.edited_at)
+                .push_bind(m.client_id.as_deref());
+        });
+        insert.build().execute(pool).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 

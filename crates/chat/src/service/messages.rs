@@ -83,12 +83,7 @@ impl Chat {
         } else {
             Vec::new()
         };
-        // Read before the transaction: nothing waits for a second connection while holding one.
-        let room_name = if mentioned.is_empty() { String::new() } else { self.room(user, room).await?.name };
-        let mut tx = self.platform.db.begin().await?;
-        // The id is taken inside the write transaction: on SQLite ids then follow commit order,
-        // so history pages never gain an older message after they were read.
-        let message = Message {
+        let new_message = |sender_name, content| Message {
             id: Uuid::now_v7(),
             room_id: room,
             sender_id: Some(user.user_id),
@@ -98,6 +93,21 @@ impl Chat {
             edited_at: None,
             client_id: client_id.map(str::to_string),
         };
+        // The id is taken inside the write (holding the writer turn on SQLite, or by the
+        // batcher in its turn): ids then follow commit order, so history pages never gain an
+        // older message after they were read.
+        if mentioned.is_empty() && !self.platform.outbox.wants(events::MESSAGE_CREATED) {
+            // The message is the only row: inserted with others queued at the same time, in
+            // one statement and no transaction around it (see `batch`).
+            let message = self.batcher.insert(new_message(sender_name, content)).await?;
+            self.messages_changed(room);
+            events::publish(&self.platform.hub, room, events::MESSAGE_CREATED, &message);
+            return Ok(message);
+        }
+        // Read before the transaction: nothing waits for a second connection while holding one.
+        let room_name = if mentioned.is_empty() { String::new() } else { self.room(user, room).await?.name };
+        let mut tx = self.platform.db.begin().await?;
+        let message = new_message(sender_name, content);
         store::insert_message(&mut tx, &message).await?;
         store::insert_mentions(&mut tx, message.id, &mentioned).await?;
         let evented = self.platform.outbox.event(&mut tx, events::MESSAGE_CREATED, &message).await?.is_some();

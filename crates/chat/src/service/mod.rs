@@ -1,6 +1,7 @@
 //! The chat use cases and their rules: who may see, join, write to and manage a room.
 //! Every change is persisted first, then published on the room's topic.
 
+mod batch;
 mod departing;
 mod membership;
 mod messages;
@@ -134,6 +135,8 @@ pub struct Chat {
     /// Room list pages as sent (their unread counts are exact: any message, read marker or
     /// membership change of a room on the page drops the page).
     lists: Arc<ExactCache<ListKey, Arc<ListPage>>>,
+    /// Group commit of plain messages.
+    batcher: batch::Batcher,
 }
 
 impl Chat {
@@ -147,6 +150,7 @@ impl Chat {
             recent: Arc::new(ExactCache::new(&platform.caches, ttl)),
             pages: Arc::new(ExactCache::new(&platform.caches, ttl)),
             lists: Arc::new(ExactCache::new(&platform.caches, ttl)),
+            batcher: batch::Batcher::start(platform.db.clone()),
             platform,
             accounts,
             notifications,

@@ -75,10 +75,7 @@ impl Outbox {
     /// handed to subscribers and the broker, in order, only if `tx` commits. Nothing is written
     /// when nobody would receive it (no broker configured and no subscriber of that type).
     pub async fn event(&self, tx: &mut Tx, kind: &str, data: &impl Serialize) -> Result<Option<Uuid>, DbError> {
-        if let Some(wanted) = self.wanted.get()
-            && !wanted.all
-            && !wanted.types.contains(kind)
-        {
+        if !self.wants(kind) {
             return Ok(None);
         }
         let envelope =
@@ -86,6 +83,12 @@ impl Outbox {
         let payload = serde_json::to_string(&envelope).map_err(|e| DbError::Other(sqlx::Error::Encode(Box::new(e))))?;
         store::insert(tx, envelope.id, DOMAIN_EVENT, &payload).await?;
         Ok(Some(envelope.id))
+    }
+
+    /// Whether [`Outbox::event`] would write an event of `kind` (someone receives it). A write
+    /// whose only other row would be such an event can skip its transaction when it is not.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.wanted.get().is_none_or(|wanted| wanted.all || wanted.types.contains(kind))
     }
 
     /// Says once, when the app is assembled, who receives events.
