@@ -13,9 +13,11 @@ use platform::db::Ts;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// How long a verified session is trusted without asking the database again (a backstop; the
-/// invalidations are what make revocation immediate).
-const TTL: Duration = Duration::from_secs(60);
+/// How long a verified session is trusted without asking the database again: a backstop (the
+/// announcements are what make revocation immediate) for an announcement that is lost, as when
+/// an instance is killed between a revocation's commit and its announcement, or a command-line
+/// process changes sessions under a running server.
+const TTL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 struct Entry {

@@ -39,7 +39,7 @@ struct CoherenceState {
     /// Bumped whenever announcements may have been missed; entries of an older generation are
     /// never served.
     generation: AtomicU64,
-    handlers: RwLock<HashMap<&'static str, Handler>>,
+    handlers: RwLock<HashMap<&'static str, Vec<Handler>>>,
     publisher: OnceLock<Publisher>,
 }
 
@@ -80,9 +80,10 @@ impl Coherence {
     }
 
     /// Registers what to drop when a change of `kind` is announced (here or elsewhere).
-    /// Services register their kinds once, when they are built.
+    /// Services register their kinds when they are built; a service built twice on one
+    /// platform registers twice, and both copies' caches are kept exact.
     pub fn on(&self, kind: &'static str, handler: impl Fn(&str) + Send + Sync + 'static) {
-        self.0.handlers.write().unwrap_or_else(|p| p.into_inner()).insert(kind, Arc::new(handler));
+        self.0.handlers.write().unwrap_or_else(|p| p.into_inner()).entry(kind).or_default().push(Arc::new(handler));
     }
 
     /// Announces a committed change of `kind` at `key` (no newline in `kind`): dropped here
@@ -97,9 +98,9 @@ impl Coherence {
     }
 
     fn run(&self, kind: &str, key: &str) {
-        let handler = self.0.handlers.read().unwrap_or_else(|p| p.into_inner()).get(kind).cloned();
-        match handler {
-            Some(handler) => handler(key),
+        let handlers = self.0.handlers.read().unwrap_or_else(|p| p.into_inner()).get(kind).cloned();
+        match handlers {
+            Some(handlers) => handlers.iter().for_each(|handler| handler(key)),
             None => tracing::warn!(kind, "a cache change of an unknown kind"),
         }
     }

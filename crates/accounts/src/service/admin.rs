@@ -23,7 +23,7 @@ impl Accounts {
         if after.role != before.role || (after.disabled && !before.disabled) {
             self.ended(Ended::User { user: target, except: None });
         } else {
-            self.user_changed(target);
+            self.sessions_changed(target);
         }
         Ok(after.into())
     }

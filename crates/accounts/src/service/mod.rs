@@ -75,8 +75,11 @@ pub struct Accounts {
 
 /// A cache announcement: one session ended (key: the session id).
 const SESSION_CHANGED: &str = "accounts.session";
-/// A cache announcement: a user's row or all their sessions changed (key: the user id).
+/// A cache announcement: all of a user's sessions (and their row) changed (key: the user id).
 const USER_CHANGED: &str = "accounts.user";
+/// A cache announcement: a user's row changed, not their sessions (key: the user id). Kept
+/// apart so that a profile edit does not scan the session cache on every instance.
+const PROFILE_CHANGED: &str = "accounts.profile";
 
 impl Accounts {
     /// The service over the platform; its caches are kept exact through the platform's
@@ -85,7 +88,9 @@ impl Accounts {
     /// [`Accounts::delete_account`].
     pub fn new(platform: Platform, hooks: AccountHookSet) -> Self {
         let sessions = Arc::new(SessionCache::new(&platform.caches));
-        let users = Arc::new(ExactCache::new(&platform.caches, std::time::Duration::from_secs(300)));
+        // A backstop should an announcement be lost (an instance killed between a commit and
+        // its announcement): a renamed user's old name lives at most this long elsewhere.
+        let users = Arc::new(ExactCache::new(&platform.caches, std::time::Duration::from_secs(30)));
         let cached = sessions.clone();
         platform.caches.on(SESSION_CHANGED, move |key| {
             if let Ok(session) = key.parse() {
@@ -96,6 +101,12 @@ impl Accounts {
         platform.caches.on(USER_CHANGED, move |key| {
             if let Ok(user) = key.parse() {
                 cached.forget_user(user);
+                cached_users.invalidate(&user);
+            }
+        });
+        let cached_users = users.clone();
+        platform.caches.on(PROFILE_CHANGED, move |key| {
+            if let Ok(user) = key.parse() {
                 cached_users.invalidate(&user);
             }
         });
@@ -115,15 +126,20 @@ impl Accounts {
     fn ended(&self, ended: Ended) {
         match ended {
             Ended::Session(session) => self.platform.caches.changed(SESSION_CHANGED, &session.to_string()),
-            Ended::User { user, .. } => self.user_changed(user),
+            Ended::User { user, .. } => self.sessions_changed(user),
         }
         self.platform.hub.end_sessions(ended);
     }
 
-    /// After a commit that changed a user's row (or all their sessions): forget them in the
-    /// caches, on every instance.
-    fn user_changed(&self, user: Uuid) {
+    /// After a commit that changed a user's sessions (and perhaps their row): forget both in
+    /// the caches, on every instance.
+    fn sessions_changed(&self, user: Uuid) {
         self.platform.caches.changed(USER_CHANGED, &user.to_string());
+    }
+
+    /// After a commit that changed a user's row: forget it in the caches, on every instance.
+    fn user_changed(&self, user: Uuid) {
+        self.platform.caches.changed(PROFILE_CHANGED, &user.to_string());
     }
 
     // --- public API for other modules -----------------------------------------------------------

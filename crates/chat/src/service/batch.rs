@@ -12,7 +12,10 @@
 use super::{Result, store};
 use crate::error::ChatError;
 use crate::model::Message;
+use futures::FutureExt;
 use platform::db::{Db, DbError, Ts};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -32,15 +35,20 @@ pub(super) struct Batcher {
     queue: mpsc::Sender<Pending>,
 }
 
+/// What follows each stored message (the cache announcement and the broadcast): done by the
+/// task, so that a poster who went away meanwhile does not leave the caches stale.
+type Stored = Arc<dyn Fn(&Message) + Send + Sync>;
+
 fn gone() -> ChatError {
     ChatError::Db(DbError::Unavailable(sqlx::Error::PoolClosed))
 }
 
 impl Batcher {
-    /// Starts the inserting task (it ends when the last handle is dropped).
-    pub(super) fn start(db: Db) -> Self {
+    /// Starts the inserting task (it ends when the last handle is dropped); `stored` runs
+    /// after each message is written.
+    pub(super) fn start(db: Db, stored: impl Fn(&Message) + Send + Sync + 'static) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, pending));
+        tokio::spawn(run(db, pending, Arc::new(stored)));
         Self { queue }
     }
 
@@ -52,14 +60,18 @@ impl Batcher {
     }
 }
 
-async fn run(db: Db, mut pending: mpsc::Receiver<Pending>) {
+async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, stored: Stored) {
     let mut batch = Vec::with_capacity(BATCH);
     while pending.recv_many(&mut batch, BATCH).await > 0 {
-        write(&db, std::mem::take(&mut batch)).await;
+        // A panic fails this batch's posters (their answers are dropped: 503), not the task.
+        let written = AssertUnwindSafe(write(&db, std::mem::take(&mut batch), &stored)).catch_unwind().await;
+        if written.is_err() {
+            tracing::error!("writing a batch of chat messages panicked");
+        }
     }
 }
 
-async fn write(db: &Db, mut batch: Vec<Pending>) {
+async fn write(db: &Db, mut batch: Vec<Pending>, stored: &Stored) {
     let turn = match db.writer_turn().await {
         Ok(turn) => turn,
         Err(_) => {
@@ -74,17 +86,22 @@ async fn write(db: &Db, mut batch: Vec<Pending>) {
         p.message.created_at = Ts::now();
     }
     let messages: Vec<Message> = batch.iter().map(|p| p.message.clone()).collect();
+    let mut answers = Vec::with_capacity(batch.len());
     if batch.len() == 1 || store::insert_messages_alone(db, &messages).await.is_err() {
         for p in batch {
-            let stored = store::insert_message_alone(db, &p.message).await.map(|()| p.message);
-            let _ = p.done.send(stored.map_err(ChatError::from));
+            let written = store::insert_message_alone(db, &p.message).await.map(|()| p.message);
+            answers.push((p.done, written.map_err(ChatError::from)));
         }
     } else {
-        for (p, message) in batch.into_iter().zip(messages) {
-            let _ = p.done.send(Ok(message));
-        }
+        answers.extend(batch.into_iter().map(|p| p.done).zip(messages.into_iter().map(Ok)));
     }
     drop(turn);
+    for (done, answer) in answers {
+        if let Ok(message) = &answer {
+            stored(message);
+        }
+        let _ = done.send(answer);
+    }
 }
 
 #[cfg(test)]
@@ -118,7 +135,9 @@ mod tests {
         tx.commit().await.unwrap();
 
         // Many posters at once: batches form, and every poster gets its own stored message.
-        let batcher = Batcher::start(db.clone());
+        let announced = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = announced.clone();
+        let batcher = Batcher::start(db.clone(), move |m: &Message| seen.lock().unwrap().push(m.id));
         let posts = (0..200).map(|i| {
             let batcher = batcher.clone();
             tokio::spawn(async move { batcher.insert(message(room, &format!("m{i}"))).await })
@@ -133,6 +152,7 @@ mod tests {
         assert_eq!(ids.len(), 200, "one distinct id per message");
         let history = store::history(&db, room, None, 500).await.unwrap();
         assert_eq!(history.len(), 200);
+        assert_eq!(announced.lock().unwrap().len(), 200, "every stored message is announced once");
         for m in &stored {
             let kept = history.iter().find(|h| h.id == m.id).unwrap();
             assert_eq!(kept.content, m.content, "each poster is answered with its own message");

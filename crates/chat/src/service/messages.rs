@@ -15,8 +15,8 @@ impl Chat {
         self.history_of(room, before, limit).await
     }
 
-    /// A history page as JSON: the first page of a room is served from memory in the
-    /// single-process mode, serialised once until the room's messages change.
+    /// A history page as JSON: the first page of a room (of a usual size) is served from
+    /// memory, serialised once until the room's messages change.
     pub async fn history_json(
         &self,
         user: &AuthUser,
@@ -26,15 +26,15 @@ impl Chat {
     ) -> Result<bytes::Bytes> {
         self.require_member(user, room).await?;
         let key = (room, usize::try_from(limit).unwrap_or(RECENT));
-        if before.is_none()
-            && let Some(cached) = self.pages.get(&key)
-        {
+        // First pages of the usual sizes only (a client must not fill the cache with variants).
+        let cached = before.is_none() && CACHED_PAGE_SIZES.contains(&limit);
+        if cached && let Some(cached) = self.pages.get(&key) {
             return Ok(cached);
         }
         let epoch = self.pages.epoch();
         let page = self.history_of(room, before, limit).await?;
         let json = bytes::Bytes::from(serde_json::to_vec(&page).map_err(platform::error::Internal::new)?);
-        if before.is_none() {
+        if cached {
             self.pages.put(epoch, key, json.clone());
         }
         Ok(json)
@@ -99,10 +99,9 @@ impl Chat {
         if mentioned.is_empty() && !self.platform.outbox.wants(events::MESSAGE_CREATED) {
             // The message is the only row: inserted with others queued at the same time, in
             // one statement and no transaction around it (see `batch`).
-            let message = self.batcher.insert(new_message(sender_name, content)).await?;
-            self.messages_changed(room);
-            events::publish(&self.platform.hub, room, events::MESSAGE_CREATED, &message);
-            return Ok(message);
+            // (The batcher announces the change and publishes the message once it is stored,
+            // even if this request is gone by then.)
+            return self.batcher.insert(new_message(sender_name, content)).await;
         }
         // Read before the transaction: nothing waits for a second connection while holding one.
         let room_name = if mentioned.is_empty() { String::new() } else { self.room(user, room).await?.name };

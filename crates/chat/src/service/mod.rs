@@ -47,6 +47,9 @@ pub enum Scope {
 /// Messages kept per room by the recent-history cache (and the largest page it serves).
 const RECENT: usize = 100;
 
+/// How long a cached role, page or list is served without a fresh read, at most.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
 /// Cache announcements (see [`Chat::new`]); the key is a room id, or `"{room} {user}"`.
 const ROOM_CHANGED: &str = "chat.room";
 const MESSAGES_CHANGED: &str = "chat.messages";
@@ -56,8 +59,11 @@ const READ_CHANGED: &str = "chat.read";
 /// Everything cached may name a departed user (no key).
 const EVERYTHING_CHANGED: &str = "chat.all";
 
-/// A room list page as asked for: (user, public rooms, cursor, limit).
-type ListKey = (Uuid, bool, Option<Uuid>, i64);
+/// A room list's first page as asked for: (user, public rooms, limit).
+type ListKey = (Uuid, bool, i64);
+
+/// Page sizes whose first pages are cached (the default and the sizes clients commonly ask).
+const CACHED_PAGE_SIZES: [i64; 4] = [20, 30, 50, 100];
 
 /// A room list page as sent, with the rooms on it (whose changes make it stale).
 #[derive(Debug)]
@@ -126,7 +132,9 @@ pub struct Chat {
     platform: Platform,
     accounts: Accounts,
     notifications: Notifications,
-    /// Members' roles by (room, user).
+    /// Members' roles by (room, user). Every cache here lives at most [`CACHE_TTL`], the
+    /// backstop should an announcement be lost (an instance killed between its commit and
+    /// the announcement).
     roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
     /// The newest messages per room, for the first history page.
     recent: Arc<ExactCache<Uuid, Arc<Recent>>>,
@@ -144,13 +152,19 @@ impl Chat {
     /// [`Coherence`](platform::cache::Coherence): every change below is announced after its
     /// commit and dropped on every instance.
     pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
-        let ttl = Duration::from_secs(300);
+        let ttl = CACHE_TTL;
         let chat = Self {
             roles: Arc::new(ExactCache::new(&platform.caches, ttl)),
             recent: Arc::new(ExactCache::new(&platform.caches, ttl)),
             pages: Arc::new(ExactCache::new(&platform.caches, ttl)),
             lists: Arc::new(ExactCache::new(&platform.caches, ttl)),
-            batcher: batch::Batcher::start(platform.db.clone()),
+            batcher: batch::Batcher::start(platform.db.clone(), {
+                let (caches, hub) = (platform.caches.clone(), platform.hub.clone());
+                move |message: &Message| {
+                    caches.changed(MESSAGES_CHANGED, &message.room_id.to_string());
+                    events::publish(&hub, message.room_id, events::MESSAGE_CREATED, message);
+                }
+            }),
             platform,
             accounts,
             notifications,

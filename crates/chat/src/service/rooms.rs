@@ -43,15 +43,20 @@ impl Chat {
         cursor: Option<Uuid>,
         limit: i64,
     ) -> Result<bytes::Bytes> {
-        let key = (user.user_id, scope == Scope::Public, cursor, limit);
-        if let Some(page) = self.lists.get(&key) {
+        // Only first pages of the usual sizes are kept: a client choosing cursors and sizes
+        // must not be able to fill the cache with copies of one page.
+        let cached = cursor.is_none() && CACHED_PAGE_SIZES.contains(&limit);
+        let key = (user.user_id, scope == Scope::Public, limit);
+        if cached && let Some(page) = self.lists.get(&key) {
             return Ok(page.json.clone());
         }
         let epoch = self.lists.epoch();
         let page = self.rooms(user, scope, cursor, limit).await?;
         let json = bytes::Bytes::from(serde_json::to_vec(&page).map_err(platform::error::Internal::new)?);
-        let rooms = page.items.iter().map(|r| r.id).collect();
-        self.lists.put(epoch, key, Arc::new(ListPage { json: json.clone(), rooms }));
+        if cached {
+            let rooms = page.items.iter().map(|r| r.id).collect();
+            self.lists.put(epoch, key, Arc::new(ListPage { json: json.clone(), rooms }));
+        }
         Ok(json)
     }
 

@@ -62,6 +62,7 @@ pub async fn attach(
     let (tx, mut rx) = mpsc::unbounded_channel::<Forwarded>();
     let queued_events = Arc::new(AtomicUsize::new(0));
     let instance = hub.instance();
+    let announce_conn = conn.clone();
 
     let publish_channel = channel.clone();
     let events = queued_events.clone();
@@ -93,6 +94,33 @@ pub async fn attach(
         }
     });
 
+    // Cache announcements and heartbeats have their own queue and publisher: they must not
+    // wait behind a backlog of events (an invalidation may arrive before events published
+    // earlier; that is always safe, as it follows its commit).
+    let (announce, mut announcements) = mpsc::unbounded_channel::<(&'static str, String)>();
+    let announce_channel = channel.clone();
+    let mut announce_conn = announce_conn;
+    tokio::spawn(async move {
+        while let Some((topic, frame)) = announcements.recv().await {
+            let payload = encode(instance, topic, &frame);
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let sent: Result<(), redis::RedisError> =
+                    redis::cmd("PUBLISH").arg(&announce_channel).arg(&payload).query_async(&mut announce_conn).await;
+                match sent {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "realtime backplane publish failed; retrying an announcement");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        }
+    });
+    // Told by the heartbeat watchdog to drop a subscription that went silent.
+    let silent = Arc::new(tokio::sync::Notify::new());
+
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     // Milliseconds since `started` when this instance last heard its own heartbeat.
     let started = std::time::Instant::now();
@@ -102,6 +130,7 @@ pub async fn attach(
     let local = hub.clone();
     let coherence = caches.clone();
     let last_heard = heard.clone();
+    let went_silent = silent.clone();
     tokio::spawn(async move {
         let mut ready = Some(ready_tx);
         let mut backoff = Duration::from_millis(100);
@@ -119,7 +148,15 @@ pub async fn attach(
                         None => local.audit_all(),
                     }
                     let mut messages = pubsub.on_message();
-                    while let Some(msg) = messages.next().await {
+                    loop {
+                        let msg = tokio::select! {
+                            msg = messages.next() => msg,
+                            _ = went_silent.notified() => {
+                                tracing::warn!("realtime backplane subscription silent; resubscribing");
+                                None
+                            }
+                        };
+                        let Some(msg) = msg else { break };
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
                         match decode(&payload) {
                             Some((origin, topic, _)) if topic == HEARTBEAT_TOPIC => {
@@ -167,19 +204,24 @@ pub async fn attach(
     // by other instances are not missed; a down Redis does not hold up the start.
     let _ = tokio::time::timeout(Duration::from_secs(2), ready_rx).await;
     hub.set_backplane(Forward { queue: tx, events: queued_events, capacity: FORWARD_CAPACITY });
-    let announcer = hub.clone();
-    caches.set_publisher(move |announcement| announcer.send_control(CACHE_TOPIC, announcement));
+    let announcer = announce.clone();
+    caches.set_publisher(move |announcement| {
+        let _ = announcer.send((CACHE_TOPIC, announcement));
+    });
 
-    let (beating, coherence) = (hub.clone(), caches.clone());
+    let coherence = caches.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(HEARTBEAT_EVERY);
         loop {
             every.tick().await;
-            beating.send_control(HEARTBEAT_TOPIC, String::new());
-            let silent = since_start().saturating_sub(heard.load(Ordering::Acquire));
-            if coherence.is_live() && Duration::from_millis(silent) > HEARTBEAT_STALE {
-                tracing::warn!(silent_ms = silent, "realtime backplane heartbeat late; caches off until it returns");
+            if announce.send((HEARTBEAT_TOPIC, String::new())).is_err() {
+                return;
+            }
+            let quiet = since_start().saturating_sub(heard.load(Ordering::Acquire));
+            if coherence.is_live() && Duration::from_millis(quiet) > HEARTBEAT_STALE {
+                tracing::warn!(silent_ms = quiet, "realtime backplane heartbeat late; caches off until it returns");
                 coherence.disconnected();
+                silent.notify_one();
             }
         }
     });

@@ -33,8 +33,8 @@ pub struct Work {
     pub(crate) platform: Platform,
     pub(crate) accounts: Accounts,
     pub(crate) notifications: Notifications,
-    /// (project, user) → the project's visibility and the user's role. Exact in the
-    /// single-process SQLite mode (every change invalidates after its commit), off otherwise.
+    /// (project, user) → the project's visibility and the user's role; exact on every
+    /// instance (every change is announced after its commit, see [`Work::new`]).
     access_cache: Arc<ExactCache<(Uuid, Uuid), Standing>>,
 }
 
@@ -59,7 +59,7 @@ impl Work {
     /// and dropped on every instance.
     pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
         let access_cache: Arc<ExactCache<(Uuid, Uuid), Standing>> =
-            Arc::new(ExactCache::new(&platform.caches, Duration::from_secs(300)));
+            Arc::new(ExactCache::new(&platform.caches, Duration::from_secs(30)));
         let cache = access_cache.clone();
         // Key: "{project}" (everyone's access) or "{project} {user}"; empty: everything.
         platform.caches.on(ACCESS_CHANGED, move |key| {

@@ -315,14 +315,6 @@ impl Hub {
         }
     }
 
-    /// Queues a control message for the other instances (nothing without a backplane).
-    pub(super) fn send_control(&self, topic: &str, frame: String) {
-        let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(backplane) = backplane {
-            forward_control(&backplane, topic, Utf8Bytes::from(frame));
-        }
-    }
-
     pub(super) fn end_local(&self, ended: Ended) {
         let bound = self.inner.bound.read().unwrap_or_else(|p| p.into_inner());
         for b in bound.values() {
