@@ -116,6 +116,8 @@ async fn the_other_instance_sees_every_change_within_100_ms() {
         return;
     }
     let b = a.sibling().await;
+    // Both instances are on the backplane, so both answer from their caches below.
+    assert!(a.caches.is_live() && b.caches.is_live(), "caches on with Redis");
     let owner = a.register("owner@example.com").await;
     let bob = a.register("bob@example.com").await;
     let room = private_room(&a, &owner, &bob).await;
@@ -173,10 +175,12 @@ async fn an_instance_cut_off_from_the_backplane_stops_trusting_its_caches() {
     let b = a.sibling_with(|c| c.redis_url = Secret::new(through.clone())).await;
     let bob = a.register("bob@example.com").await;
     b.get("/api/v1/users/me", Some(&bob.access)).await.expect(200);
+    assert!(b.caches.is_live(), "B caches while it hears the backplane");
 
     proxy.cut();
     // The cut closes B's subscription; give B a moment to notice.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!b.caches.is_live(), "B stops trusting its caches once cut off");
     a.post("/api/v1/auth/logout", Some(&bob.access), json!({})).await.expect(204);
     b.get("/api/v1/users/me", Some(&bob.access)).await.expect_problem(401, "session_revoked");
 

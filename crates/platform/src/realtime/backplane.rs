@@ -73,23 +73,11 @@ pub async fn attach(
                 events.fetch_sub(1, Ordering::AcqRel);
             }
             let payload = encode(instance, &topic, &frame);
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                let sent: Result<(), redis::RedisError> =
-                    redis::cmd("PUBLISH").arg(&publish_channel).arg(&payload).query_async(&mut conn).await;
-                match sent {
-                    Ok(()) => break,
-                    Err(e) if control => {
-                        tracing::warn!(error = %e, "realtime backplane publish failed; retrying a control message");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
-                    }
-                    Err(e) => {
-                        metrics::counter!("realtime_backplane_dropped_total").increment(1);
-                        tracing::warn!(error = %e, "realtime backplane publish failed; delivering locally only");
-                        break;
-                    }
-                }
+            if control {
+                publish_until_taken(&mut conn, &publish_channel, &payload).await;
+            } else if let Err(e) = publish(&mut conn, &publish_channel, &payload).await {
+                metrics::counter!("realtime_backplane_dropped_total").increment(1);
+                tracing::warn!(error = %e, "realtime backplane publish failed; delivering locally only");
             }
         }
     });
@@ -102,20 +90,7 @@ pub async fn attach(
     let mut announce_conn = announce_conn;
     tokio::spawn(async move {
         while let Some((topic, frame)) = announcements.recv().await {
-            let payload = encode(instance, topic, &frame);
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                let sent: Result<(), redis::RedisError> =
-                    redis::cmd("PUBLISH").arg(&announce_channel).arg(&payload).query_async(&mut announce_conn).await;
-                match sent {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "realtime backplane publish failed; retrying an announcement");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
-                    }
-                }
-            }
+            publish_until_taken(&mut announce_conn, &announce_channel, &encode(instance, topic, &frame)).await;
         }
     });
     // Told by the heartbeat watchdog to drop a subscription that went silent.
@@ -225,6 +200,21 @@ pub async fn attach(
             }
         }
     });
+}
+
+async fn publish(conn: &mut redis::aio::ConnectionManager, channel: &str, payload: &str) -> redis::RedisResult<()> {
+    redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(conn).await
+}
+
+/// Publishes, retrying (100 ms doubling to 2 s) until Redis takes it: for messages that must
+/// not be lost (control messages, cache announcements, heartbeats).
+async fn publish_until_taken(conn: &mut redis::aio::ConnectionManager, channel: &str, payload: &str) {
+    let mut backoff = Duration::from_millis(100);
+    while let Err(e) = publish(conn, channel, payload).await {
+        tracing::warn!(error = %e, "realtime backplane publish failed; retrying a message that must arrive");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
 }
 
 async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<redis::aio::PubSub> {
