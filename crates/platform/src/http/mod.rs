@@ -65,7 +65,6 @@ pub fn finish_with(
         TrustedProxies(Arc::new(config.trusted_proxy_list())),
         cors(&config.cors_origin_list()),
         idempotency,
-        config.json_body_limit,
     ))
 }
 

@@ -142,8 +142,8 @@ impl CorsRules {
 struct ShellState {
     proxies: TrustedProxies,
     cors: CorsRules,
+    /// Also carries the JSON body limit, which the shell applies to every route.
     idempotency: crate::idempotency::Idempotency,
-    body_limit: usize,
     metrics: RouteMetrics,
     /// Request ids are this process's random prefix and a counter: unique, and free of the
     /// random-number call a UUID v4 per request costs.
@@ -166,19 +166,13 @@ pub(super) struct ShellLayer(Arc<ShellState>);
 
 impl ShellLayer {
     /// A shell that hands `proxies` to the client-address extractor, answers CORS by `cors`,
-    /// keeps idempotent answers through `idempotency` and limits JSON bodies to `body_limit`.
-    pub(super) fn new(
-        proxies: TrustedProxies,
-        cors: CorsRules,
-        idempotency: crate::idempotency::Idempotency,
-        body_limit: usize,
-    ) -> Self {
+    /// keeps idempotent answers through `idempotency` and limits JSON bodies to its limit.
+    pub(super) fn new(proxies: TrustedProxies, cors: CorsRules, idempotency: crate::idempotency::Idempotency) -> Self {
         let id_prefix = uuid::Uuid::new_v4().as_u64_pair().0;
         Self(Arc::new(ShellState {
             proxies,
             cors,
             idempotency,
-            body_limit,
             metrics: RouteMetrics::default(),
             id_prefix,
             next_id: AtomicU64::new(0),
@@ -190,7 +184,7 @@ impl<S> Layer<S> for ShellLayer {
     type Service = Shell<<axum::extract::DefaultBodyLimit as Layer<S>>::Service>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let inner = axum::extract::DefaultBodyLimit::max(self.0.body_limit).layer(inner);
+        let inner = axum::extract::DefaultBodyLimit::max(self.0.idempotency.body_limit).layer(inner);
         Shell { inner, state: self.0.clone() }
     }
 }
@@ -246,13 +240,12 @@ where
                     if req.method() == Method::OPTIONS {
                         return state.cors.preflight(origin.clone());
                     }
-                    let response = if crate::idempotency::applies(&req) {
+                    let mut response = if crate::idempotency::applies(&req) {
                         let run = |req| async move { inner.call(req).await.unwrap_or_else(|never| match never {}) };
                         crate::idempotency::serve(&state.idempotency, req, run).await
                     } else {
                         inner.call(req).await.unwrap_or_else(|never| match never {})
                     };
-                    let mut response = response;
                     state.cors.decorate(&mut response, origin.clone());
                     response
                 };
@@ -268,16 +261,12 @@ where
                 }
                 headers.insert(REQUEST_ID, id);
                 headers.append(header::VARY, VARY);
-                let status = response.status();
+                let (status, took) = (response.status().as_u16(), start.elapsed());
                 let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-                let handles = state.metrics.handles(method, status.as_u16(), route);
+                let handles = state.metrics.handles(method, status, route);
                 handles.count.increment(1);
-                handles.latency.record(start.elapsed().as_secs_f64());
-                tracing::info!(
-                    status = status.as_u16(),
-                    latency_ms = start.elapsed().as_millis() as u64,
-                    "finished processing request"
-                );
+                handles.latency.record(took.as_secs_f64());
+                tracing::info!(status, latency_ms = took.as_millis() as u64, "finished processing request");
                 Ok(response)
             }
             .instrument(span),

@@ -9,13 +9,14 @@
 //! subscribed its caches are on, and they are off from the moment the subscription is lost
 //! until it is back. A subscription can also die silently (a half-open connection, a stalled
 //! publisher), so each instance sends itself a heartbeat through Redis every second: one that
-//! has not come back within [`HEARTBEAT_STALE`] turns the caches off until the next one does.
-//! Redis delivers in publish order, so hearing one's own heartbeat means every announcement
-//! published before it has arrived.
+//! has not come back within [`HEARTBEAT_STALE`] turns the caches off, and the subscription is
+//! made again. Announcements and heartbeats have a queue and publisher of their own, so they
+//! never wait behind events, and Redis delivers in publish order: hearing one's own heartbeat
+//! means every announcement published before it has arrived.
 //!
-//! Control messages (a session ended, a member lost access, a cache announcement) are never dropped: they share the
+//! Control messages (a session ended, a member lost access) are never dropped: they share the
 //! queue with events (so they keep their order) but do not count against its bound, and the
-//! publisher retries them until Redis takes them.
+//! publisher retries them (and announcements) until Redis takes them.
 //! Pub/sub does not keep messages for a subscriber that is away, so an instance whose
 //! subscription was lost asks every local connection to re-check its session and
 //! subscriptions once it is back ([`Hub::audit_all`]).
@@ -106,6 +107,8 @@ pub async fn attach(
     let coherence = caches.clone();
     let last_heard = heard.clone();
     let went_silent = silent.clone();
+    // This instance as it appears in the wire format, compared with every message's origin.
+    let me = instance.to_string();
     tokio::spawn(async move {
         let mut ready = Some(ready_tx);
         let mut backoff = Duration::from_millis(100);
@@ -135,14 +138,14 @@ pub async fn attach(
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
                         match decode(&payload) {
                             Some((origin, topic, _)) if topic == HEARTBEAT_TOPIC => {
-                                if origin == instance.to_string() {
+                                if origin == me {
                                     last_heard.store(since_start(), Ordering::Release);
                                     if !coherence.is_live() {
                                         coherence.connected();
                                     }
                                 }
                             }
-                            Some((origin, topic, frame)) if origin != instance.to_string() => {
+                            Some((origin, topic, frame)) if origin != me => {
                                 if topic == super::hub::CONTROL_TOPIC {
                                     match serde_json::from_str(frame) {
                                         Ok(ended) => local.end_local(ended),

@@ -192,8 +192,9 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
-fn expiry_instant(user: &AuthUser) -> Instant {
-    let left = user.expires_at - chrono::Utc::now().timestamp();
+/// The instant of a token expiry given in Unix seconds.
+fn expiry_instant(expires_at: i64) -> Instant {
+    let left = expires_at - chrono::Utc::now().timestamp();
     Instant::now() + Duration::from_secs(u64::try_from(left).unwrap_or(0))
 }
 
@@ -240,20 +241,19 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     // wait for changes (the token's expiry while no re-auth is pending; the re-auth deadline):
     // built afresh for every event, they cost a timer-wheel insert and removal and two
     // waiter-list updates per delivered frame, a tenth of a busy fan-out.
-    let token_expiry =
-        |s: &Session| s.user.as_ref().filter(|_| s.reauth_by.is_none()).map(|u| (u.expires_at, expiry_instant(u)));
-    let mut timed = (token_expiry(&s).map(|(at, _)| at), s.reauth_by);
+    let token_expiry = |s: &Session| s.user.as_ref().filter(|_| s.reauth_by.is_none()).map(|u| u.expires_at);
+    let mut timed = (token_expiry(&s), s.reauth_by);
     let auth_timer = sleep_until(auth_by);
-    let expiry_timer = sleep_until(token_expiry(&s).map_or_else(far_future, |(_, when)| when));
+    let expiry_timer = sleep_until(timed.0.map_or_else(far_future, expiry_instant));
     let reauth_timer = sleep_until(s.reauth_by.unwrap_or_else(far_future));
     let ended_signal = ended.notified();
     let audit_signal = audit.notified();
     tokio::pin!(auth_timer, expiry_timer, reauth_timer, ended_signal, audit_signal);
     loop {
-        let expiry = s.user.as_ref().filter(|_| s.reauth_by.is_none()).map(|u| u.expires_at);
+        let expiry = token_expiry(&s);
         if expiry != timed.0 {
             timed.0 = expiry;
-            expiry_timer.as_mut().reset(token_expiry(&s).map_or_else(far_future, |(_, when)| when));
+            expiry_timer.as_mut().reset(expiry.map_or_else(far_future, expiry_instant));
         }
         if s.reauth_by != timed.1 {
             timed.1 = s.reauth_by;
