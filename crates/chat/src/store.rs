@@ -219,32 +219,23 @@ macro_rules! message_columns {
     };
 }
 
-const INSERT_MESSAGE: &str =
-    concat!("INSERT INTO chat_messages (", message_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
-
-/// The insert of `m`, bound.
-macro_rules! insert_message_query {
-    ($m:expr) => {
-        sqlx::query(INSERT_MESSAGE)
-            .bind($m.id)
-            .bind($m.room_id)
-            .bind($m.sender_id)
-            .bind(&$m.sender_name)
-            .bind(&$m.content)
-            .bind($m.created_at)
-            .bind($m.edited_at)
-            .bind($m.client_id.as_deref())
-    };
-}
-
 pub async fn insert_message(tx: &mut Tx, m: &Message) -> Result<(), DbError> {
-    execute_tx!(tx, insert_message_query!(m))?;
-    Ok(())
-}
-
-/// Inserts `m` on its own (the statement commits by itself); hold the writer turn.
-pub async fn insert_message_alone(db: &Db, m: &Message) -> Result<(), DbError> {
-    execute!(db, insert_message_query!(m))?;
+    execute_tx!(
+        tx,
+        sqlx::query(concat!(
+            "INSERT INTO chat_messages (",
+            message_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(m.id)
+        .bind(m.room_id)
+        .bind(m.sender_id)
+        .bind(&m.sender_name)
+        .bind(&m.content)
+        .bind(m.created_at)
+        .bind(m.edited_at)
+        .bind(m.client_id.as_deref())
+    )?;
     Ok(())
 }
 

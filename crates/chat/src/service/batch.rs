@@ -71,7 +71,7 @@ async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, stored: Stored) {
     }
 }
 
-async fn write(db: &Db, mut batch: Vec<Pending>, stored: &Stored) {
+async fn write(db: &Db, batch: Vec<Pending>, stored: &Stored) {
     let turn = match db.writer_turn().await {
         Ok(turn) => turn,
         Err(_) => {
@@ -81,19 +81,19 @@ async fn write(db: &Db, mut batch: Vec<Pending>, stored: &Stored) {
             return;
         }
     };
-    for p in &mut batch {
-        p.message.id = Uuid::now_v7();
-        p.message.created_at = Ts::now();
+    let (mut messages, answering): (Vec<Message>, Vec<_>) = batch.into_iter().map(|p| (p.message, p.done)).unzip();
+    for message in &mut messages {
+        message.id = Uuid::now_v7();
+        message.created_at = Ts::now();
     }
-    let messages: Vec<Message> = batch.iter().map(|p| p.message.clone()).collect();
-    let mut answers = Vec::with_capacity(batch.len());
-    if batch.len() == 1 || store::insert_messages_alone(db, &messages).await.is_err() {
-        for p in batch {
-            let written = store::insert_message_alone(db, &p.message).await.map(|()| p.message);
-            answers.push((p.done, written.map_err(ChatError::from)));
-        }
+    let mut answers = Vec::with_capacity(messages.len());
+    if messages.len() > 1 && store::insert_messages_alone(db, &messages).await.is_ok() {
+        answers.extend(answering.into_iter().zip(messages.into_iter().map(Ok)));
     } else {
-        answers.extend(batch.into_iter().map(|p| p.done).zip(messages.into_iter().map(Ok)));
+        for (done, message) in answering.into_iter().zip(messages) {
+            let written = store::insert_messages_alone(db, std::slice::from_ref(&message)).await.map(|()| message);
+            answers.push((done, written.map_err(ChatError::from)));
+        }
     }
     drop(turn);
     for (done, answer) in answers {

@@ -28,21 +28,21 @@ impl Chat {
         let key = (room, usize::try_from(limit).unwrap_or(RECENT));
         // First pages of the usual sizes only (a client must not fill the cache with variants).
         let cached = before.is_none() && CACHED_PAGE_SIZES.contains(&limit);
-        if cached && let Some(cached) = self.pages.get(&key) {
+        if cached && let Some(cached) = self.caches.pages.get(&key) {
             return Ok(cached);
         }
-        let epoch = self.pages.epoch();
+        let epoch = self.caches.pages.epoch();
         let page = self.history_of(room, before, limit).await?;
         let json = bytes::Bytes::from(serde_json::to_vec(&page).map_err(platform::error::Internal::new)?);
         if cached {
-            self.pages.put(epoch, key, json.clone());
+            self.caches.pages.put(epoch, key, json.clone());
         }
         Ok(json)
     }
 
     pub(super) async fn history_of(&self, room: Uuid, before: Option<Uuid>, limit: i64) -> Result<Page<Message>> {
         let wanted = usize::try_from(limit).unwrap_or(RECENT);
-        if before.is_none() && wanted <= RECENT && self.recent.is_enabled() {
+        if before.is_none() && wanted <= RECENT && self.caches.recent.is_enabled() {
             let recent = self.recent_messages(room).await?;
             let more = recent.messages.len() > wanted || (recent.messages.len() == wanted && recent.has_more);
             let items: Vec<Message> = recent.messages.iter().take(wanted).cloned().collect();
@@ -54,15 +54,15 @@ impl Chat {
     }
 
     pub(super) async fn recent_messages(&self, room: Uuid) -> Result<Arc<Recent>> {
-        if let Some(recent) = self.recent.get(&room) {
+        if let Some(recent) = self.caches.recent.get(&room) {
             return Ok(recent);
         }
-        let epoch = self.recent.epoch();
+        let epoch = self.caches.recent.epoch();
         let mut messages = store::history(&self.platform.db, room, None, RECENT as i64 + 1).await?;
         let has_more = messages.len() > RECENT;
         messages.truncate(RECENT);
         let recent = Arc::new(Recent { messages, has_more });
-        self.recent.put(epoch, room, recent.clone());
+        self.caches.recent.put(epoch, room, recent.clone());
         Ok(recent)
     }
 

@@ -72,12 +72,19 @@ struct ListPage {
     rooms: Vec<Uuid>,
 }
 
-/// The caches, as the announcement handlers hold them.
+/// The service's caches, shared with the announcement handlers that keep them exact. Every
+/// entry lives at most [`CACHE_TTL`], the backstop should an announcement be lost (an instance
+/// killed between its commit and the announcement).
 struct Caches {
-    roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
-    recent: Arc<ExactCache<Uuid, Arc<Recent>>>,
-    pages: Arc<ExactCache<(Uuid, usize), bytes::Bytes>>,
-    lists: Arc<ExactCache<ListKey, Arc<ListPage>>>,
+    /// Members' roles by (room, user).
+    roles: ExactCache<(Uuid, Uuid), MemberRole>,
+    /// The newest messages per room, for the first history page.
+    recent: ExactCache<Uuid, Arc<Recent>>,
+    /// First history pages as sent, by (room, page size).
+    pages: ExactCache<(Uuid, usize), bytes::Bytes>,
+    /// Room list pages as sent (their unread counts are exact: any message, read marker or
+    /// membership change of a room on the page drops the page).
+    lists: ExactCache<ListKey, Arc<ListPage>>,
 }
 
 impl Caches {
@@ -132,17 +139,7 @@ pub struct Chat {
     platform: Platform,
     accounts: Accounts,
     notifications: Notifications,
-    /// Members' roles by (room, user). Every cache here lives at most [`CACHE_TTL`], the
-    /// backstop should an announcement be lost (an instance killed between its commit and
-    /// the announcement).
-    roles: Arc<ExactCache<(Uuid, Uuid), MemberRole>>,
-    /// The newest messages per room, for the first history page.
-    recent: Arc<ExactCache<Uuid, Arc<Recent>>>,
-    /// First history pages as sent, by (room, page size).
-    pages: Arc<ExactCache<(Uuid, usize), bytes::Bytes>>,
-    /// Room list pages as sent (their unread counts are exact: any message, read marker or
-    /// membership change of a room on the page drops the page).
-    lists: Arc<ExactCache<ListKey, Arc<ListPage>>>,
+    caches: Arc<Caches>,
     /// Group commit of plain messages.
     batcher: batch::Batcher,
 }
@@ -152,12 +149,14 @@ impl Chat {
     /// [`Coherence`](platform::cache::Coherence): every change below is announced after its
     /// commit and dropped on every instance.
     pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
-        let ttl = CACHE_TTL;
+        let caches = Arc::new(Caches {
+            roles: ExactCache::new(&platform.caches, CACHE_TTL),
+            recent: ExactCache::new(&platform.caches, CACHE_TTL),
+            pages: ExactCache::new(&platform.caches, CACHE_TTL),
+            lists: ExactCache::new(&platform.caches, CACHE_TTL),
+        });
         let chat = Self {
-            roles: Arc::new(ExactCache::new(&platform.caches, ttl)),
-            recent: Arc::new(ExactCache::new(&platform.caches, ttl)),
-            pages: Arc::new(ExactCache::new(&platform.caches, ttl)),
-            lists: Arc::new(ExactCache::new(&platform.caches, ttl)),
+            caches,
             batcher: batch::Batcher::start(platform.db.clone(), {
                 let (caches, hub) = (platform.caches.clone(), platform.hub.clone());
                 move |message: &Message| {
@@ -169,42 +168,33 @@ impl Chat {
             accounts,
             notifications,
         };
-        let caches = chat.caches();
+        let caches = chat.caches.clone();
         chat.platform.caches.on(ROOM_CHANGED, move |key| {
             if let Ok(room) = key.parse() {
                 caches.forget_room(room);
             }
         });
-        let caches = chat.caches();
+        let caches = chat.caches.clone();
         chat.platform.caches.on(MESSAGES_CHANGED, move |key| {
             if let Ok(room) = key.parse() {
                 caches.forget_messages(room);
             }
         });
-        let caches = chat.caches();
+        let caches = chat.caches.clone();
         chat.platform.caches.on(MEMBER_CHANGED, move |key| {
             if let Some((room, user)) = room_and_user(key) {
                 caches.forget_member(room, user);
             }
         });
-        let caches = chat.caches();
+        let caches = chat.caches.clone();
         chat.platform.caches.on(READ_CHANGED, move |key| {
             if let Some((room, user)) = room_and_user(key) {
                 caches.lists.invalidate_where(|(u, ..), page| *u == user && page.rooms.contains(&room));
             }
         });
-        let caches = chat.caches();
+        let caches = chat.caches.clone();
         chat.platform.caches.on(EVERYTHING_CHANGED, move |_| caches.forget_everything());
         chat
-    }
-
-    fn caches(&self) -> Caches {
-        Caches {
-            roles: self.roles.clone(),
-            recent: self.recent.clone(),
-            pages: self.pages.clone(),
-            lists: self.lists.clone(),
-        }
     }
 
     /// After a commit that changed or removed a room: forget what was cached of it.
@@ -264,13 +254,13 @@ impl Chat {
     /// public rooms the caller has not joined.
     async fn require_member(&self, user: &AuthUser, room: Uuid) -> Result<MemberRole> {
         let key = (room, user.user_id);
-        if let Some(role) = self.roles.get(&key) {
+        if let Some(role) = self.caches.roles.get(&key) {
             return Ok(role);
         }
-        let epoch = self.roles.epoch();
+        let epoch = self.caches.roles.epoch();
         if let Some(role) = store::member_role(&self.platform.db, room, user.user_id).await? {
             let role = MemberRole::from_stored(&role);
-            self.roles.put(epoch, key, role);
+            self.caches.roles.put(epoch, key, role);
             return Ok(role);
         }
         match store::room_visibility(&self.platform.db, room).await?.as_deref() {

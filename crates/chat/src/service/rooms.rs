@@ -47,15 +47,15 @@ impl Chat {
         // must not be able to fill the cache with copies of one page.
         let cached = cursor.is_none() && CACHED_PAGE_SIZES.contains(&limit);
         let key = (user.user_id, scope == Scope::Public, limit);
-        if cached && let Some(page) = self.lists.get(&key) {
+        if cached && let Some(page) = self.caches.lists.get(&key) {
             return Ok(page.json.clone());
         }
-        let epoch = self.lists.epoch();
+        let epoch = self.caches.lists.epoch();
         let page = self.rooms(user, scope, cursor, limit).await?;
         let json = bytes::Bytes::from(serde_json::to_vec(&page).map_err(platform::error::Internal::new)?);
         if cached {
             let rooms = page.items.iter().map(|r| r.id).collect();
-            self.lists.put(epoch, key, Arc::new(ListPage { json: json.clone(), rooms }));
+            self.caches.lists.put(epoch, key, Arc::new(ListPage { json: json.clone(), rooms }));
         }
         Ok(json)
     }
