@@ -150,6 +150,19 @@ impl TestApp {
         Some(app)
     }
 
+    /// Two instances on one PostgreSQL database and one Redis (scale-out tests), or None when
+    /// PostgreSQL or Redis is not configured and the test should be skipped; with
+    /// `FERROBASE_TEST_REQUIRE_SERVICES` (CI) a missing Redis fails the test instead.
+    pub async fn pair_on_redis() -> Option<(Self, Self)> {
+        let first = Self::spawn(Backend::Postgres).await?;
+        if first.config.redis_url.is_empty() {
+            assert!(!services_required(), "FERROBASE_TEST_REDIS_URL must be set");
+            return None;
+        }
+        let second = first.sibling().await;
+        Some((first, second))
+    }
+
     /// A second instance sharing this one's database, Redis and secret (scale-out tests).
     pub async fn sibling(&self) -> Self {
         self.sibling_with(|_| {}).await

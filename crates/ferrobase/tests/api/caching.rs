@@ -110,12 +110,7 @@ testkit::api_tests!(the_next_request_sees_every_change);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn the_other_instance_sees_every_change_within_100_ms() {
-    let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
-    if a.config.redis_url.is_empty() {
-        assert!(!testkit::services_required(), "CI must configure Redis");
-        return;
-    }
-    let b = a.sibling().await;
+    let Some((a, b)) = TestApp::pair_on_redis().await else { return };
     // Both instances are on the backplane, so both answer from their caches below.
     assert!(a.caches.is_live() && b.caches.is_live(), "caches on with Redis");
     let owner = a.register("owner@example.com").await;

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
-use testkit::{Backend, Session, TestApp, Ws};
+use testkit::{Session, TestApp, Ws};
 
 async fn room(app: &TestApp, owner: &Session, name: &str, visibility: &str) -> String {
     let r = app
@@ -443,11 +443,7 @@ testkit::api_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn two_instances_chat_through_redis() {
-    let Some(one) = TestApp::spawn(Backend::Postgres).await else { return };
-    if one.config.redis_url.is_empty() {
-        return;
-    }
-    let two = one.sibling().await;
+    let Some((one, two)) = TestApp::pair_on_redis().await else { return };
     let a = one.register("x-a@example.com").await;
     let b = one.register("x-b@example.com").await;
     let c = one.register("x-c@example.com").await;

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 use std::time::Duration;
-use testkit::{Backend, Session, TestApp, Ws};
+use testkit::{Session, TestApp, Ws};
 
 const PATH: &str = "/api/v1/realtime";
 
@@ -45,12 +45,7 @@ async fn cut_off(ws: &mut Ws, app: &TestApp, owner: &Session, room: &str, topic:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn a_revocation_is_not_lost_behind_a_flood_of_events() {
-    let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
-    if a.config.redis_url.is_empty() {
-        assert!(!testkit::services_required(), "FERROBASE_TEST_REDIS_URL must be set");
-        return;
-    }
-    let b = a.sibling().await;
+    let Some((a, b)) = TestApp::pair_on_redis().await else { return };
     let owner = a.register("owner@example.com").await;
     let bob = a.register("bob@example.com").await;
     let room = room_with(&a, &owner, &bob).await;

@@ -210,11 +210,7 @@ async fn a_slow_client_does_not_delay_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn events_cross_instances_through_redis() {
-    let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
-    if a.config.redis_url.is_empty() {
-        return;
-    }
-    let b = a.sibling().await;
+    let Some((a, b)) = TestApp::pair_on_redis().await else { return };
     let s = a.register("ws-cross@example.com").await;
     let mut on_b = b.ws(PATH, Some(&s.access)).await.unwrap();
     assert_eq!(on_b.request(json!({"type": "subscribe", "topic": topic(&s)}), "s").await["type"], "ack");

@@ -260,8 +260,7 @@ async fn socketio_sockets_that_flood_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn socketio_events_cross_instances() {
-    let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
-    let b = a.sibling().await;
+    let Some((a, b)) = TestApp::pair_on_redis().await else { return };
     let (owner, bob, p) = setup(&a).await;
     let mut board = connect(&b, Some(&bob.access)).await;
     assert_eq!(board.request("join:project", json!({"projectId": p})).await["ok"], true);
