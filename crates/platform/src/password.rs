@@ -3,10 +3,14 @@
 //! Hashing is deliberately slow and memory-hungry, so it runs on the blocking pool behind a
 //! semaphore the size of the core count: a login flood queues here instead of starving the async
 //! runtime or using unbounded memory (19 MiB per hash in flight).
+//!
+//! The 19 MiB of each hash are handed back to the operating system when it ends (see
+//! [`Scratch`]); letting the allocator keep them would make one sign-up cost the process 19 MiB
+//! for good.
 
 use crate::error::Internal;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString, rand_core::OsRng};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -32,9 +36,70 @@ fn argon() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Working memory for one hash, allocated so that freeing it returns it to the kernel.
+///
+/// glibc serves allocations above its mmap threshold with a private mapping and unmaps it on
+/// free, but after such a free it raises the threshold to that size (up to 32 MiB on 64-bit), so
+/// every later 19 MiB block comes from an arena that never shrinks. Reserving more than 32 MiB
+/// keeps every hash on its own mapping, and only the 19 MiB actually written become resident.
+/// Other allocators are unaffected: the untouched reserve costs address space, not memory.
+struct Scratch(Vec<Block>);
+
+/// Above glibc's largest dynamic mmap threshold (`DEFAULT_MMAP_THRESHOLD_MAX`, 32 MiB).
+const SCRATCH_RESERVE: usize = 33 * 1024 * 1024 / Block::SIZE;
+
+impl Scratch {
+    fn for_params(params: &Params) -> Self {
+        let blocks = params.block_count();
+        let mut memory = Vec::with_capacity(SCRATCH_RESERVE.max(blocks));
+        memory.resize(blocks, Block::default());
+        Self(memory)
+    }
+}
+
+/// The raw argon2 output of `password` with `salt` under `argon`'s parameters, `len` bytes.
+fn derive(
+    argon: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    len: usize,
+) -> Result<Output, argon2::password_hash::Error> {
+    let mut scratch = Scratch::for_params(params);
+    Output::init_with(len, |out| Ok(argon.hash_password_into_with_memory(password, salt, out, &mut scratch.0)?))
+}
+
 fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon().hash_password(password.as_bytes(), &salt)?.to_string())
+    let argon = argon();
+    let params = argon.params().clone();
+    let mut raw = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut raw)?;
+    let output = derive(&argon, &params, password.as_bytes(), salt_bytes, Params::DEFAULT_OUTPUT_LEN)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `phc`, under the parameters stored in it.
+fn verify_now(password: &str, phc: &str) -> Result<bool, argon2::password_hash::Error> {
+    let parsed = PasswordHash::new(phc)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm)?;
+    let version = parsed.version.map(Version::try_from).transpose()?.unwrap_or_default();
+    let params = Params::try_from(&parsed)?;
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let mut raw = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut raw)?;
+    // `Output` compares in constant time.
+    Ok(derive(&argon, &params, password.as_bytes(), salt_bytes, expected.len())? == expected)
 }
 
 impl PasswordHasher {
@@ -58,12 +123,10 @@ impl PasswordHasher {
         let known = hash.is_some();
         let hash = hash.map(str::to_string).unwrap_or_else(|| self.dummy.to_string());
         let password = password.to_string();
-        let matched = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).map(|parsed| argon().verify_password(password.as_bytes(), &parsed).is_ok())
-        })
-        .await
-        .map_err(Internal::new)?
-        .map_err(Internal::new)?;
+        let matched = tokio::task::spawn_blocking(move || verify_now(&password, &hash))
+            .await
+            .map_err(Internal::new)?
+            .map_err(Internal::new)?;
         Ok(known && matched)
     }
 }
@@ -80,5 +143,20 @@ mod tests {
         assert!(h.verify("correct horse battery", Some(&hash)).await.unwrap());
         assert!(!h.verify("wrong horse battery", Some(&hash)).await.unwrap());
         assert!(!h.verify("correct horse battery", None).await.unwrap());
+    }
+
+    /// Hashes stored before the scratch memory change were made by the crate's own
+    /// `PasswordHasher`; both directions must agree byte for byte.
+    #[test]
+    fn agrees_with_the_argon2_crate_both_ways() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = argon().hash_password(b"tr0ub4dor&3", &salt).unwrap().to_string();
+        assert!(verify_now("tr0ub4dor&3", &theirs).unwrap());
+        assert!(!verify_now("tr0ub4dor&4", &theirs).unwrap());
+        let ours = hash_now("tr0ub4dor&3").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(argon().verify_password(b"tr0ub4dor&3", &parsed).is_ok());
+        assert!(argon().verify_password(b"tr0ub4dor&4", &parsed).is_err());
     }
 }
