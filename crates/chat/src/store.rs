@@ -240,7 +240,12 @@ pub async fn insert_message(tx: &mut Tx, m: &Message) -> Result<(), DbError> {
 }
 
 /// Inserts `messages` in one statement (all or none; it commits by itself); hold the writer turn.
+///
+/// Only the one-row statement is kept prepared: each batch size is a statement of its own, and
+/// keeping all 64 on every connection cost SQLite several MiB per connection for statements
+/// that rarely repeat, while preparing one is a small part of writing its batch.
 pub async fn insert_messages_alone(db: &Db, messages: &[Message]) -> Result<(), DbError> {
+    let keep_prepared = messages.len() == 1;
     with_db!(db, |pool| {
         let mut insert = sqlx::QueryBuilder::new(concat!("INSERT INTO chat_messages (", message_columns!(), ") "));
         insert.push_values(messages, |mut row, m| {
@@ -253,7 +258,7 @@ pub async fn insert_messages_alone(db: &Db, messages: &[Message]) -> Result<(), 
                 .push_bind(m.edited_at)
                 .push_bind(m.client_id.as_deref());
         });
-        insert.build().execute(pool).await.map(|r| r.rows_affected())
+        insert.build().persistent(keep_prepared).execute(pool).await.map(|r| r.rows_affected())
     })?;
     Ok(())
 }

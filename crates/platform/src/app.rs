@@ -74,9 +74,8 @@ impl Platform {
     /// Connects to everything configured and applies `migrations`.
     pub async fn init(config: Config, migrations: &[&[Migration]]) -> anyhow::Result<Self> {
         let secret = signing_secret(&config)?;
-        let db = db::connect(&config.database_url(), config.db_max_connections)
-            .await
-            .context("connecting to the database")?;
+        let db =
+            db::connect(&config.database_url(), config.db_pool_size()).await.context("connecting to the database")?;
         let applied = db::migrate(&db, migrations).await.context("applying migrations")?;
         if applied > 0 {
             tracing::info!(applied, "database migrated");

@@ -66,7 +66,7 @@ pub struct Config {
     pub access_token_ttl_secs: i64,
     /// Lifetime of a refresh token in days.
     pub refresh_token_ttl_days: i64,
-    /// Most database connections per instance.
+    /// Most database connections per instance; 0 chooses (see [`Config::db_pool_size`]).
     pub db_max_connections: u32,
     /// Seconds between runs of the scheduled jobs.
     pub jobs_interval_secs: u64,
@@ -110,7 +110,7 @@ impl Default for Config {
             file_url_ttl_secs: 15 * 60,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
-            db_max_connections: 16,
+            db_max_connections: 0,
             jobs_interval_secs: 60,
             ws_messages_per_sec: 20.0,
             ws_message_burst: 60.0,
@@ -216,6 +216,22 @@ impl Config {
         }
     }
 
+    /// The database pool size: the configured one, else 16 for PostgreSQL and two per core
+    /// (4 to 16) for SQLite. A SQLite connection is a thread of its own with its own page and
+    /// statement caches, and reads are bound by the cores, so connections beyond two per core
+    /// cost memory (about 1.5 MiB each under load) and add no throughput.
+    pub fn db_pool_size(&self) -> u32 {
+        if self.db_max_connections > 0 {
+            return self.db_max_connections;
+        }
+        if self.database_url().starts_with("sqlite:") {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            u32::try_from(2 * cores).unwrap_or(16).clamp(4, 16)
+        } else {
+            16
+        }
+    }
+
     /// The mail URL, with the embedded default filled in.
     pub fn mail_url(&self) -> String {
         default_file_url(&self.mail_url, &self.data_dir, "mail")
@@ -285,7 +301,7 @@ impl Config {
             ("file_url_ttl_secs", self.file_url_ttl_secs.to_string()),
             ("access_token_ttl_secs", self.access_token_ttl_secs.to_string()),
             ("refresh_token_ttl_days", self.refresh_token_ttl_days.to_string()),
-            ("db_max_connections", self.db_max_connections.to_string()),
+            ("db_max_connections", self.db_pool_size().to_string()),
             ("jobs_interval_secs", self.jobs_interval_secs.to_string()),
             ("ws_messages_per_sec", self.ws_messages_per_sec.to_string()),
             ("ws_message_burst", self.ws_message_burst.to_string()),
@@ -328,6 +344,20 @@ mod tests {
         assert!(!text.contains("abcdefsecretkey"), "{text}");
         assert!(text.contains("postgres://u:***@h/db"));
         assert!(!format!("{c:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn the_pool_is_sized_for_the_backend_unless_configured() {
+        let sqlite = Config::default().db_pool_size();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(sqlite, u32::try_from(2 * cores).unwrap().clamp(4, 16));
+        let pg = Config { database_url: Secret::new("postgres://u@h/db"), ..Config::default() };
+        assert_eq!(pg.db_pool_size(), 16);
+        let set = Config { db_max_connections: 7, ..pg };
+        assert_eq!(set.db_pool_size(), 7);
+        let shown = set.describe();
+        let line = shown.lines().find(|l| l.starts_with("FERROBASE_DB_MAX_CONNECTIONS")).unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some("7"), "{shown}");
     }
 
     #[test]
