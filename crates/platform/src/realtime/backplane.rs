@@ -1,7 +1,8 @@
 //! The Redis backplane: every event published on one instance is forwarded on one Redis
 //! pub/sub channel and delivered by every other instance to its own connections.
 //!
-//! Forwarding goes through one queue and one publisher task, so events keep their order. If
+//! Forwarding goes through one queue and one publisher task, so events keep their order (what
+//! queued while a batch was being published goes out as the next batch, in one pipeline). If
 //! Redis is down, local delivery goes on and forwarded events are dropped (and counted); the
 //! subscriber reconnects by itself when Redis returns.
 //!
@@ -33,6 +34,10 @@ use uuid::Uuid;
 
 /// Events waiting to be forwarded before new ones are dropped.
 const FORWARD_CAPACITY: usize = 16_384;
+
+/// Messages published in one round trip to Redis: what queued while the last batch was sent,
+/// so a burst costs a few round trips instead of one per message, and the queue stays short.
+const PUBLISH_BATCH: usize = 256;
 
 /// How often an instance sends itself a heartbeat.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
@@ -69,17 +74,22 @@ pub async fn attach(
     let events = queued_events.clone();
     tokio::spawn(async move {
         let mut conn = conn;
-        while let Some((topic, frame, control)) = rx.recv().await {
-            if !control {
-                events.fetch_sub(1, Ordering::AcqRel);
-            }
-            let payload = encode(instance, &topic, &frame);
-            if control {
-                publish_until_taken(&mut conn, &publish_channel, &payload).await;
-            } else if let Err(e) = publish(&mut conn, &publish_channel, &payload).await {
-                metrics::counter!("realtime_backplane_dropped_total").increment(1);
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+            let plain = batch.iter().filter(|(_, _, control)| !control).count();
+            events.fetch_sub(plain, Ordering::AcqRel);
+            let payloads: Vec<String> = batch.iter().map(|(topic, frame, _)| encode(instance, topic, frame)).collect();
+            if let Err(e) = publish_all(&mut conn, &publish_channel, &payloads).await {
+                metrics::counter!("realtime_backplane_dropped_total").increment(plain as u64);
                 tracing::warn!(error = %e, "realtime backplane publish failed; delivering locally only");
+                // Events are dropped; control messages are sent again, in order, until taken.
+                for (payload, (_, _, control)) in payloads.iter().zip(&batch) {
+                    if *control {
+                        publish_until_taken(&mut conn, &publish_channel, std::slice::from_ref(payload)).await;
+                    }
+                }
             }
+            batch.clear();
         }
     });
 
@@ -90,8 +100,10 @@ pub async fn attach(
     let announce_channel = channel.clone();
     let mut announce_conn = announce_conn;
     tokio::spawn(async move {
-        while let Some((topic, frame)) = announcements.recv().await {
-            publish_until_taken(&mut announce_conn, &announce_channel, &encode(instance, topic, &frame)).await;
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        while announcements.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+            let payloads: Vec<String> = batch.drain(..).map(|(topic, frame)| encode(instance, topic, &frame)).collect();
+            publish_until_taken(&mut announce_conn, &announce_channel, &payloads).await;
         }
     });
     // Told by the heartbeat watchdog to drop a subscription that went silent.
@@ -205,16 +217,26 @@ pub async fn attach(
     });
 }
 
-async fn publish(conn: &mut redis::aio::ConnectionManager, channel: &str, payload: &str) -> redis::RedisResult<()> {
-    redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(conn).await
+/// Publishes `payloads` in order, in one round trip.
+async fn publish_all(
+    conn: &mut redis::aio::ConnectionManager,
+    channel: &str,
+    payloads: &[String],
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for payload in payloads {
+        pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+    }
+    pipe.query_async(conn).await
 }
 
-/// Publishes, retrying (100 ms doubling to 2 s) until Redis takes it: for messages that must
-/// not be lost (control messages, cache announcements, heartbeats).
-async fn publish_until_taken(conn: &mut redis::aio::ConnectionManager, channel: &str, payload: &str) {
+/// Publishes, retrying (100 ms doubling to 2 s) until Redis takes them: for messages that must
+/// not be lost (control messages, cache announcements, heartbeats). A retry may repeat some
+/// that were taken before the failure; all of these can be received twice.
+async fn publish_until_taken(conn: &mut redis::aio::ConnectionManager, channel: &str, payloads: &[String]) {
     let mut backoff = Duration::from_millis(100);
-    while let Err(e) = publish(conn, channel, payload).await {
-        tracing::warn!(error = %e, "realtime backplane publish failed; retrying a message that must arrive");
+    while let Err(e) = publish_all(conn, channel, payloads).await {
+        tracing::warn!(error = %e, "realtime backplane publish failed; retrying messages that must arrive");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
