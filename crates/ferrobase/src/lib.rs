@@ -57,6 +57,9 @@ pub async fn run(
     let (stop_worker, worker_stopped) = watch::channel(false);
     let worker = tokio::spawn(app.worker.run(worker_stopped));
     let (stop, stopped) = watch::channel(false);
+    // What start-up built and dropped (the OpenAPI document, the migrations) goes back now.
+    platform::housekeeping::release_memory();
+    let housekeeping = tokio::spawn(platform::housekeeping::run(app.platform.metrics.clone(), stopped.clone()));
     let grpc = match app.grpc {
         Some(routes) => {
             let grpc_listener = tokio::net::TcpListener::bind(&app.platform.config.grpc_bind).await?;
@@ -76,6 +79,7 @@ pub async fn run(
     })
     .await?;
     let _ = stop.send(true);
+    let _ = housekeeping.await;
     if let Some(grpc) = grpc {
         grpc.await??;
     }

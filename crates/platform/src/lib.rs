@@ -13,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod grpc;
+pub mod housekeeping;
 pub mod http;
 pub mod idempotency;
 pub mod images;

@@ -38,9 +38,19 @@ pub fn finish_with(
             storage: platform.storage.clone(),
         }))
         .split_for_parts();
-    let openapi = openapi::finish(openapi);
+    let openapi = openapi::render(openapi::finish(openapi));
     let docs = Router::new()
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let json = openapi.clone();
+                async move { ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json) }
+            }),
+        )
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/docs")
+                .config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
