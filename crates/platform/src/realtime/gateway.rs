@@ -235,6 +235,10 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     let audit = conn.audit.clone();
     let mut s = Session { gateway, conn, user, reauth_by: None, mode };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+    // Ticks missed while the loop was busy are not made up in a burst: that would count a
+    // healthy client's pings as unanswered.
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut streak = 0u8;
     let mut unanswered_pings = 0u8;
     let mut bucket = Bucket::full(s.gateway.rate_burst);
     // The timers and notifications live across iterations and are reset only when what they
@@ -259,11 +263,11 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
             timed.1 = s.reauth_by;
             reauth_timer.as_mut().reset(s.reauth_by.unwrap_or_else(far_future));
         }
-        // Polled in this order, the first ready branch wins: an ended session first (it must
-        // close the socket at once), then queued events, which wake this loop far more often
-        // than anything else and would otherwise pay for polling every other branch (a fifth
-        // of the CPU of a busy fan-out). The client's frames wait while events are queued for
-        // it: a connection that cannot keep up is written to first, and its queue is bounded.
+        // Polled in this order, the first ready branch wins: an ended session and the timers
+        // first (they end or warn the socket and must not wait), then queued events, which wake
+        // this loop far more often than anything else and would otherwise pay for polling every
+        // other branch (a fifth of the CPU of a busy fan-out), then the client's frames, which
+        // get the first look after every [`EVENT_STREAK`] batches of events, and the heartbeat.
         tokio::select! {
             biased;
             _ = &mut ended_signal => {
@@ -281,48 +285,6 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                     break;
                 }
             }
-            Some(frame) = s.conn.rx.recv() => {
-                if s.forward(&mut socket, frame).await.is_err() {
-                    break;
-                }
-            }
-            incoming = socket.recv() => {
-                // Every frame a client sends counts, whatever its kind: binary and ping frames
-                // cost the server as much to receive as text does.
-                if matches!(incoming, Some(Ok(ref m)) if !matches!(m, Message::Close(_)))
-                    && !bucket.take(s.gateway.rate_per_sec, s.gateway.rate_burst)
-                {
-                    close(&mut socket, CLOSE_POLICY, "message rate limit exceeded").await;
-                    break;
-                }
-                let text = match incoming {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Binary(_))) => {
-                        if socket.send(Message::Text(error_frame(&Value::Null, "unsupported_frame", "Send JSON text frames."))).await.is_err() { break }
-                        continue;
-                    }
-                    Some(Ok(Message::Pong(_))) => { unanswered_pings = 0; continue }
-                    Some(Ok(Message::Ping(_))) => continue,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                };
-                if let Some(answer) = s.handle(&text).await
-                    && socket.send(Message::Text(answer)).await.is_err()
-                {
-                    break;
-                }
-                if s.lost_its_topic() {
-                    close(&mut socket, CLOSE_UNAUTHORIZED, "not allowed on this topic").await;
-                    break;
-                }
-            }
-            _ = heartbeat.tick() => {
-                if unanswered_pings >= 2 {
-                    close(&mut socket, 1001, "heartbeat timeout").await;
-                    break;
-                }
-                unanswered_pings += 1;
-                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
-            }
             _ = &mut auth_timer, if s.user.is_none() => {
                 close(&mut socket, CLOSE_UNAUTHORIZED, "authentication required").await;
                 break;
@@ -335,12 +297,96 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 close(&mut socket, CLOSE_UNAUTHORIZED, "access token expired").await;
                 break;
             }
+            input = next_input(&mut socket, &mut s.conn.rx, &mut streak) => match input {
+                Input::Event(frame) => {
+                    if s.forward(&mut socket, frame).await.is_err() {
+                        break;
+                    }
+                }
+                Input::Client(incoming) => {
+                    // Every frame a client sends counts, whatever its kind: binary and ping frames
+                    // cost the server as much to receive as text does.
+                    if matches!(incoming, Some(Ok(ref m)) if !matches!(m, Message::Close(_)))
+                        && !bucket.take(s.gateway.rate_per_sec, s.gateway.rate_burst)
+                    {
+                        close(&mut socket, CLOSE_POLICY, "message rate limit exceeded").await;
+                        break;
+                    }
+                    let text = match incoming {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Binary(_))) => {
+                            if socket.send(Message::Text(error_frame(&Value::Null, "unsupported_frame", "Send JSON text frames."))).await.is_err() { break }
+                            continue;
+                        }
+                        Some(Ok(Message::Pong(_))) => { unanswered_pings = 0; continue }
+                        Some(Ok(Message::Ping(_))) => continue,
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    };
+                    if let Some(answer) = s.handle(&text).await
+                        && socket.send(Message::Text(answer)).await.is_err()
+                    {
+                        break;
+                    }
+                    if s.lost_its_topic() {
+                        close(&mut socket, CLOSE_UNAUTHORIZED, "not allowed on this topic").await;
+                        break;
+                    }
+                }
+            },
+            _ = heartbeat.tick() => {
+                if unanswered_pings >= 2 {
+                    close(&mut socket, 1001, "heartbeat timeout").await;
+                    break;
+                }
+                unanswered_pings += 1;
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+            }
         }
     }
 }
 
 /// Frames written before one flush when events queue up for a connection.
 const WRITE_BATCH: usize = 64;
+
+/// Batches of events written in a row before the client's frames are looked at first.
+const EVENT_STREAK: u8 = 8;
+
+/// What woke a socket's loop: an event to write, or what the client sent (None: it is gone).
+enum Input {
+    Event(Utf8Bytes),
+    Client(Option<Result<Message, axum::Error>>),
+}
+
+/// The next queued event or client frame: events first, except once every [`EVENT_STREAK`]
+/// batches of events, when the client's frames go first, so that a busy room cannot hold back what a
+/// client sends (its pongs, its messages, its close) for longer than that.
+fn next_input<'a>(
+    socket: &'a mut WebSocket,
+    events: &'a mut tokio::sync::mpsc::Receiver<Utf8Bytes>,
+    streak: &'a mut u8,
+) -> impl std::future::Future<Output = Input> + 'a {
+    use futures::StreamExt as _;
+    use std::task::Poll;
+    std::future::poll_fn(move |cx| {
+        let client_first = *streak >= EVENT_STREAK;
+        if client_first {
+            *streak = 0;
+            if let Poll::Ready(incoming) = socket.poll_next_unpin(cx) {
+                return Poll::Ready(Input::Client(incoming));
+            }
+        }
+        // A closed queue (the hub let the connection go) is simply never ready again.
+        if let Poll::Ready(Some(frame)) = events.poll_recv(cx) {
+            *streak = streak.saturating_add(1);
+            return Poll::Ready(Input::Event(frame));
+        }
+        if !client_first && let Poll::Ready(incoming) = socket.poll_next_unpin(cx) {
+            *streak = 0;
+            return Poll::Ready(Input::Client(incoming));
+        }
+        Poll::Pending
+    })
+}
 
 impl Session {
     /// A one-topic socket whose topic was taken away by a re-authorisation has nothing left.
