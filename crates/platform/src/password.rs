@@ -70,7 +70,10 @@ fn derive(
 }
 
 fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
-    let salt = SaltString::generate(&mut OsRng);
+    hash_with_salt(password, &SaltString::generate(&mut OsRng))
+}
+
+fn hash_with_salt(password: &str, salt: &SaltString) -> Result<String, argon2::password_hash::Error> {
     let argon = argon();
     let params = argon.params().clone();
     let mut raw = [0u8; 64];
@@ -86,18 +89,36 @@ fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
     Ok(phc.to_string())
 }
 
-/// Whether `password` matches the PHC string `phc`, under the parameters stored in it.
+/// The most a stored hash may ask of a verification: 256 MiB, 16 passes, 8 lanes. A row edited
+/// to ask for more (or an imported hash of another algorithm) answers "no match", as a wrong
+/// password does, instead of taking the process's memory or a core for minutes.
+fn affordable(params: &Params) -> bool {
+    params.m_cost() <= 256 * 1024 && params.t_cost() <= 16 && params.p_cost() <= 8
+}
+
+/// Whether `password` matches the PHC string `phc`, under the parameters stored in it. Only a
+/// string that is not PHC at all is an error; any other hash we cannot use does not match.
 fn verify_now(password: &str, phc: &str) -> Result<bool, argon2::password_hash::Error> {
     let parsed = PasswordHash::new(phc)?;
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
         return Ok(false);
     };
-    let algorithm = Algorithm::try_from(parsed.algorithm)?;
-    let version = parsed.version.map(Version::try_from).transpose()?.unwrap_or_default();
-    let params = Params::try_from(&parsed)?;
+    let usable = || -> Result<_, argon2::password_hash::Error> {
+        let algorithm = Algorithm::try_from(parsed.algorithm)?;
+        let version = parsed.version.map(Version::try_from).transpose()?.unwrap_or_default();
+        Ok((algorithm, version, Params::try_from(&parsed)?))
+    };
+    let Ok((algorithm, version, params)) = usable() else {
+        return Ok(false);
+    };
+    if !affordable(&params) {
+        return Ok(false);
+    }
     let argon = Argon2::new(algorithm, version, params.clone());
     let mut raw = [0u8; 64];
-    let salt_bytes = salt.decode_b64(&mut raw)?;
+    let Ok(salt_bytes) = salt.decode_b64(&mut raw) else {
+        return Ok(false);
+    };
     // `Output` compares in constant time.
     Ok(derive(&argon, &params, password.as_bytes(), salt_bytes, expected.len())? == expected)
 }
@@ -146,17 +167,33 @@ mod tests {
     }
 
     /// Hashes stored before the scratch memory change were made by the crate's own
-    /// `PasswordHasher`; both directions must agree byte for byte.
+    /// `PasswordHasher`: ours must be the same string for the same salt, and every hash the
+    /// crate makes, with any parameters, must verify under the parameters it carries.
     #[test]
-    fn agrees_with_the_argon2_crate_both_ways() {
-        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+    fn agrees_with_the_argon2_crate() {
+        use argon2::password_hash::PasswordHasher as _;
         let salt = SaltString::generate(&mut OsRng);
         let theirs = argon().hash_password(b"tr0ub4dor&3", &salt).unwrap().to_string();
-        assert!(verify_now("tr0ub4dor&3", &theirs).unwrap());
-        assert!(!verify_now("tr0ub4dor&4", &theirs).unwrap());
-        let ours = hash_now("tr0ub4dor&3").unwrap();
-        let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(argon().verify_password(b"tr0ub4dor&3", &parsed).is_ok());
-        assert!(argon().verify_password(b"tr0ub4dor&4", &parsed).is_err());
+        assert_eq!(hash_with_salt("tr0ub4dor&3", &salt).unwrap(), theirs);
+        let others = [
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 2, Some(16)).unwrap()),
+            Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(4096, 3, 1, Some(64)).unwrap()),
+        ];
+        for other in others {
+            let hash = other.hash_password(b"tr0ub4dor&3", &salt).unwrap().to_string();
+            assert!(verify_now("tr0ub4dor&3", &hash).unwrap(), "{hash}");
+            assert!(!verify_now("tr0ub4dor&4", &hash).unwrap(), "{hash}");
+        }
+    }
+
+    #[test]
+    fn unusable_or_too_costly_stored_hashes_do_not_match() {
+        let salt = SaltString::generate(&mut OsRng);
+        let good = hash_with_salt("pw", &salt).unwrap();
+        let costly = good.replace("m=19456", "m=4194304");
+        assert!(!verify_now("pw", &costly).unwrap());
+        let other_algorithm = good.replace("$argon2id$", "$scrypt$");
+        assert!(!verify_now("pw", &other_algorithm).unwrap());
+        assert!(verify_now("not a phc string", "plain text").is_err());
     }
 }
