@@ -119,6 +119,11 @@ impl Default for Config {
     }
 }
 
+/// Two SQLite connections per core, 4 to 16.
+fn sqlite_pool(cores: usize) -> u32 {
+    u32::try_from(cores.saturating_mul(2)).unwrap_or(u32::MAX).clamp(4, 16)
+}
+
 /// A configuration that could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -225,8 +230,7 @@ impl Config {
             return self.db_max_connections;
         }
         if self.database_url().starts_with("sqlite:") {
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            u32::try_from(2 * cores).unwrap_or(16).clamp(4, 16)
+            sqlite_pool(std::thread::available_parallelism().map_or(2, |n| n.get()))
         } else {
             16
         }
@@ -348,9 +352,10 @@ mod tests {
 
     #[test]
     fn the_pool_is_sized_for_the_backend_unless_configured() {
-        let sqlite = Config::default().db_pool_size();
+        let sizes: Vec<u32> = [1, 2, 3, 4, 8, 64].into_iter().map(sqlite_pool).collect();
+        assert_eq!(sizes, [4, 4, 6, 8, 16, 16]);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        assert_eq!(sqlite, u32::try_from(2 * cores).unwrap().clamp(4, 16));
+        assert_eq!(Config::default().db_pool_size(), sqlite_pool(cores));
         let pg = Config { database_url: Secret::new("postgres://u@h/db"), ..Config::default() };
         assert_eq!(pg.db_pool_size(), 16);
         let set = Config { db_max_connections: 7, ..pg };
