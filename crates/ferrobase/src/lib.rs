@@ -57,8 +57,7 @@ pub async fn run(
     let (stop_worker, worker_stopped) = watch::channel(false);
     let worker = tokio::spawn(app.worker.run(worker_stopped));
     let (stop, stopped) = watch::channel(false);
-    // What start-up built and dropped (the OpenAPI document, the migrations) goes back now.
-    platform::housekeeping::release_memory();
+    // Its first round, at once, gives back what start-up built and dropped.
     let housekeeping = tokio::spawn(platform::housekeeping::run(app.platform.metrics.clone(), stopped.clone()));
     let grpc = match app.grpc {
         Some(routes) => {

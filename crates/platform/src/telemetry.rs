@@ -4,8 +4,8 @@
 //! created once and shared by every app in the process, which only matters in tests.
 //!
 //! The recorder keeps every histogram sample until it is folded into the buckets, which
-//! happens on a scrape or in [`crate::housekeeping`]: without that, an instance nobody scrapes would grow by
-//! about 8 bytes per request for as long as it runs.
+//! happens on a scrape or in [`crate::housekeeping`]: without that, an instance nobody
+//! scrapes would grow by about 8 bytes per request for as long as it runs.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
