@@ -60,12 +60,11 @@ impl Scratch {
 /// The raw argon2 output of `password` with `salt` under `argon`'s parameters, `len` bytes.
 fn derive(
     argon: &Argon2<'_>,
-    params: &Params,
     password: &[u8],
     salt: &[u8],
     len: usize,
 ) -> Result<Output, argon2::password_hash::Error> {
-    let mut scratch = Scratch::for_params(params);
+    let mut scratch = Scratch::for_params(argon.params());
     Output::init_with(len, |out| Ok(argon.hash_password_into_with_memory(password, salt, out, &mut scratch.0)?))
 }
 
@@ -75,14 +74,13 @@ fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
 
 fn hash_with_salt(password: &str, salt: &SaltString) -> Result<String, argon2::password_hash::Error> {
     let argon = argon();
-    let params = argon.params().clone();
     let mut raw = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut raw)?;
-    let output = derive(&argon, &params, password.as_bytes(), salt_bytes, Params::DEFAULT_OUTPUT_LEN)?;
+    let output = derive(&argon, password.as_bytes(), salt_bytes, Params::DEFAULT_OUTPUT_LEN)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params)?,
+        params: ParamsString::try_from(argon.params())?,
         salt: Some(salt.as_salt()),
         hash: Some(output),
     };
@@ -114,13 +112,13 @@ fn verify_now(password: &str, phc: &str) -> Result<bool, argon2::password_hash::
     if !affordable(&params) {
         return Ok(false);
     }
-    let argon = Argon2::new(algorithm, version, params.clone());
+    let argon = Argon2::new(algorithm, version, params);
     let mut raw = [0u8; 64];
     let Ok(salt_bytes) = salt.decode_b64(&mut raw) else {
         return Ok(false);
     };
     // `Output` compares in constant time.
-    Ok(derive(&argon, &params, password.as_bytes(), salt_bytes, expected.len())? == expected)
+    Ok(derive(&argon, password.as_bytes(), salt_bytes, expected.len())? == expected)
 }
 
 impl PasswordHasher {
