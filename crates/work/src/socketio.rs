@@ -167,11 +167,8 @@ async fn run(gateway: Gateway, socket: SocketRef, user: AuthUser, mut inbox: mps
                 }
                 Some(Command::Disconnected) | None => break,
             },
-            Some(frame) = conn.rx.recv() => {
-                let Ok(frame) = serde_json::from_str::<Value>(&frame) else { continue };
-                if let Some(event) = frame.get("event").and_then(Value::as_str)
-                    && socket.emit(event, &frame["data"]).is_err()
-                {
+            Some(frames) = conn.rx.recv() => {
+                if !emit_all(&socket, &frames) {
                     break;
                 }
                 let missed = conn.take_missed();
@@ -205,4 +202,17 @@ async fn run(gateway: Gateway, socket: SocketRef, user: AuthUser, mut inbox: mps
             }
         }
     }
+}
+
+/// Emits each hub frame as the socket.io event it names; false when the socket is gone.
+fn emit_all(socket: &SocketRef, frames: &[axum::extract::ws::Utf8Bytes]) -> bool {
+    for frame in frames {
+        let Ok(frame) = serde_json::from_str::<Value>(frame) else { continue };
+        if let Some(event) = frame.get("event").and_then(Value::as_str)
+            && socket.emit(event, &frame["data"]).is_err()
+        {
+            return false;
+        }
+    }
+    true
 }

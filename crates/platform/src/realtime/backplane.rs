@@ -171,7 +171,7 @@ pub async fn attach(
                                         Err(_) => tracing::warn!("malformed revocation message"),
                                     }
                                 } else {
-                                    local.deliver_local(topic, Utf8Bytes::from(frame));
+                                    local.deliver_local(topic, std::sync::Arc::from([Utf8Bytes::from(frame)]));
                                 }
                             }
                             Some(_) => {}

@@ -59,6 +59,12 @@ fn unsubscribed_frame(topic: &str) -> Utf8Bytes {
 /// Events a connection can hold before the hub starts dropping for it.
 pub const QUEUE_CAPACITY: usize = 512;
 
+/// What one queue entry hands a connection: the frames of one publication, in order. Events
+/// published together ([`Hub::publish_each`]) travel as one entry, so a connection is woken
+/// once for them and writes them with one flush, and each subscriber's queue is touched once
+/// per publication rather than once per event. Every subscriber shares the same buffers.
+pub type Frames = Arc<[Utf8Bytes]>;
+
 /// Decides who may subscribe to the topics under one prefix (`chat.room.`, `user.` …).
 #[async_trait::async_trait]
 pub trait TopicAuthorizer: Send + Sync {
@@ -97,7 +103,7 @@ pub enum SubscribeError {
 }
 
 struct Subscriber {
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<Frames>,
     missed: Arc<AtomicU64>,
     /// The user the subscription was authorised for.
     user: Uuid,
@@ -195,8 +201,8 @@ pub struct Connection {
     /// Hub-wide connection id.
     pub id: u64,
     /// Frames to send to the client.
-    pub rx: mpsc::Receiver<Utf8Bytes>,
-    tx: mpsc::Sender<Utf8Bytes>,
+    pub rx: mpsc::Receiver<Frames>,
+    tx: mpsc::Sender<Frames>,
     /// Events dropped because the queue was full (reset by [`Connection::take_missed`]).
     missed: Arc<AtomicU64>,
     /// Topics this connection is subscribed to.
@@ -405,7 +411,7 @@ impl Hub {
     }
 
     pub(super) fn revoke_local(&self, revoked: &Revoked) {
-        let frame = unsubscribed_frame(&revoked.topic);
+        let frame: Frames = Arc::from([unsubscribed_frame(&revoked.topic)]);
         let removed = {
             let mut map = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
             let Some(subscribers) = map.get_mut(revoked.topic.as_str()) else { return };
@@ -435,32 +441,50 @@ impl Hub {
 
     /// Publishes `event` with `data` on `topic`, here and (with a backplane) on every instance.
     pub fn publish<T: Serialize>(&self, topic: &str, event: &str, data: &T) {
-        let frame = match serde_json::to_string(&EventFrame { kind: "event", topic, event, data }) {
-            Ok(text) => Utf8Bytes::from(text),
-            Err(e) => {
-                tracing::error!(error = %e, topic, event, "event not serialisable");
-                return;
-            }
-        };
-        metrics::counter!("realtime_published_total").increment(1);
-        self.deliver_local(topic, frame.clone());
+        self.publish_each(topic, event, std::slice::from_ref(data));
+    }
+
+    /// Publishes one `event` per item of `data`, in order, on `topic`: like calling
+    /// [`Hub::publish`] for each, except that this instance's subscribers receive them as one
+    /// queue entry (a burst of messages stored together costs each connection one wake-up and
+    /// one write instead of one per message).
+    pub fn publish_each<T: Serialize>(&self, topic: &str, event: &str, data: &[T]) {
+        let frames: Vec<Utf8Bytes> = data
+            .iter()
+            .filter_map(|data| match serde_json::to_string(&EventFrame { kind: "event", topic, event, data }) {
+                Ok(text) => Some(Utf8Bytes::from(text)),
+                Err(e) => {
+                    tracing::error!(error = %e, topic, event, "event not serialisable");
+                    None
+                }
+            })
+            .collect();
+        if frames.is_empty() {
+            return;
+        }
+        metrics::counter!("realtime_published_total").increment(frames.len() as u64);
+        let frames: Frames = Arc::from(frames);
+        self.deliver_local(topic, frames.clone());
         let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(backplane) = backplane {
-            forward(&backplane, topic, frame);
+            for frame in frames.iter() {
+                forward(&backplane, topic, frame.clone());
+            }
         }
     }
 
-    /// Hands a ready frame to this instance's subscribers of `topic`.
-    pub(super) fn deliver_local(&self, topic: &str, frame: Utf8Bytes) {
+    /// Hands ready frames to this instance's subscribers of `topic`, as one queue entry each.
+    pub(super) fn deliver_local(&self, topic: &str, frames: Frames) {
         let topics = self.inner.topics.read().unwrap_or_else(|p| p.into_inner());
         let Some(subscribers) = topics.get(topic) else { return };
+        let count = frames.len() as u64;
         let (mut delivered, mut dropped) = (0u64, 0u64);
         for sub in subscribers.values() {
-            match sub.tx.try_send(frame.clone()) {
-                Ok(()) => delivered += 1,
+            match sub.tx.try_send(frames.clone()) {
+                Ok(()) => delivered += count,
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    sub.missed.fetch_add(1, Ordering::AcqRel);
-                    dropped += 1;
+                    sub.missed.fetch_add(count, Ordering::AcqRel);
+                    dropped += count;
                 }
                 // The connection is closing; its Drop removes it.
                 Err(mpsc::error::TrySendError::Closed(_)) => {}

@@ -15,13 +15,40 @@ async fn delivers_to_subscribers_only() {
     hub.subscribe(&mut ca, &user(a), &format!("user.{a}")).await.unwrap();
     hub.subscribe(&mut cb, &user(b), &format!("user.{b}")).await.unwrap();
     hub.publish(&format!("user.{a}"), "hello", &serde_json::json!({"n": 1}));
-    let frame = ca.rx.recv().await.unwrap();
-    let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+    let frames = ca.rx.recv().await.unwrap();
+    assert_eq!(frames.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(&frames[0]).unwrap();
     assert_eq!(
         v,
         serde_json::json!({"type": "event", "topic": format!("user.{a}"), "event": "hello", "data": {"n": 1}})
     );
     assert!(cb.rx.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn events_published_together_arrive_as_one_entry_in_order_and_drop_together() {
+    let hub = Hub::new();
+    let a = Uuid::now_v7();
+    let topic = format!("user.{a}");
+    let mut c = hub.connect();
+    hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+    hub.publish_each(&topic, "n", &[1, 2, 3]);
+    let frames = c.rx.try_recv().unwrap();
+    let numbers: Vec<i64> = frames
+        .iter()
+        .map(|f| serde_json::from_str::<serde_json::Value>(f).unwrap()["data"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    assert!(c.rx.try_recv().is_err(), "one entry for the three events");
+    // An empty batch publishes nothing.
+    hub.publish_each::<i64>(&topic, "n", &[]);
+    assert!(c.rx.try_recv().is_err());
+    // A full queue drops a whole entry and counts each of its events as missed.
+    for i in 0..QUEUE_CAPACITY {
+        hub.publish(&topic, "n", &i);
+    }
+    hub.publish_each(&topic, "n", &[1, 2, 3, 4]);
+    assert_eq!(c.take_missed(), 4);
 }
 
 #[tokio::test]
