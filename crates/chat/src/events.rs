@@ -58,6 +58,24 @@ pub fn publish<T: Serialize>(hub: &Hub, room: Uuid, event: &str, data: &T) {
     hub.publish(&room_topic(room), event, data);
 }
 
+/// Publishes one `event` per item of `data` on the room's topic, as one delivery.
+pub fn publish_each<T: Serialize>(hub: &Hub, room: Uuid, event: &str, data: &[T]) {
+    hub.publish_each(&room_topic(room), event, data);
+}
+
+/// Messages grouped by room: rooms in the order they first appear, each room's messages in
+/// the order given (events keep their order within a topic; a topic is a room).
+pub fn by_room<'a>(messages: &[&'a crate::model::Message]) -> Vec<(Uuid, Vec<&'a crate::model::Message>)> {
+    let mut rooms: Vec<(Uuid, Vec<&crate::model::Message>)> = Vec::new();
+    for &message in messages {
+        match rooms.iter_mut().find(|(room, _)| *room == message.room_id) {
+            Some((_, list)) => list.push(message),
+            None => rooms.push((message.room_id, vec![message])),
+        }
+    }
+    rooms
+}
+
 fn room_of(topic: &str) -> Option<Uuid> {
     topic.strip_prefix("chat.room.").and_then(|id| Uuid::parse_str(id).ok())
 }
@@ -120,5 +138,37 @@ impl TopicAuthorizer for Presence {
         if last {
             self.announce(room, user, "offline");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Message;
+    use platform::db::Ts;
+
+    fn message(room: Uuid, content: &str) -> Message {
+        Message {
+            id: Uuid::now_v7(),
+            room_id: room,
+            sender_id: None,
+            sender_name: "Ann".into(),
+            content: content.into(),
+            created_at: Ts::now(),
+            edited_at: None,
+            client_id: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_grouped_by_room_keeping_each_rooms_order() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let batch = [message(a, "a1"), message(b, "b1"), message(a, "a2"), message(b, "b2"), message(a, "a3")];
+        let refs: Vec<&Message> = batch.iter().collect();
+        let grouped: Vec<(Uuid, Vec<&str>)> = by_room(&refs)
+            .into_iter()
+            .map(|(room, list)| (room, list.iter().map(|m| m.content.as_str()).collect()))
+            .collect();
+        assert_eq!(grouped, [(a, vec!["a1", "a2", "a3"]), (b, vec!["b1", "b2"])]);
     }
 }

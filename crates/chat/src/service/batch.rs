@@ -5,6 +5,15 @@
 //! it in one statement under the writer turn, then answers each poster. At low load a batch is
 //! one message and costs what it did; under load the round trips are shared.
 //!
+//! While messages keep coming (the last batch was written less than [`GATHERING`]`.busy` ago),
+//! or when a message is for a room with many open sockets here (the caller's `wide` rule), the
+//! first message of a batch waits up to [`GATHERING`]`.wait` for others, as PostgreSQL's
+//! `commit_delay` does when other transactions are active. Posters tend to send at once (a
+//! burst), and a batch is broadcast as one delivery: written alone, the first message of a
+//! burst made every socket of the room write once for it and once more for the rest, and the
+//! rest waited behind that first round (measured in `docs/benchmarks.md`). A millisecond is
+//! little beside writing to hundreds of sockets; a message to a small, quiet room never waits.
+//!
 //! Ids and times are taken inside the writer turn, in queue order, so ids still follow commit
 //! order. If a batch fails (a room deleted meanwhile), its messages are inserted one by one so
 //! that each poster gets its own answer.
@@ -17,12 +26,24 @@ use platform::db::{Db, DbError, Ts};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Messages inserted by one statement at most.
 const BATCH: usize = 64;
 /// Messages waiting before posters wait to queue.
 const QUEUE: usize = 4096;
+/// When the first message of a batch waits for others.
+#[derive(Clone, Copy)]
+struct Gathering {
+    /// How long it waits at most.
+    wait: Duration,
+    /// It waits only when the last batch was written less than this long before.
+    busy: Duration,
+}
+
+/// A millisecond at most, after a batch within the last quarter second.
+const GATHERING: Gathering = Gathering { wait: Duration::from_millis(1), busy: Duration::from_millis(250) };
 
 struct Pending {
     message: Message,
@@ -35,20 +56,34 @@ pub(super) struct Batcher {
     queue: mpsc::Sender<Pending>,
 }
 
-/// What follows each stored message (the cache announcement and the broadcast): done by the
-/// task, so that a poster who went away meanwhile does not leave the caches stale.
-type Stored = Arc<dyn Fn(&Message) + Send + Sync>;
+/// What follows the stored messages of one batch, in commit order (the cache announcement and
+/// the broadcast): done by the task before any poster is answered, so that a poster who went
+/// away meanwhile does not leave the caches stale, and once per batch, so that a burst of
+/// messages reaches each socket as one write.
+type Stored = Arc<dyn Fn(&[&Message]) + Send + Sync>;
+
+/// Whether a room has so many sockets here that its messages are worth gathering.
+type Wide = Box<dyn Fn(Uuid) -> bool + Send + Sync>;
 
 fn gone() -> ChatError {
     ChatError::Db(DbError::Unavailable(sqlx::Error::PoolClosed))
 }
 
 impl Batcher {
-    /// Starts the inserting task (it ends when the last handle is dropped); `stored` runs
-    /// after each message is written.
-    pub(super) fn start(db: Db, stored: impl Fn(&Message) + Send + Sync + 'static) -> Self {
+    /// Starts the inserting task (it ends when the last handle is dropped); `wide` tells the
+    /// rooms whose messages are gathered even when they are quiet; `stored` runs after each
+    /// batch is written, with the messages that were stored.
+    pub(super) fn start(
+        db: Db,
+        wide: impl Fn(Uuid) -> bool + Send + Sync + 'static,
+        stored: impl Fn(&[&Message]) + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_with(db, GATHERING, Box::new(wide), Arc::new(stored))
+    }
+
+    fn start_with(db: Db, gathering: Gathering, wide: Wide, stored: Stored) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, pending, Arc::new(stored)));
+        tokio::spawn(run(db, pending, gathering, wide, stored));
         Self { queue }
     }
 
@@ -60,13 +95,29 @@ impl Batcher {
     }
 }
 
-async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, stored: Stored) {
+async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, gathering: Gathering, wide: Wide, stored: Stored) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut last_write: Option<Instant> = None;
     while pending.recv_many(&mut batch, BATCH).await > 0 {
+        if last_write.is_some_and(|at| at.elapsed() < gathering.busy) || batch.iter().any(|p| wide(p.message.room_id)) {
+            gather(&mut pending, &mut batch, gathering.wait).await;
+        }
         // A panic fails this batch's posters (their answers are dropped: 503), not the task.
         let written = AssertUnwindSafe(write(&db, std::mem::take(&mut batch), &stored)).catch_unwind().await;
         if written.is_err() {
             tracing::error!("writing a batch of chat messages panicked");
+        }
+        last_write = Some(Instant::now());
+    }
+}
+
+/// Adds to `batch` what arrives within `wait`, until it is full.
+async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, wait: Duration) {
+    let until = Instant::now() + wait;
+    while batch.len() < BATCH {
+        match tokio::time::timeout_at(until, pending.recv_many(batch, BATCH - batch.len())).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
         }
     }
 }
@@ -81,6 +132,8 @@ async fn write(db: &Db, batch: Vec<Pending>, stored: &Stored) {
             return;
         }
     };
+    metrics::counter!("chat_message_batches_total").increment(1);
+    metrics::counter!("chat_message_batched_total").increment(batch.len() as u64);
     let (mut messages, answering): (Vec<Message>, Vec<_>) = batch.into_iter().map(|p| (p.message, p.done)).unzip();
     for message in &mut messages {
         message.id = Uuid::now_v7();
@@ -96,10 +149,11 @@ async fn write(db: &Db, batch: Vec<Pending>, stored: &Stored) {
         }
     }
     drop(turn);
+    let written: Vec<&Message> = answers.iter().filter_map(|(_, answer)| answer.as_ref().ok()).collect();
+    if !written.is_empty() {
+        stored(&written);
+    }
     for (done, answer) in answers {
-        if let Ok(message) = &answer {
-            stored(message);
-        }
         let _ = done.send(answer);
     }
 }
@@ -122,9 +176,8 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_answers_each_poster_and_one_bad_message_fails_alone() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A database with one room.
+    async fn db_with_room(dir: &tempfile::TempDir) -> (Db, Uuid) {
         let db = platform::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4).await.unwrap();
         platform::db::migrate(&db, &[accounts::MIGRATIONS, crate::MIGRATIONS]).await.unwrap();
         let room = Uuid::now_v7();
@@ -133,11 +186,93 @@ mod tests {
             NewRoom { id: room, name: "R", description: "", visibility: "public", owner_id: None, unique_key: None };
         store::insert_room(&mut tx, &new).await.unwrap();
         tx.commit().await.unwrap();
+        (db, room)
+    }
+
+    /// Windows far longer than an insert, so that what is asserted does not hang on timing.
+    const SLOW: Gathering = Gathering { wait: Duration::from_millis(500), busy: Duration::from_secs(1) };
+
+    /// A batcher that records the contents of each batch.
+    fn recording(db: &Db, wide: Wide) -> (Batcher, Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+        let batches = Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+        let seen = batches.clone();
+        let stored: Stored = Arc::new(move |m: &[&Message]| {
+            seen.lock().unwrap().push(m.iter().map(|m| m.content.clone()).collect());
+        });
+        (Batcher::start_with(db.clone(), SLOW, wide, stored), batches)
+    }
+
+    /// Posts "a", then "b" 50 ms later, and waits for both.
+    async fn burst(batcher: &Batcher, room: Uuid) {
+        let first = tokio::spawn({
+            let batcher = batcher.clone();
+            async move { batcher.insert(message(room, "a")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        batcher.insert(message(room, "b")).await.unwrap();
+        first.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wide_room_gathers_even_when_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, room) = db_with_room(&dir).await;
+        let other = Uuid::now_v7();
+        let (batcher, batches) = recording(&db, Box::new(move |r| r == room));
+        burst(&batcher, room).await;
+        assert_eq!(*batches.lock().unwrap(), [vec!["a".to_string(), "b".into()]]);
+        // The rule is asked about the rooms of the batch: another quiet room does not wait.
+        let (batcher, _) = recording(&db, Box::new(move |r| r == other));
+        let start = Instant::now();
+        batcher.insert(message(room, "narrow")).await.unwrap();
+        assert!(start.elapsed() < SLOW.wait);
+    }
+
+    #[tokio::test]
+    async fn a_quiet_room_never_waits_and_a_busy_one_gathers_a_burst_into_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, room) = db_with_room(&dir).await;
+        let (batcher, batches) = recording(&db, Box::new(|_| false));
+        let gathering = SLOW;
+        let start = Instant::now();
+        batcher.insert(message(room, "quiet")).await.unwrap();
+        assert!(start.elapsed() < gathering.wait, "the first message of a quiet room is written at once");
+        // Right after: a burst whose second message comes 50 ms after the first. Without the
+        // gathering the first would be written alone as soon as the batcher saw it.
+        burst(&batcher, room).await;
+        assert_eq!(*batches.lock().unwrap(), [vec!["quiet".to_string()], vec!["a".into(), "b".into()]]);
+        // A full batch does not wait out the window.
+        let start = Instant::now();
+        let posts: Vec<_> = (0..BATCH)
+            .map(|i| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.insert(message(room, &format!("m{i}"))).await })
+            })
+            .collect();
+        for post in posts {
+            post.await.unwrap().unwrap();
+        }
+        assert!(start.elapsed() < gathering.wait, "a full batch is written at once");
+        // Once the room has been quiet for a while, a message is written at once again.
+        tokio::time::sleep(gathering.busy).await;
+        let start = Instant::now();
+        batcher.insert(message(room, "later")).await.unwrap();
+        assert!(start.elapsed() < gathering.wait);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_answers_each_poster_and_one_bad_message_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, room) = db_with_room(&dir).await;
 
         // Many posters at once: batches form, and every poster gets its own stored message.
         let announced = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = announced.clone();
-        let batcher = Batcher::start(db.clone(), move |m: &Message| seen.lock().unwrap().push(m.id));
+        let batcher = Batcher::start(
+            db.clone(),
+            |_| false,
+            move |m: &[&Message]| seen.lock().unwrap().extend(m.iter().map(|m| m.id)),
+        );
         let posts = (0..200).map(|i| {
             let batcher = batcher.clone();
             tokio::spawn(async move { batcher.insert(message(room, &format!("m{i}"))).await })

@@ -133,6 +133,11 @@ struct Recent {
     has_more: bool,
 }
 
+/// Open sockets in a room (on this instance) from which its messages are gathered into
+/// batches even when it is quiet (see `batch`): about where one write per socket costs more
+/// than the millisecond a message may wait.
+const WIDE_ROOM: usize = 100;
+
 /// The chat service. Cheap to clone.
 #[derive(Clone)]
 pub struct Chat {
@@ -157,13 +162,22 @@ impl Chat {
         });
         let chat = Self {
             caches,
-            batcher: batch::Batcher::start(platform.db.clone(), {
-                let (caches, hub) = (platform.caches.clone(), platform.hub.clone());
-                move |message: &Message| {
-                    caches.changed(MESSAGES_CHANGED, &message.room_id.to_string());
-                    events::publish(&hub, message.room_id, events::MESSAGE_CREATED, message);
-                }
-            }),
+            batcher: batch::Batcher::start(
+                platform.db.clone(),
+                {
+                    let hub = platform.hub.clone();
+                    move |room| hub.local_subscribers(&crate::model::room_topic(room)) >= WIDE_ROOM
+                },
+                {
+                    let (caches, hub) = (platform.caches.clone(), platform.hub.clone());
+                    move |messages: &[&Message]| {
+                        for (room, messages) in events::by_room(messages) {
+                            caches.changed(MESSAGES_CHANGED, &room.to_string());
+                            events::publish_each(&hub, room, events::MESSAGE_CREATED, &messages);
+                        }
+                    }
+                },
+            ),
             platform,
             accounts,
             notifications,
