@@ -167,7 +167,7 @@ async fn run(gateway: Gateway, socket: SocketRef, user: AuthUser, mut inbox: mps
                 }
                 Some(Command::Disconnected) | None => break,
             },
-            Some(frames) = conn.rx.recv() => {
+            Some(frames) = conn.frames() => {
                 if !emit_all(&socket, &frames) {
                     break;
                 }

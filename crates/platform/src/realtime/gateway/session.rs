@@ -126,7 +126,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 close(&mut socket, CLOSE_UNAUTHORIZED, "access token expired").await;
                 break;
             }
-            input = next_input(&mut socket, &mut s.conn.rx, &mut streak) => match input {
+            input = next_input(&mut socket, &mut s.conn, &mut streak) => match input {
                 Input::Event(frame) => {
                     if s.forward(&mut socket, frame).await.is_err() {
                         break;
@@ -174,7 +174,8 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     }
 }
 
-/// Frames written before one flush when events queue up for a connection.
+/// Frames written before one flush when events queue up for a connection (entries are written
+/// whole, so a flush carries up to `WRITE_BATCH + ENTRY_FRAMES - 1`).
 const WRITE_BATCH: usize = 64;
 
 /// Batches of events written in a row before the client's frames are looked at first.
@@ -191,7 +192,7 @@ enum Input {
 /// client sends (its pongs, its messages, its close) for longer than that.
 fn next_input<'a>(
     socket: &'a mut WebSocket,
-    events: &'a mut tokio::sync::mpsc::Receiver<Frames>,
+    events: &'a mut Connection,
     streak: &'a mut u8,
 ) -> impl std::future::Future<Output = Input> + 'a {
     use futures::StreamExt as _;
@@ -205,7 +206,7 @@ fn next_input<'a>(
             }
         }
         // A closed queue (the hub let the connection go) is simply never ready again.
-        if let Poll::Ready(Some(frame)) = events.poll_recv(cx) {
+        if let Poll::Ready(Some(frame)) = events.poll_frames(cx) {
             *streak = streak.saturating_add(1);
             return Poll::Ready(Input::Event(frame));
         }
@@ -250,7 +251,7 @@ impl Session {
                 }
             }
             if written < WRITE_BATCH {
-                next = self.conn.rx.try_recv().ok();
+                next = self.conn.try_frames();
             }
         }
         let missed = self.conn.take_missed();

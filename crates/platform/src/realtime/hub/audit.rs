@@ -83,7 +83,7 @@ impl Hub {
                 Ok(true) => {}
                 Ok(false) => {
                     self.unsubscribe(conn, &topic);
-                    let _ = conn.tx.try_send(Arc::from([super::unsubscribed_frame(&topic)]));
+                    let _ = conn.inlet.offer(&Arc::from([super::unsubscribed_frame(&topic)]));
                     ended.push(topic);
                 }
                 Err(e) => {

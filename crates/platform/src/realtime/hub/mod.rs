@@ -56,14 +56,57 @@ fn unsubscribed_frame(topic: &str) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::json!({"type": "unsubscribed", "topic": topic}).to_string())
 }
 
-/// Events a connection can hold before the hub starts dropping for it.
+/// Frames a connection can hold before the hub starts dropping for it, however they are grouped
+/// into entries.
 pub const QUEUE_CAPACITY: usize = 512;
 
 /// What one queue entry hands a connection: the frames of one publication, in order. Events
-/// published together ([`Hub::publish_each`]) travel as one entry, so a connection is woken
-/// once for them and writes them with one flush, and each subscriber's queue is touched once
-/// per publication rather than once per event. Every subscriber shares the same buffers.
+/// published together ([`Hub::publish_each`]) travel as one entry, so a connection of this
+/// instance is woken once for them and writes them with one flush, and each subscriber's queue
+/// is touched once per publication rather than once per event. Every subscriber shares the
+/// same buffers. (Other instances receive them over the backplane one by one.)
 pub type Frames = Arc<[Utf8Bytes]>;
+
+/// Frames in one entry at most: a longer publication is split, so that a connection's writes
+/// and its client's turn (which come between entries) stay bounded.
+pub const ENTRY_FRAMES: usize = 64;
+
+/// The sending end of a connection's queue. It counts the frames in the queue, so that the
+/// bound is [`QUEUE_CAPACITY`] frames (and their memory), not that many entries.
+#[derive(Clone)]
+struct Inlet {
+    tx: mpsc::Sender<Frames>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// Why frames were not queued.
+enum Refused {
+    /// The queue holds too many frames already: dropped for this connection.
+    Full,
+    /// The connection is closing.
+    Closed,
+}
+
+impl Inlet {
+    /// Queues `frames` whole, or not at all when the queue would then hold more than
+    /// [`QUEUE_CAPACITY`] frames.
+    fn offer(&self, frames: &Frames) -> Result<(), Refused> {
+        let n = frames.len();
+        if self.queued.fetch_add(n, Ordering::AcqRel) + n > QUEUE_CAPACITY {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            return Err(Refused::Full);
+        }
+        // Each entry holds at least one frame, so the channel (as many entries as frames) is
+        // never the one that is full.
+        self.tx.try_send(frames.clone()).map_err(|e| {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            match e {
+                mpsc::error::TrySendError::Full(_) => Refused::Full,
+                mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+            }
+        })
+    }
+}
 
 /// Decides who may subscribe to the topics under one prefix (`chat.room.`, `user.` …).
 #[async_trait::async_trait]
@@ -103,7 +146,7 @@ pub enum SubscribeError {
 }
 
 struct Subscriber {
-    tx: mpsc::Sender<Frames>,
+    inlet: Inlet,
     missed: Arc<AtomicU64>,
     /// The user the subscription was authorised for.
     user: Uuid,
@@ -200,9 +243,9 @@ impl std::fmt::Debug for Hub {
 pub struct Connection {
     /// Hub-wide connection id.
     pub id: u64,
-    /// Frames to send to the client.
-    pub rx: mpsc::Receiver<Frames>,
-    tx: mpsc::Sender<Frames>,
+    /// Frames to send to the client (read them with the methods below, which keep the count).
+    rx: mpsc::Receiver<Frames>,
+    inlet: Inlet,
     /// Events dropped because the queue was full (reset by [`Connection::take_missed`]).
     missed: Arc<AtomicU64>,
     /// Topics this connection is subscribed to.
@@ -218,6 +261,27 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Polls for the next queued entry (None: the hub let the connection go).
+    pub fn poll_frames(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Frames>> {
+        self.rx.poll_recv(cx).map(|entry| entry.inspect(|frames| self.taken(frames)))
+    }
+
+    /// The next queued entry, if one is there now.
+    pub fn try_frames(&mut self) -> Option<Frames> {
+        let frames = self.rx.try_recv().ok()?;
+        self.taken(&frames);
+        Some(frames)
+    }
+
+    /// Waits for the next queued entry (None: the hub let the connection go).
+    pub async fn frames(&mut self) -> Option<Frames> {
+        std::future::poll_fn(|cx| self.poll_frames(cx)).await
+    }
+
+    fn taken(&self, frames: &Frames) {
+        self.inlet.queued.fetch_sub(frames.len(), Ordering::AcqRel);
+    }
+
     /// How many events were dropped since the last call, resetting the count.
     pub fn take_missed(&self) -> u64 {
         self.missed.swap(0, Ordering::AcqRel)
@@ -282,11 +346,12 @@ impl Hub {
     /// Opens a connection's queue.
     pub fn connect(&self) -> Connection {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let inlet = Inlet { tx, queued: Arc::default() };
         metrics::gauge!("realtime_connections").increment(1.0);
         Connection {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
             rx,
-            tx,
+            inlet,
             missed: Arc::default(),
             topics: HashSet::new(),
             user: None,
@@ -340,7 +405,7 @@ impl Hub {
         let added = {
             let mut topics = self.inner.topics.write().unwrap_or_else(|p| p.into_inner());
             let subscribers = topics.entry(topic.clone()).or_default();
-            let subscriber = Subscriber { tx: conn.tx.clone(), missed: conn.missed.clone(), user: user.user_id };
+            let subscriber = Subscriber { inlet: conn.inlet.clone(), missed: conn.missed.clone(), user: user.user_id };
             subscribers.insert(conn.id, subscriber).is_none()
         };
         conn.user = Some(user.user_id);
@@ -420,7 +485,7 @@ impl Hub {
                 if !revoked.ends(sub.user) {
                     return true;
                 }
-                let _ = sub.tx.try_send(frame.clone());
+                let _ = sub.inlet.offer(&frame);
                 removed.push(sub.user);
                 false
             });
@@ -463,12 +528,13 @@ impl Hub {
             return;
         }
         metrics::counter!("realtime_published_total").increment(frames.len() as u64);
-        let frames: Frames = Arc::from(frames);
-        self.deliver_local(topic, frames.clone());
+        for entry in frames.chunks(ENTRY_FRAMES) {
+            self.deliver_local(topic, Arc::from(entry));
+        }
         let backplane = self.inner.backplane.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(backplane) = backplane {
-            for frame in frames.iter() {
-                forward(&backplane, topic, frame.clone());
+            for frame in frames {
+                forward(&backplane, topic, frame);
             }
         }
     }
@@ -480,14 +546,14 @@ impl Hub {
         let count = frames.len() as u64;
         let (mut delivered, mut dropped) = (0u64, 0u64);
         for sub in subscribers.values() {
-            match sub.tx.try_send(frames.clone()) {
+            match sub.inlet.offer(&frames) {
                 Ok(()) => delivered += count,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(Refused::Full) => {
                     sub.missed.fetch_add(count, Ordering::AcqRel);
                     dropped += count;
                 }
                 // The connection is closing; its Drop removes it.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(Refused::Closed) => {}
             }
         }
         metrics::counter!("realtime_delivered_total").increment(delivered);

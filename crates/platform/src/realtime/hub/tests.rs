@@ -15,14 +15,14 @@ async fn delivers_to_subscribers_only() {
     hub.subscribe(&mut ca, &user(a), &format!("user.{a}")).await.unwrap();
     hub.subscribe(&mut cb, &user(b), &format!("user.{b}")).await.unwrap();
     hub.publish(&format!("user.{a}"), "hello", &serde_json::json!({"n": 1}));
-    let frames = ca.rx.recv().await.unwrap();
+    let frames = ca.frames().await.unwrap();
     assert_eq!(frames.len(), 1);
     let v: serde_json::Value = serde_json::from_str(&frames[0]).unwrap();
     assert_eq!(
         v,
         serde_json::json!({"type": "event", "topic": format!("user.{a}"), "event": "hello", "data": {"n": 1}})
     );
-    assert!(cb.rx.try_recv().is_err());
+    assert!(cb.try_frames().is_none());
 }
 
 #[tokio::test]
@@ -33,22 +33,50 @@ async fn events_published_together_arrive_as_one_entry_in_order_and_drop_togethe
     let mut c = hub.connect();
     hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
     hub.publish_each(&topic, "n", &[1, 2, 3]);
-    let frames = c.rx.try_recv().unwrap();
+    let frames = c.try_frames().unwrap();
     let numbers: Vec<i64> = frames
         .iter()
         .map(|f| serde_json::from_str::<serde_json::Value>(f).unwrap()["data"].as_i64().unwrap())
         .collect();
     assert_eq!(numbers, [1, 2, 3]);
-    assert!(c.rx.try_recv().is_err(), "one entry for the three events");
+    assert!(c.try_frames().is_none(), "one entry for the three events");
     // An empty batch publishes nothing.
     hub.publish_each::<i64>(&topic, "n", &[]);
-    assert!(c.rx.try_recv().is_err());
+    assert!(c.try_frames().is_none());
     // A full queue drops a whole entry and counts each of its events as missed.
     for i in 0..QUEUE_CAPACITY {
         hub.publish(&topic, "n", &i);
     }
     hub.publish_each(&topic, "n", &[1, 2, 3, 4]);
     assert_eq!(c.take_missed(), 4);
+    let mut queued = 0;
+    while let Some(frames) = c.try_frames() {
+        assert_eq!(frames.len(), 1, "the dropped entry is not in the queue");
+        queued += 1;
+    }
+    assert_eq!(queued, QUEUE_CAPACITY);
+}
+
+#[tokio::test]
+async fn the_queue_is_bounded_in_frames_not_entries() {
+    let hub = Hub::new();
+    let a = Uuid::now_v7();
+    let topic = format!("user.{a}");
+    let mut c = hub.connect();
+    hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+    // A long publication is split into entries of at most ENTRY_FRAMES.
+    let many: Vec<usize> = (0..QUEUE_CAPACITY + ENTRY_FRAMES).collect();
+    hub.publish_each(&topic, "n", &many);
+    assert_eq!(c.take_missed(), ENTRY_FRAMES as u64, "the entry past QUEUE_CAPACITY frames is dropped");
+    let mut frames = 0;
+    while let Some(entry) = c.try_frames() {
+        assert!(entry.len() <= ENTRY_FRAMES);
+        frames += entry.len();
+    }
+    assert_eq!(frames, QUEUE_CAPACITY);
+    // Taking entries frees their room: the queue takes as many frames again.
+    hub.publish_each(&topic, "n", &many[..QUEUE_CAPACITY]);
+    assert_eq!(c.take_missed(), 0);
 }
 
 #[tokio::test]
@@ -73,12 +101,12 @@ async fn a_full_queue_drops_for_that_connection_only_and_counts() {
     for i in 0..QUEUE_CAPACITY + extra {
         hub.publish(&topic, "n", &i);
         // The fast connection keeps up.
-        fast.rx.recv().await.unwrap();
+        fast.frames().await.unwrap();
     }
     assert_eq!(slow.take_missed(), extra as u64);
     assert_eq!(slow.take_missed(), 0);
     let mut received = 0;
-    while slow.rx.try_recv().is_ok() {
+    while slow.try_frames().is_some() {
         received += 1;
     }
     assert_eq!(received, QUEUE_CAPACITY);
