@@ -56,8 +56,11 @@ pub struct SeedFrames(Arc<Mutex<Memo>>);
 /// Hub frames and their seed frames, oldest first.
 type Memo = VecDeque<(Utf8Bytes, Option<Utf8Bytes>)>;
 
-/// Translations remembered (events in flight to the room sockets at once, with room to spare).
-const REMEMBERED: usize = 64;
+/// Translations remembered: events in flight to the room sockets at once, with room to spare.
+/// A batch of messages is delivered as one entry of up to [`platform::realtime::ENTRY_FRAMES`]
+/// frames, and typing, presence or another room's batch may come between, so several entries'
+/// worth: were a frame evicted while sockets still deliver it, each would translate it again.
+const REMEMBERED: usize = 4 * platform::realtime::ENTRY_FRAMES;
 
 impl SeedFrames {
     /// The seed frame of a hub event frame (None: not a message event).
@@ -65,7 +68,7 @@ impl SeedFrames {
         // The memo holds each frame it knows, so its buffer is not freed and reused while it
         // is here: the same address and length is the same frame.
         let same = |known: &Utf8Bytes| known.as_str().as_ptr() == frame.as_str().as_ptr() && known.len() == frame.len();
-        // Newest first: the frame being delivered is almost always the last one translated.
+        // Newest first: the frame being delivered is almost always among the last entry's.
         if let Some((_, seed)) = self.lock().iter().rev().find(|(known, _)| same(known)) {
             return seed.clone();
         }

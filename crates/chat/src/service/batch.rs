@@ -5,14 +5,16 @@
 //! it in one statement under the writer turn, then answers each poster. At low load a batch is
 //! one message and costs what it did; under load the round trips are shared.
 //!
-//! While messages keep coming (the last batch was written less than [`GATHERING`]`.busy` ago),
-//! or when a message is for a room with many open sockets here (the caller's `wide` rule), the
+//! While messages keep coming on this instance (its last batch, in any room, was written less
+//! than [`GATHERING`]`.busy` ago), or when a message is for a room with many open sockets here
+//! (the caller's `wide` rule), the
 //! first message of a batch waits up to [`GATHERING`]`.wait` for others, as PostgreSQL's
 //! `commit_delay` does when other transactions are active. Posters tend to send at once (a
 //! burst), and a batch is broadcast as one delivery: written alone, the first message of a
 //! burst made every socket of the room write once for it and once more for the rest, and the
 //! rest waited behind that first round (measured in `docs/benchmarks.md`). A millisecond is
-//! little beside writing to hundreds of sockets; a message to a small, quiet room never waits.
+//! little beside writing to hundreds of sockets; on a quiet instance, a message to a small room
+//! never waits.
 //!
 //! Ids and times are taken inside the writer turn, in queue order, so ids still follow commit
 //! order. If a batch fails (a room deleted meanwhile), its messages are inserted one by one so
@@ -133,7 +135,7 @@ async fn write(db: &Db, batch: Vec<Pending>, stored: &Stored) {
         }
     };
     metrics::counter!("chat_message_batches_total").increment(1);
-    metrics::counter!("chat_message_batched_total").increment(batch.len() as u64);
+    metrics::counter!("chat_message_batch_messages_total").increment(batch.len() as u64);
     let (mut messages, answering): (Vec<Message>, Vec<_>) = batch.into_iter().map(|p| (p.message, p.done)).unzip();
     for message in &mut messages {
         message.id = Uuid::now_v7();
@@ -148,11 +150,14 @@ async fn write(db: &Db, batch: Vec<Pending>, stored: &Stored) {
             answers.push((done, written.map_err(ChatError::from)));
         }
     }
-    drop(turn);
+    // Announced and broadcast before the turn is let go: a message written after this batch
+    // (one with a mention, in its own transaction) is then broadcast after it too, so a room's
+    // sockets see messages in id order. Broadcasting only queues; it never waits.
     let written: Vec<&Message> = answers.iter().filter_map(|(_, answer)| answer.as_ref().ok()).collect();
     if !written.is_empty() {
         stored(&written);
     }
+    drop(turn);
     for (done, answer) in answers {
         let _ = done.send(answer);
     }
@@ -229,7 +234,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_quiet_room_never_waits_and_a_busy_one_gathers_a_burst_into_one_batch() {
+    async fn a_quiet_instance_never_waits_and_a_busy_one_gathers_a_burst_into_one_batch() {
         let dir = tempfile::tempdir().unwrap();
         let (db, room) = db_with_room(&dir).await;
         let (batcher, batches) = recording(&db, Box::new(|_| false));
@@ -254,7 +259,7 @@ mod tests {
         }
         assert!(start.elapsed() < gathering.wait, "a full batch is written at once");
         // Once the room has been quiet for a while, a message is written at once again.
-        tokio::time::sleep(gathering.busy).await;
+        tokio::time::sleep(gathering.busy + Duration::from_millis(50)).await;
         let start = Instant::now();
         batcher.insert(message(room, "later")).await.unwrap();
         assert!(start.elapsed() < gathering.wait);
@@ -274,8 +279,14 @@ mod tests {
             move |m: &[&Message]| seen.lock().unwrap().extend(m.iter().map(|m| m.id)),
         );
         let posts = (0..200).map(|i| {
-            let batcher = batcher.clone();
-            tokio::spawn(async move { batcher.insert(message(room, &format!("m{i}"))).await })
+            let (batcher, announced) = (batcher.clone(), announced.clone());
+            tokio::spawn(async move {
+                let stored = batcher.insert(message(room, &format!("m{i}"))).await;
+                if let Ok(m) = &stored {
+                    assert!(announced.lock().unwrap().contains(&m.id), "announced before its poster is answered");
+                }
+                stored
+            })
         });
         let mut stored = Vec::new();
         for post in posts {

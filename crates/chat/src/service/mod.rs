@@ -171,8 +171,13 @@ impl Chat {
                 {
                     let (caches, hub) = (platform.caches.clone(), platform.hub.clone());
                     move |messages: &[&Message]| {
-                        for (room, messages) in events::by_room(messages) {
+                        // Every cache first, then the broadcasts: a client that reads history
+                        // on an event never finds a stale page.
+                        let rooms = events::by_room(messages);
+                        for (room, _) in &rooms {
                             caches.changed(MESSAGES_CHANGED, &room.to_string());
+                        }
+                        for (room, messages) in rooms {
                             events::publish_each(&hub, room, events::MESSAGE_CREATED, &messages);
                         }
                     }
