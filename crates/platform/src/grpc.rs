@@ -62,8 +62,11 @@ pub async fn serve(
         .max_concurrent_streams(256)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
-        .tcp_nodelay(true)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+        // The builder's own `tcp_nodelay` applies only to listeners it binds itself.
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
 }
