@@ -145,19 +145,9 @@ impl TopicAuthorizer for Presence {
 mod tests {
     use super::*;
     use crate::model::Message;
-    use platform::db::Ts;
 
     fn message(room: Uuid, content: &str) -> Message {
-        Message {
-            id: Uuid::now_v7(),
-            room_id: room,
-            sender_id: None,
-            sender_name: "Ann".into(),
-            content: content.into(),
-            created_at: Ts::now(),
-            edited_at: None,
-            client_id: None,
-        }
+        Message::sample(room, content)
     }
 
     #[test]

@@ -246,6 +246,23 @@ pub fn direct_key(a: Uuid, b: Uuid) -> String {
 }
 
 #[cfg(test)]
+impl Message {
+    /// A message from "Ann" in `room`, for tests (id and time as a fresh post would have them).
+    pub(crate) fn sample(room: Uuid, content: &str) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            room_id: room,
+            sender_id: None,
+            sender_name: "Ann".into(),
+            content: content.into(),
+            created_at: Ts::now(),
+            edited_at: None,
+            client_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -169,16 +169,7 @@ mod tests {
     use crate::store::NewRoom;
 
     fn message(room: Uuid, content: &str) -> Message {
-        Message {
-            id: Uuid::nil(),
-            room_id: room,
-            sender_id: None,
-            sender_name: "Ann".into(),
-            content: content.into(),
-            created_at: Ts::now(),
-            edited_at: None,
-            client_id: None,
-        }
+        Message::sample(room, content)
     }
 
     /// A database with one room.
