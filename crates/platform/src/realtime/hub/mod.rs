@@ -6,8 +6,11 @@
 //! authorised by the module that owns the topic's prefix.
 
 mod audit;
+mod queue;
 
 pub use audit::AUDITS_AT_ONCE;
+pub use queue::{Connection, ENTRY_FRAMES, Frames, QUEUE_CAPACITY};
+use queue::{Inlet, Refused};
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -54,58 +57,6 @@ fn forward_control(queue: &Forward, topic: &str, frame: Utf8Bytes) {
 /// The frame that tells a connection its subscription to `topic` ended.
 fn unsubscribed_frame(topic: &str) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::json!({"type": "unsubscribed", "topic": topic}).to_string())
-}
-
-/// Frames a connection can hold before the hub starts dropping for it, however they are grouped
-/// into entries.
-pub const QUEUE_CAPACITY: usize = 512;
-
-/// What one queue entry hands a connection: the frames of one publication, in order. Events
-/// published together ([`Hub::publish_each`]) travel as one entry, so a connection of this
-/// instance is woken once for them and writes them with one flush, and each subscriber's queue
-/// is touched once per publication rather than once per event. Every subscriber shares the
-/// same buffers. (Other instances receive them over the backplane one by one.)
-pub type Frames = Arc<[Utf8Bytes]>;
-
-/// Frames in one entry at most: a longer publication is split, so that a connection's writes
-/// and its client's turn (which come between entries) stay bounded.
-pub const ENTRY_FRAMES: usize = 64;
-
-/// The sending end of a connection's queue. It counts the frames in the queue, so that the
-/// bound is [`QUEUE_CAPACITY`] frames (and their memory), not that many entries.
-#[derive(Clone)]
-struct Inlet {
-    tx: mpsc::Sender<Frames>,
-    queued: Arc<AtomicUsize>,
-}
-
-/// Why frames were not queued.
-enum Refused {
-    /// The queue holds too many frames already: dropped for this connection.
-    Full,
-    /// The connection is closing.
-    Closed,
-}
-
-impl Inlet {
-    /// Queues `frames` whole, or not at all when the queue would then hold more than
-    /// [`QUEUE_CAPACITY`] frames.
-    fn offer(&self, frames: &Frames) -> Result<(), Refused> {
-        let n = frames.len();
-        if self.queued.fetch_add(n, Ordering::AcqRel) + n > QUEUE_CAPACITY {
-            self.queued.fetch_sub(n, Ordering::AcqRel);
-            return Err(Refused::Full);
-        }
-        // Each entry holds at least one frame, so the channel (as many entries as frames) is
-        // never the one that is full.
-        self.tx.try_send(frames.clone()).map_err(|e| {
-            self.queued.fetch_sub(n, Ordering::AcqRel);
-            match e {
-                mpsc::error::TrySendError::Full(_) => Refused::Full,
-                mpsc::error::TrySendError::Closed(_) => Refused::Closed,
-            }
-        })
-    }
 }
 
 /// Decides who may subscribe to the topics under one prefix (`chat.room.`, `user.` …).
@@ -236,63 +187,6 @@ pub struct Hub {
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub").field("instance", &self.inner.instance).finish_non_exhaustive()
-    }
-}
-
-/// One connection's end of the hub: its queue and what it missed.
-pub struct Connection {
-    /// Hub-wide connection id.
-    pub id: u64,
-    /// Frames to send to the client (read them with the methods below, which keep the count).
-    rx: mpsc::Receiver<Frames>,
-    inlet: Inlet,
-    /// Events dropped because the queue was full (reset by [`Connection::take_missed`]).
-    missed: Arc<AtomicU64>,
-    /// Topics this connection is subscribed to.
-    pub topics: HashSet<Arc<str>>,
-    /// The user the subscriptions were made for.
-    user: Option<Uuid>,
-    /// Notified when the connection's session ends.
-    pub ended: Arc<tokio::sync::Notify>,
-    /// Notified when control messages may have been missed (the backplane was cut): the
-    /// connection's owner re-checks the session and calls [`Hub::reauthorize`].
-    pub audit: Arc<tokio::sync::Notify>,
-    hub: Hub,
-}
-
-impl Connection {
-    /// Polls for the next queued entry (None: the hub let the connection go).
-    pub fn poll_frames(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Frames>> {
-        self.rx.poll_recv(cx).map(|entry| entry.inspect(|frames| self.taken(frames)))
-    }
-
-    /// The next queued entry, if one is there now.
-    pub fn try_frames(&mut self) -> Option<Frames> {
-        let frames = self.rx.try_recv().ok()?;
-        self.taken(&frames);
-        Some(frames)
-    }
-
-    /// Waits for the next queued entry (None: the hub let the connection go).
-    pub async fn frames(&mut self) -> Option<Frames> {
-        std::future::poll_fn(|cx| self.poll_frames(cx)).await
-    }
-
-    fn taken(&self, frames: &Frames) {
-        self.inlet.queued.fetch_sub(frames.len(), Ordering::AcqRel);
-    }
-
-    /// How many events were dropped since the last call, resetting the count.
-    pub fn take_missed(&self) -> u64 {
-        self.missed.swap(0, Ordering::AcqRel)
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.hub.remove(self.id, self.user, &self.topics);
-        self.hub.inner.bound.write().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
-        metrics::gauge!("realtime_connections").decrement(1.0);
     }
 }
 
