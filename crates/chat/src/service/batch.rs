@@ -7,14 +7,14 @@
 //!
 //! While messages keep coming on this instance (its last batch, in any room, was written less
 //! than [`GATHERING`]`.busy` ago), or when a message is for a room with many open sockets here
-//! (the caller's `wide` rule), the
-//! first message of a batch waits up to [`GATHERING`]`.wait` for others, as PostgreSQL's
+//! (the caller's `wide` rule), the first message of a batch waits for others: until
+//! [`GATHERING`]`.wait` passes with none, or [`GATHERING`]`.most` in all, as PostgreSQL's
 //! `commit_delay` does when other transactions are active. Posters tend to send at once (a
 //! burst), and a batch is broadcast as one delivery: written alone, the first message of a
 //! burst made every socket of the room write once for it and once more for the rest, and the
-//! rest waited behind that first round (measured in `docs/benchmarks.md`). A millisecond is
-//! little beside writing to hundreds of sockets; on a quiet instance, a message to a small room
-//! never waits.
+//! rest waited behind that first round (measured in `docs/benchmarks.md`). A few milliseconds
+//! are little beside writing to hundreds of sockets; on a quiet instance, a message to a small
+//! room never waits.
 //!
 //! Ids and times are taken inside the writer turn, in queue order, so ids still follow commit
 //! order. If a batch fails (a room deleted meanwhile), its messages are inserted one by one so
@@ -38,14 +38,19 @@ const QUEUE: usize = 4096;
 /// When the first message of a batch waits for others.
 #[derive(Clone, Copy)]
 struct Gathering {
-    /// How long it waits at most.
+    /// How long it waits for the next message: each one that comes starts the wait again.
     wait: Duration,
+    /// How long it waits in all, at most.
+    most: Duration,
     /// It waits only when the last batch was written less than this long before.
     busy: Duration,
 }
 
-/// A millisecond at most, after a batch within the last quarter second.
-const GATHERING: Gathering = Gathering { wait: Duration::from_millis(1), busy: Duration::from_millis(250) };
+/// A millisecond after the last message that came (3 at most), after a batch within the last
+/// quarter second. A burst whose posts arrive spread out (a client or a server that is still
+/// warming up) is still gathered whole, and the wait ends as soon as the posts stop.
+const GATHERING: Gathering =
+    Gathering { wait: Duration::from_millis(1), most: Duration::from_millis(3), busy: Duration::from_millis(250) };
 
 struct Pending {
     message: Message,
@@ -102,7 +107,7 @@ async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, gathering: Gathering,
     let mut last_write: Option<Instant> = None;
     while pending.recv_many(&mut batch, BATCH).await > 0 {
         if last_write.is_some_and(|at| at.elapsed() < gathering.busy) || batch.iter().any(|p| wide(p.message.room_id)) {
-            gather(&mut pending, &mut batch, gathering.wait).await;
+            gather(&mut pending, &mut batch, gathering).await;
         }
         // A panic fails this batch's posters (their answers are dropped: 503), not the task.
         let written = AssertUnwindSafe(write(&db, std::mem::take(&mut batch), &stored)).catch_unwind().await;
@@ -114,12 +119,13 @@ async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, gathering: Gathering,
 }
 
 /// Adds to `batch` what arrives within `wait`, until it is full.
-async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, wait: Duration) {
-    let until = Instant::now() + wait;
+async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, gathering: Gathering) {
+    let last = Instant::now() + gathering.most;
+    let mut until = Instant::now() + gathering.wait;
     while batch.len() < BATCH {
-        match tokio::time::timeout_at(until, pending.recv_many(batch, BATCH - batch.len())).await {
+        match tokio::time::timeout_at(until.min(last), pending.recv_many(batch, BATCH - batch.len())).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {}
+            Ok(_) => until = Instant::now() + gathering.wait,
         }
     }
 }
@@ -186,7 +192,8 @@ mod tests {
     }
 
     /// Windows far longer than an insert, so that what is asserted does not hang on timing.
-    const SLOW: Gathering = Gathering { wait: Duration::from_millis(500), busy: Duration::from_secs(1) };
+    const SLOW: Gathering =
+        Gathering { wait: Duration::from_millis(500), most: Duration::from_millis(1500), busy: Duration::from_secs(1) };
 
     /// A batcher that records the contents of each batch.
     fn recording(db: &Db, wide: Wide) -> (Batcher, Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
@@ -237,6 +244,26 @@ mod tests {
         // gathering the first would be written alone as soon as the batcher saw it.
         burst(&batcher, room).await;
         assert_eq!(*batches.lock().unwrap(), [vec!["quiet".to_string()], vec!["a".into(), "b".into()]]);
+        // Posts 300 ms apart: each restarts the wait, so the batch outlasts one wait (500 ms),
+        // but not the most it may wait in all (1 500 ms).
+        let spread = tokio::spawn({
+            let batcher = batcher.clone();
+            async move {
+                let mut posts = Vec::new();
+                for i in 0..8 {
+                    let batcher = batcher.clone();
+                    posts.push(tokio::spawn(async move { batcher.insert(message(room, &format!("s{i}"))).await }));
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                for post in posts {
+                    post.await.unwrap().unwrap();
+                }
+            }
+        });
+        spread.await.unwrap();
+        let first_spread = batches.lock().unwrap()[2].len();
+        assert!((3..8).contains(&first_spread), "{:?}", batches.lock().unwrap());
+        batches.lock().unwrap().clear();
         // A full batch does not wait out the window.
         let start = Instant::now();
         let posts: Vec<_> = (0..BATCH)
