@@ -61,7 +61,7 @@ pub async fn run(
     let housekeeping = tokio::spawn(platform::housekeeping::run(app.platform.metrics.clone(), stopped.clone()));
     let grpc = match app.grpc {
         Some(routes) => {
-            let grpc_listener = tokio::net::TcpListener::bind(&app.platform.config.grpc_bind).await?;
+            let grpc_listener = platform::listen(app.platform.config.grpc_bind.as_str()).await?;
             tracing::info!(address = %grpc_listener.local_addr()?, "gRPC ready");
             let mut stopped = stopped.clone();
             let until = async move {

@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let bind = config.bind;
             let app = ferrobase::build(config).await?;
-            let listener = tokio::net::TcpListener::bind(bind).await?;
+            let listener = platform::listen(bind).await?;
             tracing::info!(address = %listener.local_addr()?, "ferrobase ready");
             ferrobase::run(app, listener, ferrobase::shutdown_signal()).await?;
         }

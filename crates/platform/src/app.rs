@@ -1,5 +1,6 @@
 //! [`Platform`]: the shared services built once from the configuration and handed to every
-//! module, and [`serve`], which runs an app on a bound listener (port 0 in tests).
+//! module, [`listen`], which binds the listeners, and [`serve`], which runs an app on a bound
+//! listener (port 0 in tests).
 
 use crate::auth::TokenKeys;
 use crate::config::Config;
@@ -192,6 +193,40 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.write_all(contents.as_bytes())
 }
 
+/// Connections the kernel holds for a listener while they wait to be accepted. tokio's
+/// `TcpListener::bind` asks for 128 (since mio 1.2, the standard library's value), which
+/// overflows when more clients than that connect at once (a thousand sockets reconnecting after
+/// a restart): the kernel drops the rest, and each waits for its SYN to be sent again, one
+/// second later and then three. Linux caps it at `net.core.somaxconn` (4 096 by default since
+/// 5.4; on older kernels raise that setting too).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener on `addr` with [`LISTEN_BACKLOG`]. A host name may resolve to several
+/// addresses: each is tried in turn, as `TcpListener::bind` does (`localhost` may give `::1`
+/// first on a machine without IPv6). On Unix `SO_REUSEADDR` is set, as tokio does, so that a
+/// restart can bind while the old connections linger in `TIME_WAIT` (on Linux it does not let
+/// a second process listen on the same port; on Windows it would, so it is not set there).
+pub async fn listen(
+    addr: impl tokio::net::ToSocketAddrs + std::fmt::Display,
+) -> std::io::Result<tokio::net::TcpListener> {
+    let bind = |at: SocketAddr| -> std::io::Result<tokio::net::TcpListener> {
+        let socket = if at.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        #[cfg(not(windows))]
+        socket.set_reuseaddr(true)?;
+        socket.bind(at)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    let named = |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
+    let mut last = None;
+    for at in tokio::net::lookup_host(&addr).await.map_err(named)? {
+        match bind(at) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(named(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address"))))
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
 ///
 /// Every accepted connection has Nagle's algorithm turned off (`TCP_NODELAY`). A response is
@@ -217,6 +252,35 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The backlog asked for is what the kernel holds: hundreds of connections at once to a
+    /// listener that accepts none yet all complete, none dropped (a dropped one waits a second
+    /// for its SYN to be sent again, past the deadline). Sized to what the machine allows: with
+    /// `net.core.somaxconn` at 128 or less no backlog can do better, and the test says so.
+    #[tokio::test]
+    async fn listeners_hold_hundreds_of_waiting_connections() {
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(4096);
+        let clients = cap.min(500);
+        if clients <= 128 {
+            eprintln!("net.core.somaxconn is {cap}: the backlog cannot be tested above the default here");
+            return;
+        }
+        let listener = listen("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Nothing accepts: every connection must wait in the backlog.
+        let connecting: Vec<_> = (0..clients).map(|_| tokio::net::TcpStream::connect(addr)).collect();
+        let connected =
+            tokio::time::timeout(std::time::Duration::from_millis(900), futures::future::join_all(connecting))
+                .await
+                .expect("a connection waited for a SYN to be sent again: the backlog overflowed");
+        assert!(connected.iter().all(Result::is_ok));
+        // Taken: the error names the address.
+        let taken = listen(addr).await.map(|_| ()).unwrap_err();
+        assert!(taken.to_string().contains(&addr.to_string()), "{taken}");
+    }
 
     #[test]
     fn secret_is_generated_once_with_private_mode() {

@@ -33,7 +33,7 @@ pub mod telemetry;
 pub mod text;
 pub mod upload;
 
-pub use app::{Platform, PlatformParts, serve};
+pub use app::{Platform, PlatformParts, listen, serve};
 pub use error::{ApiError, ApiResult, FieldError};
 
 /// The platform's own migrations (the outbox).

@@ -188,7 +188,7 @@ impl TestApp {
         let accounts = app.accounts.clone();
         let files =
             platform::files::FilesState { urls: app.platform.file_urls.clone(), storage: app.platform.storage.clone() };
-        let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
+        let listener = platform::listen(config.bind).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
