@@ -6,7 +6,7 @@ use crate::service::Chat;
 use axum::extract::ws::Utf8Bytes;
 use platform::ApiError;
 use platform::auth::AuthUser;
-use platform::realtime::{CommandHandler, TopicSocket};
+use platform::realtime::{CommandHandler, Frames, TopicSocket};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -48,37 +48,55 @@ impl CommandHandler for TypingCommand {
     }
 }
 
-/// Events translated to the seed's frame, shared by every room socket: an event delivered to a
-/// thousand sockets is parsed and re-serialised once, not a thousand times.
+/// Queue entries translated to the seed's frames, shared by every room socket: an entry
+/// delivered to a thousand sockets is parsed and re-serialised once, not a thousand times, and
+/// each socket looks it up once, not once per frame.
 #[derive(Clone, Default)]
 pub struct SeedFrames(Arc<Mutex<Memo>>);
 
-/// Hub frames and their seed frames, oldest first.
-type Memo = VecDeque<(Utf8Bytes, Option<Utf8Bytes>)>;
+/// Hub entries and their seed frames, oldest first, and how many hub frames they hold.
+#[derive(Default)]
+struct Memo {
+    entries: VecDeque<(Frames, Frames)>,
+    frames: usize,
+}
 
-/// Translations remembered: events in flight to the room sockets at once, with room to spare.
-/// A batch of messages is delivered as one entry of up to [`platform::realtime::ENTRY_FRAMES`]
-/// frames, and typing, presence or another room's batch may come between, so several entries'
-/// worth: were a frame evicted while sockets still deliver it, each would translate it again.
+impl Memo {
+    fn find(&self, entry: &Frames) -> Option<Frames> {
+        // Newest first: the entry being delivered is almost always the last one.
+        self.entries.iter().rev().find(|(known, _)| Arc::ptr_eq(known, entry)).map(|(_, seeds)| seeds.clone())
+    }
+}
+
+/// Hub frames remembered, in whole entries: those in flight to the room sockets at once, with
+/// room to spare. A batch of messages is one entry of up to [`platform::realtime::ENTRY_FRAMES`]
+/// frames; typing, presence, edits and every event from another instance are one frame each.
+/// Were an entry forgotten while sockets still deliver it, each would translate it again.
+/// Counting frames, not entries, bounds the memory alike for both kinds.
 const REMEMBERED: usize = 4 * platform::realtime::ENTRY_FRAMES;
 
 impl SeedFrames {
-    /// The seed frame of a hub event frame (None: not a message event).
-    fn translate(&self, frame: &Utf8Bytes) -> Option<Utf8Bytes> {
-        // The memo holds each frame it knows, so its buffer is not freed and reused while it
-        // is here: the same address and length is the same frame.
-        let same = |known: &Utf8Bytes| known.as_str().as_ptr() == frame.as_str().as_ptr() && known.len() == frame.len();
-        // Newest first: the frame being delivered is almost always among the last entry's.
-        if let Some((_, seed)) = self.lock().iter().rev().find(|(known, _)| same(known)) {
-            return seed.clone();
+    /// The seed frames of a hub entry: its message events, translated, in order.
+    fn translate(&self, entry: &Frames) -> Frames {
+        // The memo holds each entry it knows, so its allocation is not freed and reused while
+        // it is here: the same pointer is the same entry.
+        if let Some(seeds) = self.lock().find(entry) {
+            return seeds;
         }
-        let seed = seed_frame(frame);
+        let seeds: Frames = entry.iter().filter_map(|frame| seed_frame(frame)).collect();
         let mut memo = self.lock();
-        if memo.len() >= REMEMBERED {
-            memo.pop_front();
+        // Another socket may have translated it meanwhile: one record per entry.
+        if let Some(known) = memo.find(entry) {
+            return known;
         }
-        memo.push_back((frame.clone(), seed.clone()));
-        seed
+        memo.frames += entry.len();
+        memo.entries.push_back((entry.clone(), seeds.clone()));
+        while memo.frames > REMEMBERED && memo.entries.len() > 1 {
+            if let Some((old, _)) = memo.entries.pop_front() {
+                memo.frames -= old.len();
+            }
+        }
+        seeds
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Memo> {
@@ -114,7 +132,7 @@ pub fn room_socket(room: Uuid, seeds: SeedFrames) -> TopicSocket {
                 json!({"type": "chat.send", "room_id": room, "content": frame.get("content").cloned().unwrap_or(Value::Null)})
             })
         }),
-        outbound: Arc::new(move |frame: &Utf8Bytes| seeds.translate(frame)),
+        outbound: Arc::new(move |entry: &Frames| seeds.translate(entry)),
     }
 }
 
@@ -128,23 +146,41 @@ mod tests {
         Utf8Bytes::from(json!({"type": "event", "event": crate::events::MESSAGE_CREATED, "data": m}).to_string())
     }
 
+    fn entry(frames: &[&Utf8Bytes]) -> Frames {
+        frames.iter().map(|f| (*f).clone()).collect()
+    }
+
     #[test]
-    fn each_frame_is_translated_to_its_own_seed_frame() {
+    fn each_entry_is_translated_once_to_its_own_seed_frames() {
         let seeds = SeedFrames::default();
+        let typing = Utf8Bytes::from_static(r#"{"type":"event","event":"chat.typing","data":{}}"#);
         let (a, b) = (message_event("first"), message_event("second"));
-        let seed_a = seeds.translate(&a).unwrap();
-        assert!(seed_a.as_str().contains("\"first\""), "{seed_a}");
-        assert_eq!(seeds.translate(&a.clone()).unwrap().as_str().as_ptr(), seed_a.as_str().as_ptr(), "translated once");
-        // The same text in another buffer is a different event delivery, translated alike.
-        let copy = Utf8Bytes::from(a.as_str().to_string());
-        assert_eq!(seeds.translate(&copy).unwrap().as_str(), seed_a.as_str());
-        assert!(seeds.translate(&b).unwrap().as_str().contains("\"second\""));
+        let ab = entry(&[&a, &typing, &b]);
+        let seed_ab = seeds.translate(&ab);
+        assert_eq!(seed_ab.len(), 2, "only message events, in order");
+        assert!(seed_ab[0].as_str().contains("\"first\"") && seed_ab[1].as_str().contains("\"second\""), "{seed_ab:?}");
+        assert!(Arc::ptr_eq(&seeds.translate(&ab.clone()), &seed_ab), "translated once");
+        // The same frames in another entry are another delivery, translated alike.
+        let again = entry(&[&a, &typing, &b]);
+        let seed_again = seeds.translate(&again);
+        assert!(!Arc::ptr_eq(&seed_again, &seed_ab));
+        assert_eq!(seed_again[1].as_str(), seed_ab[1].as_str());
+        // The memo keeps its own reference to each entry it remembers (that is what makes the
+        // pointer an identity); here the test's `ab` keeps it alive too.
         for i in 0..2 * REMEMBERED {
-            seeds.translate(&message_event(&format!("m{i}")));
+            seeds.translate(&entry(&[&message_event(&format!("m{i}"))]));
+            let memo = seeds.lock();
+            assert!(
+                memo.frames <= REMEMBERED && memo.frames == memo.entries.iter().map(|(e, _)| e.len()).sum::<usize>()
+            );
         }
-        assert!(seeds.translate(&a).unwrap().as_str().contains("\"first\""), "still right once forgotten");
-        assert!(
-            seeds.translate(&Utf8Bytes::from_static(r#"{"type":"event","event":"chat.typing","data":{}}"#)).is_none()
-        );
+        assert_eq!(seeds.lock().entries.len(), REMEMBERED, "one-frame entries are remembered by the frame");
+        let wide: Vec<Utf8Bytes> =
+            (0..platform::realtime::ENTRY_FRAMES).map(|i| message_event(&format!("w{i}"))).collect();
+        seeds.translate(&wide.into_iter().collect());
+        assert!(seeds.lock().frames <= REMEMBERED);
+        let forgotten = seeds.translate(&ab);
+        assert!(forgotten[0].as_str().contains("\"first\""), "still right once forgotten");
+        assert!(seeds.translate(&entry(&[&typing])).is_empty());
     }
 }

@@ -9,10 +9,10 @@
 //! A malformed or unknown frame gets an `error` and the connection stays open. Frames are
 //! limited to 64 KiB and messages to a per-connection rate (close code 1008).
 
-use super::hub::Hub;
+use super::hub::{Frames, Hub};
 use crate::auth::{AuthUser, Authenticator, bearer_token};
 use crate::error::ApiError;
-use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -152,10 +152,10 @@ impl Bucket {
 
 /// Translates a client frame into a command frame (None: not understood).
 pub type Inbound = Arc<dyn Fn(&Value) -> Option<Value> + Send + Sync>;
-/// Translates a hub event frame into a client frame (None: not for this client). Every
-/// subscriber of a topic is handed the same frame (one buffer), so a translation can be done
-/// once per event and shared.
-pub type Outbound = Arc<dyn Fn(&Utf8Bytes) -> Option<Utf8Bytes> + Send + Sync>;
+/// Translates a queue entry of hub event frames into the client's frames, in order, leaving out
+/// those not for this client. Every subscriber of a topic is handed the same entry (one
+/// allocation), so a translation can be done once per entry and shared.
+pub type Outbound = Arc<dyn Fn(&Frames) -> Frames + Send + Sync>;
 
 /// A socket that speaks a module's own frames on one topic (the seed-compatible chat room
 /// socket), on the gateway's machinery: auth, heartbeat, reauth, limits.
@@ -165,7 +165,8 @@ pub struct TopicSocket {
     pub topic: String,
     /// Turns a client frame into a command frame for [`Gateway::commands`] (None: unknown).
     pub inbound: Inbound,
-    /// Turns a hub event frame into the client's frame (None: not for this client).
+    /// Turns a queue entry of hub event frames into the client's frames, leaving out those not
+    /// for this client.
     pub outbound: Outbound,
 }
 

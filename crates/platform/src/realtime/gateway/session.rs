@@ -239,16 +239,14 @@ impl Session {
         use futures::SinkExt;
         let mut next = Some(first);
         let mut written = 0;
-        while let Some(frames) = next.take() {
+        while let Some(entry) = next.take() {
+            let frames = match &self.mode {
+                Mode::Native => entry,
+                Mode::Topic(t) => (t.outbound)(&entry),
+            };
             for frame in frames.iter() {
-                let frame = match &self.mode {
-                    Mode::Native => Some(frame.clone()),
-                    Mode::Topic(t) => (t.outbound)(frame),
-                };
-                if let Some(frame) = frame {
-                    socket.feed(Message::Text(frame)).await?;
-                    written += 1;
-                }
+                socket.feed(Message::Text(frame.clone())).await?;
+                written += 1;
             }
             if written < WRITE_BATCH {
                 next = self.conn.try_frames();
