@@ -223,6 +223,39 @@ async fn events_cross_instances_through_redis() {
     assert_eq!(on_b.ended_within(Duration::from_secs(3)).await, Some(Ended::Closed(4001)));
 }
 
+/// Events published together on one instance (a batch of chat messages) reach the other
+/// instance's connections in order, and together: Redis delivers them in one pipelined burst,
+/// and the other instance hands what arrived at once to each connection as one queue entry, so
+/// that each socket is woken and written once for them, as on the publishing instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn a_burst_crosses_instances_in_order_and_together() {
+    let Some((a, b)) = TestApp::pair_on_redis().await else { return };
+    let s = a.register("ws-burst@example.com").await;
+    let user = platform::auth::AuthUser {
+        user_id: s.user_id.parse().unwrap(),
+        session_id: uuid::Uuid::now_v7(),
+        role: "user".into(),
+        expires_at: i64::MAX,
+    };
+    let mut on_b = b.hub.connect();
+    b.hub.subscribe(&mut on_b, &user, &topic(&s)).await.unwrap();
+    let burst: Vec<u32> = (0..40).collect();
+    a.hub.publish_each(&topic(&s), "burst", &burst);
+    let (mut seen, mut entries) = (Vec::new(), 0);
+    while seen.len() < burst.len() {
+        let entry =
+            tokio::time::timeout(Duration::from_secs(5), on_b.frames()).await.expect("the burst arrives").unwrap();
+        entries += 1;
+        for frame in entry.iter() {
+            let event: Value = serde_json::from_str(frame.as_str()).unwrap();
+            seen.push(u32::try_from(event["data"].as_u64().unwrap()).unwrap());
+        }
+    }
+    assert_eq!(seen, burst, "every event, in order");
+    assert!(entries < burst.len(), "{entries} entries for {} events: none arrived together", burst.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_get_is_told_to_upgrade() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();

@@ -2,7 +2,9 @@
 //! pub/sub channel and delivered by every other instance to its own connections.
 //!
 //! Forwarding goes through one queue and one publisher task, so events keep their order (what
-//! queued while a batch was being published goes out as the next batch, in one pipeline). If
+//! queued while a batch was being published goes out as the next batch, in one pipeline). The
+//! receiving side groups consecutive events of one topic that arrived together into one queue
+//! entry ([`Run`]), as they were published. If
 //! Redis is down, local delivery goes on and forwarded events are dropped (and counted); the
 //! subscriber reconnects by itself when Redis returns.
 //!
@@ -22,10 +24,10 @@
 //! subscription was lost asks every local connection to re-check its session and
 //! subscriptions once it is back ([`Hub::audit_all`]).
 
-use super::hub::{CACHE_TOPIC, Forward, Forwarded, HEARTBEAT_TOPIC, Hub};
+use super::hub::{CACHE_TOPIC, CONTROL_TOPIC, ENTRY_FRAMES, Forward, Forwarded, HEARTBEAT_TOPIC, Hub, REVOKE_TOPIC};
 use crate::cache::Coherence;
 use axum::extract::ws::Utf8Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -138,17 +140,35 @@ pub async fn attach(
                         None => local.audit_all(),
                     }
                     let mut messages = pubsub.on_message();
+                    let mut run = Run::default();
                     loop {
-                        let msg = tokio::select! {
-                            msg = messages.next() => msg,
-                            _ = went_silent.notified() => {
-                                tracing::warn!("realtime backplane subscription silent; resubscribing");
-                                None
+                        // What has already arrived is taken without waiting, and the run of
+                        // events gathered from it is delivered before waiting for more.
+                        let msg = match messages.next().now_or_never() {
+                            Some(msg) => msg,
+                            None => {
+                                run.deliver(&local);
+                                tokio::select! {
+                                    msg = messages.next() => msg,
+                                    _ = went_silent.notified() => {
+                                        tracing::warn!("realtime backplane subscription silent; resubscribing");
+                                        None
+                                    }
+                                }
                             }
                         };
                         let Some(msg) = msg else { break };
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
-                        match decode(&payload) {
+                        let decoded = decode(&payload);
+                        match decoded {
+                            Some((origin, topic, frame)) if origin != me && !is_special(topic) => {
+                                run.add(&local, topic, frame);
+                                continue;
+                            }
+                            // Anything else keeps its place after the events before it.
+                            _ => run.deliver(&local),
+                        }
+                        match decoded {
                             Some((origin, topic, _)) if topic == HEARTBEAT_TOPIC => {
                                 if origin == me {
                                     last_heard.store(since_start(), Ordering::Release);
@@ -158,26 +178,25 @@ pub async fn attach(
                                 }
                             }
                             Some((origin, topic, frame)) if origin != me => {
-                                if topic == super::hub::CONTROL_TOPIC {
+                                if topic == CONTROL_TOPIC {
                                     match serde_json::from_str(frame) {
                                         Ok(ended) => local.end_local(ended),
                                         Err(_) => tracing::warn!("malformed session control message"),
                                     }
                                 } else if topic == CACHE_TOPIC {
                                     coherence.received(frame);
-                                } else if topic == super::hub::REVOKE_TOPIC {
+                                } else if topic == REVOKE_TOPIC {
                                     match serde_json::from_str(frame) {
                                         Ok(revoked) => local.revoke_local(&revoked),
                                         Err(_) => tracing::warn!("malformed revocation message"),
                                     }
-                                } else {
-                                    local.deliver_local(topic, std::sync::Arc::from([Utf8Bytes::from(frame)]));
                                 }
                             }
                             Some(_) => {}
                             None => tracing::warn!("malformed backplane message"),
                         }
                     }
+                    run.deliver(&local);
                     coherence.disconnected();
                     tracing::warn!("realtime backplane subscription ended; reconnecting");
                 }
@@ -215,6 +234,39 @@ pub async fn attach(
             }
         }
     });
+}
+
+/// Topics the backplane itself handles; every other topic carries events for connections.
+fn is_special(topic: &str) -> bool {
+    [HEARTBEAT_TOPIC, CONTROL_TOPIC, CACHE_TOPIC, REVOKE_TOPIC].contains(&topic)
+}
+
+/// Consecutive events for one topic that arrived together (a pipelined burst, such as a batch
+/// of chat messages published at once on another instance), delivered as one queue entry, as
+/// they were on the instance that published them: each local connection is woken once and
+/// writes them with one flush, instead of once per event.
+#[derive(Default)]
+struct Run {
+    topic: String,
+    frames: Vec<Utf8Bytes>,
+}
+
+impl Run {
+    /// Adds an event, first delivering the run if it is for another topic or full.
+    fn add(&mut self, hub: &Hub, topic: &str, frame: &str) {
+        if self.topic != topic || self.frames.len() >= ENTRY_FRAMES {
+            self.deliver(hub);
+            topic.clone_into(&mut self.topic);
+        }
+        self.frames.push(Utf8Bytes::from(frame));
+    }
+
+    /// Hands the run to the topic's local connections, if there is one.
+    fn deliver(&mut self, hub: &Hub) {
+        if !self.frames.is_empty() {
+            hub.deliver_local(&self.topic, self.frames.drain(..).collect());
+        }
+    }
 }
 
 /// Publishes `payloads` in order, in one round trip.

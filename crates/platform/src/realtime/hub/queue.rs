@@ -16,7 +16,8 @@ pub const QUEUE_CAPACITY: usize = 512;
 /// published together ([`Hub::publish_each`]) travel as one entry, so a connection of this
 /// instance is woken once for them and writes them with one flush, and each subscriber's queue
 /// is touched once per publication rather than once per event. Every subscriber shares the
-/// same buffers. (Other instances receive them over the backplane one by one.)
+/// same buffers. (They cross the backplane one message each, pipelined, and the receiving
+/// instance groups what arrives at once for one topic into one entry again.)
 pub type Frames = Arc<[Utf8Bytes]>;
 
 /// Frames in one entry at most: a longer publication is split, so that a connection's writes
