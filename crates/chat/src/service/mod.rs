@@ -232,6 +232,9 @@ impl Chat {
     }
 
     /// The owner of the `chat.room.` topics: authorises subscriptions and tracks presence.
+    /// It reads memberships from the database, never from the roles cache: a subscription made
+    /// on a stale entry (another instance removed the member, and its announcement is still on
+    /// the way) would outlive the revocation that was already delivered here.
     pub fn topics(&self) -> Arc<dyn platform::realtime::TopicAuthorizer> {
         Arc::new(Presence::new(self.platform.db.clone(), self.platform.hub.clone()))
     }
@@ -272,14 +275,7 @@ impl Chat {
     /// The caller's role in `room`; NotFound for rooms the caller may not see, Forbidden for
     /// public rooms the caller has not joined.
     async fn require_member(&self, user: &AuthUser, room: Uuid) -> Result<MemberRole> {
-        let key = (room, user.user_id);
-        if let Some(role) = self.caches.roles.get(&key) {
-            return Ok(role);
-        }
-        let epoch = self.caches.roles.epoch();
-        if let Some(role) = store::member_role(&self.platform.db, room, user.user_id).await? {
-            let role = MemberRole::from_stored(&role);
-            self.caches.roles.put(epoch, key, role);
+        if let Some(role) = self.role_of(user.user_id, room).await? {
             return Ok(role);
         }
         match store::room_visibility(&self.platform.db, room).await?.as_deref() {
@@ -306,9 +302,23 @@ impl Chat {
         Ok(role)
     }
 
-    /// True when `user` is a member of `room` (the topic authorisation).
+    /// `user`'s role in `room`, from the roles cache when it has it (None: not a member).
+    async fn role_of(&self, user: Uuid, room: Uuid) -> Result<Option<MemberRole>> {
+        let key = (room, user);
+        if let Some(role) = self.caches.roles.get(&key) {
+            return Ok(Some(role));
+        }
+        let epoch = self.caches.roles.epoch();
+        let Some(role) = store::member_role(&self.platform.db, room, user).await? else { return Ok(None) };
+        let role = MemberRole::from_stored(&role);
+        self.caches.roles.put(epoch, key, role);
+        Ok(Some(role))
+    }
+
+    /// True when `user` is a member of `room` (checked before a room socket's upgrade; the
+    /// subscription that follows asks the database itself, see [`Chat::topics`]).
     pub async fn is_member(&self, user: Uuid, room: Uuid) -> Result<bool> {
-        Ok(store::member_role(&self.platform.db, room, user).await?.is_some())
+        Ok(self.role_of(user, room).await?.is_some())
     }
 
     async fn room(&self, user: &AuthUser, room: Uuid) -> Result<Room> {
