@@ -70,7 +70,8 @@ impl Memo {
 
 /// Hub frames remembered, in whole entries: those in flight to the room sockets at once, with
 /// room to spare. A batch of messages is one entry of up to [`platform::realtime::ENTRY_FRAMES`]
-/// frames; typing, presence, edits and every event from another instance are one frame each.
+/// frames, and so is a run of events that arrived together from another instance; typing,
+/// presence and edits are one frame each.
 /// Were an entry forgotten while sockets still deliver it, each would translate it again.
 /// Counting frames, not entries, bounds the memory alike for both kinds.
 const REMEMBERED: usize = 4 * platform::realtime::ENTRY_FRAMES;

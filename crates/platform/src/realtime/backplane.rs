@@ -3,8 +3,9 @@
 //!
 //! Forwarding goes through one queue and one publisher task, so events keep their order (what
 //! queued while a batch was being published goes out as the next batch, in one pipeline). The
-//! receiving side groups consecutive events of one topic that arrived together into one queue
-//! entry ([`Run`]), as they were published. If
+//! receiving side groups consecutive events of one topic that have already arrived when it
+//! looks into one queue entry ([`Run`]), as they were published (usually a whole burst; what
+//! the Redis client reads later forms the next entry). If
 //! Redis is down, local delivery goes on and forwarded events are dropped (and counted); the
 //! subscriber reconnects by itself when Redis returns.
 //!
