@@ -160,16 +160,9 @@ pub async fn attach(
                         };
                         let Some(msg) = msg else { break };
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
-                        let decoded = decode(&payload);
-                        match decoded {
-                            Some((origin, topic, frame)) if origin != me && !is_special(topic) => {
-                                run.add(&local, topic, frame);
-                                continue;
-                            }
-                            // Anything else keeps its place after the events before it.
-                            _ => run.deliver(&local),
-                        }
-                        match decoded {
+                        // A control message, a revocation or a cache announcement first
+                        // delivers the events before it, so that it keeps its place after them.
+                        match decode(&payload) {
                             Some((origin, topic, _)) if topic == HEARTBEAT_TOPIC => {
                                 if origin == me {
                                     last_heard.store(since_start(), Ordering::Release);
@@ -178,22 +171,26 @@ pub async fn attach(
                                     }
                                 }
                             }
-                            Some((origin, topic, frame)) if origin != me => {
-                                if topic == CONTROL_TOPIC {
-                                    match serde_json::from_str(frame) {
-                                        Ok(ended) => local.end_local(ended),
-                                        Err(_) => tracing::warn!("malformed session control message"),
-                                    }
-                                } else if topic == CACHE_TOPIC {
-                                    coherence.received(frame);
-                                } else if topic == REVOKE_TOPIC {
-                                    match serde_json::from_str(frame) {
-                                        Ok(revoked) => local.revoke_local(&revoked),
-                                        Err(_) => tracing::warn!("malformed revocation message"),
-                                    }
+                            Some((origin, _, _)) if origin == me => {}
+                            Some((_, topic, frame)) if topic == CONTROL_TOPIC => {
+                                run.deliver(&local);
+                                match serde_json::from_str(frame) {
+                                    Ok(ended) => local.end_local(ended),
+                                    Err(_) => tracing::warn!("malformed session control message"),
                                 }
                             }
-                            Some(_) => {}
+                            Some((_, topic, frame)) if topic == CACHE_TOPIC => {
+                                run.deliver(&local);
+                                coherence.received(frame);
+                            }
+                            Some((_, topic, frame)) if topic == REVOKE_TOPIC => {
+                                run.deliver(&local);
+                                match serde_json::from_str(frame) {
+                                    Ok(revoked) => local.revoke_local(&revoked),
+                                    Err(_) => tracing::warn!("malformed revocation message"),
+                                }
+                            }
+                            Some((_, topic, frame)) => run.add(&local, topic, frame),
                             None => tracing::warn!("malformed backplane message"),
                         }
                     }
@@ -235,11 +232,6 @@ pub async fn attach(
             }
         }
     });
-}
-
-/// Topics the backplane itself handles; every other topic carries events for connections.
-fn is_special(topic: &str) -> bool {
-    [HEARTBEAT_TOPIC, CONTROL_TOPIC, CACHE_TOPIC, REVOKE_TOPIC].contains(&topic)
 }
 
 /// Consecutive events for one topic that arrived together (a pipelined burst, such as a batch
