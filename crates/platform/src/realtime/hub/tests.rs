@@ -6,6 +6,17 @@ fn user(id: Uuid) -> AuthUser {
     AuthUser { user_id: id, session_id: Uuid::now_v7(), role: "user".into(), expires_at: i64::MAX }
 }
 
+/// A hub with one connection subscribed to a user's own topic: the hub, the user, the topic, the
+/// connection.
+async fn one_subscriber() -> (Hub, Uuid, String, Connection) {
+    let hub = Hub::new();
+    let a = Uuid::now_v7();
+    let topic = format!("user.{a}");
+    let mut c = hub.connect();
+    hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+    (hub, a, topic, c)
+}
+
 #[tokio::test]
 async fn delivers_to_subscribers_only() {
     let hub = Hub::new();
@@ -27,11 +38,7 @@ async fn delivers_to_subscribers_only() {
 
 #[tokio::test]
 async fn events_published_together_arrive_as_one_entry_in_order_and_drop_together() {
-    let hub = Hub::new();
-    let a = Uuid::now_v7();
-    let topic = format!("user.{a}");
-    let mut c = hub.connect();
-    hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+    let (hub, _, topic, mut c) = one_subscriber().await;
     hub.publish_each(&topic, "n", &[1, 2, 3]);
     let frames = c.try_frames().unwrap();
     let numbers: Vec<i64> = frames
@@ -59,11 +66,7 @@ async fn events_published_together_arrive_as_one_entry_in_order_and_drop_togethe
 
 #[tokio::test]
 async fn the_queue_is_bounded_in_frames_not_entries() {
-    let hub = Hub::new();
-    let a = Uuid::now_v7();
-    let topic = format!("user.{a}");
-    let mut c = hub.connect();
-    hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+    let (hub, _, topic, mut c) = one_subscriber().await;
     // A long publication is split into entries of at most ENTRY_FRAMES.
     let many: Vec<usize> = (0..QUEUE_CAPACITY + ENTRY_FRAMES).collect();
     hub.publish_each(&topic, "n", &many);
@@ -130,11 +133,7 @@ async fn ending_a_session_signals_its_connections_only() {
 
 #[tokio::test]
 async fn dropping_a_connection_unsubscribes_it() {
-    let hub = Hub::new();
-    let a = Uuid::now_v7();
-    let topic = format!("user.{a}");
-    let mut c = hub.connect();
-    hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+    let (hub, a, topic, c) = one_subscriber().await;
     assert_eq!(hub.local_subscribers(&topic), 1);
     drop(c);
     assert_eq!(hub.local_subscribers(&topic), 0);
