@@ -14,7 +14,8 @@
 //! burst made every socket of the room write once for it and once more for the rest, and the
 //! rest waited behind that first round (measured in `docs/benchmarks.md`). A few milliseconds
 //! are little beside writing to hundreds of sockets; on a quiet instance, a message to a small
-//! room never waits.
+//! room never waits. What arrives while a gathered batch is being written (within its window)
+//! is written in the same writer turn and broadcast with it.
 //!
 //! Ids and times are taken inside the writer turn, in queue order, so ids still follow commit
 //! order. If a batch fails (a room deleted meanwhile), its messages are inserted one by one so
@@ -106,11 +107,15 @@ async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, gathering: Gathering,
     let mut batch = Vec::with_capacity(BATCH);
     let mut last_write: Option<Instant> = None;
     while pending.recv_many(&mut batch, BATCH).await > 0 {
-        if last_write.is_some_and(|at| at.elapsed() < gathering.busy) || batch.iter().any(|p| wide(p.message.room_id)) {
-            gather(&mut pending, &mut batch, gathering).await;
+        let until = Instant::now() + gathering.most;
+        let gathered =
+            last_write.is_some_and(|at| at.elapsed() < gathering.busy) || batch.iter().any(|p| wide(p.message.room_id));
+        if gathered {
+            gather(&mut pending, &mut batch, gathering.wait, until).await;
         }
+        let late = gathered.then_some(Late { pending: &mut pending, until });
         // A panic fails this batch's posters (their answers are dropped: 503), not the task.
-        let written = AssertUnwindSafe(write(&db, std::mem::take(&mut batch), &stored)).catch_unwind().await;
+        let written = AssertUnwindSafe(write(&db, std::mem::take(&mut batch), late, &stored)).catch_unwind().await;
         if written.is_err() {
             tracing::error!("writing a batch of chat messages panicked");
         }
@@ -118,19 +123,41 @@ async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, gathering: Gathering,
     }
 }
 
-/// Adds to `batch` what arrives within `wait`, until it is full.
-async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, gathering: Gathering) {
-    let last = Instant::now() + gathering.most;
-    let mut until = Instant::now() + gathering.wait;
+/// Adds to `batch` what arrives within `wait` of the last message, until it is full or `until`.
+async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, wait: Duration, until: Instant) {
+    let mut next = Instant::now() + wait;
     while batch.len() < BATCH {
-        match tokio::time::timeout_at(until.min(last), pending.recv_many(batch, BATCH - batch.len())).await {
+        match tokio::time::timeout_at(next.min(until), pending.recv_many(batch, BATCH - batch.len())).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => until = Instant::now() + gathering.wait,
+            Ok(_) => next = Instant::now() + wait,
         }
     }
 }
 
-async fn write(db: &Db, batch: Vec<Pending>, stored: &Stored) {
+/// Where a gathered batch looks for messages that came while it was being written.
+struct Late<'a> {
+    pending: &'a mut mpsc::Receiver<Pending>,
+    /// The end of the batch's gathering window.
+    until: Instant,
+}
+
+impl Late<'_> {
+    /// What is queued now, without waiting, if the window is still open.
+    fn take(&mut self) -> Vec<Pending> {
+        let mut more = Vec::new();
+        while more.len() < BATCH && Instant::now() < self.until {
+            match self.pending.try_recv() {
+                Ok(p) => more.push(p),
+                Err(_) => break,
+            }
+        }
+        more
+    }
+}
+
+/// Writes `batch`, then (when it was gathered) whatever came meanwhile within its window, all
+/// under one writer turn, and broadcasts them together before answering the posters.
+async fn write(db: &Db, batch: Vec<Pending>, mut late: Option<Late<'_>>, stored: &Stored) {
     let turn = match db.writer_turn().await {
         Ok(turn) => turn,
         Err(_) => {
@@ -141,20 +168,16 @@ async fn write(db: &Db, batch: Vec<Pending>, stored: &Stored) {
         }
     };
     metrics::counter!("chat_message_batches_total").increment(1);
-    metrics::counter!("chat_message_batch_messages_total").increment(batch.len() as u64);
-    let (mut messages, answering): (Vec<Message>, Vec<_>) = batch.into_iter().map(|p| (p.message, p.done)).unzip();
-    for message in &mut messages {
-        message.id = Uuid::now_v7();
-        message.created_at = Ts::now();
-    }
-    let mut answers = Vec::with_capacity(messages.len());
-    if messages.len() > 1 && store::insert_messages_alone(db, &messages).await.is_ok() {
-        answers.extend(answering.into_iter().zip(messages.into_iter().map(Ok)));
-    } else {
-        for (done, message) in answering.into_iter().zip(messages) {
-            let written = store::insert_messages_alone(db, std::slice::from_ref(&message)).await.map(|()| message);
-            answers.push((done, written.map_err(ChatError::from)));
-        }
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut next = batch;
+    // The rest of a burst whose first part the gathering window cut off arrives while that
+    // part is written: broadcast apart, it made every socket of the room write twice, and
+    // once the first part's writes were queued, the rest's posters were read only after them
+    // (a whole round later). Written in the same turn and broadcast together, the burst stays
+    // one write per socket; the broadcast waits for one more insert at most per window.
+    while !next.is_empty() {
+        insert(db, next, &mut answers).await;
+        next = late.as_mut().map(Late::take).unwrap_or_default();
     }
     // Announced and broadcast before the turn is let go: a message written after this batch
     // (one with a mention, in its own transaction) is then broadcast after it too, so a room's
@@ -166,6 +189,25 @@ async fn write(db: &Db, batch: Vec<Pending>, stored: &Stored) {
     drop(turn);
     for (done, answer) in answers {
         let _ = done.send(answer);
+    }
+}
+
+/// Inserts `batch` in one statement (one by one if that fails, so that each poster gets its
+/// own answer) and adds each poster's answer to `answers`.
+async fn insert(db: &Db, batch: Vec<Pending>, answers: &mut Vec<(oneshot::Sender<Result<Message>>, Result<Message>)>) {
+    metrics::counter!("chat_message_batch_messages_total").increment(batch.len() as u64);
+    let (mut messages, answering): (Vec<Message>, Vec<_>) = batch.into_iter().map(|p| (p.message, p.done)).unzip();
+    for message in &mut messages {
+        message.id = Uuid::now_v7();
+        message.created_at = Ts::now();
+    }
+    if messages.len() > 1 && store::insert_messages_alone(db, &messages).await.is_ok() {
+        answers.extend(answering.into_iter().zip(messages.into_iter().map(Ok)));
+    } else {
+        for (done, message) in answering.into_iter().zip(messages) {
+            let written = store::insert_messages_alone(db, std::slice::from_ref(&message)).await.map(|()| message);
+            answers.push((done, written.map_err(ChatError::from)));
+        }
     }
 }
 
@@ -229,6 +271,41 @@ mod tests {
         let start = Instant::now();
         batcher.insert(message(room, "narrow")).await.unwrap();
         assert!(start.elapsed() < SLOW.wait);
+    }
+
+    #[tokio::test]
+    async fn what_comes_while_a_gathered_batch_is_written_is_broadcast_with_it_within_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, room) = db_with_room(&dir).await;
+        let (batcher, batches) = recording(&db, Box::new(move |r| r == room));
+        let post = |content: &'static str| {
+            let batcher = batcher.clone();
+            tokio::spawn(async move { batcher.insert(message(room, content)).await })
+        };
+        // The test holds the writer turn, so "a" waits for it once its gathering has ended
+        // (500 ms without another message); "b" comes after that, but within a's window.
+        let turn = db.writer_turn().await.unwrap();
+        let start = Instant::now();
+        let a = post("a");
+        tokio::time::sleep(SLOW.wait + Duration::from_millis(200)).await;
+        let b = post("b");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(turn);
+        a.await.unwrap().unwrap();
+        b.await.unwrap().unwrap();
+        assert!(start.elapsed() < SLOW.most, "the test ran within the window");
+        assert_eq!(*batches.lock().unwrap(), [vec!["a".to_string(), "b".into()]]);
+        // Past the window, what waits for the turn is a batch of its own.
+        batches.lock().unwrap().clear();
+        let turn = db.writer_turn().await.unwrap();
+        let c = post("c");
+        tokio::time::sleep(SLOW.most + Duration::from_millis(100)).await;
+        let d = post("d");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(turn);
+        c.await.unwrap().unwrap();
+        d.await.unwrap().unwrap();
+        assert_eq!(*batches.lock().unwrap(), [vec!["c".to_string()], vec!["d".into()]]);
     }
 
     #[tokio::test]
