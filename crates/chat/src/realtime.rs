@@ -6,10 +6,9 @@ use crate::service::Chat;
 use axum::extract::ws::Utf8Bytes;
 use platform::ApiError;
 use platform::auth::AuthUser;
-use platform::realtime::{CommandHandler, Frames, TopicSocket};
+use platform::realtime::{CommandHandler, EntryMemo, Frames, TopicSocket};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use uuid::Uuid;
 
 fn room_id(frame: &Value) -> Result<Uuid, ApiError> {
@@ -48,60 +47,15 @@ impl CommandHandler for TypingCommand {
     }
 }
 
-/// Queue entries translated to the seed's frames, shared by every room socket: an entry
-/// delivered to a thousand sockets is parsed and re-serialised once, not a thousand times, and
-/// each socket looks it up once, not once per frame.
+/// Queue entries translated to the seed's frames, shared by every room socket (see
+/// [`EntryMemo`]).
 #[derive(Clone, Default)]
-pub struct SeedFrames(Arc<Mutex<Memo>>);
-
-/// Hub entries and their seed frames, oldest first, and how many hub frames they hold.
-#[derive(Default)]
-struct Memo {
-    entries: VecDeque<(Frames, Frames)>,
-    frames: usize,
-}
-
-impl Memo {
-    fn find(&self, entry: &Frames) -> Option<Frames> {
-        // Newest first: the entry being delivered is almost always the last one.
-        self.entries.iter().rev().find(|(known, _)| Arc::ptr_eq(known, entry)).map(|(_, seeds)| seeds.clone())
-    }
-}
-
-/// Hub frames remembered, in whole entries: those in flight to the room sockets at once, with
-/// room to spare. A batch of messages is one entry of up to [`platform::realtime::ENTRY_FRAMES`]
-/// frames, and so is a run of events that arrived together from another instance; typing,
-/// presence and edits are one frame each.
-/// Were an entry forgotten while sockets still deliver it, each would translate it again.
-/// Counting frames, not entries, bounds the memory alike for both kinds.
-const REMEMBERED: usize = 4 * platform::realtime::ENTRY_FRAMES;
+pub struct SeedFrames(EntryMemo<Frames>);
 
 impl SeedFrames {
     /// The seed frames of a hub entry: its message events, translated, in order.
     fn translate(&self, entry: &Frames) -> Frames {
-        // The memo holds each entry it knows, so its allocation is not freed and reused while
-        // it is here: the same pointer is the same entry.
-        if let Some(seeds) = self.lock().find(entry) {
-            return seeds;
-        }
-        let seeds: Frames = entry.iter().filter_map(|frame| seed_frame(frame)).collect();
-        let mut memo = self.lock();
-        // Another socket may have translated it meanwhile: one record per entry.
-        if let Some(known) = memo.find(entry) {
-            return known;
-        }
-        memo.frames += entry.len();
-        memo.entries.push_back((entry.clone(), seeds.clone()));
-        while memo.frames > REMEMBERED && memo.entries.len() > 1 {
-            if let Some((old, _)) = memo.entries.pop_front() {
-                memo.frames -= old.len();
-            }
-        }
-        seeds
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Memo> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.get(entry, |entry| entry.iter().filter_map(|frame| seed_frame(frame)).collect())
     }
 }
 
@@ -166,21 +120,12 @@ mod tests {
         let seed_again = seeds.translate(&again);
         assert!(!Arc::ptr_eq(&seed_again, &seed_ab));
         assert_eq!(seed_again[1].as_str(), seed_ab[1].as_str());
-        // The memo keeps its own reference to each entry it remembers (that is what makes the
-        // pointer an identity); here the test's `ab` keeps it alive too.
-        for i in 0..2 * REMEMBERED {
+        // Past what the memo holds, an entry is translated again, alike.
+        for i in 0..8 * platform::realtime::ENTRY_FRAMES {
             seeds.translate(&entry(&[&message_event(&format!("m{i}"))]));
-            let memo = seeds.lock();
-            assert!(
-                memo.frames <= REMEMBERED && memo.frames == memo.entries.iter().map(|(e, _)| e.len()).sum::<usize>()
-            );
         }
-        assert_eq!(seeds.lock().entries.len(), REMEMBERED, "one-frame entries are remembered by the frame");
-        let wide: Vec<Utf8Bytes> =
-            (0..platform::realtime::ENTRY_FRAMES).map(|i| message_event(&format!("w{i}"))).collect();
-        seeds.translate(&wide.into_iter().collect());
-        assert!(seeds.lock().frames <= REMEMBERED);
         let forgotten = seeds.translate(&ab);
+        assert!(!Arc::ptr_eq(&forgotten, &seed_ab), "forgotten");
         assert!(forgotten[0].as_str().contains("\"first\""), "still right once forgotten");
         assert!(seeds.translate(&entry(&[&typing])).is_empty());
     }

@@ -470,6 +470,13 @@ impl Work {
     }
 }
 
+/// The actor's name and the project's, for assignment notifications.
+struct AssignmentContext {
+    actor: Uuid,
+    actor_name: String,
+    project: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,11 +494,4 @@ mod tests {
     fn like_patterns_escape_wildcards() {
         assert_eq!(like_pattern("50%_Off\\"), "%50\\%\\_off\\\\%");
     }
-}
-
-/// The actor's name and the project's, for assignment notifications.
-struct AssignmentContext {
-    actor: Uuid,
-    actor_name: String,
-    project: String,
 }
