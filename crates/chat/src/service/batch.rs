@@ -114,7 +114,8 @@ async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, gathering: Gathering,
             gather(&mut pending, &mut batch, gathering.wait, until).await;
         }
         let late = gathered.then_some(Late { pending: &mut pending, until });
-        // A panic fails this batch's posters (their answers are dropped: 503), not the task.
+        // A panic while announcing or broadcasting fails this batch's posters (their answers
+        // are dropped: 503), not the task.
         let written = AssertUnwindSafe(write(&db, std::mem::take(&mut batch), late, &stored)).catch_unwind().await;
         if written.is_err() {
             tracing::error!("writing a batch of chat messages panicked");
@@ -167,6 +168,7 @@ async fn write(db: &Db, batch: Vec<Pending>, mut late: Option<Late<'_>>, stored:
             return;
         }
     };
+    // One batch per broadcast; `chat_message_inserts_total` counts its statements.
     metrics::counter!("chat_message_batches_total").increment(1);
     let mut answers = Vec::with_capacity(batch.len());
     let mut next = batch;
@@ -174,9 +176,14 @@ async fn write(db: &Db, batch: Vec<Pending>, mut late: Option<Late<'_>>, stored:
     // part is written: broadcast apart, it made every socket of the room write twice, and
     // once the first part's writes were queued, the rest's posters were read only after them
     // (a whole round later). Written in the same turn and broadcast together, the burst stays
-    // one write per socket; the broadcast waits for one more insert at most per window.
+    // one write per socket; the broadcast waits until the window ends, plus one insert.
     while !next.is_empty() {
-        insert(db, next, &mut answers).await;
+        // A panic fails the posters of this insert (their answers are dropped: 503); what the
+        // turn wrote before it is still announced, broadcast and answered.
+        if AssertUnwindSafe(insert(db, next, &mut answers)).catch_unwind().await.is_err() {
+            tracing::error!("writing a batch of chat messages panicked");
+            break;
+        }
         next = late.as_mut().map(Late::take).unwrap_or_default();
     }
     // Announced and broadcast before the turn is let go: a message written after this batch
@@ -195,6 +202,7 @@ async fn write(db: &Db, batch: Vec<Pending>, mut late: Option<Late<'_>>, stored:
 /// Inserts `batch` in one statement (one by one if that fails, so that each poster gets its
 /// own answer) and adds each poster's answer to `answers`.
 async fn insert(db: &Db, batch: Vec<Pending>, answers: &mut Vec<(oneshot::Sender<Result<Message>>, Result<Message>)>) {
+    metrics::counter!("chat_message_inserts_total").increment(1);
     metrics::counter!("chat_message_batch_messages_total").increment(batch.len() as u64);
     let (mut messages, answering): (Vec<Message>, Vec<_>) = batch.into_iter().map(|p| (p.message, p.done)).unzip();
     for message in &mut messages {
