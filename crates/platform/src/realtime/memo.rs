@@ -1,7 +1,7 @@
 //! Translations of hub entries shared by every connection of a transport: an entry delivered
 //! to a thousand sockets that speak another format (the seed's room socket, socket.io) is
-//! parsed and re-encoded once, not a thousand times, and each socket looks it up once per
-//! entry, not once per frame.
+//! parsed (and, for the room socket, re-encoded) once, not a thousand times, and each socket
+//! looks it up once per entry, not once per frame.
 
 use super::{ENTRY_FRAMES, Frames};
 use std::collections::VecDeque;
