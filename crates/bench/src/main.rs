@@ -11,6 +11,7 @@ mod server;
 mod ws_load;
 
 use std::time::Duration;
+use ws_load::Receivers;
 
 /// Settings from the command line: `bench [--seconds N] [--connections N] [--out PATH] [--quick]`.
 struct Args {
@@ -94,13 +95,31 @@ async fn main() -> anyhow::Result<()> {
     let per_connection = (after.saturating_sub(before) as f64 * 1024.0) / idle_count as f64;
     println!("{idle_count} idle connections: {before} -> {after} KiB RSS, {per_connection:.0} bytes each");
     drop(idle);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Closing them keeps the server busy for a moment; the fan-out runs start after that.
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
+    server.call("POST", &format!("/api/v1/work/projects/{project}/members"), Some(&token), &member, 201).await?;
+    let target = ws_load::Target {
+        addr: server.addr,
+        receiver_token: &receiver_token,
+        sender_token: &token,
+        room: &room,
+        project: &project,
+    };
     let mut fanouts = Vec::new();
-    let scenarios: &[(usize, u64)] = if args.quick { &[(200, 50)] } else { &[(1_000, 100), (2_000, 400)] };
-    for &(connections, rate) in scenarios {
+    let (small, large) = if args.quick { ((200, 50), None) } else { ((1_000, 100), Some((2_000, 400))) };
+    // The gateway at both loads, then each other transport beside the gateway on the same
+    // events at the smaller load.
+    let mut scenarios = vec![(Receivers::ChatGateway, small)];
+    scenarios.extend(large.map(|l| (Receivers::ChatGateway, l)));
+    scenarios.extend([
+        (Receivers::ChatRoomSocket, small),
+        (Receivers::BoardGateway, small),
+        (Receivers::BoardSocketIo, small),
+    ]);
+    for (receivers, (connections, rate)) in scenarios {
         let (server_cpu, own_cpu) = (server.cpu_seconds()?, server::cpu_seconds("/proc/self/stat")?);
-        let result = ws_load::fanout(server.addr, &receiver_token, &token, &room, connections, rate, duration).await?;
+        let result = ws_load::fanout(&target, receivers, connections, rate, duration).await?;
         let server_cpu = server.cpu_seconds()? - server_cpu;
         let own_cpu = server::cpu_seconds("/proc/self/stat")? - own_cpu;
         println!(

@@ -46,11 +46,17 @@ fn masked_text(payload: &[u8]) -> Vec<u8> {
 impl RawWs {
     /// Connects to the gateway with a bearer token.
     pub async fn connect(addr: SocketAddr, token: &str) -> anyhow::Result<Self> {
+        Self::open(addr, "/api/v1/realtime", Some(token)).await
+    }
+
+    /// Upgrades `path` (with a bearer token if given).
+    pub async fn open(addr: SocketAddr, path: &str, token: Option<&str>) -> anyhow::Result<Self> {
         let mut stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
         let request = format!(
-            "GET /api/v1/realtime HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n"
         );
         stream.write_all(request.as_bytes()).await?;
         let mut ws = Self { stream, buf: Vec::with_capacity(16 * 1024), start: 0 };
@@ -67,6 +73,43 @@ impl RawWs {
         );
         ws.start = end;
         Ok(ws)
+    }
+
+    /// Opens a socket.io (engine.io 4 over WebSocket) connection to the task boards, connects
+    /// with `auth: {token}` and joins `project`'s board.
+    pub async fn socketio(addr: SocketAddr, token: &str, project: &str) -> anyhow::Result<Self> {
+        let mut ws = Self::open(addr, "/socket.io/?EIO=4&transport=websocket", None).await?;
+        let open = ws.next_text().await?;
+        anyhow::ensure!(open.starts_with('0'), "no engine.io open packet: {open}");
+        ws.send_text(&format!(r#"40{{"token":"{token}"}}"#)).await?;
+        let connected = ws.next_text().await?;
+        anyhow::ensure!(connected.starts_with("40"), "socket.io connect refused: {connected}");
+        ws.send_text(&format!(r#"420["join:project",{{"projectId":"{project}"}}]"#)).await?;
+        loop {
+            let answer = ws.next_text().await?;
+            anyhow::ensure!(!answer.starts_with("41") && !answer.starts_with("44"), "disconnected: {answer}");
+            if answer.starts_with("430") {
+                anyhow::ensure!(answer.contains(r#""ok":true"#), "join refused: {answer}");
+                return Ok(ws);
+            }
+        }
+    }
+
+    /// The next text frame, as a string (an engine.io ping, `2`, is answered and skipped).
+    async fn next_text(&mut self) -> anyhow::Result<String> {
+        loop {
+            let text = self
+                .next(|frame| match frame {
+                    Frame::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                    Frame::Other => None,
+                })
+                .await?;
+            match text.as_deref() {
+                Some("2") => self.send_text("3").await?,
+                Some(_) => return Ok(text.unwrap_or_default()),
+                None => {}
+            }
+        }
     }
 
     async fn fill(&mut self) -> anyhow::Result<()> {
