@@ -290,29 +290,27 @@ mod tests {
             let batcher = batcher.clone();
             tokio::spawn(async move { batcher.insert(message(room, content)).await })
         };
-        // The test holds the writer turn, so "a" waits for it once its gathering has ended
-        // (500 ms without another message); "b" comes after that, but within a's window.
-        let turn = db.writer_turn().await.unwrap();
+        // The test holds the writer turn while it posts `first`, waits `gap`, posts `second`,
+        // and lets the turn go 100 ms later; both posts then wait for it.
+        let around_a_held_turn = async |first: &'static str, gap: Duration, second: &'static str| {
+            let turn = db.writer_turn().await.unwrap();
+            let first = post(first);
+            tokio::time::sleep(gap).await;
+            let second = post(second);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(turn);
+            first.await.unwrap().unwrap();
+            second.await.unwrap().unwrap();
+        };
+        // "a" waits for the turn once its gathering has ended (500 ms without another
+        // message); "b" comes after that, but within a's window.
         let start = Instant::now();
-        let a = post("a");
-        tokio::time::sleep(SLOW.wait + Duration::from_millis(200)).await;
-        let b = post("b");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        drop(turn);
-        a.await.unwrap().unwrap();
-        b.await.unwrap().unwrap();
+        around_a_held_turn("a", SLOW.wait + Duration::from_millis(200), "b").await;
         assert!(start.elapsed() < SLOW.most, "the test ran within the window");
         assert_eq!(*batches.lock().unwrap(), [vec!["a".to_string(), "b".into()]]);
         // Past the window, what waits for the turn is a batch of its own.
         batches.lock().unwrap().clear();
-        let turn = db.writer_turn().await.unwrap();
-        let c = post("c");
-        tokio::time::sleep(SLOW.most + Duration::from_millis(100)).await;
-        let d = post("d");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        drop(turn);
-        c.await.unwrap().unwrap();
-        d.await.unwrap().unwrap();
+        around_a_held_turn("c", SLOW.most + Duration::from_millis(100), "d").await;
         assert_eq!(*batches.lock().unwrap(), [vec!["c".to_string()], vec!["d".into()]]);
     }
 
