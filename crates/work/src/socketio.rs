@@ -177,7 +177,6 @@ async fn run(
             command = inbox.recv() => match command {
                 Some(Command::Join(..) | Command::Leave(..)) if !budget.take(gateway.rate_per_sec, gateway.rate_burst) => {
                     tracing::info!(user = %user.user_id, "socket.io message rate exceeded; disconnecting");
-                    let _ = socket.clone().disconnect();
                     break;
                 }
                 Some(Command::Join(project, reply)) => {
@@ -210,17 +209,11 @@ async fn run(
                     break;
                 }
             }
-            _ = ended.notified() => {
-                let _ = socket.clone().disconnect();
-                break;
-            }
+            _ = ended.notified() => break,
             // Control messages may have been missed (the backplane was cut): re-check.
             _ = audit.notified() => {
                 match hub.audit(&mut conn, &user, gateway.auth.sessions.as_ref()).await {
-                    None => {
-                        let _ = socket.clone().disconnect();
-                        break;
-                    }
+                    None => break,
                     Some(lost) => {
                         for topic in lost {
                             if let Some(project) = topic.strip_prefix("work.project.") {
@@ -230,15 +223,13 @@ async fn run(
                     }
                 }
             }
-            _ = &mut expiry => {
-                let _ = socket.clone().disconnect();
-                break;
-            }
+            _ = &mut expiry => break,
         }
     }
-    // However the loop ended, the socket no longer receives the board's events: a socket left
-    // connected (its send buffer was full, so an emit failed) would wait for them forever.
-    // Closed, its client reconnects and reloads the board.
+    // However the loop ended (session ended or revoked, token expired, rate exceeded, an emit
+    // failed because the send buffer was full), the socket no longer receives the board's
+    // events: closed, its client reconnects and reloads the board, where a socket left
+    // connected would wait for them forever.
     let _ = socket.disconnect();
 }
 
