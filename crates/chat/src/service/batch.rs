@@ -118,7 +118,7 @@ async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, gathering: Gathering,
         // are dropped: 503), not the task.
         let written = AssertUnwindSafe(write(&db, std::mem::take(&mut batch), late, &stored)).catch_unwind().await;
         if written.is_err() {
-            tracing::error!("writing a batch of chat messages panicked");
+            tracing::error!("announcing or broadcasting a batch of chat messages panicked");
         }
         last_write = Some(Instant::now());
     }
