@@ -2,7 +2,7 @@
 //! for the reflection service.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["ferrobase/accounts/v1/accounts.proto"];
+    let protos = ["ferrobase/accounts/v1/accounts.proto", "ferrobase/mail/v1/verification.proto"];
     for proto in protos {
         println!("cargo:rerun-if-changed=proto/{proto}");
     }

@@ -1,10 +1,16 @@
-//! `ferrobase.accounts.v1.Accounts` over gRPC, for other services of a deployment: validate the
-//! tokens their callers present, and look users up. Failures map from the same domain errors
-//! as REST ([`platform::grpc::status`]).
+//! `ferrobase.accounts.v1.Accounts` and `ferrobase.mail.v1.Verification` over gRPC, for other
+//! services of a deployment: sign people in and out for a front end of their own, validate the
+//! tokens their callers present, look users up, and send and check email codes. The use cases
+//! are the REST routes' own, with their limits, counted per client address as REST counts them
+//! ([`ClientIp::resolve`]); failures map from the same domain errors
+//! ([`platform::grpc::status`]).
 
 use crate::error::AccountsError;
-use crate::service::Accounts;
+use crate::service::{Accounts, ClientInfo};
 use platform::auth::{AuthUser, Authenticator};
+use platform::http::ClientIp;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -13,25 +19,54 @@ use uuid::Uuid;
 pub mod pb {
     tonic::include_proto!("ferrobase.accounts.v1");
 
-    /// The encoded descriptor set of the protos (for the reflection service).
+    /// The encoded descriptor set of the protos, both services' (for the reflection service).
     pub const DESCRIPTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/accounts_descriptor.bin"));
+}
+
+/// The generated types of `ferrobase.mail.v1` (email codes), client and server.
+#[allow(missing_docs, clippy::all, clippy::unwrap_used)]
+pub mod mail_pb {
+    tonic::include_proto!("ferrobase.mail.v1");
+}
+
+/// The person a call is made for: the caller's address, or the one a trusted proxy names in
+/// `x-forwarded-for` metadata, and the `user-agent` metadata.
+fn client<T>(request: &Request<T>, trusted: &[IpAddr]) -> ClientInfo {
+    let peer = request.remote_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let forwarded = request.metadata().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let ip = ClientIp::resolve(peer, trusted, forwarded);
+    ClientInfo {
+        network: ip.network(),
+        ip: ip.0.to_string(),
+        user_agent: request
+            .metadata()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(300).collect()),
+    }
 }
 
 /// The largest request message (tokens are well under 2 KiB).
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
-/// The service.
+/// The accounts service.
 pub struct AccountsService {
     accounts: Accounts,
     auth: Authenticator,
+    trusted: Arc<Vec<IpAddr>>,
 }
 
 impl AccountsService {
-    /// The service over accounts and the token checker.
-    /// Requests are a token or an id: anything over [`MAX_REQUEST_BYTES`] is refused before
-    /// it is decoded.
-    pub fn new(accounts: Accounts, auth: Authenticator) -> pb::accounts_server::AccountsServer<Self> {
-        pb::accounts_server::AccountsServer::new(Self { accounts, auth }).max_decoding_message_size(MAX_REQUEST_BYTES)
+    /// The service over accounts and the token checker; `trusted` are the deployment's proxies.
+    /// Requests are a token, an id or credentials: anything over [`MAX_REQUEST_BYTES`] is
+    /// refused before it is decoded.
+    pub fn new(
+        accounts: Accounts,
+        auth: Authenticator,
+        trusted: Arc<Vec<IpAddr>>,
+    ) -> pb::accounts_server::AccountsServer<Self> {
+        pb::accounts_server::AccountsServer::new(Self { accounts, auth, trusted })
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
     }
 
     /// The caller, from `authorization: Bearer …` metadata.
@@ -93,5 +128,82 @@ impl pb::accounts_server::Accounts for AccountsService {
                 created_at: private.then(|| user.created_at.to_rfc3339()),
             }),
         }))
+    }
+
+    async fn authenticate(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::AuthenticateResponse>, Status> {
+        let client = client(&request, &self.trusted);
+        let pb::AuthenticateRequest { email, password } = request.into_inner();
+        let tokens = self.accounts.login(&email, &password, &client).await.map_err(status)?;
+        Ok(Response::new(pb::AuthenticateResponse {
+            user_id: tokens.user.id.to_string(),
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            token_type: tokens.token_type,
+            expires_in: tokens.expires_in,
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+        let user = self.auth.authenticate(&request.get_ref().access_token).await.map_err(unauthenticated)?;
+        self.accounts.revoke_session(user.user_id, user.session_id).await.map_err(status)?;
+        Ok(Response::new(pb::RevokeTokenResponse {}))
+    }
+}
+
+/// The email-code service.
+pub struct VerificationService {
+    accounts: Accounts,
+    trusted: Arc<Vec<IpAddr>>,
+}
+
+impl VerificationService {
+    /// The service over accounts; `trusted` are the deployment's proxies. Requests over
+    /// [`MAX_REQUEST_BYTES`] are refused before they are decoded.
+    pub fn new(
+        accounts: Accounts,
+        trusted: Arc<Vec<IpAddr>>,
+    ) -> mail_pb::verification_server::VerificationServer<Self> {
+        mail_pb::verification_server::VerificationServer::new(Self { accounts, trusted })
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
+    }
+}
+
+#[tonic::async_trait]
+impl mail_pb::verification_server::Verification for VerificationService {
+    async fn send_verification_code(
+        &self,
+        request: Request<mail_pb::SendVerificationCodeRequest>,
+    ) -> Result<Response<mail_pb::SendVerificationCodeResponse>, Status> {
+        let client = client(&request, &self.trusted);
+        self.accounts.resend_verification(&request.get_ref().email, &client).await.map_err(status)?;
+        Ok(Response::new(mail_pb::SendVerificationCodeResponse {}))
+    }
+
+    async fn verify_code(
+        &self,
+        request: Request<mail_pb::VerifyCodeRequest>,
+    ) -> Result<Response<mail_pb::VerifyCodeResponse>, Status> {
+        let client = client(&request, &self.trusted);
+        let mail_pb::VerifyCodeRequest { email, code } = request.into_inner();
+        let user = self.accounts.verify_email(&email, &code, &client).await.map_err(status)?;
+        Ok(Response::new(mail_pb::VerifyCodeResponse {
+            user_id: user.id.to_string(),
+            email_verified: user.email_verified,
+        }))
+    }
+
+    async fn send_password_reset(
+        &self,
+        request: Request<mail_pb::SendPasswordResetRequest>,
+    ) -> Result<Response<mail_pb::SendPasswordResetResponse>, Status> {
+        let client = client(&request, &self.trusted);
+        self.accounts.forgot_password(&request.get_ref().email, &client).await.map_err(status)?;
+        Ok(Response::new(mail_pb::SendPasswordResetResponse {}))
     }
 }

@@ -36,7 +36,10 @@ impl Module for AccountsModule {
         let uploads = kernel.platform().uploads.clone();
         kernel.routes(crate::routes::router(accounts.clone(), kernel.auth()?, uploads));
         kernel.job(Arc::new(Cleanup { db: kernel.platform().db.clone(), accounts: accounts.clone() }));
-        kernel.grpc(crate::grpc::AccountsService::new(accounts, kernel.auth()?), crate::grpc::pb::DESCRIPTOR);
+        let trusted = Arc::new(kernel.platform().config.trusted_proxy_list());
+        let verification = crate::grpc::VerificationService::new(accounts.clone(), trusted.clone());
+        kernel.grpc(crate::grpc::AccountsService::new(accounts, kernel.auth()?, trusted), crate::grpc::pb::DESCRIPTOR);
+        kernel.grpc(verification, crate::grpc::pb::DESCRIPTOR);
         Ok(())
     }
 }

@@ -324,7 +324,10 @@ impl Kernel {
         S::Future: Send + 'static,
     {
         self.grpc_names.push(S::NAME);
-        self.grpc_descriptors.push(descriptor);
+        // Services whose protos share one descriptor set register it once.
+        if !self.grpc_descriptors.iter().any(|known| std::ptr::eq(*known, descriptor)) {
+            self.grpc_descriptors.push(descriptor);
+        }
         self.grpc.add_service(service);
     }
 }

@@ -1,12 +1,19 @@
 //! gRPC with a real client: `ValidateToken` accepts a live token and refuses it once the
 //! session ends; `GetUser` needs a caller, shows private fields only to the user themself, and
 //! maps failures from the same domain errors as REST; health and reflection are served.
+//! `Authenticate` and `RevokeToken` sign people in and out as REST does, with its limits, and
+//! count them against the client a trusted proxy names; `Verification` sends and checks email
+//! codes without telling who has an account.
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
+use accounts::grpc::mail_pb::verification_client::VerificationClient;
+use accounts::grpc::mail_pb::{SendPasswordResetRequest, SendVerificationCodeRequest, VerifyCodeRequest};
 use accounts::grpc::pb::accounts_client::AccountsClient;
-use accounts::grpc::pb::{GetUserRequest, ValidateTokenRequest};
-use testkit::{Backend, TestApp};
+use accounts::grpc::pb::{AuthenticateRequest, GetUserRequest, RevokeTokenRequest, ValidateTokenRequest};
+use serde_json::json;
+use testkit::files::{code_in, mails_to, read_mail};
+use testkit::{Backend, PASSWORD, TestApp};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -15,8 +22,19 @@ fn free_port() -> u16 {
 }
 
 async fn with_grpc(backend: Backend) -> Option<(TestApp, Channel)> {
+    with_grpc_and(backend, |_| {}).await
+}
+
+async fn with_grpc_and(
+    backend: Backend,
+    adjust: impl FnOnce(&mut platform::config::Config),
+) -> Option<(TestApp, Channel)> {
     let port = free_port();
-    let app = TestApp::spawn_with(backend, |c| c.grpc_bind = format!("127.0.0.1:{port}")).await?;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.grpc_bind = format!("127.0.0.1:{port}");
+        adjust(c);
+    })
+    .await?;
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
     for _ in 0..100 {
         if let Ok(channel) = endpoint.connect().await {
@@ -94,6 +112,159 @@ async fn tokens_users_health_and_reflection(backend: Backend) {
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     assert!(names.contains(&"ferrobase.accounts.v1.Accounts".to_string()), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+    assert!(names.contains(&"ferrobase.mail.v1.Verification".to_string()), "{names:?}");
+}
+
+fn authenticate(email: &str, password: &str, forwarded_for: Option<&str>) -> tonic::Request<AuthenticateRequest> {
+    let mut request = tonic::Request::new(AuthenticateRequest { email: email.into(), password: password.into() });
+    if let Some(ip) = forwarded_for {
+        request.metadata_mut().insert("x-forwarded-for", ip.parse().unwrap());
+    }
+    request
+}
+
+/// The IP recorded for the session of `access`.
+async fn session_ip(app: &TestApp, access: &str) -> String {
+    let sessions = app.get("/api/v1/auth/sessions", Some(access)).await.expect(200).json;
+    let current = sessions.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap().clone();
+    current["ip"].as_str().unwrap().to_string()
+}
+
+async fn sign_in_and_out(backend: Backend) {
+    let Some((app, channel)) = with_grpc(backend).await else { return };
+    let mut client = AccountsClient::new(channel);
+    let ann = app.register("grpc-sign@example.com").await;
+
+    // The same sign-in as REST's: any case of the address, a new session of its own.
+    let tokens = client.authenticate(authenticate("GRPC-Sign@Example.com", PASSWORD, None)).await.unwrap().into_inner();
+    assert_eq!(tokens.user_id, ann.user_id);
+    assert_eq!(tokens.token_type, "Bearer");
+    assert!(tokens.expires_in > 0 && !tokens.refresh_token.is_empty());
+    app.get("/api/v1/users/me", Some(&tokens.access_token)).await.expect(200);
+    // A caller that is not a trusted proxy cannot pick the address its calls count against.
+    let spoofed = client.authenticate(authenticate("grpc-sign@example.com", PASSWORD, Some("203.0.113.9"))).await;
+    assert_eq!(session_ip(&app, &spoofed.unwrap().into_inner().access_token).await, "127.0.0.1");
+    // Wrong password and unknown address answer alike.
+    for (email, password) in [("grpc-sign@example.com", "wrong password!"), ("nobody@example.com", PASSWORD)] {
+        let refused = client.authenticate(authenticate(email, password, None)).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+        assert!(refused.message().starts_with("invalid_credentials:"), "{}", refused.message());
+    }
+
+    // Revoking ends that session only, its refresh token included.
+    client.revoke_token(RevokeTokenRequest { access_token: tokens.access_token.clone() }).await.unwrap();
+    let revoked = client.validate_token(ValidateTokenRequest { access_token: tokens.access_token.clone() }).await;
+    assert_eq!(revoked.unwrap_err().code(), Code::Unauthenticated);
+    app.get("/api/v1/users/me", Some(&tokens.access_token)).await.expect(401);
+    app.post("/api/v1/auth/refresh", None, json!({"refresh_token": tokens.refresh_token})).await.expect(401);
+    app.get("/api/v1/users/me", Some(&ann.access)).await.expect(200);
+    let again = client.revoke_token(RevokeTokenRequest { access_token: tokens.access_token }).await.unwrap_err();
+    assert_eq!(again.code(), Code::Unauthenticated);
+    let forged = client.revoke_token(RevokeTokenRequest { access_token: "not.a.token".into() }).await.unwrap_err();
+    assert_eq!(forged.code(), Code::Unauthenticated);
+
+    // REST's limit on failures per address holds here too: past it, even the right password waits.
+    let mut limited = None;
+    for attempt in 0..12 {
+        let answer = client.authenticate(authenticate("grpc-sign@example.com", "wrong password!", None)).await;
+        if let Err(e) = answer
+            && e.code() == Code::ResourceExhausted
+        {
+            limited = Some(attempt);
+            break;
+        }
+    }
+    assert!(limited.is_some_and(|n| n <= 10), "failures were never limited: {limited:?}");
+    let held = client.authenticate(authenticate("grpc-sign@example.com", PASSWORD, None)).await.unwrap_err();
+    assert_eq!(held.code(), Code::ResourceExhausted);
+}
+
+async fn email_codes(backend: Backend) {
+    let Some((app, channel)) = with_grpc(backend).await else { return };
+    let mut mail = VerificationClient::new(channel.clone());
+    let email = "grpc-codes@example.com";
+    let ann = app.register(email).await;
+    read_mail(&app.mail_dir(), email, 1).await;
+
+    // A new code, checked: a wrong one is refused, the right one verifies the address.
+    mail.send_verification_code(SendVerificationCodeRequest { email: email.into() }).await.unwrap();
+    let code = code_in(&read_mail(&app.mail_dir(), email, 2).await.text);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused = mail.verify_code(VerifyCodeRequest { email: email.into(), code: wrong.into() }).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().starts_with("invalid_code:"), "{}", refused.message());
+    let verified = mail.verify_code(VerifyCodeRequest { email: email.into(), code: code.clone() }).await.unwrap();
+    let verified = verified.into_inner();
+    assert_eq!((verified.user_id.as_str(), verified.email_verified), (ann.user_id.as_str(), true));
+    assert_eq!(app.get("/api/v1/users/me", Some(&ann.access)).await.expect(200).json["email_verified"], true);
+    let spent = mail.verify_code(VerifyCodeRequest { email: email.into(), code }).await.unwrap_err();
+    assert_eq!(spent.code(), Code::InvalidArgument, "a code works once");
+
+    // A reset code for a known address, usable over REST; an unknown address gets the same
+    // answer and no mail, and so does a verified address asking for a verification code.
+    mail.send_password_reset(SendPasswordResetRequest { email: email.into() }).await.unwrap();
+    let reset = code_in(&read_mail(&app.mail_dir(), email, 3).await.text);
+    let token = app.post("/api/v1/auth/password/verify-code", None, json!({"email": email, "code": reset})).await;
+    assert!(token.expect(200).json["reset_token"].is_string());
+    let stranger = "grpc-nobody@example.com";
+    mail.send_password_reset(SendPasswordResetRequest { email: stranger.into() }).await.unwrap();
+    mail.send_verification_code(SendVerificationCodeRequest { email: stranger.into() }).await.unwrap();
+    mail.send_verification_code(SendVerificationCodeRequest { email: email.into() }).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(mails_to(&app.mail_dir(), stranger).is_empty());
+    assert_eq!(mails_to(&app.mail_dir(), email).len(), 3, "no verification code for a verified address");
+    let malformed = mail.send_password_reset(SendPasswordResetRequest { email: "not an address".into() }).await;
+    assert_eq!(malformed.unwrap_err().code(), Code::InvalidArgument);
+
+    // REST's limit on sends per address holds here too, whether or not the address has an account.
+    let mut limited = None;
+    for attempt in 0..8 {
+        let sent = mail.send_password_reset(SendPasswordResetRequest { email: stranger.into() }).await;
+        if let Err(e) = sent {
+            assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+            limited = Some(attempt);
+            break;
+        }
+    }
+    assert!(limited.is_some_and(|n| n <= 5), "sends were never limited: {limited:?}");
+}
+
+async fn trusted_proxy_names_the_client(backend: Backend) {
+    let Some((app, channel)) = with_grpc_and(backend, |c| c.trusted_proxies = "127.0.0.1".into()).await else {
+        return;
+    };
+    let mut client = AccountsClient::new(channel);
+    app.register("grpc-proxied@example.com").await;
+    let tokens = client
+        .authenticate(authenticate("grpc-proxied@example.com", PASSWORD, Some("198.51.100.4, 127.0.0.1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(session_ip(&app, &tokens.access_token).await, "198.51.100.4");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_grpc_signs_people_in_and_out_with_rests_limits() {
+    sign_in_and_out(Backend::Sqlite).await;
+    trusted_proxy_names_the_client(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn postgres_grpc_signs_people_in_and_out_with_rests_limits() {
+    sign_in_and_out(Backend::Postgres).await;
+    trusted_proxy_names_the_client(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_grpc_sends_and_checks_email_codes() {
+    email_codes(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn postgres_grpc_sends_and_checks_email_codes() {
+    email_codes(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

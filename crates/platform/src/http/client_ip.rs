@@ -43,20 +43,23 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let trusted = parts.extensions.get::<TrustedProxies>().cloned().unwrap_or_default();
-        if !trusted.0.contains(&peer) {
-            return Ok(ClientIp(peer));
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        Ok(ClientIp::resolve(peer, &trusted.0, forwarded))
+    }
+}
+
+impl ClientIp {
+    /// The client behind a connection from `peer`: `peer` itself, unless it is one of the
+    /// `trusted` proxies, when the `forwarded` values (`X-Forwarded-For`, as many as were sent)
+    /// are walked from the right, skipping our own proxies, and the first other hop is the
+    /// client. The same rule for HTTP and gRPC (metadata `x-forwarded-for`).
+    pub fn resolve<'a>(peer: IpAddr, trusted: &[IpAddr], forwarded: impl Iterator<Item = &'a str>) -> ClientIp {
+        if !trusted.contains(&peer) {
+            return ClientIp(peer);
         }
-        // Walk X-Forwarded-For from the right, skipping our own proxies; the first other hop is the client.
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .collect::<Vec<_>>();
-        let client = forwarded.into_iter().rev().find(|ip| !trusted.0.contains(ip)).unwrap_or(peer);
-        Ok(ClientIp(client))
+        let forwarded: Vec<IpAddr> =
+            forwarded.flat_map(|v| v.split(',')).filter_map(|s| s.trim().parse::<IpAddr>().ok()).collect();
+        ClientIp(forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer))
     }
 }
 
