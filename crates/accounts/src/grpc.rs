@@ -46,8 +46,24 @@ fn client<T>(request: &Request<T>, trusted: &[IpAddr]) -> ClientInfo {
     }
 }
 
-/// The largest request message (tokens are well under 2 KiB).
+/// The largest request message (tokens are well under 2 KiB; fields are checked further below).
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+
+/// REST's bounds on the fields a person types (`routes::auth`), checked before anything
+/// counts or hashes them: a limiter key is made from the address.
+const MAX_EMAIL: usize = 254;
+const MAX_PASSWORD: usize = 1024;
+const MAX_CODE: usize = 16;
+
+/// INVALID_ARGUMENT unless `value` has `min..=max` characters.
+fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<(), Status> {
+    let n = value.chars().count();
+    if (min..=max).contains(&n) {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(format!("validation_failed: {field} must be {min}–{max} characters.")))
+    }
+}
 
 /// The accounts service.
 pub struct AccountsService {
@@ -136,6 +152,8 @@ impl pb::accounts_server::Accounts for AccountsService {
     ) -> Result<Response<pb::AuthenticateResponse>, Status> {
         let client = client(&request, &self.trusted);
         let pb::AuthenticateRequest { email, password } = request.into_inner();
+        bounded("email", &email, 0, MAX_EMAIL)?;
+        bounded("password", &password, 0, MAX_PASSWORD)?;
         let tokens = self.accounts.login(&email, &password, &client).await.map_err(status)?;
         Ok(Response::new(pb::AuthenticateResponse {
             user_id: tokens.user.id.to_string(),
@@ -151,8 +169,14 @@ impl pb::accounts_server::Accounts for AccountsService {
         request: Request<pb::RevokeTokenRequest>,
     ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
         let user = self.auth.authenticate(&request.get_ref().access_token).await.map_err(unauthenticated)?;
-        self.accounts.revoke_session(user.user_id, user.session_id).await.map_err(status)?;
-        Ok(Response::new(pb::RevokeTokenResponse {}))
+        match self.accounts.revoke_session(user.user_id, user.session_id).await {
+            // Revoked meanwhile (here, or on an instance that had not yet told this one): the
+            // token is refused, as it would be a moment later.
+            Err(AccountsError::NotFound) => {
+                Err(Status::unauthenticated("session_revoked: The session has ended; sign in again."))
+            }
+            other => other.map(|()| Response::new(pb::RevokeTokenResponse {})).map_err(status),
+        }
     }
 }
 
@@ -181,6 +205,7 @@ impl mail_pb::verification_server::Verification for VerificationService {
         request: Request<mail_pb::SendVerificationCodeRequest>,
     ) -> Result<Response<mail_pb::SendVerificationCodeResponse>, Status> {
         let client = client(&request, &self.trusted);
+        bounded("email", &request.get_ref().email, 0, MAX_EMAIL)?;
         self.accounts.resend_verification(&request.get_ref().email, &client).await.map_err(status)?;
         Ok(Response::new(mail_pb::SendVerificationCodeResponse {}))
     }
@@ -191,6 +216,8 @@ impl mail_pb::verification_server::Verification for VerificationService {
     ) -> Result<Response<mail_pb::VerifyCodeResponse>, Status> {
         let client = client(&request, &self.trusted);
         let mail_pb::VerifyCodeRequest { email, code } = request.into_inner();
+        bounded("email", &email, 0, MAX_EMAIL)?;
+        bounded("code", &code, 1, MAX_CODE)?;
         let user = self.accounts.verify_email(&email, &code, &client).await.map_err(status)?;
         Ok(Response::new(mail_pb::VerifyCodeResponse {
             user_id: user.id.to_string(),
@@ -203,6 +230,7 @@ impl mail_pb::verification_server::Verification for VerificationService {
         request: Request<mail_pb::SendPasswordResetRequest>,
     ) -> Result<Response<mail_pb::SendPasswordResetResponse>, Status> {
         let client = client(&request, &self.trusted);
+        bounded("email", &request.get_ref().email, 0, MAX_EMAIL)?;
         self.accounts.forgot_password(&request.get_ref().email, &client).await.map_err(status)?;
         Ok(Response::new(mail_pb::SendPasswordResetResponse {}))
     }

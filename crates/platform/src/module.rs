@@ -325,7 +325,7 @@ impl Kernel {
     {
         self.grpc_names.push(S::NAME);
         // Services whose protos share one descriptor set register it once.
-        if !self.grpc_descriptors.iter().any(|known| std::ptr::eq(*known, descriptor)) {
+        if !self.grpc_descriptors.contains(&descriptor) {
             self.grpc_descriptors.push(descriptor);
         }
         self.grpc.add_service(service);
