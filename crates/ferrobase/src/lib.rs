@@ -10,8 +10,13 @@ use tokio::sync::watch;
 
 /// The modules of the product, in the order they are built (a module may use the services of
 /// those before it). Adding a module is adding its crate and one line here.
-pub const MODULES: &[&dyn Module] =
-    &[&accounts::AccountsModule, &notifications::NotificationsModule, &chat::ChatModule, &work::WorkModule];
+pub const MODULES: &[&dyn Module] = &[
+    &accounts::AccountsModule,
+    &notifications::NotificationsModule,
+    &chat::ChatModule,
+    &work::WorkModule,
+    &ticketing::TicketingModule,
+];
 
 /// Every migration, in the order they are applied.
 pub fn migrations() -> Vec<&'static [platform::db::Migration]> {

@@ -175,6 +175,25 @@ where
     }
 }
 
+/// `Option<AuthUser>`: for routes open to everyone that show a signed-in caller more (their own
+/// drafts, say). No `Authorization` header is no caller; a header with a bad token is refused
+/// as on any other route, not taken for no caller, so a client never mistakes a failed sign-in
+/// for an anonymous answer.
+impl<S> axum::extract::OptionalFromRequestParts<S> for AuthUser
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state).await.map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 /// A consumer bound to `keys` on the events exchange; what it receives arrives on the channel
 /// as (AMQP message id, body).
-async fn consume(url: &str, keys: &[&str]) -> (Connection, mpsc::UnboundedReceiver<(String, Value)>) {
+pub(crate) async fn consume(url: &str, keys: &[&str]) -> (Connection, mpsc::UnboundedReceiver<(String, Value)>) {
     let conn = Connection::connect(url, ConnectionProperties::default()).await.unwrap();
     let channel = conn.create_channel().await.unwrap();
     let durable = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
@@ -61,7 +61,7 @@ async fn consume(url: &str, keys: &[&str]) -> (Connection, mpsc::UnboundedReceiv
 }
 
 /// Waits for the events `want` accepts until there are `n` of them or `wait` passes.
-async fn gather(
+pub(crate) async fn gather(
     rx: &mut mpsc::UnboundedReceiver<(String, Value)>,
     want: impl Fn(&Value) -> bool,
     n: usize,

@@ -38,6 +38,7 @@ async fn export_has_every_modules_part(app: TestApp) {
 
     let export = app.get("/api/v1/users/me/export", Some(&a.access)).await.expect(200).json;
     assert_eq!(export["accounts"]["user"]["email"], "export@example.com");
+    assert_eq!(export["ticketing"]["events"], json!([]), "every module has its part, empty or not");
     let messages = export["chat"]["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["content"], "hello export");
@@ -135,9 +136,9 @@ testkit::api_tests!(
 async fn unknown_module_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = testkit::test_config(Backend::Sqlite, dir.path().to_path_buf()).await.unwrap();
-    config.modules = "chat,ticketing".into();
-    let err = ferrobase::build(config).await.err().expect("ticketing is no registered module");
-    assert!(err.to_string().contains("\"ticketing\""), "{err}");
+    config.modules = "chat,tickets".into();
+    let err = ferrobase::build(config).await.err().expect("tickets is no registered module");
+    assert!(err.to_string().contains("\"tickets\""), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,6 +149,7 @@ async fn a_module_left_out_serves_nothing() {
     app.get("/api/v1/chat/rooms", Some(&a.access)).await.expect(200);
     app.get("/api/v1/work/projects", Some(&a.access)).await.expect_problem(404, "route_not_found");
     app.get("/api/v1/notifications", Some(&a.access)).await.expect_problem(404, "route_not_found");
+    app.get("/api/v1/ticketing/events", None).await.expect_problem(404, "route_not_found");
     let doc = app.get("/api/v1/openapi.json", None).await.expect(200).json;
     assert!(doc["paths"].get("/api/v1/work/projects").is_none());
     assert!(doc["paths"].get("/api/v1/chat/rooms").is_some());

@@ -25,5 +25,6 @@ mod realtime_control;
 mod realtime_gateway;
 mod scale_out;
 mod schema_parity;
+mod ticketing_api;
 mod work_api;
 mod work_socketio;

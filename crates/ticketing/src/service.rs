@@ -1,0 +1,370 @@
+//! Ticketing's use cases: the rules of who creates, sees, changes, publishes, cancels and
+//! deletes events, and the checks on their fields.
+
+use crate::error::TicketingError;
+use crate::events;
+use crate::model::{Event, EventRow, EventStatus};
+use crate::store::{self, EventFields, Filter, Order};
+use accounts::Accounts;
+use platform::auth::AuthUser;
+use platform::db::Ts;
+use platform::pagination::Page;
+use platform::{FieldError, Platform, money};
+use uuid::Uuid;
+
+type Result<T> = std::result::Result<T, TicketingError>;
+
+/// Seats an event may have at most.
+pub const MAX_CAPACITY: i64 = 50_000;
+
+/// An event's fields as given (a new event needs all but `description` and `venue`).
+#[derive(Debug, Clone, Default)]
+pub struct EventInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub venue: Option<String>,
+    pub starts_at: Option<Ts>,
+    pub ends_at: Option<Ts>,
+    pub capacity: Option<i64>,
+    pub price: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// The list's narrowing, as asked.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub q: Option<String>,
+    pub owner_id: Option<Uuid>,
+    pub starts_after: Option<Ts>,
+    pub starts_before: Option<Ts>,
+    pub has_seats: bool,
+    pub sort_by_creation: bool,
+    pub cursor: Option<String>,
+    pub limit: i64,
+}
+
+/// An event's fields once checked, owning their text.
+struct Checked {
+    name: String,
+    description: String,
+    venue: String,
+    starts_at: Ts,
+    ends_at: Ts,
+    capacity: i64,
+    price_minor: i64,
+    currency: &'static str,
+}
+
+impl Checked {
+    fn fields(&self) -> EventFields<'_> {
+        EventFields {
+            name: &self.name,
+            description: &self.description,
+            venue: &self.venue,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            capacity: self.capacity,
+            price_minor: self.price_minor,
+            currency: self.currency,
+        }
+    }
+}
+
+/// Checks `input` over `current` (what is left out stays); every problem is reported at once.
+fn checked(input: &EventInput, current: Option<&EventRow>, now: Ts) -> Result<Checked> {
+    let mut errors = Vec::new();
+    let mut missing = |field: &str| errors.push(FieldError::new(field, "is required"));
+    let name = input.name.clone().or_else(|| current.map(|c| c.name.clone()));
+    let starts_at = input.starts_at.or(current.map(|c| c.starts_at));
+    let ends_at = input.ends_at.or(current.map(|c| c.ends_at));
+    let capacity = input.capacity.or(current.map(|c| c.capacity));
+    let currency_text = input.currency.clone().or_else(|| current.map(|c| c.currency.clone()));
+    let price_text = input.price.clone();
+    for (field, absent) in [
+        ("name", name.is_none()),
+        ("starts_at", starts_at.is_none()),
+        ("ends_at", ends_at.is_none()),
+        ("capacity", capacity.is_none()),
+        ("price", price_text.is_none() && current.is_none()),
+        ("currency", currency_text.is_none()),
+    ] {
+        if absent {
+            missing(field);
+        }
+    }
+    let name = name.unwrap_or_default().trim().to_string();
+    if !(3..=100).contains(&name.chars().count()) {
+        errors.push(FieldError::new("name", "must be 3–100 characters"));
+    }
+    let description = input.description.clone().or_else(|| current.map(|c| c.description.clone())).unwrap_or_default();
+    if description.chars().count() > 5_000 {
+        errors.push(FieldError::new("description", "must be at most 5000 characters"));
+    }
+    let venue = input.venue.clone().or_else(|| current.map(|c| c.venue.clone())).unwrap_or_default().trim().to_string();
+    if venue.chars().count() > 200 {
+        errors.push(FieldError::new("venue", "must be at most 200 characters"));
+    }
+    if let Some(start) = input.starts_at
+        && start <= now
+    {
+        errors.push(FieldError::new("starts_at", "must be in the future"));
+    }
+    if let (Some(start), Some(end)) = (starts_at, ends_at)
+        && end <= start
+    {
+        errors.push(FieldError::new("ends_at", "must be after starts_at"));
+    }
+    if capacity.is_some_and(|c| !(1..=MAX_CAPACITY).contains(&c)) {
+        errors.push(FieldError::new("capacity", format!("must be between 1 and {MAX_CAPACITY}")));
+    }
+    let mut currency = "";
+    let mut price_minor = 0;
+    if let Some(code) = &currency_text {
+        match money::currency(code) {
+            Ok((code, exponent)) => {
+                currency = code;
+                // A new currency needs its price again: minor units do not carry over.
+                let changed = current.is_some_and(|c| c.currency != code);
+                match (&price_text, current) {
+                    (Some(text), _) => match money::parse_amount(text, exponent) {
+                        Ok(minor) => price_minor = minor,
+                        Err(m) => errors.push(FieldError::new("price", m)),
+                    },
+                    (None, Some(_)) if changed => {
+                        errors.push(FieldError::new("price", "is required with a new currency"))
+                    }
+                    (None, Some(c)) => price_minor = c.price_minor,
+                    (None, None) => {}
+                }
+            }
+            Err(m) => errors.push(FieldError::new("currency", m)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(TicketingError::Invalid(errors));
+    }
+    Ok(Checked {
+        name,
+        description,
+        venue,
+        starts_at: starts_at.unwrap_or(now),
+        ends_at: ends_at.unwrap_or(now),
+        capacity: capacity.unwrap_or(1),
+        price_minor,
+        currency,
+    })
+}
+
+/// Escapes LIKE's wildcards in `text` (the statements use `ESCAPE '\'`).
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// A page's cursor: the last event's start time and id (start-time order), or its id.
+fn cursor_of(row: &EventRow, order: Order) -> String {
+    match order {
+        Order::StartsAt => format!("{}~{}", row.starts_at.to_rfc3339(), row.id),
+        Order::CreatedAt => row.id.to_string(),
+    }
+}
+
+fn parse_cursor(cursor: &str, order: Order) -> Result<(Ts, Uuid)> {
+    let bad = || TicketingError::field("cursor", "is not a valid cursor");
+    match order {
+        Order::StartsAt => {
+            let (at, id) = cursor.split_once('~').ok_or_else(bad)?;
+            Ok((Ts::parse(at).map_err(|_| bad())?, Uuid::parse_str(id).map_err(|_| bad())?))
+        }
+        Order::CreatedAt => Ok((Ts::now(), Uuid::parse_str(cursor).map_err(|_| bad())?)),
+    }
+}
+
+/// The ticketing service. Cheap to clone.
+#[derive(Clone)]
+pub struct Ticketing {
+    platform: Platform,
+    accounts: Accounts,
+}
+
+impl Ticketing {
+    /// The service over the platform and accounts (who may create events).
+    pub fn new(platform: Platform, accounts: Accounts) -> Self {
+        Self { platform, accounts }
+    }
+
+    /// Creates a draft event owned by the caller, who must have a verified email or phone.
+    pub async fn create_event(&self, user: &AuthUser, input: &EventInput) -> Result<Event> {
+        let me = self.accounts.user(user.user_id).await?;
+        if !me.email_verified && me.phone.is_none() {
+            return Err(TicketingError::VerificationRequired);
+        }
+        let now = Ts::now();
+        let checked = checked(input, None, now)?;
+        let mut tx = self.platform.db.begin().await?;
+        let row = store::insert_event(&mut tx, Uuid::now_v7(), user.user_id, &checked.fields(), now).await?;
+        tx.commit().await?;
+        Ok(row.into())
+    }
+
+    /// An event the caller (None: anyone) may see.
+    pub async fn event(&self, caller: Option<&AuthUser>, id: Uuid) -> Result<Event> {
+        let row = store::event(&self.platform.db, id).await?.ok_or(TicketingError::NotFound)?;
+        if !row.visible_to(caller.map(|u| (u.user_id, u.is_admin()))) {
+            return Err(TicketingError::NotFound);
+        }
+        Ok(row.into())
+    }
+
+    /// Public events, with the caller's own drafts, narrowed by `query`.
+    pub async fn events(&self, caller: Option<&AuthUser>, query: &EventQuery) -> Result<Page<Event>> {
+        let order = if query.sort_by_creation { Order::CreatedAt } else { Order::StartsAt };
+        let after = query.cursor.as_deref().filter(|c| !c.is_empty()).map(|c| parse_cursor(c, order)).transpose()?;
+        let pattern =
+            query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| like_pattern(&crate::model::fold(q)));
+        let filter = Filter {
+            caller: caller.map(|u| u.user_id),
+            owner: query.owner_id,
+            pattern,
+            starts_after: query.starts_after,
+            starts_before: query.starts_before,
+            has_seats: query.has_seats,
+            order,
+            after,
+            limit: query.limit,
+        };
+        let mut rows = store::list_events(&self.platform.db, &filter).await?;
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let next_cursor = (rows.len() > limit).then(|| {
+            rows.truncate(limit);
+            rows.last().map(|r| cursor_of(r, order))
+        });
+        Ok(Page { items: rows.into_iter().map(Event::from).collect(), next_cursor: next_cursor.flatten() })
+    }
+
+    /// The event, if the caller may change it: 404 when they may not see it, 403 when they see
+    /// it but are not its owner or an admin.
+    async fn own_event(&self, tx: &mut platform::db::Tx, user: &AuthUser, id: Uuid) -> Result<EventRow> {
+        let row = store::event_in(tx, id).await?.ok_or(TicketingError::NotFound)?;
+        if !row.visible_to(Some((user.user_id, user.is_admin()))) {
+            return Err(TicketingError::NotFound);
+        }
+        if row.owner_id != user.user_id && !user.is_admin() {
+            return Err(TicketingError::Forbidden);
+        }
+        Ok(row)
+    }
+
+    /// Changes the event's fields (owner or admin). The capacity never goes below the seats
+    /// sold, and a cancelled event stays as it is.
+    pub async fn update_event(&self, user: &AuthUser, id: Uuid, input: &EventInput) -> Result<Event> {
+        let now = Ts::now();
+        let mut tx = self.platform.db.begin().await?;
+        let current = self.own_event(&mut tx, user, id).await?;
+        if current.status == EventStatus::Cancelled.as_str() {
+            return Err(TicketingError::EventCancelled);
+        }
+        let checked = checked(input, Some(&current), now)?;
+        let Some(row) = store::update_event(&mut tx, id, &checked.fields(), now).await? else {
+            let sold = store::event_in(&mut tx, id).await?.map_or(current.seats_sold, |r| r.seats_sold);
+            return Err(TicketingError::CapacityBelowSold { sold });
+        };
+        tx.commit().await?;
+        Ok(row.into())
+    }
+
+    /// Publishes a draft (owner or admin); publishing a published event changes nothing.
+    pub async fn publish_event(&self, user: &AuthUser, id: Uuid) -> Result<Event> {
+        self.move_event(user, id, EventStatus::Published, &["draft"], events::EVENT_PUBLISHED).await
+    }
+
+    /// Cancels the event (owner or admin): it is no longer sold; cancelling twice changes nothing.
+    pub async fn cancel_event(&self, user: &AuthUser, id: Uuid) -> Result<Event> {
+        self.move_event(user, id, EventStatus::Cancelled, &["draft", "published"], events::EVENT_CANCELLED).await
+    }
+
+    async fn move_event(&self, user: &AuthUser, id: Uuid, to: EventStatus, from: &[&str], kind: &str) -> Result<Event> {
+        let mut tx = self.platform.db.begin().await?;
+        let current = self.own_event(&mut tx, user, id).await?;
+        if current.status == to.as_str() {
+            return Ok(current.into());
+        }
+        let Some(row) = store::set_status(&mut tx, id, to.as_str(), from, Ts::now()).await? else {
+            return Err(TicketingError::EventCancelled);
+        };
+        events::event_changed(&self.platform.outbox, &mut tx, kind, &row).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok(row.into())
+    }
+
+    /// Deletes an event no seat of which was sold (owner or admin); one with tickets is
+    /// cancelled instead.
+    pub async fn delete_event(&self, user: &AuthUser, id: Uuid) -> Result<()> {
+        let mut tx = self.platform.db.begin().await?;
+        self.own_event(&mut tx, user, id).await?;
+        if !store::delete_unsold_event(&mut tx, id).await? {
+            return Err(TicketingError::EventHasTickets);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user's events, for their data export.
+    pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
+        let events: Vec<Event> =
+            store::owned_events(&self.platform.db, user).await?.into_iter().map(Event::from).collect();
+        Ok(serde_json::json!({ "events": events }))
+    }
+
+    /// Whether the user has an event others could see.
+    pub async fn has_activity(&self, tx: &mut platform::db::Tx, user: Uuid) -> Result<bool> {
+        Ok(store::has_published(tx, user).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        let at = Ts::now();
+        let id = Uuid::now_v7();
+        let row = EventRow {
+            id,
+            owner_id: id,
+            name: "n".into(),
+            description: String::new(),
+            venue: String::new(),
+            starts_at: at,
+            ends_at: at,
+            capacity: 1,
+            seats_sold: 0,
+            price_minor: 0,
+            currency: "USD".into(),
+            status: "draft".into(),
+            published_at: None,
+            created_at: at,
+            updated_at: at,
+        };
+        assert_eq!(parse_cursor(&cursor_of(&row, Order::StartsAt), Order::StartsAt).unwrap(), (at, id));
+        assert_eq!(parse_cursor(&cursor_of(&row, Order::CreatedAt), Order::CreatedAt).unwrap().1, id);
+        for bad in ["x", "2026-01-01T00:00:00Z~nope", &id.to_string()] {
+            assert!(parse_cursor(bad, Order::StartsAt).is_err(), "{bad}");
+        }
+    }
+}

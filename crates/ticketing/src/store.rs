@@ -1,0 +1,214 @@
+//! All SQL of the ticketing tables (`ticketing_events`), written once for SQLite and PostgreSQL.
+
+use crate::model::EventRow;
+use platform::db::{Db, DbError, Ts, Tx};
+use platform::{execute_tx, with_db, with_tx};
+use uuid::Uuid;
+
+/// The columns of an [`EventRow`].
+macro_rules! columns {
+    () => {
+        "id, owner_id, name, description, venue, starts_at, ends_at, capacity, seats_sold, price_minor, currency,
+         status, published_at, created_at, updated_at"
+    };
+}
+
+/// An event's editable fields, checked.
+pub struct EventFields<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub venue: &'a str,
+    pub starts_at: Ts,
+    pub ends_at: Ts,
+    pub capacity: i64,
+    pub price_minor: i64,
+    pub currency: &'a str,
+}
+
+/// The folded text `q` searches.
+fn search(fields: &EventFields<'_>) -> String {
+    crate::model::fold(&format!("{} {}", fields.name, fields.venue))
+}
+
+pub async fn insert_event(
+    tx: &mut Tx,
+    id: Uuid,
+    owner: Uuid,
+    f: &EventFields<'_>,
+    now: Ts,
+) -> Result<EventRow, DbError> {
+    let sql = concat!(
+        "INSERT INTO ticketing_events (id, owner_id, name, description, venue, search, starts_at, ends_at, capacity,
+           seats_sold, price_minor, currency, status, published_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, 'draft', NULL, $12, $12) RETURNING ",
+        columns!()
+    );
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_as::<_, EventRow>(sql)
+            .bind(id)
+            .bind(owner)
+            .bind(f.name)
+            .bind(f.description)
+            .bind(f.venue)
+            .bind(search(f))
+            .bind(f.starts_at)
+            .bind(f.ends_at)
+            .bind(f.capacity)
+            .bind(f.price_minor)
+            .bind(f.currency)
+            .bind(now)
+            .fetch_one(conn)
+            .await
+    })?)
+}
+
+pub async fn event(db: &Db, id: Uuid) -> Result<Option<EventRow>, DbError> {
+    let sql = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE id = $1");
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, EventRow>(sql).bind(id).fetch_optional(pool).await)?)
+}
+
+pub async fn event_in(tx: &mut Tx, id: Uuid) -> Result<Option<EventRow>, DbError> {
+    let sql = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE id = $1");
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, EventRow>(sql).bind(id).fetch_optional(conn).await)?)
+}
+
+/// Writes `f` over the event, unless its capacity would go below the seats sold by then (the
+/// condition is part of the statement, so a purchase racing the change cannot slip between a
+/// check and the write). None: nothing was written.
+pub async fn update_event(tx: &mut Tx, id: Uuid, f: &EventFields<'_>, now: Ts) -> Result<Option<EventRow>, DbError> {
+    let sql = concat!(
+        "UPDATE ticketing_events SET name = $2, description = $3, venue = $4, search = $5, starts_at = $6,
+           ends_at = $7, capacity = $8, price_minor = $9, currency = $10, updated_at = $11
+         WHERE id = $1 AND seats_sold <= $8 AND status <> 'cancelled' RETURNING ",
+        columns!()
+    );
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_as::<_, EventRow>(sql)
+            .bind(id)
+            .bind(f.name)
+            .bind(f.description)
+            .bind(f.venue)
+            .bind(search(f))
+            .bind(f.starts_at)
+            .bind(f.ends_at)
+            .bind(f.capacity)
+            .bind(f.price_minor)
+            .bind(f.currency)
+            .bind(now)
+            .fetch_optional(conn)
+            .await
+    })?)
+}
+
+/// Moves the event to `status` from one of `from`; publishing stamps the first publication.
+/// None: it was not in one of `from` (or is gone).
+pub async fn set_status(
+    tx: &mut Tx,
+    id: Uuid,
+    status: &str,
+    from: &[&str],
+    now: Ts,
+) -> Result<Option<EventRow>, DbError> {
+    let (a, b) = (from.first().copied().unwrap_or(""), from.get(1).copied().unwrap_or(""));
+    let sql = concat!(
+        "UPDATE ticketing_events SET status = $2, updated_at = $3,
+           published_at = CASE WHEN $2 = 'published' AND published_at IS NULL THEN $3 ELSE published_at END
+         WHERE id = $1 AND status IN ($4, $5) RETURNING ",
+        columns!()
+    );
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_as::<_, EventRow>(sql).bind(id).bind(status).bind(now).bind(a).bind(b).fetch_optional(conn).await
+    })?)
+}
+
+/// Deletes the event if no seat of it was ever sold; false when one was (or it is gone).
+pub async fn delete_unsold_event(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
+    let n = execute_tx!(tx, sqlx::query("DELETE FROM ticketing_events WHERE id = $1 AND seats_sold = 0").bind(id))?;
+    Ok(n == 1)
+}
+
+/// How a list of events is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Soonest first, by start time.
+    StartsAt,
+    /// Newest first.
+    CreatedAt,
+}
+
+/// What a list of events is narrowed to; `caller`'s own drafts are listed with the public events.
+pub struct Filter {
+    pub caller: Option<Uuid>,
+    pub owner: Option<Uuid>,
+    /// A LIKE pattern over the folded name and venue.
+    pub pattern: Option<String>,
+    pub starts_after: Option<Ts>,
+    pub starts_before: Option<Ts>,
+    pub has_seats: bool,
+    pub order: Order,
+    /// The last row of the previous page: its start time and id.
+    pub after: Option<(Ts, Uuid)>,
+    pub limit: i64,
+}
+
+pub async fn list_events(db: &Db, f: &Filter) -> Result<Vec<EventRow>, DbError> {
+    /// The list's statement, ordered by `$order` and continuing after `$after`.
+    macro_rules! listing {
+        ($after:literal, $order:literal) => {
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM ticketing_events
+                 WHERE (published_at IS NOT NULL OR owner_id = $1)
+                   AND ($2 IS NULL OR owner_id = $2)
+                   AND ($3 IS NULL OR search LIKE $3 ESCAPE '\\')
+                   AND ($4 IS NULL OR starts_at > $4)
+                   AND ($5 IS NULL OR starts_at < $5)
+                   AND ($6 = FALSE OR (status = 'published' AND seats_sold < capacity))
+                   AND ($7 = FALSE OR ",
+                $after,
+                ") ORDER BY ",
+                $order,
+                " LIMIT $10"
+            )
+        };
+    }
+    let sql = match f.order {
+        Order::StartsAt => listing!("(starts_at > $8 OR (starts_at = $8 AND id > $9))", "starts_at, id"),
+        Order::CreatedAt => listing!("id < $9", "id DESC"),
+    };
+    let (at, id) = f.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    // With no caller, `owner_id = NULL` matches nothing.
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, EventRow>(sql)
+            .bind(f.caller)
+            .bind(f.owner)
+            .bind(f.pattern.as_deref())
+            .bind(f.starts_after)
+            .bind(f.starts_before)
+            .bind(f.has_seats)
+            .bind(f.after.is_some())
+            .bind(at)
+            .bind(id)
+            .bind(f.limit + 1)
+            .fetch_all(pool)
+            .await
+    })?)
+}
+
+/// Every event `owner` created, oldest first (for their data export).
+pub async fn owned_events(db: &Db, owner: Uuid) -> Result<Vec<EventRow>, DbError> {
+    let sql = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE owner_id = $1 ORDER BY id");
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, EventRow>(sql).bind(owner).fetch_all(pool).await)?)
+}
+
+/// Whether `owner` has an event others could see.
+pub async fn has_published(tx: &mut Tx, owner: Uuid) -> Result<bool, DbError> {
+    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT id FROM ticketing_events WHERE owner_id = $1 AND published_at IS NOT NULL LIMIT 1")
+            .bind(owner)
+            .fetch_optional(conn)
+            .await
+    })?;
+    Ok(row.is_some())
+}
