@@ -90,7 +90,7 @@ pub struct Event {
     pub seats_sold: i64,
     /// Seats still for sale.
     pub seats_left: i64,
-    /// Price of one ticket, a decimal string in the currency's minor unit (`"25.00"`).
+    /// Price of one ticket, a decimal string with the currency's decimals (`"25.00"`).
     pub price: String,
     /// ISO 4217 code.
     pub currency: String,

@@ -140,8 +140,8 @@ async fn list_events(
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<axum::Json<Page<Event>>> {
     let limit = PageQuery { limit: q.limit, cursor: None }.limit()?;
-    if q.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
-        return Err(ApiError::invalid_field("q", "must be at most 100 characters"));
+    if q.q.as_ref().is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control)) {
+        return Err(ApiError::invalid_field("q", "must be at most 100 characters, without control characters"));
     }
     let query = EventQuery {
         q: q.q,
@@ -159,7 +159,8 @@ async fn list_events(
 /// Create an event, as a draft; needs a verified email address or phone number (403
 /// `verification_required`).
 #[utoipa::path(post, path = "/api/v1/ticketing/events", tag = "ticketing", security(("bearer" = [])),
-    request_body = CreateEventRequest, responses((status = 201, body = Event)))]
+    request_body = CreateEventRequest, responses((status = 201, body = Event),
+        (status = 403, description = "verification_required", body = platform::error::Problem)))]
 async fn create_event(
     State(s): State<TicketingState>,
     me: AuthUser,
@@ -193,7 +194,8 @@ async fn get_event(
 /// Change an event (owner or admin).
 #[utoipa::path(patch, path = "/api/v1/ticketing/events/{id}", tag = "ticketing", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Event id")), request_body = UpdateEventRequest,
-    responses((status = 200, body = Event)))]
+    responses((status = 200, body = Event), (status = 403, description = "forbidden", body = platform::error::Problem),
+        (status = 409, description = "capacity_below_sold or event_cancelled", body = platform::error::Problem)))]
 async fn update_event(
     State(s): State<TicketingState>,
     me: AuthUser,
@@ -215,7 +217,8 @@ async fn update_event(
 
 /// Delete an event of which no ticket was sold (owner or admin; 409 `event_has_tickets`).
 #[utoipa::path(delete, path = "/api/v1/ticketing/events/{id}", tag = "ticketing", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Event id")), responses((status = 204, description = "Deleted")))]
+    params(("id" = Uuid, Path, description = "Event id")), responses((status = 204, description = "Deleted"),
+        (status = 403, description = "forbidden", body = platform::error::Problem), (status = 409, description = "event_has_tickets", body = platform::error::Problem)))]
 async fn delete_event(State(s): State<TicketingState>, me: AuthUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
     s.ticketing.delete_event(&me, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -223,7 +226,8 @@ async fn delete_event(State(s): State<TicketingState>, me: AuthUser, Path(id): P
 
 /// Publish a draft (owner or admin): it becomes public.
 #[utoipa::path(post, path = "/api/v1/ticketing/events/{id}/publish", tag = "ticketing", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Event id")), responses((status = 200, body = Event)))]
+    params(("id" = Uuid, Path, description = "Event id")), responses((status = 200, body = Event),
+        (status = 403, description = "forbidden", body = platform::error::Problem), (status = 409, description = "event_cancelled", body = platform::error::Problem)))]
 async fn publish_event(
     State(s): State<TicketingState>,
     me: AuthUser,
@@ -234,7 +238,8 @@ async fn publish_event(
 
 /// Cancel an event (owner or admin): it is no longer sold.
 #[utoipa::path(post, path = "/api/v1/ticketing/events/{id}/cancel", tag = "ticketing", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Event id")), responses((status = 200, body = Event)))]
+    params(("id" = Uuid, Path, description = "Event id")), responses((status = 200, body = Event),
+        (status = 403, description = "forbidden", body = platform::error::Problem)))]
 async fn cancel_event(
     State(s): State<TicketingState>,
     me: AuthUser,

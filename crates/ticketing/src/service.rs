@@ -16,6 +16,9 @@ type Result<T> = std::result::Result<T, TicketingError>;
 
 /// Seats an event may have at most.
 pub const MAX_CAPACITY: i64 = 50_000;
+/// The highest ticket price, in whole units of its currency: ten tickets of a bundle of many
+/// events stay far inside 64-bit minor units in any currency.
+pub const MAX_PRICE: i64 = 1_000_000;
 
 /// An event's fields as given (a new event needs all but `description` and `venue`).
 #[derive(Debug, Clone, Default)]
@@ -104,8 +107,19 @@ fn checked(input: &EventInput, current: Option<&EventRow>, now: Ts) -> Result<Ch
     if venue.chars().count() > 200 {
         errors.push(FieldError::new("venue", "must be at most 200 characters"));
     }
+    // One line each, shown on tickets and lists; PostgreSQL stores no NUL character at all.
+    for (field, text) in [("name", &name), ("venue", &venue)] {
+        if text.chars().any(char::is_control) {
+            errors.push(FieldError::new(field, "must not contain control characters"));
+        }
+    }
+    if description.contains('\0') {
+        errors.push(FieldError::new("description", "must not contain NUL characters"));
+    }
+    // A start moved (or set) must be ahead; one sent back unchanged may have passed.
     if let Some(start) = input.starts_at
         && start <= now
+        && current.is_none_or(|c| c.starts_at != start)
     {
         errors.push(FieldError::new("starts_at", "must be in the future"));
     }
@@ -127,7 +141,8 @@ fn checked(input: &EventInput, current: Option<&EventRow>, now: Ts) -> Result<Ch
                 let changed = current.is_some_and(|c| c.currency != code);
                 match (&price_text, current) {
                     (Some(text), _) => match money::parse_amount(text, exponent) {
-                        Ok(minor) => price_minor = minor,
+                        Ok(minor) if minor <= MAX_PRICE * 10i64.pow(exponent) => price_minor = minor,
+                        Ok(_) => errors.push(FieldError::new("price", format!("must be at most {MAX_PRICE}"))),
                         Err(m) => errors.push(FieldError::new("price", m)),
                     },
                     (None, Some(_)) if changed => {
@@ -253,7 +268,7 @@ impl Ticketing {
     /// The event, if the caller may change it: 404 when they may not see it, 403 when they see
     /// it but are not its owner or an admin.
     async fn own_event(&self, tx: &mut platform::db::Tx, user: &AuthUser, id: Uuid) -> Result<EventRow> {
-        let row = store::event_in(tx, id).await?.ok_or(TicketingError::NotFound)?;
+        let row = store::event_for_update(tx, id).await?.ok_or(TicketingError::NotFound)?;
         if !row.visible_to(Some((user.user_id, user.is_admin()))) {
             return Err(TicketingError::NotFound);
         }
@@ -274,8 +289,13 @@ impl Ticketing {
         }
         let checked = checked(input, Some(&current), now)?;
         let Some(row) = store::update_event(&mut tx, id, &checked.fields(), now).await? else {
-            let sold = store::event_in(&mut tx, id).await?.map_or(current.seats_sold, |r| r.seats_sold);
-            return Err(TicketingError::CapacityBelowSold { sold });
+            // Refused by the statement's own condition: tell which held (the event may have
+            // been cancelled or deleted since it was read).
+            return Err(match store::event_for_update(&mut tx, id).await? {
+                None => TicketingError::NotFound,
+                Some(r) if r.status == EventStatus::Cancelled.as_str() => TicketingError::EventCancelled,
+                Some(r) => TicketingError::CapacityBelowSold { sold: r.seats_sold },
+            });
         };
         tx.commit().await?;
         Ok(row.into())
@@ -298,7 +318,10 @@ impl Ticketing {
             return Ok(current.into());
         }
         let Some(row) = store::set_status(&mut tx, id, to.as_str(), from, Ts::now()).await? else {
-            return Err(TicketingError::EventCancelled);
+            return Err(match store::event_for_update(&mut tx, id).await? {
+                None => TicketingError::NotFound,
+                Some(_) => TicketingError::EventCancelled,
+            });
         };
         events::event_changed(&self.platform.outbox, &mut tx, kind, &row).await?;
         tx.commit().await?;
@@ -306,8 +329,8 @@ impl Ticketing {
         Ok(row.into())
     }
 
-    /// Deletes an event no seat of which was sold (owner or admin); one with tickets is
-    /// cancelled instead.
+    /// Deletes an event none of whose seats is taken (owner or admin); one with tickets
+    /// answers `event_has_tickets` (cancel it instead, which keeps it for its buyers).
     pub async fn delete_event(&self, user: &AuthUser, id: Uuid) -> Result<()> {
         let mut tx = self.platform.db.begin().await?;
         self.own_event(&mut tx, user, id).await?;

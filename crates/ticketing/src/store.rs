@@ -30,6 +30,25 @@ fn search(fields: &EventFields<'_>) -> String {
     crate::model::fold(&format!("{} {}", fields.name, fields.venue))
 }
 
+/// Binds `$1` the id, `$2`–`$10` the fields and `$11` the time, the numbering both the insert
+/// and the update use.
+macro_rules! bind_event {
+    ($query:expr, $id:expr, $f:expr, $now:expr) => {
+        $query
+            .bind($id)
+            .bind($f.name)
+            .bind($f.description)
+            .bind($f.venue)
+            .bind(search($f))
+            .bind($f.starts_at)
+            .bind($f.ends_at)
+            .bind($f.capacity)
+            .bind($f.price_minor)
+            .bind($f.currency)
+            .bind($now)
+    };
+}
+
 pub async fn insert_event(
     tx: &mut Tx,
     id: Uuid,
@@ -38,28 +57,15 @@ pub async fn insert_event(
     now: Ts,
 ) -> Result<EventRow, DbError> {
     let sql = concat!(
-        "INSERT INTO ticketing_events (id, owner_id, name, description, venue, search, starts_at, ends_at, capacity,
-           seats_sold, price_minor, currency, status, published_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, 'draft', NULL, $12, $12) RETURNING ",
+        "INSERT INTO ticketing_events (id, name, description, venue, search, starts_at, ends_at, capacity,
+           price_minor, currency, created_at, updated_at, owner_id, seats_sold, status, published_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, 0, 'draft', NULL) RETURNING ",
         columns!()
     );
-    Ok(with_tx!(tx, |conn| {
-        sqlx::query_as::<_, EventRow>(sql)
-            .bind(id)
-            .bind(owner)
-            .bind(f.name)
-            .bind(f.description)
-            .bind(f.venue)
-            .bind(search(f))
-            .bind(f.starts_at)
-            .bind(f.ends_at)
-            .bind(f.capacity)
-            .bind(f.price_minor)
-            .bind(f.currency)
-            .bind(now)
-            .fetch_one(conn)
-            .await
-    })?)
+    Ok(with_tx!(tx, |conn| bind_event!(sqlx::query_as::<_, EventRow>(sql), id, f, now)
+        .bind(owner)
+        .fetch_one(conn)
+        .await)?)
 }
 
 pub async fn event(db: &Db, id: Uuid) -> Result<Option<EventRow>, DbError> {
@@ -67,9 +73,16 @@ pub async fn event(db: &Db, id: Uuid) -> Result<Option<EventRow>, DbError> {
     Ok(with_db!(db, |pool| sqlx::query_as::<_, EventRow>(sql).bind(id).fetch_optional(pool).await)?)
 }
 
-pub async fn event_in(tx: &mut Tx, id: Uuid) -> Result<Option<EventRow>, DbError> {
-    let sql = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE id = $1");
-    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, EventRow>(sql).bind(id).fetch_optional(conn).await)?)
+/// An event read inside a write transaction, locked against concurrent changes on PostgreSQL
+/// (SQLite's write transactions are exclusive already): a change computed from it is not lost
+/// to another made meanwhile.
+pub async fn event_for_update(tx: &mut Tx, id: Uuid) -> Result<Option<EventRow>, DbError> {
+    const SQL: &str = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE id = $1");
+    const SQL_LOCKED: &str = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE id = $1 FOR UPDATE");
+    Ok(match tx {
+        Tx::Sqlite(inner, _) => sqlx::query_as::<_, EventRow>(SQL).bind(id).fetch_optional(&mut **inner).await,
+        Tx::Postgres(inner) => sqlx::query_as::<_, EventRow>(SQL_LOCKED).bind(id).fetch_optional(&mut **inner).await,
+    }?)
 }
 
 /// Writes `f` over the event, unless its capacity would go below the seats sold by then (the
@@ -82,22 +95,7 @@ pub async fn update_event(tx: &mut Tx, id: Uuid, f: &EventFields<'_>, now: Ts) -
          WHERE id = $1 AND seats_sold <= $8 AND status <> 'cancelled' RETURNING ",
         columns!()
     );
-    Ok(with_tx!(tx, |conn| {
-        sqlx::query_as::<_, EventRow>(sql)
-            .bind(id)
-            .bind(f.name)
-            .bind(f.description)
-            .bind(f.venue)
-            .bind(search(f))
-            .bind(f.starts_at)
-            .bind(f.ends_at)
-            .bind(f.capacity)
-            .bind(f.price_minor)
-            .bind(f.currency)
-            .bind(now)
-            .fetch_optional(conn)
-            .await
-    })?)
+    Ok(with_tx!(tx, |conn| bind_event!(sqlx::query_as::<_, EventRow>(sql), id, f, now).fetch_optional(conn).await)?)
 }
 
 /// Moves the event to `status` from one of `from`; publishing stamps the first publication.
@@ -121,7 +119,8 @@ pub async fn set_status(
     })?)
 }
 
-/// Deletes the event if no seat of it was ever sold; false when one was (or it is gone).
+/// Deletes the event if none of its seats is taken; false when one is (or it is gone). (Once
+/// tickets are stored, any ticket of the event, void or not, will keep it.)
 pub async fn delete_unsold_event(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
     let n = execute_tx!(tx, sqlx::query("DELETE FROM ticketing_events WHERE id = $1 AND seats_sold = 0").bind(id))?;
     Ok(n == 1)
@@ -144,6 +143,7 @@ pub struct Filter {
     pub pattern: Option<String>,
     pub starts_after: Option<Ts>,
     pub starts_before: Option<Ts>,
+    /// Only events still on sale: published, not started, seats left.
     pub has_seats: bool,
     pub order: Order,
     /// The last row of the previous page: its start time and id.
@@ -164,7 +164,7 @@ pub async fn list_events(db: &Db, f: &Filter) -> Result<Vec<EventRow>, DbError> 
                    AND ($3 IS NULL OR search LIKE $3 ESCAPE '\\')
                    AND ($4 IS NULL OR starts_at > $4)
                    AND ($5 IS NULL OR starts_at < $5)
-                   AND ($6 = FALSE OR (status = 'published' AND seats_sold < capacity))
+                   AND ($6 = FALSE OR (status = 'published' AND seats_sold < capacity AND starts_at > $11))
                    AND ($7 = FALSE OR ",
                 $after,
                 ") ORDER BY ",
@@ -191,6 +191,7 @@ pub async fn list_events(db: &Db, f: &Filter) -> Result<Vec<EventRow>, DbError> 
             .bind(at)
             .bind(id)
             .bind(f.limit + 1)
+            .bind(Ts::now())
             .fetch_all(pool)
             .await
     })?)

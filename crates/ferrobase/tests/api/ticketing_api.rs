@@ -129,6 +129,9 @@ async fn fields_are_checked_with_their_codes(app: TestApp) {
         (json!({"price": "1e3"}), "price"),
         (json!({"currency": "XXX"}), "currency"),
         (json!({"currency": "ABC"}), "currency"),
+        (json!({"name": "Null\u{0}name"}), "name"),
+        (json!({"venue": "Two\nlines"}), "venue"),
+        (json!({"description": "nul \u{0} inside"}), "description"),
     ] {
         let r = app.post("/api/v1/ticketing/events", Some(&org.access), bad(patch.clone())).await;
         assert!(r.status == 422 && r.text.contains(&format!("\"{field}\"")), "{patch}: {} {}", r.status, r.text);
@@ -147,6 +150,11 @@ async fn fields_are_checked_with_their_codes(app: TestApp) {
     assert!(r.status == 422 && r.text.contains("ends_at"), "{}", r.text);
     let free = app.patch(&path, Some(&org.access), json!({"price": "0"})).await.expect(200).json;
     assert_eq!(free["price"], "0.00");
+    // A start sent back unchanged is fine; a price past the cap is not.
+    app.patch(&path, Some(&org.access), json!({"starts_at": free["starts_at"]})).await.expect(200);
+    let r = app.patch(&path, Some(&org.access), json!({"price": "1000000.01"})).await;
+    assert!(r.status == 422 && r.text.contains("price"), "{}", r.text);
+    app.patch(&path, Some(&org.access), json!({"price": "1000000"})).await.expect(200);
     app.get("/api/v1/ticketing/events/not-an-id", None).await.expect_problem(404, "not_found");
 }
 
@@ -222,6 +230,8 @@ async fn search_filters_orders_and_cursors(app: TestApp) {
         ("owner_id=nope", 400),
         ("starts_after=yesterday", 400),
         ("has_seats=maybe", 400),
+        ("q=a%00b", 422),
+        ("cursor=2026-01-01T00:00:00Z~%00", 422),
     ] {
         let r = app.get(&format!("/api/v1/ticketing/events?{query}"), None).await;
         assert_eq!(r.status, status, "{query}: {}", r.text);
@@ -266,8 +276,85 @@ async fn postgres_publication_and_cancellation_reach_the_broker() {
     publication_and_cancellation_reach_the_broker(testkit::Backend::Postgres).await;
 }
 
+/// Runs `sql` with `id` as `$1` on the app's database (for states only purchases will make).
+async fn force(app: &TestApp, sql: &'static str, id: &str) {
+    let db = app.db().await;
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    platform::with_db!(&db, |pool| sqlx::query(sql).bind(id).execute(pool).await.map(|_| ())).unwrap();
+}
+
+/// The names of the events on sale.
+async fn on_sale(app: &TestApp) -> Vec<String> {
+    names(&app.get("/api/v1/ticketing/events?has_seats=true", None).await.expect(200).json)
+}
+
+async fn sold_seats_bound_capacity_deletion_and_sales(app: TestApp) {
+    let org = app.register_verified("seats@example.com").await;
+    let e = create(&app, &org, event_body("Busy", "Stadium", 6)).await;
+    let id = e["id"].as_str().unwrap().to_string();
+    publish(&app, &org, &id).await;
+    force(&app, "UPDATE ticketing_events SET seats_sold = 20 WHERE id = $1", &id).await;
+    let path = format!("/api/v1/ticketing/events/{id}");
+    let seen = app.get(&path, None).await.expect(200).json;
+    assert_eq!((seen["seats_sold"].as_i64(), seen["seats_left"].as_i64()), (Some(20), Some(30)));
+    app.patch(&path, Some(&org.access), json!({"capacity": 19})).await.expect_problem(409, "capacity_below_sold");
+    let exact = app.patch(&path, Some(&org.access), json!({"capacity": 20})).await.expect(200).json;
+    assert_eq!(exact["seats_left"], 0);
+    app.delete(&path, Some(&org.access), None).await.expect_problem(409, "event_has_tickets");
+    // Sold out, or started: not on sale, so not listed as having seats.
+    assert!(on_sale(&app).await.is_empty());
+    let other = create(&app, &org, event_body("Started", "Field", 6)).await;
+    let other_id = other["id"].as_str().unwrap().to_string();
+    publish(&app, &org, &other_id).await;
+    assert_eq!(on_sale(&app).await, ["Started"]);
+    force(&app, "UPDATE ticketing_events SET starts_at = '2020-01-01T00:00:00.000000Z' WHERE id = $1", &other_id).await;
+    assert!(on_sale(&app).await.is_empty(), "an event that has started is not on sale");
+    // An event cancelled before it was published stays private.
+    let quiet = create(&app, &org, event_body("Never shown", "Attic", 6)).await;
+    let quiet_path = format!("/api/v1/ticketing/events/{}", quiet["id"].as_str().unwrap());
+    app.post(&format!("{quiet_path}/cancel"), Some(&org.access), json!({})).await.expect(200);
+    app.get(&quiet_path, None).await.expect_problem(404, "not_found");
+}
+
+async fn equal_start_times_page_without_loss_or_repeat(app: TestApp) {
+    let org = app.register_verified("ties@example.com").await;
+    let (start, end) = (in_days(9), in_days(10));
+    for i in 0..5 {
+        let body = json!({"name": format!("Tie {i}"), "starts_at": start, "ends_at": end, "capacity": 5,
+                          "price": "1", "currency": "USD"});
+        let e = create(&app, &org, body).await;
+        publish(&app, &org, e["id"].as_str().unwrap()).await;
+    }
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let c = cursor.as_ref().map(|c| format!("&cursor={}", c.replace('+', "%2B"))).unwrap_or_default();
+        let page = app.get(&format!("/api/v1/ticketing/events?limit=2{c}"), None).await.expect(200).json;
+        seen.extend(names(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["Tie 0", "Tie 1", "Tie 2", "Tie 3", "Tie 4"]);
+}
+
+async fn a_phone_verified_user_creates_events(app: TestApp) {
+    app.post("/api/v1/auth/phone/send-code", None, json!({"phone": "+14155550123"})).await.expect(202);
+    let sms = testkit::read_sms(&app.sms_dir(), "+14155550123", 1).await;
+    let signed = app
+        .post("/api/v1/auth/phone/verify", None, json!({"phone": "+14155550123", "code": testkit::code_in(&sms)}))
+        .await
+        .expect(200);
+    let token = signed.json["access_token"].as_str().unwrap();
+    app.post("/api/v1/ticketing/events", Some(token), event_body("By phone", "Kiosk", 3)).await.expect(201);
+}
+
 testkit::api_tests!(
     who_creates_sees_and_changes_events,
     fields_are_checked_with_their_codes,
     search_filters_orders_and_cursors,
+    sold_seats_bound_capacity_deletion_and_sales,
+    equal_start_times_page_without_loss_or_repeat,
+    a_phone_verified_user_creates_events,
 );
