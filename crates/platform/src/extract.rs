@@ -22,10 +22,55 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await.map_err(json_rejection)?;
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Expected a body with `Content-Type: application/json`.",
+            ));
+        }
+        let body = axum::body::Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
+            }
+            _ => ApiError::bad_request("unreadable_body", "The request body could not be read."),
+        })?;
+        if escapes_nul(&body) {
+            let mut e = ApiError::validation(vec![FieldError::new("", "must not contain NUL characters (\\u0000)")]);
+            e.code = "nul_character";
+            e.detail = "Text in the body must not contain NUL characters (\\u0000).".into();
+            return Err(e);
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&body).map_err(json_rejection)?;
         value.validate().map_err(garde_errors)?;
         Ok(Json(value))
     }
+}
+
+/// `application/json` or another `application/…+json` type, parameters aside.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether a JSON text holds the escape of a NUL character (`\u0000` after an odd run of
+/// backslashes; an even run is escaped backslashes followed by plain text). JSON strings cannot
+/// hold a raw NUL byte, and PostgreSQL's text columns cannot hold the character at all: refused
+/// here, it is the client's 422 on every backend instead of a database error.
+fn escapes_nul(body: &[u8]) -> bool {
+    const ESCAPE: &[u8] = b"u0000";
+    let mut from = 0;
+    while let Some(found) = body[from..].windows(ESCAPE.len()).position(|w| w == ESCAPE) {
+        let at = from + found;
+        if body[..at].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1 {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -82,6 +127,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // `%00` is always a NUL byte (a literal `%` is `%25`), which no text column of
+        // PostgreSQL holds: refused as the client's mistake on every backend.
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(ApiError::bad_request("invalid_query", "Query parameters must not contain NUL characters."));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
@@ -116,4 +166,31 @@ where
     D: serde::Deserializer<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_escape_is_found_and_escaped_backslashes_are_not_one() {
+        assert!(escapes_nul(br#"{"a":"x\u0000"}"#));
+        assert!(escapes_nul(br#"{"a":"\\\u0000"}"#), "an escaped backslash, then the escape");
+        assert!(!escapes_nul(br#"{"a":"\\u0000"}"#), "an escaped backslash, then text");
+        assert!(!escapes_nul(br#"{"a":"u0000 \u0001"}"#));
+        assert!(!escapes_nul(b""));
+    }
+
+    #[test]
+    fn json_content_types() {
+        let with = |v: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(axum::http::header::CONTENT_TYPE, v.parse().unwrap());
+            json_content_type(&h)
+        };
+        assert!(
+            with("application/json") && with("Application/JSON; charset=utf-8") && with("application/problem+json")
+        );
+        assert!(!with("text/plain") && !with("application/jsonx") && !json_content_type(&axum::http::HeaderMap::new()));
+    }
 }

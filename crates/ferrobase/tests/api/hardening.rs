@@ -326,7 +326,34 @@ async fn forgot_password_answers_before_looking_at_the_account(app: TestApp) {
     assert!(testkit::mails_to(&app.mail_dir(), "unknown@example.com").is_empty());
 }
 
+/// A NUL character is text no column of PostgreSQL can hold: anywhere in a body it is refused
+/// as the client's mistake (422 `nul_character`), on every backend alike, never a 500; an
+/// escaped backslash before `u0000` is just text.
+async fn nul_characters_are_refused_in_any_body(app: TestApp) {
+    let a = app.register_verified("nul@example.com").await;
+    let room = app.post("/api/v1/chat/rooms", Some(&a.access), json!({"name": "Nul", "visibility": "private"})).await;
+    let room = room.expect(201).json["id"].as_str().unwrap().to_string();
+    let messages = format!("/api/v1/chat/rooms/{room}/messages");
+    let project = app.post("/api/v1/work/projects", Some(&a.access), json!({"name": "Nul"})).await.expect(201);
+    let project = project.json["id"].as_str().unwrap().to_string();
+    for (path, body) in [
+        (messages.as_str(), json!({"content": "a\u{0}b"})),
+        ("/api/v1/work/tasks", json!({"project_id": project, "title": "t", "description": "x\u{0}"})),
+        ("/api/v1/chat/rooms", json!({"name": "n", "description": "\u{0}"})),
+    ] {
+        let r = app.post(path, Some(&a.access), body).await;
+        assert_eq!((r.status, r.code()), (422, "nul_character"), "{path}: {}", r.text);
+    }
+    for path in [format!("/api/v1/work/tasks?project_id={project}&q=%00"), "/api/v1/chat/rooms?q=a%00".into()] {
+        let r = app.get(&path, Some(&a.access)).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_query"), "{path}: {}", r.text);
+    }
+    let text = app.post(&messages, Some(&a.access), json!({"content": "a\\u0000b"})).await.expect(201);
+    assert_eq!(text.json["content"], "a\\u0000b");
+}
+
 testkit::api_tests!(
+    nul_characters_are_refused_in_any_body,
     forgot_password_answers_before_looking_at_the_account,
     invitation_routes_refuse_strangers_and_accept_once,
     invitations_expire_can_be_withdrawn_and_follow_any_verification,

@@ -129,13 +129,15 @@ async fn fields_are_checked_with_their_codes(app: TestApp) {
         (json!({"price": "1e3"}), "price"),
         (json!({"currency": "XXX"}), "currency"),
         (json!({"currency": "ABC"}), "currency"),
-        (json!({"name": "Null\u{0}name"}), "name"),
+        (json!({"name": "Tab\tname"}), "name"),
         (json!({"venue": "Two\nlines"}), "venue"),
-        (json!({"description": "nul \u{0} inside"}), "description"),
     ] {
         let r = app.post("/api/v1/ticketing/events", Some(&org.access), bad(patch.clone())).await;
         assert!(r.status == 422 && r.text.contains(&format!("\"{field}\"")), "{patch}: {} {}", r.status, r.text);
     }
+    // A NUL character anywhere is refused before the fields are looked at.
+    let r = app.post("/api/v1/ticketing/events", Some(&org.access), bad(json!({"description": "nul \u{0} inside"})));
+    assert_eq!(r.await.code(), "nul_character");
     let far = bad(json!({"starts_at": "9999-12-30T00:00:00Z", "ends_at": "9999-12-31T00:00:00Z"}));
     app.post("/api/v1/ticketing/events", Some(&org.access), far).await.expect(201);
     let r = app.post("/api/v1/ticketing/events", Some(&org.access), bad(json!({"starts_at": "10000-01-01T00:00:00Z"})));
@@ -230,8 +232,8 @@ async fn search_filters_orders_and_cursors(app: TestApp) {
         ("owner_id=nope", 400),
         ("starts_after=yesterday", 400),
         ("has_seats=maybe", 400),
-        ("q=a%00b", 422),
-        ("cursor=2026-01-01T00:00:00Z~%00", 422),
+        ("q=a%00b", 400),
+        ("cursor=2026-01-01T00:00:00Z~%00", 400),
     ] {
         let r = app.get(&format!("/api/v1/ticketing/events?{query}"), None).await;
         assert_eq!(r.status, status, "{query}: {}", r.text);

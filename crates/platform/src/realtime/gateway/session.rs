@@ -57,8 +57,11 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
         return;
     }
     let auth_by = if user.is_none() { Instant::now() + AUTH_TIMEOUT } else { far_future() };
-    if let Some(u) = &user {
-        gateway.hub.bind(&conn, u);
+    if let Some(u) = &user
+        && !bind_live(&gateway, &conn, u).await
+    {
+        close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
+        return;
     }
     let ended = conn.ended.clone();
     let audit = conn.audit.clone();
@@ -218,6 +221,16 @@ fn next_input<'a>(
     })
 }
 
+/// Binds `conn` to `user`'s session so that ending the session closes it, and tells whether the
+/// session is still live. A session ended after its token was checked but before the binding
+/// found no connection to close; asked after binding, the check sees such an end (its caches
+/// are dropped before connections are told), and an end after binding finds the connection.
+/// A check that could not be made (database down) keeps the connection, as the token check did.
+async fn bind_live(gateway: &Gateway, conn: &Connection, user: &AuthUser) -> bool {
+    gateway.hub.bind(conn, user);
+    !matches!(gateway.auth.sessions.check(user.user_id, user.session_id).await, Ok(None))
+}
+
 impl Session {
     /// A one-topic socket whose topic was taken away by a re-authorisation has nothing left.
     fn lost_its_topic(&self) -> bool {
@@ -314,7 +327,13 @@ impl Session {
                         error_frame(&reference, "user_mismatch", "A connection stays with one user.")
                     }
                     Ok(user) => {
-                        self.gateway.hub.bind(&self.conn, &user);
+                        if !bind_live(&self.gateway, &self.conn, &user).await {
+                            // The connection stays with the session it had, if any.
+                            if let Some(before) = &self.user {
+                                self.gateway.hub.bind(&self.conn, before);
+                            }
+                            return error_frame(&reference, "session_revoked", "The session has ended; sign in again.");
+                        }
                         // A fresh token may carry less (a role taken away, a membership ended
                         // while a revocation was lost): every subscription is asked again.
                         if self.user.is_some() {
