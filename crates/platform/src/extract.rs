@@ -60,7 +60,7 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
 /// backslashes; an even run is escaped backslashes followed by plain text). JSON strings cannot
 /// hold a raw NUL byte, and PostgreSQL's text columns cannot hold the character at all: refused
 /// here, it is the client's 422 on every backend instead of a database error.
-fn escapes_nul(body: &[u8]) -> bool {
+pub(crate) fn escapes_nul(body: &[u8]) -> bool {
     const ESCAPE: &[u8] = b"u0000";
     let mut from = 0;
     while let Some(found) = body[from..].windows(ESCAPE.len()).position(|w| w == ESCAPE) {

@@ -166,7 +166,8 @@ async fn run(
     let hub = &gateway.hub;
     let mut budget = Bucket::full(gateway.rate_burst);
     let mut conn = hub.connect();
-    hub.bind(&conn, &user);
+    // Ended meanwhile: the loop below sees it as any end.
+    gateway.bind_live(&conn, &user).await;
     let ended = conn.ended.clone();
     let audit = conn.audit.clone();
     let expires_in = Duration::from_secs(u64::try_from(user.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0));

@@ -348,6 +348,14 @@ async fn nul_characters_are_refused_in_any_body(app: TestApp) {
         let r = app.get(&path, Some(&a.access)).await;
         assert_eq!((r.status, r.code()), (400, "invalid_query"), "{path}: {}", r.text);
     }
+    // And over the realtime gateway.
+    let mut ws = app.ws("/api/v1/realtime", Some(&a.access)).await.unwrap();
+    let refused = ws.request(json!({"type": "chat.send", "room_id": room, "content": "a\u{0}b"}), "n").await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("nul_character")),
+        "{refused}"
+    );
     let text = app.post(&messages, Some(&a.access), json!({"content": "a\\u0000b"})).await.expect(201);
     assert_eq!(text.json["content"], "a\\u0000b");
 }

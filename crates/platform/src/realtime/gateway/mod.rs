@@ -9,7 +9,7 @@
 //! A malformed or unknown frame gets an `error` and the connection stays open. Frames are
 //! limited to 64 KiB and messages to a per-connection rate (close code 1008).
 
-use super::hub::{Frames, Hub};
+use super::hub::{Connection, Frames, Hub};
 use crate::auth::{AuthUser, Authenticator, bearer_token};
 use crate::error::ApiError;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
@@ -77,6 +77,26 @@ pub struct Gateway {
     pub rate_per_sec: f64,
     /// Messages a connection may send in a burst.
     pub rate_burst: f64,
+}
+
+impl Gateway {
+    /// Binds `conn` to `user`'s session, so that ending the session closes it, and tells whether
+    /// the session is still live; when it is not, the connection is told its session ended (its
+    /// loop closes it, as for any end). A session ended after its token was checked but before
+    /// the binding found no connection to close: asked after binding, the check sees such an
+    /// end (this instance drops its cached sessions before it tells connections), and an end
+    /// after binding finds the connection. A check that could not be made (database down)
+    /// keeps the connection, as the token check did. On another instance, an end whose
+    /// "session ended" message overtakes its cache announcement can still be missed until the
+    /// cached session expires (seconds).
+    pub async fn bind_live(&self, conn: &Connection, user: &AuthUser) -> bool {
+        self.hub.bind(conn, user);
+        let live = !matches!(self.auth.sessions.check(user.user_id, user.session_id).await, Ok(None));
+        if !live {
+            conn.ended.notify_one();
+        }
+        live
+    }
 }
 
 /// The gateway's route.

@@ -57,11 +57,9 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
         return;
     }
     let auth_by = if user.is_none() { Instant::now() + AUTH_TIMEOUT } else { far_future() };
-    if let Some(u) = &user
-        && !bind_live(&gateway, &conn, u).await
-    {
-        close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
-        return;
+    if let Some(u) = &user {
+        // Ended meanwhile: the loop's first look closes it, as for any ended session.
+        gateway.bind_live(&conn, u).await;
     }
     let ended = conn.ended.clone();
     let audit = conn.audit.clone();
@@ -221,16 +219,6 @@ fn next_input<'a>(
     })
 }
 
-/// Binds `conn` to `user`'s session so that ending the session closes it, and tells whether the
-/// session is still live. A session ended after its token was checked but before the binding
-/// found no connection to close; asked after binding, the check sees such an end (its caches
-/// are dropped before connections are told), and an end after binding finds the connection.
-/// A check that could not be made (database down) keeps the connection, as the token check did.
-async fn bind_live(gateway: &Gateway, conn: &Connection, user: &AuthUser) -> bool {
-    gateway.hub.bind(conn, user);
-    !matches!(gateway.auth.sessions.check(user.user_id, user.session_id).await, Ok(None))
-}
-
 impl Session {
     /// A one-topic socket whose topic was taken away by a re-authorisation has nothing left.
     fn lost_its_topic(&self) -> bool {
@@ -280,6 +268,10 @@ impl Session {
             return Some(error_frame(&Value::Null, "malformed_frame", "Frames are JSON objects with a `type`."));
         };
         let reference = frame.get("ref").cloned().unwrap_or(Value::Null);
+        // As at the HTTP edge: no text column of PostgreSQL holds a NUL character.
+        if crate::extract::escapes_nul(text.as_bytes()) {
+            return Some(error_frame(&reference, "nul_character", "Text must not contain NUL characters (\\u0000)."));
+        }
         let Some(kind) = frame.get("type").and_then(Value::as_str) else {
             return Some(error_frame(&reference, "malformed_frame", "Frames are JSON objects with a `type`."));
         };
@@ -327,11 +319,8 @@ impl Session {
                         error_frame(&reference, "user_mismatch", "A connection stays with one user.")
                     }
                     Ok(user) => {
-                        if !bind_live(&self.gateway, &self.conn, &user).await {
-                            // The connection stays with the session it had, if any.
-                            if let Some(before) = &self.user {
-                                self.gateway.hub.bind(&self.conn, before);
-                            }
+                        if !self.gateway.bind_live(&self.conn, &user).await {
+                            // The connection closes next, as for any ended session.
                             return error_frame(&reference, "session_revoked", "The session has ended; sign in again.");
                         }
                         // A fresh token may carry less (a role taken away, a membership ended
