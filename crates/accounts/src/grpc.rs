@@ -34,16 +34,8 @@ pub mod mail_pb {
 fn client<T>(request: &Request<T>, trusted: &[IpAddr]) -> ClientInfo {
     let peer = request.remote_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     let forwarded = request.metadata().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-    let ip = ClientIp::resolve(peer, trusted, forwarded);
-    ClientInfo {
-        network: ip.network(),
-        ip: ip.0.to_string(),
-        user_agent: request
-            .metadata()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(300).collect()),
-    }
+    let user_agent = request.metadata().get("user-agent").and_then(|v| v.to_str().ok());
+    ClientInfo::new(ClientIp::resolve(peer, trusted, forwarded), user_agent)
 }
 
 /// The largest request message (tokens are well under 2 KiB; fields are checked further below).

@@ -223,7 +223,7 @@ pub async fn set_avatar(tx: &mut Tx, id: Uuid, key: Option<&str>) -> Result<User
 
 /// Users ordered by id (creation order), after `cursor`, matching `q` in email or name.
 pub async fn list_users(db: &Db, q: Option<&str>, cursor: Option<Uuid>, limit: i64) -> Result<Vec<UserRow>, DbError> {
-    let pattern = q.map(|q| format!("%{}%", escape_like(&q.to_lowercase())));
+    let pattern = q.map(|q| platform::text::like_contains(&q.to_lowercase()));
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, UserRow>(concat!(
             "SELECT ",
@@ -239,10 +239,6 @@ pub async fn list_users(db: &Db, q: Option<&str>, cursor: Option<Uuid>, limit: i
         .fetch_all(pool)
         .await
     })?)
-}
-
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 /// Email accounts never verified and created before `before` (phone accounts are verified by

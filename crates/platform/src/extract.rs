@@ -23,16 +23,10 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !json_content_type(req.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Expected a body with `Content-Type: application/json`.",
-            ));
+            return Err(unsupported_media_type());
         }
         let body = axum::body::Bytes::from_request(req, state).await.map_err(|e| match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
-            }
+            StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
             _ => ApiError::bad_request("unreadable_body", "The request body could not be read."),
         })?;
         if escapes_nul(&body) {
@@ -45,6 +39,18 @@ where
         value.validate().map_err(garde_errors)?;
         Ok(Json(value))
     }
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "Expected a body with `Content-Type: application/json`.",
+    )
+}
+
+fn payload_too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
 }
 
 /// `application/json` or another `application/…+json` type, parameters aside.
@@ -84,10 +90,8 @@ pub fn json_rejection(rejection: JsonRejection) -> ApiError {
     let status = rejection.status();
     let text = rejection.body_text();
     match status {
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ApiError::new(status, "unsupported_media_type", "Expected a body with `Content-Type: application/json`.")
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "payload_too_large", "The request body is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => unsupported_media_type(),
+        StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
         StatusCode::UNPROCESSABLE_ENTITY => {
             // axum formats data errors as "<prefix>: <path>: <message>" (path omitted at the root).
             let detail = text

@@ -61,9 +61,29 @@ pub fn mention_candidates(content: &str) -> Vec<String> {
     out
 }
 
+/// `%text%` for a `LIKE … ESCAPE '\'` that finds `text` anywhere, its own `%`, `_` and `\`
+/// taken literally. Callers fold the case (or accents) of both sides first.
+pub fn like_contains(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_contains("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
 
     #[test]
     fn mentions_match_whole_names() {

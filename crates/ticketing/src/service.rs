@@ -170,20 +170,6 @@ fn checked(input: &EventInput, current: Option<&EventRow>, now: Ts) -> Result<Ch
     })
 }
 
-/// Escapes LIKE's wildcards in `text` (the statements use `ESCAPE '\'`).
-fn like_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 /// A page's cursor: the last event's start time and id (start-time order), or its id.
 fn cursor_of(row: &EventRow, order: Order) -> String {
     match order {
@@ -243,8 +229,12 @@ impl Ticketing {
     pub async fn events(&self, caller: Option<&AuthUser>, query: &EventQuery) -> Result<Page<Event>> {
         let order = if query.sort_by_creation { Order::CreatedAt } else { Order::StartsAt };
         let after = query.cursor.as_deref().filter(|c| !c.is_empty()).map(|c| parse_cursor(c, order)).transpose()?;
-        let pattern =
-            query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| like_pattern(&crate::model::fold(q)));
+        let pattern = query
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| platform::text::like_contains(&crate::model::fold(q)));
         let filter = Filter {
             caller: caller.map(|u| u.user_id),
             owner: query.owner_id,
@@ -357,11 +347,6 @@ impl Ticketing {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
-    }
 
     #[test]
     fn cursors_round_trip_and_bad_ones_are_refused() {

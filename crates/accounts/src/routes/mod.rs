@@ -58,12 +58,5 @@ pub fn router(accounts: Accounts, auth: Authenticator, uploads: Uploads) -> Open
 }
 
 fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
-    ClientInfo {
-        network: ip.network(),
-        ip: ip.0.to_string(),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(300).collect()),
-    }
+    ClientInfo::new(ip, headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()))
 }

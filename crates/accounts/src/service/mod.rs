@@ -62,6 +62,18 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+impl ClientInfo {
+    /// The client at `ip` (its network is what limits count), with its user agent, of which
+    /// 300 characters are kept. REST and gRPC build it alike.
+    pub fn new(ip: platform::http::ClientIp, user_agent: Option<&str>) -> Self {
+        ClientInfo {
+            network: ip.network(),
+            ip: ip.0.to_string(),
+            user_agent: user_agent.map(|s| s.chars().take(300).collect()),
+        }
+    }
+}
+
 /// The accounts service. Cheap to clone; other modules hold one to look users up.
 #[derive(Clone)]
 pub struct Accounts {

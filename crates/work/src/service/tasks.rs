@@ -121,15 +121,7 @@ fn decode_cursor(key: SortKey, descending: bool, cursor: &str) -> Result<After> 
 
 /// `%text%` for `LIKE`, lowercased, with `%`, `_` and `\` escaped.
 fn like_pattern(q: &str) -> String {
-    let mut out = String::from("%");
-    for c in q.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
+    platform::text::like_contains(&q.to_lowercase())
 }
 
 /// The `completed_at` rule: set on entering `done`, kept while done, cleared on leaving.
