@@ -352,6 +352,27 @@ async fn a_phone_verified_user_creates_events(app: TestApp) {
     app.post("/api/v1/ticketing/events", Some(token), event_body("By phone", "Kiosk", 3)).await.expect(201);
 }
 
+/// Partial changes made at once each land: one renames, the other moves, and neither undoes
+/// the other (each rewrites the row from what it read, so the read must be locked).
+async fn concurrent_partial_changes_both_land(app: TestApp) {
+    let org = app.register_verified("racing@example.com").await;
+    let mut rounds = Vec::new();
+    for i in 0..20 {
+        let e = create(&app, &org, event_body(&format!("Race {i}"), "Old hall", 8)).await;
+        let path = format!("/api/v1/ticketing/events/{}", e["id"].as_str().unwrap());
+        let rename = app.patch(&path, Some(&org.access), json!({"name": format!("Renamed {i}")}));
+        let moved = app.patch(&path, Some(&org.access), json!({"venue": "New hall"}));
+        let (a, b) = tokio::join!(rename, moved);
+        a.expect(200);
+        b.expect(200);
+        rounds.push((i, path));
+    }
+    for (i, path) in rounds {
+        let e = app.get(&path, Some(&org.access)).await.expect(200).json;
+        assert_eq!((e["name"].as_str(), e["venue"].as_str()), (Some(format!("Renamed {i}").as_str()), Some("New hall")));
+    }
+}
+
 testkit::api_tests!(
     who_creates_sees_and_changes_events,
     fields_are_checked_with_their_codes,
@@ -359,4 +380,5 @@ testkit::api_tests!(
     sold_seats_bound_capacity_deletion_and_sales,
     equal_start_times_page_without_loss_or_repeat,
     a_phone_verified_user_creates_events,
+    concurrent_partial_changes_both_land,
 );
