@@ -369,7 +369,10 @@ async fn concurrent_partial_changes_both_land(app: TestApp) {
     }
     for (i, path) in rounds {
         let e = app.get(&path, Some(&org.access)).await.expect(200).json;
-        assert_eq!((e["name"].as_str(), e["venue"].as_str()), (Some(format!("Renamed {i}").as_str()), Some("New hall")));
+        assert_eq!(
+            (e["name"].as_str(), e["venue"].as_str()),
+            (Some(format!("Renamed {i}").as_str()), Some("New hall"))
+        );
     }
 }
 
