@@ -79,25 +79,8 @@ impl AccountsService {
 
     /// The caller, from `authorization: Bearer …` metadata.
     async fn caller<T>(&self, request: &Request<T>) -> Result<AuthUser, Status> {
-        let token = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| {
-                Status::unauthenticated("unauthenticated: Send an access token as `authorization: Bearer …`.")
-            })?;
-        self.auth.authenticate(token).await.map_err(unauthenticated)
+        platform::grpc::caller(&self.auth, request).await
     }
-}
-
-/// A refused token is UNAUTHENTICATED; a failure on our side (the database is down) is not a
-/// verdict on the token and must not make callers sign their users out.
-fn unauthenticated(e: platform::ApiError) -> Status {
-    let message = format!("{}: {}", e.code, e.detail);
-    if e.status.is_server_error() { Status::unavailable(message) } else { Status::unauthenticated(message) }
 }
 
 fn status(e: AccountsError) -> Status {
@@ -110,7 +93,8 @@ impl pb::accounts_server::Accounts for AccountsService {
         &self,
         request: Request<pb::ValidateTokenRequest>,
     ) -> Result<Response<pb::ValidateTokenResponse>, Status> {
-        let user = self.auth.authenticate(&request.get_ref().access_token).await.map_err(unauthenticated)?;
+        let user =
+            self.auth.authenticate(&request.get_ref().access_token).await.map_err(platform::grpc::unauthenticated)?;
         Ok(Response::new(pb::ValidateTokenResponse {
             user_id: user.user_id.to_string(),
             roles: vec![user.role.clone()],
@@ -160,7 +144,8 @@ impl pb::accounts_server::Accounts for AccountsService {
         &self,
         request: Request<pb::RevokeTokenRequest>,
     ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
-        let user = self.auth.authenticate(&request.get_ref().access_token).await.map_err(unauthenticated)?;
+        let user =
+            self.auth.authenticate(&request.get_ref().access_token).await.map_err(platform::grpc::unauthenticated)?;
         match self.accounts.revoke_session(user.user_id, user.session_id).await {
             // Revoked meanwhile (here, or on an instance that had not yet told this one): the
             // token is refused, as it would be a moment later.

@@ -11,6 +11,13 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// 128 random bits, base64url without padding (22 characters): secrets that people carry and
+/// scanners read, such as ticket codes, short enough for a small QR code and still unguessable.
+pub fn random_code() -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// A uniformly random six-digit code, leading zeros included.
 pub fn six_digit_code() -> String {
     format!("{:06}", rand::rng().random_range(0..1_000_000u32))
@@ -38,6 +45,16 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_carry_128_bits_in_url_safe_characters() {
+        let codes: std::collections::HashSet<String> = (0..1000).map(|_| random_code()).collect();
+        assert_eq!(codes.len(), 1000);
+        for code in &codes {
+            assert_eq!(code.len(), 22, "{code}");
+            assert!(code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{code}");
+        }
+    }
 
     #[test]
     fn tokens_are_long_and_distinct() {

@@ -27,6 +27,9 @@ impl FieldError {
     }
 }
 
+/// Extra members of a problem document.
+pub type Extensions = serde_json::Map<String, serde_json::Value>;
+
 /// The problem document as it appears on the wire (also the OpenAPI schema of every error).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
@@ -44,6 +47,10 @@ pub struct Problem {
     /// Per-field validation errors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Members particular to the problem type (RFC 9457 §3.2), e.g. `seats_left` of `sold_out`.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An error answer under construction.
@@ -59,12 +66,21 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Extra headers, e.g. `Retry-After`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Extra members of the problem document ([`Problem::extensions`]).
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
     /// An error with the given status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), errors: Vec::new(), headers: Vec::new() }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+            extensions: serde_json::Map::new(),
+        }
     }
 
     /// 400 with a code.
@@ -125,6 +141,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_string(),
             errors: self.errors.clone(),
+            extensions: self.extensions.clone(),
         }
     }
 }
@@ -194,15 +211,20 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
     fn limit(&self) -> Option<Limited> {
         None
     }
+    /// Facts a client acts on beyond the code (`sold_out` tells `seats_left`): members of the
+    /// problem document over HTTP.
+    fn extensions(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 /// Implements [`DomainError`] for a module's error enum from one table, so that no module
 /// writes the delegation to the errors it wraps (storage, other modules' services) by hand.
 ///
 /// Each row is `pattern => Kind, "code"`, optionally followed by `fields(expr)`,
-/// `message(expr)` and `limit(expr)` (in that order) using the pattern's bindings. The variants
-/// named after `wraps` hold another [`DomainError`] whose kind, code, message, fields and limit
-/// pass through. Every variant must be in the table or among `wraps`: a new variant that is
+/// `message(expr)`, `limit(expr)` and `extensions(expr)` (in that order) using the pattern's
+/// bindings. The variants named after `wraps` hold another [`DomainError`] whose kind, code,
+/// message, fields, limit and extensions pass through. Every variant must be in the table or among `wraps`: a new variant that is
 /// forgotten does not compile.
 ///
 /// ```ignore
@@ -215,7 +237,8 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
 macro_rules! domain_error {
     ($ty:ty {
         $( $pat:pat => $kind:ident, $code:literal
-            $(, fields($fields:expr))? $(, message($message:expr))? $(, limit($limit:expr))? ; )*
+            $(, fields($fields:expr))? $(, message($message:expr))? $(, limit($limit:expr))?
+            $(, extensions($extensions:expr))? ; )*
     } wraps $($wrap:ident),* $(,)?) => {
         impl $ty {
             /// The error of another module (or the platform) this one wraps.
@@ -270,6 +293,15 @@ macro_rules! domain_error {
                     $( $( $pat => $limit, )? )*
                     #[allow(unreachable_patterns)]
                     _ => self.wrapped().and_then(|e| e.limit()),
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn extensions(&self) -> $crate::error::Extensions {
+                match self {
+                    $( $( $pat => $extensions, )? )*
+                    #[allow(unreachable_patterns)]
+                    _ => self.wrapped().map(|e| e.extensions()).unwrap_or_default(),
                 }
             }
         }
@@ -380,6 +412,7 @@ impl<E: DomainError> From<E> for ApiError {
         }
         let mut answer = ApiError::new(status_of(kind), err.code(), err.message());
         answer.errors = err.fields();
+        answer.extensions = err.extensions();
         answer
     }
 }

@@ -28,6 +28,36 @@ pub fn status(err: &dyn DomainError) -> tonic::Status {
     tonic::Status::new(code, format!("{}: {message}", err.code()))
 }
 
+/// A refused token is UNAUTHENTICATED; a failure on our side (the database is down) is not a
+/// verdict on the token and must not make callers sign their users out: UNAVAILABLE.
+pub fn unauthenticated(e: crate::error::ApiError) -> tonic::Status {
+    let message = format!("{}: {}", e.code, e.detail);
+    if e.status.is_server_error() {
+        tonic::Status::unavailable(message)
+    } else {
+        tonic::Status::unauthenticated(message)
+    }
+}
+
+/// The caller of a gRPC call, from `authorization: Bearer …` metadata, checked as REST checks
+/// tokens (revocation included).
+pub async fn caller<T>(
+    auth: &crate::auth::Authenticator,
+    request: &tonic::Request<T>,
+) -> Result<crate::auth::AuthUser, tonic::Status> {
+    let token = request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| {
+            tonic::Status::unauthenticated("unauthenticated: Send an access token as `authorization: Bearer …`.")
+        })?;
+    auth.authenticate(token).await.map_err(unauthenticated)
+}
+
 /// The modules' gRPC services plus health (every registered service reported serving) and
 /// reflection (over the registered descriptor sets).
 pub async fn routes(

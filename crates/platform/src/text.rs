@@ -76,6 +76,15 @@ pub fn like_contains(text: &str) -> String {
     out
 }
 
+/// Neutralises spreadsheet formulas in a CSV cell: text starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return gets a leading `'`, so a spreadsheet shows it instead of running it.
+pub fn csv_cell(value: &str) -> String {
+    match value.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
+        _ => value.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +126,14 @@ mod tests {
         let many = "@a ".repeat(100);
         assert!(mention_candidates(&many).len() <= 2 * MAX_MENTIONS * MAX_NAME_CHARS);
         assert!(mention_candidates("@Émile").contains(&"Émile".to_string()));
+    }
+
+    #[test]
+    fn csv_cells_cannot_be_formulas() {
+        for formula in ["=SUM(A1)", "+1", "-2", "@x", "\tx", "\rx"] {
+            assert_eq!(csv_cell(formula), format!("'{formula}"));
+        }
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell(""), "");
     }
 }

@@ -3,16 +3,17 @@
 
 use platform::FieldError;
 use platform::db::DbError;
+use platform::db::Ts;
 use platform::error::Internal;
 
 /// A ticketing failure.
 #[derive(Debug, thiserror::Error)]
 pub enum TicketingError {
-    /// No such event, or one the caller may not see.
+    /// No such event, bundle, ticket or refund, or one the caller may not see.
     #[error("The resource does not exist.")]
     NotFound,
-    /// The caller sees the event but may not change it.
-    #[error("Only the event's owner or an admin may do this.")]
+    /// The caller sees the event or bundle but may not change it.
+    #[error("Only the owner or an admin may do this.")]
     Forbidden,
     /// Creating events needs a verified email address or phone number.
     #[error("Verify your email address or phone number before creating events.")]
@@ -29,6 +30,39 @@ pub enum TicketingError {
     /// A cancelled event stays as it is.
     #[error("The event is cancelled.")]
     EventCancelled,
+    /// Not enough seats are left for the purchase (nothing was bought).
+    #[error("Not enough seats are left: {seats_left}.")]
+    SoldOut {
+        /// Seats (or bundle tickets) still for sale.
+        seats_left: i64,
+    },
+    /// The event or bundle is not sold: not published, cancelled, or started.
+    #[error("This is not on sale.")]
+    NotOnSale,
+    /// A bundle with tickets sold keeps its events and stays.
+    #[error("The bundle has tickets; its events can no longer change.")]
+    BundleHasTickets,
+    /// A bundle's events are priced in its currency.
+    #[error("The event and the bundle are priced in different currencies.")]
+    CurrencyMismatch,
+    /// The ticket's holder was let in already.
+    #[error("The ticket was checked in already.")]
+    AlreadyCheckedIn {
+        /// The first check-in.
+        at: Ts,
+    },
+    /// The ticket was refunded or cancelled.
+    #[error("The ticket is no longer valid.")]
+    TicketVoid,
+    /// The event started: its tickets can no longer be given back.
+    #[error("The event has started.")]
+    EventStarted,
+    /// The ticket has a refund request already.
+    #[error("The ticket has a refund request already.")]
+    RefundExists,
+    /// The refund request was decided already.
+    #[error("The refund request was decided already.")]
+    RefundResolved,
     /// Invalid input.
     #[error("The request has invalid fields.")]
     Invalid(Vec<FieldError>),
@@ -38,6 +72,9 @@ pub enum TicketingError {
     /// Looking the caller up failed.
     #[error(transparent)]
     Accounts(#[from] accounts::AccountsError),
+    /// Recording a notification failed.
+    #[error(transparent)]
+    Notifications(#[from] notifications::NotificationsError),
     /// A failure on our side.
     #[error(transparent)]
     Internal(#[from] Internal),
@@ -57,8 +94,26 @@ platform::domain_error!(TicketingError {
     Self::CapacityBelowSold { .. } => Conflict, "capacity_below_sold";
     Self::EventHasTickets => Conflict, "event_has_tickets";
     Self::EventCancelled => Conflict, "event_cancelled";
+    Self::SoldOut { seats_left } => Conflict, "sold_out", extensions(extension("seats_left", *seats_left));
+    Self::NotOnSale => Conflict, "not_on_sale";
+    Self::BundleHasTickets => Conflict, "bundle_has_tickets";
+    Self::CurrencyMismatch => Conflict, "currency_mismatch";
+    Self::AlreadyCheckedIn { at } => Conflict, "already_checked_in",
+        message(format!("The ticket was checked in already, at {}.", at.to_rfc3339())),
+        extensions(extension("checked_in_at", at.to_rfc3339()));
+    Self::TicketVoid => Conflict, "ticket_void";
+    Self::EventStarted => Conflict, "event_started";
+    Self::RefundExists => Conflict, "refund_exists";
+    Self::RefundResolved => Conflict, "refund_resolved";
     Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
-} wraps Db, Accounts, Internal);
+} wraps Db, Accounts, Notifications, Internal);
+
+/// One member of a problem document.
+fn extension(name: &str, value: impl Into<serde_json::Value>) -> platform::error::Extensions {
+    let mut map = platform::error::Extensions::new();
+    map.insert(name.to_string(), value.into());
+    map
+}
 
 impl From<DbError> for TicketingError {
     fn from(e: DbError) -> Self {

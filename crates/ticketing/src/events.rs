@@ -1,14 +1,65 @@
-//! What ticketing announces on the kernel's outbox (domain events, delivered at least once to
-//! in-process handlers and the broker).
+//! What ticketing announces: domain events on the kernel's outbox (delivered at least once to
+//! in-process handlers and the broker), the notification kinds it sends, and the live topic of
+//! an event's seats.
 
 use crate::model::EventRow;
 use platform::db::{DbError, Tx};
 use platform::outbox::Outbox;
+use serde::Serialize;
+use uuid::Uuid;
 
 /// An event was published: `{event_id, owner_id, name, starts_at}`.
 pub const EVENT_PUBLISHED: &str = "ticketing.event.published";
-/// An event was cancelled: `{event_id, owner_id, name}`.
+/// An event was cancelled (its tickets refunded): `{event_id, owner_id, name, starts_at}`.
 pub const EVENT_CANCELLED: &str = "ticketing.event.cancelled";
+/// Tickets were bought: `{purchase_id, buyer_id, event_id, bundle_id, quantity, amount,
+/// currency, ticket_ids, event_ids}`.
+pub const TICKET_PURCHASED: &str = "ticketing.ticket.purchased";
+/// A buyer gave a ticket back: `{ticket_id, buyer_id, event_ids}`.
+pub const TICKET_CANCELLED: &str = "ticketing.ticket.cancelled";
+/// A ticket's holder was let in: `{ticket_id, event_id, checked_in_at}`.
+pub const TICKET_CHECKED_IN: &str = "ticketing.ticket.checked_in";
+/// A buyer asked for a refund: `{refund_id, ticket_id, buyer_id, organizer_id}`.
+pub const REFUND_REQUESTED: &str = "ticketing.refund.requested";
+/// A refund was decided, or granted by the event's cancellation: `{refund_id, ticket_id,
+/// buyer_id, organizer_id, status}` (`refund_id` None for a cancellation's refund).
+pub const REFUND_RESOLVED: &str = "ticketing.refund.resolved";
+
+/// A buyer asked for a refund of a ticket to the organiser's event.
+pub const REFUND_REQUESTED_KIND: notifications::Kind =
+    notifications::Kind { name: "refund_requested", description: "A buyer asked for a refund of a ticket to my event" };
+/// The organiser granted the user's refund.
+pub const REFUND_APPROVED_KIND: notifications::Kind =
+    notifications::Kind { name: "refund_approved", description: "My refund request was approved" };
+/// The organiser declined the user's refund.
+pub const REFUND_DECLINED_KIND: notifications::Kind =
+    notifications::Kind { name: "refund_declined", description: "My refund request was declined" };
+/// An event the user holds tickets for was cancelled, and the tickets refunded.
+pub const EVENT_CANCELLED_KIND: notifications::Kind =
+    notifications::Kind { name: "event_cancelled", description: "An event I have tickets for was cancelled" };
+/// Every kind ticketing sends.
+pub const NOTIFICATION_KINDS: &[notifications::Kind] =
+    &[REFUND_REQUESTED_KIND, REFUND_APPROVED_KIND, REFUND_DECLINED_KIND, EVENT_CANCELLED_KIND];
+
+/// The live topic of an event's seats (`ticketing.event.{id}`).
+pub fn event_topic(event: Uuid) -> String {
+    format!("{TOPIC_PREFIX}{event}")
+}
+
+/// The prefix of the events' topics.
+pub const TOPIC_PREFIX: &str = "ticketing.event.";
+
+/// The message on [`event_topic`] after seats were taken or given back.
+pub const SEATS_CHANGED: &str = "seats.changed";
+
+/// The payload of [`SEATS_CHANGED`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SeatsChanged {
+    /// The event.
+    pub event_id: Uuid,
+    /// Seats for sale now.
+    pub seats_left: i64,
+}
 
 /// Records `kind` for `event` in the transaction that changed it.
 pub(crate) async fn event_changed(outbox: &Outbox, tx: &mut Tx, kind: &str, event: &EventRow) -> Result<(), DbError> {

@@ -1,9 +1,12 @@
-//! How ticketing plugs into the platform: its routes, and its part of a user's data export.
+//! How ticketing plugs into the platform: its routes, the `ticketing.event.` topics, the
+//! `ferrobase.ticketing.v1.Tickets` gRPC service, its notification kinds, and its part of a
+//! user's data export and departure.
 
-use crate::service::Ticketing;
+use crate::service::{Departed, Ticketing};
 use accounts::Accounts;
+use notifications::Notifications;
 use platform::db::Tx;
-use platform::module::{AccountHooks, Kernel, Module};
+use platform::module::{AccountHooks, AfterDeletion, Kernel, Module, NotificationKind};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -20,9 +23,14 @@ impl Module for TicketingModule {
         crate::MIGRATIONS
     }
 
+    fn notification_kinds(&self) -> &'static [NotificationKind] {
+        crate::events::NOTIFICATION_KINDS
+    }
+
     async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
         let accounts: Accounts = kernel.service()?;
-        let ticketing = Ticketing::new(kernel.platform().clone(), accounts);
+        let notifications: Notifications = kernel.service()?;
+        let ticketing = Ticketing::new(kernel.platform().clone(), accounts, notifications);
         kernel.account_hooks(Arc::new(Hooks(ticketing.clone())));
         kernel.provide(ticketing);
         Ok(())
@@ -30,18 +38,27 @@ impl Module for TicketingModule {
 
     async fn serve(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
         let ticketing: Ticketing = kernel.service()?;
-        kernel.routes(crate::routes::router(ticketing, kernel.auth()?));
+        let auth = kernel.auth()?;
+        kernel.topic(crate::events::TOPIC_PREFIX, crate::live::topics(kernel.platform().db.clone()));
+        kernel.grpc(crate::grpc::TicketsService::new(ticketing.clone(), auth.clone()), crate::grpc::pb::DESCRIPTOR);
+        kernel.routes(crate::routes::router(ticketing, auth));
         Ok(())
     }
 }
 
-/// A user's events go with their account (nothing is sold yet that others hold).
+/// Ticketing's part in exporting and deleting an account.
 struct Hooks(Ticketing);
 
 #[async_trait::async_trait]
 impl AccountHooks for Hooks {
     async fn export(&self, user: Uuid) -> anyhow::Result<serde_json::Value> {
         Ok(self.0.export(user).await?)
+    }
+
+    async fn deleting(&self, tx: &mut Tx, user: Uuid) -> anyhow::Result<Option<AfterDeletion>> {
+        let departed: Departed = self.0.user_departing(tx, user).await?;
+        let ticketing = self.0.clone();
+        Ok(Some(Box::new(move || ticketing.user_departed(&departed))))
     }
 
     async fn has_activity(&self, tx: &mut Tx, user: Uuid) -> anyhow::Result<bool> {

@@ -428,14 +428,6 @@ pub fn creates_cycle(task: Uuid, blocked_by: &[Uuid], edges: &[(Uuid, Uuid)]) ->
     false
 }
 
-/// Neutralises spreadsheet formulas in a CSV cell (`=`, `+`, `-`, `@`, tab, CR at the start).
-pub fn csv_cell(value: &str) -> String {
-    match value.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
-        _ => value.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,11 +461,5 @@ mod tests {
         assert_eq!(tags(&[" Bug ".into(), "bug".into(), "UI".into()]).unwrap(), vec!["bug", "ui"]);
         assert!(tags(&["".into()]).is_err());
         assert!(tags(&vec!["x".to_string(); 21]).is_err());
-    }
-
-    #[test]
-    fn csv_cells_cannot_be_formulas() {
-        assert_eq!(csv_cell("=SUM(A1)"), "'=SUM(A1)");
-        assert_eq!(csv_cell("plain"), "plain");
     }
 }

@@ -192,6 +192,13 @@ impl Accounts {
         Ok(rows.into_iter().filter(|r| !r.disabled && r.id != author).map(|r| (r.id, r.name)).collect())
     }
 
+    /// The users among `ids` that exist, with their private fields: for a module that shows
+    /// them to someone entitled (an organiser sees their buyers' addresses).
+    pub async fn users(&self, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, User>> {
+        let rows = store::find_users(&self.platform.db, ids).await?;
+        Ok(rows.into_iter().map(|r| (r.id, User::from(r))).collect())
+    }
+
     /// The public profiles of the users among `ids` that exist.
     pub async fn public_users(&self, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, PublicUser>> {
         let rows = store::find_users(&self.platform.db, ids).await?;

@@ -26,5 +26,6 @@ mod realtime_gateway;
 mod scale_out;
 mod schema_parity;
 mod ticketing_api;
+mod ticketing_sales;
 mod work_api;
 mod work_socketio;

@@ -162,15 +162,15 @@ impl Work {
             let blocked: Vec<String> = t.blocked_by.iter().map(Uuid::to_string).collect();
             out.write_record([
                 t.id.to_string(),
-                csv_cell(&t.title),
+                platform::text::csv_cell(&t.title),
                 t.status.as_str().to_string(),
                 t.priority.as_str().to_string(),
                 id(t.assignee_id),
-                csv_cell(&assignee_name),
+                platform::text::csv_cell(&assignee_name),
                 id(t.creator_id),
                 time(t.due_date),
                 time(t.completed_at),
-                csv_cell(&t.tags.join(";")),
+                platform::text::csv_cell(&t.tags.join(";")),
                 t.position.to_string(),
                 blocked.join(";"),
                 t.created_at.to_rfc3339(),

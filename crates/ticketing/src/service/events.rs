@@ -1,18 +1,17 @@
-//! Ticketing's use cases: the rules of who creates, sees, changes, publishes, cancels and
-//! deletes events, and the checks on their fields.
+//! Events: who creates, sees, changes, publishes, cancels (refunding every ticket) and
+//! deletes them, and the checks on their fields.
 
 use crate::error::TicketingError;
 use crate::events;
 use crate::model::{Event, EventRow, EventStatus};
 use crate::store::{self, EventFields, Filter, Order};
-use accounts::Accounts;
 use platform::auth::AuthUser;
-use platform::db::Ts;
+use platform::db::{Ts, Tx};
 use platform::pagination::Page;
-use platform::{FieldError, Platform, money};
+use platform::{FieldError, money};
 use uuid::Uuid;
 
-type Result<T> = std::result::Result<T, TicketingError>;
+use super::{Result, Ticketing};
 
 /// Seats an event may have at most.
 pub const MAX_CAPACITY: i64 = 50_000;
@@ -131,30 +130,12 @@ fn checked(input: &EventInput, current: Option<&EventRow>, now: Ts) -> Result<Ch
     if capacity.is_some_and(|c| !(1..=MAX_CAPACITY).contains(&c)) {
         errors.push(FieldError::new("capacity", format!("must be between 1 and {MAX_CAPACITY}")));
     }
-    let mut currency = "";
-    let mut price_minor = 0;
-    if let Some(code) = &currency_text {
-        match money::currency(code) {
-            Ok((code, exponent)) => {
-                currency = code;
-                // A new currency needs its price again: minor units do not carry over.
-                let changed = current.is_some_and(|c| c.currency != code);
-                match (&price_text, current) {
-                    (Some(text), _) => match money::parse_amount(text, exponent) {
-                        Ok(minor) if minor <= MAX_PRICE * 10i64.pow(exponent) => price_minor = minor,
-                        Ok(_) => errors.push(FieldError::new("price", format!("must be at most {MAX_PRICE}"))),
-                        Err(m) => errors.push(FieldError::new("price", m)),
-                    },
-                    (None, Some(_)) if changed => {
-                        errors.push(FieldError::new("price", "is required with a new currency"))
-                    }
-                    (None, Some(c)) => price_minor = c.price_minor,
-                    (None, None) => {}
-                }
-            }
-            Err(m) => errors.push(FieldError::new("currency", m)),
-        }
-    }
+    let (currency, price_minor) = priced(
+        price_text.as_deref(),
+        currency_text.as_deref(),
+        current.map(|c| (c.price_minor, c.currency.as_str())),
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(TicketingError::Invalid(errors));
     }
@@ -168,6 +149,46 @@ fn checked(input: &EventInput, current: Option<&EventRow>, now: Ts) -> Result<Ch
         price_minor,
         currency,
     })
+}
+
+/// The currency and the price in its minor units, from the texts given over what is stored
+/// (`current`); problems go to `errors`. A new currency needs its price again: minor units do
+/// not carry over from one currency to another.
+pub(super) fn priced(
+    price: Option<&str>,
+    currency: Option<&str>,
+    current: Option<(i64, &str)>,
+    errors: &mut Vec<FieldError>,
+) -> (&'static str, i64) {
+    let Some(code) = currency else { return ("", 0) };
+    let (code, exponent) = match money::currency(code) {
+        Ok(found) => found,
+        Err(m) => {
+            errors.push(FieldError::new("currency", m));
+            return ("", 0);
+        }
+    };
+    let changed = current.is_some_and(|(_, c)| c != code);
+    let minor = match (price, current) {
+        (Some(text), _) => match money::parse_amount(text, exponent) {
+            Ok(minor) if minor <= MAX_PRICE * 10i64.pow(exponent) => minor,
+            Ok(_) => {
+                errors.push(FieldError::new("price", format!("must be at most {MAX_PRICE}")));
+                0
+            }
+            Err(m) => {
+                errors.push(FieldError::new("price", m));
+                0
+            }
+        },
+        (None, Some(_)) if changed => {
+            errors.push(FieldError::new("price", "is required with a new currency"));
+            0
+        }
+        (None, Some((minor, _))) => minor,
+        (None, None) => 0,
+    };
+    (code, minor)
 }
 
 /// A page's cursor: the last event's start time and id (start-time order), or its id.
@@ -189,19 +210,7 @@ fn parse_cursor(cursor: &str, order: Order) -> Result<(Ts, Uuid)> {
     }
 }
 
-/// The ticketing service. Cheap to clone.
-#[derive(Clone)]
-pub struct Ticketing {
-    platform: Platform,
-    accounts: Accounts,
-}
-
 impl Ticketing {
-    /// The service over the platform and accounts (who may create events).
-    pub fn new(platform: Platform, accounts: Accounts) -> Self {
-        Self { platform, accounts }
-    }
-
     /// Creates a draft event owned by the caller, who must have a verified email or phone.
     pub async fn create_event(&self, user: &AuthUser, input: &EventInput) -> Result<Event> {
         let me = self.accounts.user(user.user_id).await?;
@@ -257,7 +266,7 @@ impl Ticketing {
 
     /// The event, if the caller may change it: 404 when they may not see it, 403 when they see
     /// it but are not its owner or an admin.
-    async fn own_event(&self, tx: &mut platform::db::Tx, user: &AuthUser, id: Uuid) -> Result<EventRow> {
+    pub(super) async fn own_event(&self, tx: &mut Tx, user: &AuthUser, id: Uuid) -> Result<EventRow> {
         let row = store::event_for_update(tx, id).await?.ok_or(TicketingError::NotFound)?;
         if !row.visible_to(Some((user.user_id, user.is_admin()))) {
             return Err(TicketingError::NotFound);
@@ -278,6 +287,16 @@ impl Ticketing {
             return Err(TicketingError::EventCancelled);
         }
         let checked = checked(input, Some(&current), now)?;
+        if checked.currency != current.currency {
+            // Tickets keep the currency they were paid in, and a bundle prices all its events
+            // in one: the organiser's revenue is never a sum of two currencies.
+            if store::has_sales(&mut tx, id).await? {
+                return Err(TicketingError::EventHasTickets);
+            }
+            if store::bundles::event_in_a_bundle(&mut tx, id).await? {
+                return Err(TicketingError::CurrencyMismatch);
+            }
+        }
         let Some(row) = store::update_event(&mut tx, id, &checked.fields(), now).await? else {
             // Refused by the statement's own condition: tell which held (the event may have
             // been cancelled or deleted since it was read).
@@ -296,26 +315,38 @@ impl Ticketing {
         self.move_event(user, id, EventStatus::Published, &["draft"], events::EVENT_PUBLISHED).await
     }
 
-    /// Cancels the event (owner or admin): it is no longer sold; cancelling twice changes nothing.
+    /// Cancels the event (owner or admin): it is no longer sold, every valid ticket to it is
+    /// refunded (a bundle ticket with all its seats) and each buyer told, in the same
+    /// transaction; cancelling twice changes nothing.
     pub async fn cancel_event(&self, user: &AuthUser, id: Uuid) -> Result<Event> {
         self.move_event(user, id, EventStatus::Cancelled, &["draft", "published"], events::EVENT_CANCELLED).await
     }
 
     async fn move_event(&self, user: &AuthUser, id: Uuid, to: EventStatus, from: &[&str], kind: &str) -> Result<Event> {
+        let now = Ts::now();
         let mut tx = self.platform.db.begin().await?;
         let current = self.own_event(&mut tx, user, id).await?;
         if current.status == to.as_str() {
             return Ok(current.into());
         }
-        let Some(row) = store::set_status(&mut tx, id, to.as_str(), from, Ts::now()).await? else {
+        let Some(row) = store::set_status(&mut tx, id, to.as_str(), from, now).await? else {
             return Err(match store::event_for_update(&mut tx, id).await? {
                 None => TicketingError::NotFound,
                 Some(_) => TicketingError::EventCancelled,
             });
         };
+        let (notified, seats) = if to == EventStatus::Cancelled {
+            self.refund_everyone(&mut tx, &row, Some(user.user_id), now).await?
+        } else {
+            Default::default()
+        };
         events::event_changed(&self.platform.outbox, &mut tx, kind, &row).await?;
+        // The refunds gave the seats back: the row as it is now.
+        let row = if seats.is_empty() { row } else { store::event_for_update(&mut tx, id).await?.unwrap_or(row) };
         tx.commit().await?;
         self.platform.outbox.wake();
+        self.notifications.announce(&notified);
+        self.seats.changed(&seats);
         Ok(row.into())
     }
 
@@ -329,18 +360,6 @@ impl Ticketing {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// The user's events, for their data export.
-    pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
-        let events: Vec<Event> =
-            store::owned_events(&self.platform.db, user).await?.into_iter().map(Event::from).collect();
-        Ok(serde_json::json!({ "events": events }))
-    }
-
-    /// Whether the user has an event others could see.
-    pub async fn has_activity(&self, tx: &mut platform::db::Tx, user: Uuid) -> Result<bool> {
-        Ok(store::has_published(tx, user).await?)
     }
 }
 

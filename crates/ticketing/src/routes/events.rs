@@ -1,13 +1,13 @@
-//! HTTP routes under `/api/v1/ticketing`: events, listed and read by anyone, changed by their
-//! owner or an admin.
+//! Events: listed and read by anyone, changed by their owner or an admin.
 
+use super::TicketingState;
 use crate::model::Event;
-use crate::service::{EventInput, EventQuery, Ticketing};
-use axum::extract::{FromRef, State};
+use crate::service::{EventInput, EventQuery};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use garde::Validate;
-use platform::auth::{AuthUser, Authenticator};
+use platform::auth::AuthUser;
 use platform::db::Ts;
 use platform::extract::{Json, Path, Query};
 use platform::http::created;
@@ -15,34 +15,7 @@ use platform::pagination::{Page, PageQuery};
 use platform::{ApiError, ApiResult};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
-
-/// State of the ticketing routes.
-#[derive(Clone)]
-pub struct TicketingState {
-    /// The service.
-    pub ticketing: Ticketing,
-    /// Checks tokens.
-    pub auth: Authenticator,
-}
-
-impl FromRef<TicketingState> for Authenticator {
-    fn from_ref(s: &TicketingState) -> Self {
-        s.auth.clone()
-    }
-}
-
-/// The ticketing routes.
-pub fn router(ticketing: Ticketing, auth: Authenticator) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(list_events, create_event))
-        .routes(routes!(get_event, update_event, delete_event))
-        .routes(routes!(publish_event))
-        .routes(routes!(cancel_event))
-        .with_state(TicketingState { ticketing, auth })
-}
 
 /// A new event (a draft until it is published).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -134,7 +107,7 @@ pub struct EventsQuery {
 /// Published events, and the caller's own drafts; no token needed.
 #[utoipa::path(get, path = "/api/v1/ticketing/events", tag = "ticketing", security((), ("bearer" = [])),
     params(EventsQuery), responses((status = 200, body = Page<Event>)))]
-async fn list_events(
+pub(super) async fn list_events(
     State(s): State<TicketingState>,
     me: Option<AuthUser>,
     Query(q): Query<EventsQuery>,
@@ -161,7 +134,7 @@ async fn list_events(
 #[utoipa::path(post, path = "/api/v1/ticketing/events", tag = "ticketing", security(("bearer" = [])),
     request_body = CreateEventRequest, responses((status = 201, body = Event),
         (status = 403, description = "verification_required", body = platform::error::Problem)))]
-async fn create_event(
+pub(super) async fn create_event(
     State(s): State<TicketingState>,
     me: AuthUser,
     Json(b): Json<CreateEventRequest>,
@@ -183,7 +156,7 @@ async fn create_event(
 /// An event: published ones for anyone, drafts for their owner and admins.
 #[utoipa::path(get, path = "/api/v1/ticketing/events/{id}", tag = "ticketing", security((), ("bearer" = [])),
     params(("id" = Uuid, Path, description = "Event id")), responses((status = 200, body = Event)))]
-async fn get_event(
+pub(super) async fn get_event(
     State(s): State<TicketingState>,
     me: Option<AuthUser>,
     Path(id): Path<Uuid>,
@@ -196,7 +169,7 @@ async fn get_event(
     params(("id" = Uuid, Path, description = "Event id")), request_body = UpdateEventRequest,
     responses((status = 200, body = Event), (status = 403, description = "forbidden", body = platform::error::Problem),
         (status = 409, description = "capacity_below_sold or event_cancelled", body = platform::error::Problem)))]
-async fn update_event(
+pub(super) async fn update_event(
     State(s): State<TicketingState>,
     me: AuthUser,
     Path(id): Path<Uuid>,
@@ -219,7 +192,11 @@ async fn update_event(
 #[utoipa::path(delete, path = "/api/v1/ticketing/events/{id}", tag = "ticketing", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Event id")), responses((status = 204, description = "Deleted"),
         (status = 403, description = "forbidden", body = platform::error::Problem), (status = 409, description = "event_has_tickets", body = platform::error::Problem)))]
-async fn delete_event(State(s): State<TicketingState>, me: AuthUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub(super) async fn delete_event(
+    State(s): State<TicketingState>,
+    me: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     s.ticketing.delete_event(&me, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -228,7 +205,7 @@ async fn delete_event(State(s): State<TicketingState>, me: AuthUser, Path(id): P
 #[utoipa::path(post, path = "/api/v1/ticketing/events/{id}/publish", tag = "ticketing", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Event id")), responses((status = 200, body = Event),
         (status = 403, description = "forbidden", body = platform::error::Problem), (status = 409, description = "event_cancelled", body = platform::error::Problem)))]
-async fn publish_event(
+pub(super) async fn publish_event(
     State(s): State<TicketingState>,
     me: AuthUser,
     Path(id): Path<Uuid>,
@@ -240,7 +217,7 @@ async fn publish_event(
 #[utoipa::path(post, path = "/api/v1/ticketing/events/{id}/cancel", tag = "ticketing", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Event id")), responses((status = 200, body = Event),
         (status = 403, description = "forbidden", body = platform::error::Problem)))]
-async fn cancel_event(
+pub(super) async fn cancel_event(
     State(s): State<TicketingState>,
     me: AuthUser,
     Path(id): Path<Uuid>,

@@ -1,4 +1,5 @@
-//! All SQL of the ticketing tables (`ticketing_events`), written once for SQLite and PostgreSQL.
+//! All SQL of the ticketing tables, written once for SQLite and PostgreSQL: events here,
+//! bundles, sales (purchases, tickets, seats, check-ins) and refunds in their own rooms.
 
 use crate::model::EventRow;
 use platform::db::{Db, DbError, Ts, Tx};
@@ -6,12 +7,24 @@ use platform::{execute_tx, with_db, with_tx};
 use uuid::Uuid;
 
 /// The columns of an [`EventRow`].
-macro_rules! columns {
+macro_rules! event_columns {
     () => {
         "id, owner_id, name, description, venue, starts_at, ends_at, capacity, seats_sold, price_minor, currency,
          status, published_at, created_at, updated_at"
     };
 }
+
+/// The columns of an [`EventRow`] in a join, where the events are `e`.
+macro_rules! e_columns {
+    () => {
+        "e.id, e.owner_id, e.name, e.description, e.venue, e.starts_at, e.ends_at, e.capacity, e.seats_sold,
+         e.price_minor, e.currency, e.status, e.published_at, e.created_at, e.updated_at"
+    };
+}
+
+pub mod bundles;
+pub mod refunds;
+pub mod sales;
 
 /// An event's editable fields, checked.
 pub struct EventFields<'a> {
@@ -60,7 +73,7 @@ pub async fn insert_event(
         "INSERT INTO ticketing_events (id, name, description, venue, search, starts_at, ends_at, capacity,
            price_minor, currency, created_at, updated_at, owner_id, seats_sold, status, published_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, 0, 'draft', NULL) RETURNING ",
-        columns!()
+        event_columns!()
     );
     Ok(with_tx!(tx, |conn| bind_event!(sqlx::query_as::<_, EventRow>(sql), id, f, now)
         .bind(owner)
@@ -69,7 +82,7 @@ pub async fn insert_event(
 }
 
 pub async fn event(db: &Db, id: Uuid) -> Result<Option<EventRow>, DbError> {
-    let sql = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE id = $1");
+    let sql = concat!("SELECT ", event_columns!(), " FROM ticketing_events WHERE id = $1");
     Ok(with_db!(db, |pool| sqlx::query_as::<_, EventRow>(sql).bind(id).fetch_optional(pool).await)?)
 }
 
@@ -77,8 +90,8 @@ pub async fn event(db: &Db, id: Uuid) -> Result<Option<EventRow>, DbError> {
 /// (SQLite's write transactions are exclusive already): a change computed from it is not lost
 /// to another made meanwhile.
 pub async fn event_for_update(tx: &mut Tx, id: Uuid) -> Result<Option<EventRow>, DbError> {
-    const SQL: &str = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE id = $1");
-    const SQL_LOCKED: &str = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE id = $1 FOR UPDATE");
+    const SQL: &str = concat!("SELECT ", event_columns!(), " FROM ticketing_events WHERE id = $1");
+    const SQL_LOCKED: &str = concat!("SELECT ", event_columns!(), " FROM ticketing_events WHERE id = $1 FOR UPDATE");
     Ok(match tx {
         Tx::Sqlite(inner, _) => sqlx::query_as::<_, EventRow>(SQL).bind(id).fetch_optional(&mut **inner).await,
         Tx::Postgres(inner) => sqlx::query_as::<_, EventRow>(SQL_LOCKED).bind(id).fetch_optional(&mut **inner).await,
@@ -93,7 +106,7 @@ pub async fn update_event(tx: &mut Tx, id: Uuid, f: &EventFields<'_>, now: Ts) -
         "UPDATE ticketing_events SET name = $2, description = $3, venue = $4, search = $5, starts_at = $6,
            ends_at = $7, capacity = $8, price_minor = $9, currency = $10, updated_at = $11
          WHERE id = $1 AND seats_sold <= $8 AND status <> 'cancelled' RETURNING ",
-        columns!()
+        event_columns!()
     );
     Ok(with_tx!(tx, |conn| bind_event!(sqlx::query_as::<_, EventRow>(sql), id, f, now).fetch_optional(conn).await)?)
 }
@@ -112,18 +125,70 @@ pub async fn set_status(
         "UPDATE ticketing_events SET status = $2, updated_at = $3,
            published_at = CASE WHEN $2 = 'published' AND published_at IS NULL THEN $3 ELSE published_at END
          WHERE id = $1 AND status IN ($4, $5) RETURNING ",
-        columns!()
+        event_columns!()
     );
     Ok(with_tx!(tx, |conn| {
         sqlx::query_as::<_, EventRow>(sql).bind(id).bind(status).bind(now).bind(a).bind(b).fetch_optional(conn).await
     })?)
 }
 
-/// Deletes the event if none of its seats is taken; false when one is (or it is gone). (Once
-/// tickets are stored, any ticket of the event, void or not, will keep it.)
+/// Deletes the event if no ticket, valid or void, was ever sold for it (those stay for their
+/// buyers' records and the organiser's accounts); false when one was (or it is gone).
 pub async fn delete_unsold_event(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
-    let n = execute_tx!(tx, sqlx::query("DELETE FROM ticketing_events WHERE id = $1 AND seats_sold = 0").bind(id))?;
+    let n = execute_tx!(
+        tx,
+        sqlx::query(
+            "DELETE FROM ticketing_events WHERE id = $1 AND seats_sold = 0
+               AND NOT EXISTS (SELECT 1 FROM ticketing_seats WHERE event_id = $1)"
+        )
+        .bind(id)
+    )?;
     Ok(n == 1)
+}
+
+/// Whether any ticket, valid or void, was ever sold for the event.
+pub async fn has_sales(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
+    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT ticket_id FROM ticketing_seats WHERE event_id = $1 LIMIT 1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+    })?;
+    Ok(row.is_some())
+}
+
+/// Takes `quantity` seats of the event if it is on sale (published, not started) and has them
+/// left, in one statement: two buyers racing for the last seat cannot both get it. The event
+/// as it is afterwards, or None when nothing was taken.
+pub async fn take_seats(tx: &mut Tx, id: Uuid, quantity: i64, now: Ts) -> Result<Option<EventRow>, DbError> {
+    let sql = concat!(
+        "UPDATE ticketing_events SET seats_sold = seats_sold + $2
+         WHERE id = $1 AND status = 'published' AND starts_at > $3 AND seats_sold + $2 <= capacity RETURNING ",
+        event_columns!()
+    );
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_as::<_, EventRow>(sql).bind(id).bind(quantity).bind(now).fetch_optional(conn).await
+    })?)
+}
+
+/// Gives back the seats of a ticket that became void; the events whose seats were returned.
+pub async fn return_seats(tx: &mut Tx, ticket: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "UPDATE ticketing_events SET seats_sold = seats_sold - 1
+             WHERE id IN (SELECT event_id FROM ticketing_seats WHERE ticket_id = $1) RETURNING id",
+        )
+        .bind(ticket)
+        .fetch_all(conn)
+        .await
+    })?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Events of `owner` (for their account's deletion).
+pub async fn owned_events_in(tx: &mut Tx, owner: Uuid) -> Result<Vec<EventRow>, DbError> {
+    let sql = concat!("SELECT ", event_columns!(), " FROM ticketing_events WHERE owner_id = $1 ORDER BY id");
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, EventRow>(sql).bind(owner).fetch_all(conn).await)?)
 }
 
 /// How a list of events is ordered.
@@ -157,7 +222,7 @@ pub async fn list_events(db: &Db, f: &Filter) -> Result<Vec<EventRow>, DbError> 
         ($after:literal, $order:literal) => {
             concat!(
                 "SELECT ",
-                columns!(),
+                event_columns!(),
                 " FROM ticketing_events
                  WHERE (published_at IS NOT NULL OR owner_id = $1)
                    AND ($2 IS NULL OR owner_id = $2)
@@ -199,7 +264,7 @@ pub async fn list_events(db: &Db, f: &Filter) -> Result<Vec<EventRow>, DbError> 
 
 /// Every event `owner` created, oldest first (for their data export).
 pub async fn owned_events(db: &Db, owner: Uuid) -> Result<Vec<EventRow>, DbError> {
-    let sql = concat!("SELECT ", columns!(), " FROM ticketing_events WHERE owner_id = $1 ORDER BY id");
+    let sql = concat!("SELECT ", event_columns!(), " FROM ticketing_events WHERE owner_id = $1 ORDER BY id");
     Ok(with_db!(db, |pool| sqlx::query_as::<_, EventRow>(sql).bind(owner).fetch_all(pool).await)?)
 }
 

@@ -1,0 +1,178 @@
+//! Ticketing's use cases, one room each: events, bundles, sales (purchases, tickets,
+//! check-in, the organiser's views) and refunds; here the service they share and what a
+//! user's export and departure do.
+
+mod bundles;
+mod events;
+mod refunds;
+mod sales;
+
+pub use bundles::BundleInput;
+pub use events::{EventInput, EventQuery, MAX_CAPACITY, MAX_PRICE};
+pub use refunds::RefundQuery;
+pub use sales::{MAX_QUANTITY, Target};
+
+use crate::error::TicketingError;
+use crate::live::SeatsFeed;
+use crate::model::{Event, EventRow, EventStatus, Refund, Seat, Ticket, TicketRow, TicketStatus};
+use crate::store;
+use accounts::Accounts;
+use notifications::{NewNotification, Notifications, Recorded};
+use platform::Platform;
+use platform::db::{Ts, Tx};
+use platform::pagination::Page;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+type Result<T> = std::result::Result<T, TicketingError>;
+
+/// The ticketing service. Cheap to clone.
+#[derive(Clone)]
+pub struct Ticketing {
+    platform: Platform,
+    accounts: Accounts,
+    notifications: Notifications,
+    seats: SeatsFeed,
+}
+
+impl Ticketing {
+    /// The service over the platform, accounts (who may create events, who buyers are) and
+    /// notifications (refunds and cancellations tell the people concerned).
+    pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
+        let seats = SeatsFeed::new(platform.clone());
+        Self { platform, accounts, notifications, seats }
+    }
+
+    /// The user's events, tickets and refund requests, for their data export.
+    pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
+        let db = &self.platform.db;
+        let events: Vec<Event> = store::owned_events(db, user).await?.into_iter().map(Event::from).collect();
+        let tickets = self.with_seats(store::sales::all_tickets_of_buyer(db, user).await?).await?;
+        let refunds: Vec<Refund> =
+            store::refunds::all_of_buyer(db, user).await?.into_iter().map(Refund::from).collect();
+        Ok(serde_json::json!({ "events": events, "tickets": tickets, "refunds": refunds }))
+    }
+
+    /// Whether the user has an event others could see, or bought a ticket (its organiser keeps
+    /// the record).
+    pub async fn has_activity(&self, tx: &mut Tx, user: Uuid) -> Result<bool> {
+        Ok(store::has_published(tx, user).await? || store::sales::has_tickets(tx, user).await?)
+    }
+
+    /// Inside the transaction deleting `user`: their tickets to events not started yet are
+    /// given back (the seats return to sale), and their own events are called off first, every
+    /// valid ticket to one not started refunded and its buyer told, since the events go with
+    /// the account. What to announce once the deletion commits.
+    pub async fn user_departing(&self, tx: &mut Tx, user: Uuid) -> Result<Departed> {
+        let now = Ts::now();
+        let mut departed = Departed::default();
+        for ticket in store::sales::upcoming_tickets_of(tx, user, now).await? {
+            departed.seats.extend(sales::void_and_return(tx, ticket.id, TicketStatus::Cancelled, now).await?);
+        }
+        for event in store::owned_events_in(tx, user).await? {
+            if event.starts_at > now && event.status != EventStatus::Cancelled.as_str() {
+                departed.notified.extend(self.refund_everyone(tx, &event, None, now).await?.0);
+            }
+        }
+        Ok(departed)
+    }
+
+    /// After the deletion committed: the notifications and the seat counts.
+    pub fn user_departed(&self, departed: &Departed) {
+        self.notifications.announce(&departed.notified);
+        self.seats.changed(&departed.seats);
+    }
+
+    /// Refunds every valid ticket to `event` (a bundle ticket with all its seats) and tells each
+    /// buyer once, in `tx`; the notifications to announce and the events whose seats changed.
+    async fn refund_everyone(
+        &self,
+        tx: &mut Tx,
+        event: &EventRow,
+        actor: Option<Uuid>,
+        now: Ts,
+    ) -> Result<(Vec<Recorded>, Vec<Uuid>)> {
+        let mut buyers = std::collections::BTreeMap::<Uuid, i64>::new();
+        let mut seats = Vec::new();
+        for ticket in store::sales::valid_tickets_at(tx, event.id).await? {
+            let returned = sales::void_and_return(tx, ticket.id, TicketStatus::Refunded, now).await?;
+            if let (false, Some(buyer)) = (returned.is_empty(), ticket.buyer_id) {
+                *buyers.entry(buyer).or_default() += 1;
+            }
+            seats.extend(returned);
+        }
+        let mut recorded = Vec::with_capacity(buyers.len());
+        for (buyer, count) in buyers {
+            let plural = if count == 1 { "ticket was" } else { "tickets were" };
+            recorded.push(
+                self.notifications
+                    .record(
+                        tx,
+                        NewNotification {
+                            user_id: buyer,
+                            actor,
+                            kind: crate::events::EVENT_CANCELLED_KIND,
+                            title: format!("Event cancelled: {}", event.name),
+                            body: format!(
+                                "{} on {} was cancelled by its organiser. Your {count} {plural} refunded.",
+                                event.name,
+                                event.starts_at.to_rfc3339()
+                            ),
+                            data: serde_json::json!({ "event_id": event.id, "tickets": count }),
+                        },
+                    )
+                    .await?,
+            );
+        }
+        seats.sort_unstable();
+        seats.dedup();
+        Ok((recorded, seats))
+    }
+
+    /// The tickets with their seats, in the same order.
+    async fn with_seats(&self, rows: Vec<TicketRow>) -> Result<Vec<Ticket>> {
+        let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
+        let mut seats: HashMap<Uuid, Vec<Seat>> = HashMap::new();
+        for s in store::sales::seats_of(&self.platform.db, &ids).await? {
+            seats.entry(s.ticket_id).or_default().push(Seat {
+                event_id: s.event_id,
+                starts_at: s.starts_at,
+                checked_in_at: s.checked_in_at,
+            });
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let own = seats.remove(&row.id).unwrap_or_default();
+                Ticket::new(row, own)
+            })
+            .collect())
+    }
+}
+
+/// What an account's deletion changed in ticketing, announced once it commits.
+#[derive(Default)]
+pub struct Departed {
+    notified: Vec<Recorded>,
+    seats: Vec<Uuid>,
+}
+
+/// Splits a page read with one row too many: the page, and the cursor of the next one.
+fn page<T, R>(mut rows: Vec<R>, limit: i64, cursor: impl Fn(&R) -> String, map: impl FnMut(R) -> T) -> Page<T> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(cursor)
+    } else {
+        None
+    };
+    Page { items: rows.into_iter().map(map).collect(), next_cursor }
+}
+
+/// An id cursor (`before` or `after` a row), refused with one code when it is not an id.
+fn id_cursor(cursor: Option<&str>) -> Result<Option<Uuid>> {
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| Uuid::parse_str(c).map_err(|_| TicketingError::field("cursor", "is not a valid cursor")))
+        .transpose()
+}

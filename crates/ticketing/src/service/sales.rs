@@ -1,0 +1,401 @@
+//! Sales: purchases that take seats all or nothing and never oversell, tickets with their
+//! codes and QR images, a buyer giving a ticket back, check-in at the door, and the
+//! organiser's door list, CSV and numbers.
+//!
+//! Seats are taken by one conditional update per event (`seats_sold + n <= capacity` in the
+//! statement), so whatever races, an event never sells more than its capacity: on SQLite the
+//! writers take turns, on PostgreSQL the row lock of the update orders them and each re-checks
+//! the condition on the row as the previous one left it. A bundle takes its events' seats in id
+//! order, the same for every purchase, so purchases of overlapping bundles never deadlock.
+
+use super::{Result, Ticketing, id_cursor, page};
+use crate::error::TicketingError;
+use crate::events::{TICKET_CANCELLED, TICKET_CHECKED_IN, TICKET_PURCHASED};
+use crate::model::{
+    Attendee, DaySales, EventRow, EventStats, PurchaseResult, PurchaseRow, Ticket, TicketRow, TicketStatus, price_text,
+};
+use crate::store::{self, bundles::Lock};
+use platform::auth::AuthUser;
+use platform::db::{Ts, Tx};
+use platform::pagination::Page;
+use uuid::Uuid;
+
+/// Tickets one purchase may buy at most.
+pub const MAX_QUANTITY: i64 = 10;
+
+/// What is bought.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// Tickets of one event.
+    Event(Uuid),
+    /// Tickets of a bundle: a seat in each of its events.
+    Bundle(Uuid),
+}
+
+/// Splits `total` minor units over `parts` seats exactly: the first `total % parts` get one
+/// more, so the shares add up to the total.
+fn shares(total: i64, parts: usize) -> Vec<i64> {
+    let n = i64::try_from(parts.max(1)).unwrap_or(1);
+    let (base, extra) = (total / n, total % n);
+    (0..n).map(|i| base + i64::from(i < extra)).collect()
+}
+
+impl Ticketing {
+    /// Buys `quantity` tickets of an event or bundle for the caller, all or nothing: 409
+    /// `sold_out` (with the seats left) when any event lacks seats, `not_on_sale` when it is not
+    /// published, cancelled or started. Retries are made safe by the route's idempotency key.
+    pub async fn purchase(&self, user: &AuthUser, target: Target, quantity: i64) -> Result<PurchaseResult> {
+        if !(1..=MAX_QUANTITY).contains(&quantity) {
+            return Err(TicketingError::field("quantity", format!("must be between 1 and {MAX_QUANTITY}")));
+        }
+        let now = Ts::now();
+        let caller = Some((user.user_id, user.is_admin()));
+        let mut tx = self.platform.db.begin().await?;
+        // What is sold: its events (seats taken, in id order), owner, price and currency.
+        let (events, organizer, price_minor, currency) = match target {
+            Target::Event(id) => {
+                let Some(event) = store::take_seats(&mut tx, id, quantity, now).await? else {
+                    let found = store::event_for_update(&mut tx, id).await?;
+                    return Err(match found.filter(|e| e.visible_to(caller)) {
+                        None => TicketingError::NotFound,
+                        Some(e) => refusal(&e, now),
+                    });
+                };
+                let (owner, price, currency) = (event.owner_id, event.price_minor, event.currency.clone());
+                (vec![event], owner, price, currency)
+            }
+            Target::Bundle(id) => {
+                let bundle =
+                    store::bundles::bundle_in(&mut tx, id, Lock::Share).await?.ok_or(TicketingError::NotFound)?;
+                let members = store::bundles::events_in(&mut tx, id).await?;
+                let public = !members.is_empty() && members.iter().all(|e| e.published_at.is_some());
+                if !public && !caller.is_some_and(|(me, admin)| admin || me == bundle.owner_id) {
+                    return Err(TicketingError::NotFound);
+                }
+                if members.is_empty() {
+                    return Err(TicketingError::NotOnSale);
+                }
+                // Every refusal is decided on the rows as read, before any seat is taken, so the
+                // answer names the scarcest event; the updates below still hold the line.
+                if let Some(refused) =
+                    members.iter().map(|e| refusal(e, now)).find(|r| !matches!(r, TicketingError::SoldOut { .. }))
+                {
+                    return Err(refused);
+                }
+                let seats_left = members.iter().map(|e| e.capacity - e.seats_sold).min().unwrap_or(0);
+                if seats_left < quantity {
+                    return Err(TicketingError::SoldOut { seats_left: seats_left.max(0) });
+                }
+                let mut taken = Vec::with_capacity(members.len());
+                for member in &members {
+                    match store::take_seats(&mut tx, member.id, quantity, now).await? {
+                        Some(event) => taken.push(event),
+                        // Taken meanwhile by another buyer (PostgreSQL): nothing of this
+                        // purchase stays, the transaction is dropped.
+                        None => {
+                            let found = store::event_for_update(&mut tx, member.id).await?;
+                            return Err(found.map_or(TicketingError::NotOnSale, |e| refusal(&e, now)));
+                        }
+                    }
+                }
+                (taken, bundle.owner_id, bundle.price_minor, bundle.currency)
+            }
+        };
+        let purchase = PurchaseRow {
+            id: Uuid::now_v7(),
+            buyer_id: Some(user.user_id),
+            event_id: match target {
+                Target::Event(id) => Some(id),
+                Target::Bundle(_) => None,
+            },
+            bundle_id: match target {
+                Target::Bundle(id) => Some(id),
+                Target::Event(_) => None,
+            },
+            quantity,
+            // At most 10 × the highest price in minor units: far inside 64 bits.
+            amount_minor: price_minor.saturating_mul(quantity),
+            currency,
+            created_at: now,
+        };
+        store::sales::insert_purchase(&mut tx, &purchase).await?;
+        let split = shares(price_minor, events.len());
+        let mut rows = Vec::new();
+        for _ in 0..quantity {
+            let ticket = TicketRow {
+                id: Uuid::now_v7(),
+                code: platform::crypto::random_code(),
+                purchase_id: purchase.id,
+                buyer_id: Some(user.user_id),
+                organizer_id: organizer,
+                event_id: purchase.event_id,
+                bundle_id: purchase.bundle_id,
+                price_minor,
+                currency: purchase.currency.clone(),
+                status: TicketStatus::Valid.as_str().to_string(),
+                created_at: now,
+                voided_at: None,
+            };
+            store::sales::insert_ticket(&mut tx, &ticket).await?;
+            for (event, amount) in events.iter().zip(&split) {
+                store::sales::insert_seat(&mut tx, ticket.id, event.id, *amount).await?;
+            }
+            rows.push(ticket);
+        }
+        let event_ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let payload = serde_json::json!({
+            "purchase_id": purchase.id,
+            "buyer_id": user.user_id,
+            "event_id": purchase.event_id,
+            "bundle_id": purchase.bundle_id,
+            "quantity": quantity,
+            "amount": price_text(purchase.amount_minor, &purchase.currency),
+            "currency": purchase.currency,
+            "ticket_ids": rows.iter().map(|t| t.id).collect::<Vec<_>>(),
+            "event_ids": event_ids,
+        });
+        self.platform.outbox.event(&mut tx, TICKET_PURCHASED, &payload).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        self.seats.changed(&event_ids);
+        let mut seats: Vec<_> = events
+            .iter()
+            .map(|e| crate::model::Seat { event_id: e.id, starts_at: e.starts_at, checked_in_at: None })
+            .collect();
+        seats.sort_by_key(|s| (s.starts_at, s.event_id));
+        let tickets = rows.into_iter().map(|t| Ticket::new(t, seats.clone())).collect();
+        Ok(PurchaseResult { purchase: purchase.into(), tickets })
+    }
+
+    /// The caller's tickets, newest first.
+    pub async fn my_tickets(&self, user: &AuthUser, cursor: Option<&str>, limit: i64) -> Result<Page<Ticket>> {
+        let before = id_cursor(cursor)?;
+        let rows = store::sales::tickets_of_buyer(&self.platform.db, user.user_id, before, limit).await?;
+        let next = page(rows, limit, |t| t.id.to_string(), |t| t);
+        Ok(Page { items: self.with_seats(next.items).await?, next_cursor: next.next_cursor })
+    }
+
+    /// The ticket with `code`, for its buyer, its organiser and admins; anyone else is told it
+    /// does not exist, as for a code that does not.
+    pub async fn ticket(&self, user: &AuthUser, code: &str) -> Result<Ticket> {
+        let row = self.readable_ticket(user, code).await?;
+        Ok(self.with_seats(vec![row]).await?.remove(0))
+    }
+
+    async fn readable_ticket(&self, user: &AuthUser, code: &str) -> Result<TicketRow> {
+        let row = store::sales::ticket_by_code(&self.platform.db, code).await?.ok_or(TicketingError::NotFound)?;
+        let me = Some(user.user_id);
+        if row.buyer_id != me && row.organizer_id != user.user_id && !user.is_admin() {
+            return Err(TicketingError::NotFound);
+        }
+        Ok(row)
+    }
+
+    /// The ticket's code as a QR image (`png` or SVG), for whoever may read the ticket.
+    pub async fn ticket_qr(&self, user: &AuthUser, code: &str, png: bool) -> Result<Vec<u8>> {
+        let row = self.readable_ticket(user, code).await?;
+        let image = if png { crate::qr::png(&row.code) } else { crate::qr::svg(&row.code).map(String::into_bytes) };
+        Ok(image.map_err(platform::error::Internal::new)?)
+    }
+
+    /// The buyer gives a valid ticket back before its first event starts: the seats return to
+    /// sale.
+    pub async fn cancel_ticket(&self, user: &AuthUser, code: &str) -> Result<Ticket> {
+        let now = Ts::now();
+        let mut tx = self.platform.db.begin().await?;
+        let row = store::sales::ticket_by_code_in(&mut tx, code).await?.ok_or(TicketingError::NotFound)?;
+        if row.buyer_id != Some(user.user_id) {
+            // The organiser refunds instead; to anyone else it does not exist.
+            return Err(if row.organizer_id == user.user_id || user.is_admin() {
+                TicketingError::Forbidden
+            } else {
+                TicketingError::NotFound
+            });
+        }
+        let seats = store::sales::seats_in(&mut tx, row.id).await?;
+        if row.status != TicketStatus::Valid.as_str() {
+            return Err(TicketingError::TicketVoid);
+        }
+        if seats.iter().any(|s| s.starts_at <= now) {
+            return Err(TicketingError::EventStarted);
+        }
+        if !store::sales::void_ticket(&mut tx, row.id, TicketStatus::Cancelled.as_str(), now).await? {
+            return Err(TicketingError::TicketVoid);
+        }
+        let returned = store::return_seats(&mut tx, row.id).await?;
+        let payload = serde_json::json!({ "ticket_id": row.id, "buyer_id": user.user_id, "event_ids": returned });
+        self.platform.outbox.event(&mut tx, TICKET_CANCELLED, &payload).await?;
+        let row = store::sales::ticket_in(&mut tx, row.id).await?.ok_or(TicketingError::NotFound)?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        self.seats.changed(&returned);
+        Ok(self.with_seats(vec![row]).await?.remove(0))
+    }
+
+    /// Lets the holder of `code` in to the event (its owner or an admin scans): the first time
+    /// answers the time; after that `already_checked_in` with the first time; a code of another
+    /// event (or none) is not found; a void ticket is `ticket_void`.
+    pub async fn check_in(&self, user: &AuthUser, event: Uuid, code: &str) -> Result<(Ticket, Ts)> {
+        let now = Ts::now();
+        let mut tx = self.platform.db.begin().await?;
+        self.own_event(&mut tx, user, event).await?;
+        let row = store::sales::ticket_by_code_in(&mut tx, code).await?.ok_or(TicketingError::NotFound)?;
+        if !store::sales::seats_in(&mut tx, row.id).await?.iter().any(|s| s.event_id == event) {
+            return Err(TicketingError::NotFound);
+        }
+        if row.status != TicketStatus::Valid.as_str() {
+            return Err(TicketingError::TicketVoid);
+        }
+        let (at, first) = store::sales::check_in(&mut tx, row.id, event, now).await?.ok_or(TicketingError::NotFound)?;
+        if !first {
+            return Err(TicketingError::AlreadyCheckedIn { at });
+        }
+        let payload = serde_json::json!({ "ticket_id": row.id, "event_id": event, "checked_in_at": at });
+        self.platform.outbox.event(&mut tx, TICKET_CHECKED_IN, &payload).await?;
+        tx.commit().await?;
+        self.platform.outbox.wake();
+        Ok((self.with_seats(vec![row]).await?.remove(0), at))
+    }
+
+    /// The event, read for its owner's views (owner or admin; 404 / 403 otherwise).
+    async fn organised_event(&self, user: &AuthUser, event: Uuid) -> Result<EventRow> {
+        let row = store::event(&self.platform.db, event).await?.ok_or(TicketingError::NotFound)?;
+        if !row.visible_to(Some((user.user_id, user.is_admin()))) {
+            return Err(TicketingError::NotFound);
+        }
+        if row.owner_id != user.user_id && !user.is_admin() {
+            return Err(TicketingError::Forbidden);
+        }
+        Ok(row)
+    }
+
+    /// The event's tickets for its organiser's door list, by ticket id: code, status, check-in,
+    /// the buyer's email, and their name only if their profile is public.
+    pub async fn attendees(
+        &self,
+        user: &AuthUser,
+        event: Uuid,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<Attendee>> {
+        self.organised_event(user, event).await?;
+        let after = id_cursor(cursor)?;
+        let rows = store::sales::attendees(&self.platform.db, event, after, limit).await?;
+        let rows = page(rows, limit, |a| a.ticket_id.to_string(), |a| a);
+        let buyers: Vec<Uuid> = rows.items.iter().filter_map(|a| a.buyer_id).collect();
+        let people = self.accounts.users(&buyers).await?;
+        let items = rows
+            .items
+            .into_iter()
+            .map(|a| {
+                let buyer = a.buyer_id.and_then(|id| people.get(&id));
+                Attendee {
+                    ticket_id: a.ticket_id,
+                    code: a.code,
+                    status: TicketStatus::parse(&a.status),
+                    checked_in_at: a.checked_in_at,
+                    buyer_email: buyer.and_then(|b| b.email.clone()),
+                    buyer_name: buyer.filter(|b| b.public_profile).map(|b| b.name.clone()),
+                }
+            })
+            .collect();
+        Ok(Page { items, next_cursor: rows.next_cursor })
+    }
+
+    /// The whole door list as CSV (RFC 4180, a header row, formulas neutralised).
+    pub async fn attendees_csv(&self, user: &AuthUser, event: Uuid) -> Result<Vec<u8>> {
+        let failed = |e: csv::Error| TicketingError::Internal(platform::error::Internal::new(e));
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record(["code", "status", "checked_in_at", "buyer_email", "buyer_name"]).map_err(failed)?;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.attendees(user, event, cursor.as_deref(), 500).await?;
+            for a in &page.items {
+                let cell = platform::text::csv_cell;
+                out.write_record([
+                    cell(&a.code),
+                    a.status.as_str().to_string(),
+                    a.checked_in_at.map(Ts::to_rfc3339).unwrap_or_default(),
+                    cell(a.buyer_email.as_deref().unwrap_or_default()),
+                    cell(a.buyer_name.as_deref().unwrap_or_default()),
+                ])
+                .map_err(failed)?;
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        out.into_inner().map_err(|e| TicketingError::Internal(platform::error::Internal::new(e)))
+    }
+
+    /// The organiser's numbers of one event.
+    pub async fn stats(&self, user: &AuthUser, event: Uuid) -> Result<EventStats> {
+        let row = self.organised_event(user, event).await?;
+        let db = &self.platform.db;
+        let mut stats = EventStats {
+            event_id: event,
+            capacity: row.capacity,
+            sold: 0,
+            checked_in: 0,
+            refunded: 0,
+            cancelled: 0,
+            revenue: String::new(),
+            currency: row.currency.clone(),
+            sales_per_day: Vec::new(),
+        };
+        let mut revenue = 0i64;
+        for c in store::sales::counts_at(db, event).await? {
+            match TicketStatus::parse(&c.status) {
+                TicketStatus::Valid => {
+                    stats.sold = c.tickets;
+                    stats.checked_in = c.checked_in;
+                    revenue = c.amount_minor;
+                }
+                TicketStatus::Refunded => stats.refunded = c.tickets,
+                TicketStatus::Cancelled => stats.cancelled = c.tickets,
+            }
+        }
+        stats.revenue = price_text(revenue, &row.currency);
+        stats.sales_per_day = store::sales::sales_per_day(db, event)
+            .await?
+            .into_iter()
+            .map(|(day, tickets)| DaySales { day, tickets })
+            .collect();
+        Ok(stats)
+    }
+}
+
+/// Why an event the caller may see is not sold now: not on sale, or sold out.
+fn refusal(event: &EventRow, now: Ts) -> TicketingError {
+    if event.status != "published" || event.starts_at <= now {
+        TicketingError::NotOnSale
+    } else {
+        TicketingError::SoldOut { seats_left: (event.capacity - event.seats_sold).max(0) }
+    }
+}
+
+/// Voids `ticket` as `status` and gives its seats back, once: the events whose seats returned
+/// (empty when it was void already).
+pub(super) async fn void_and_return(tx: &mut Tx, ticket: Uuid, status: TicketStatus, now: Ts) -> Result<Vec<Uuid>> {
+    if !store::sales::void_ticket(tx, ticket, status.as_str(), now).await? {
+        return Ok(Vec::new());
+    }
+    Ok(store::return_seats(tx, ticket).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_total() {
+        assert_eq!(shares(1000, 3), [334, 333, 333]);
+        assert_eq!(shares(2, 3), [1, 1, 0]);
+        assert_eq!(shares(0, 2), [0, 0]);
+        assert_eq!(shares(7, 1), [7]);
+        for (total, parts) in [(999_999, 7), (1, 50), (100_000_000, 13)] {
+            assert_eq!(shares(total, parts).iter().sum::<i64>(), total);
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! SQL of what is sold: purchases, tickets, their seats and check-ins.
+
+use crate::model::{AttendeeRow, PurchaseRow, SeatRow, TicketRow};
+use platform::db::{Db, DbError, Ts, Tx};
+use platform::{execute_tx, with_db, with_tx};
+use uuid::Uuid;
+
+/// The columns of a [`TicketRow`], of tickets named `t`.
+macro_rules! ticket_columns {
+    () => {
+        "t.id, t.code, t.purchase_id, t.buyer_id, t.organizer_id, t.event_id, t.bundle_id, t.price_minor, t.currency,
+         t.status, t.created_at, t.voided_at"
+    };
+}
+
+pub async fn insert_purchase(tx: &mut Tx, p: &PurchaseRow) -> Result<(), DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "INSERT INTO ticketing_purchases (id, buyer_id, event_id, bundle_id, quantity, amount_minor, currency, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )
+        .bind(p.id)
+        .bind(p.buyer_id)
+        .bind(p.event_id)
+        .bind(p.bundle_id)
+        .bind(p.quantity)
+        .bind(p.amount_minor)
+        .bind(&p.currency)
+        .bind(p.created_at)
+    )?;
+    Ok(())
+}
+
+pub async fn insert_ticket(tx: &mut Tx, t: &TicketRow) -> Result<(), DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "INSERT INTO ticketing_tickets (id, code, purchase_id, buyer_id, organizer_id, event_id, bundle_id,
+               price_minor, currency, status, created_at, voided_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        )
+        .bind(t.id)
+        .bind(&t.code)
+        .bind(t.purchase_id)
+        .bind(t.buyer_id)
+        .bind(t.organizer_id)
+        .bind(t.event_id)
+        .bind(t.bundle_id)
+        .bind(t.price_minor)
+        .bind(&t.currency)
+        .bind(&t.status)
+        .bind(t.created_at)
+        .bind(t.voided_at)
+    )?;
+    Ok(())
+}
+
+pub async fn insert_seat(tx: &mut Tx, ticket: Uuid, event: Uuid, amount_minor: i64) -> Result<(), DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query("INSERT INTO ticketing_seats (ticket_id, event_id, amount_minor) VALUES ($1, $2, $3)")
+            .bind(ticket)
+            .bind(event)
+            .bind(amount_minor)
+    )?;
+    Ok(())
+}
+
+pub async fn ticket_by_code(db: &Db, code: &str) -> Result<Option<TicketRow>, DbError> {
+    let sql = concat!("SELECT ", ticket_columns!(), " FROM ticketing_tickets t WHERE t.code = $1");
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, TicketRow>(sql).bind(code).fetch_optional(pool).await)?)
+}
+
+/// A ticket read in a write transaction, locked on PostgreSQL: two decisions about one ticket
+/// (a cancellation and a refund) happen one after the other.
+pub async fn ticket_by_code_in(tx: &mut Tx, code: &str) -> Result<Option<TicketRow>, DbError> {
+    const SQL: &str = concat!("SELECT ", ticket_columns!(), " FROM ticketing_tickets t WHERE t.code = $1");
+    const LOCKED: &str =
+        concat!("SELECT ", ticket_columns!(), " FROM ticketing_tickets t WHERE t.code = $1 FOR UPDATE");
+    Ok(match tx {
+        Tx::Sqlite(inner, _) => sqlx::query_as::<_, TicketRow>(SQL).bind(code).fetch_optional(&mut **inner).await,
+        Tx::Postgres(inner) => sqlx::query_as::<_, TicketRow>(LOCKED).bind(code).fetch_optional(&mut **inner).await,
+    }?)
+}
+
+pub async fn ticket_in(tx: &mut Tx, id: Uuid) -> Result<Option<TicketRow>, DbError> {
+    let sql = concat!("SELECT ", ticket_columns!(), " FROM ticketing_tickets t WHERE t.id = $1");
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, TicketRow>(sql).bind(id).fetch_optional(conn).await)?)
+}
+
+/// Makes a valid ticket void (`cancelled` or `refunded`); false when it was not valid any more,
+/// so its seats are returned once whatever races.
+pub async fn void_ticket(tx: &mut Tx, id: Uuid, status: &str, now: Ts) -> Result<bool, DbError> {
+    let n = execute_tx!(
+        tx,
+        sqlx::query("UPDATE ticketing_tickets SET status = $2, voided_at = $3 WHERE id = $1 AND status = 'valid'")
+            .bind(id)
+            .bind(status)
+            .bind(now)
+    )?;
+    Ok(n == 1)
+}
+
+/// The seats of the given tickets, with their events' start times.
+pub async fn seats_of(db: &Db, tickets: &[Uuid]) -> Result<Vec<SeatRow>, DbError> {
+    let mut rows = Vec::new();
+    for chunk in tickets.chunks(500) {
+        rows.extend(with_db!(db, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT s.ticket_id, s.event_id, e.starts_at, s.checked_in_at
+                 FROM ticketing_seats s JOIN ticketing_events e ON e.id = s.event_id WHERE s.ticket_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(") ORDER BY e.starts_at, e.id");
+            query.build_query_as::<SeatRow>().fetch_all(pool).await
+        })?);
+    }
+    Ok(rows)
+}
+
+/// The seats of one ticket, in a transaction.
+pub async fn seats_in(tx: &mut Tx, ticket: Uuid) -> Result<Vec<SeatRow>, DbError> {
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_as::<_, SeatRow>(
+            "SELECT s.ticket_id, s.event_id, e.starts_at, s.checked_in_at
+             FROM ticketing_seats s JOIN ticketing_events e ON e.id = s.event_id
+             WHERE s.ticket_id = $1 ORDER BY e.starts_at, e.id",
+        )
+        .bind(ticket)
+        .fetch_all(conn)
+        .await
+    })?)
+}
+
+/// Marks the ticket's seat at `event` as used, if it was not; the check-in time as it is
+/// afterwards (the first one, when the seat was used already), or None when the ticket has no
+/// seat at that event.
+pub async fn check_in(tx: &mut Tx, ticket: Uuid, event: Uuid, now: Ts) -> Result<Option<(Ts, bool)>, DbError> {
+    let n = execute_tx!(
+        tx,
+        sqlx::query(
+            "UPDATE ticketing_seats SET checked_in_at = $3
+             WHERE ticket_id = $1 AND event_id = $2 AND checked_in_at IS NULL"
+        )
+        .bind(ticket)
+        .bind(event)
+        .bind(now)
+    )?;
+    if n == 1 {
+        return Ok(Some((now, true)));
+    }
+    let first: Option<(Option<Ts>,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT checked_in_at FROM ticketing_seats WHERE ticket_id = $1 AND event_id = $2")
+            .bind(ticket)
+            .bind(event)
+            .fetch_optional(conn)
+            .await
+    })?;
+    Ok(first.and_then(|(at,)| at).map(|at| (at, false)))
+}
+
+/// The buyer's tickets, newest first, before `before`.
+pub async fn tickets_of_buyer(
+    db: &Db,
+    buyer: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<TicketRow>, DbError> {
+    let sql = concat!(
+        "SELECT ",
+        ticket_columns!(),
+        " FROM ticketing_tickets t WHERE t.buyer_id = $1 AND ($2 IS NULL OR t.id < $2) ORDER BY t.id DESC LIMIT $3"
+    );
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, TicketRow>(sql).bind(buyer).bind(before).bind(limit + 1).fetch_all(pool).await
+    })?)
+}
+
+/// Every ticket of the buyer, oldest first (for their data export).
+pub async fn all_tickets_of_buyer(db: &Db, buyer: Uuid) -> Result<Vec<TicketRow>, DbError> {
+    let sql = concat!("SELECT ", ticket_columns!(), " FROM ticketing_tickets t WHERE t.buyer_id = $1 ORDER BY t.id");
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, TicketRow>(sql).bind(buyer).fetch_all(pool).await)?)
+}
+
+/// The valid tickets with a seat at the event (a cancellation refunds them all).
+pub async fn valid_tickets_at(tx: &mut Tx, event: Uuid) -> Result<Vec<TicketRow>, DbError> {
+    let sql = concat!(
+        "SELECT ",
+        ticket_columns!(),
+        " FROM ticketing_seats s JOIN ticketing_tickets t ON t.id = s.ticket_id
+         WHERE s.event_id = $1 AND t.status = 'valid' ORDER BY t.id"
+    );
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, TicketRow>(sql).bind(event).fetch_all(conn).await)?)
+}
+
+/// The buyer's valid tickets none of whose events has started (their account's deletion gives
+/// those seats back).
+pub async fn upcoming_tickets_of(tx: &mut Tx, buyer: Uuid, now: Ts) -> Result<Vec<TicketRow>, DbError> {
+    let sql = concat!(
+        "SELECT ",
+        ticket_columns!(),
+        " FROM ticketing_tickets t WHERE t.buyer_id = $1 AND t.status = 'valid'
+           AND NOT EXISTS (SELECT 1 FROM ticketing_seats s JOIN ticketing_events e ON e.id = s.event_id
+                           WHERE s.ticket_id = t.id AND e.starts_at <= $2)
+         ORDER BY t.id"
+    );
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, TicketRow>(sql).bind(buyer).bind(now).fetch_all(conn).await)?)
+}
+
+/// Whether the user bought any ticket.
+pub async fn has_tickets(tx: &mut Tx, buyer: Uuid) -> Result<bool, DbError> {
+    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT id FROM ticketing_tickets WHERE buyer_id = $1 LIMIT 1")
+            .bind(buyer)
+            .fetch_optional(conn)
+            .await
+    })?;
+    Ok(row.is_some())
+}
+
+/// The tickets with a seat at the event, by ticket id after `after`.
+pub async fn attendees(db: &Db, event: Uuid, after: Option<Uuid>, limit: i64) -> Result<Vec<AttendeeRow>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, AttendeeRow>(
+            "SELECT t.id AS ticket_id, t.code, t.status, t.buyer_id, s.checked_in_at
+             FROM ticketing_seats s JOIN ticketing_tickets t ON t.id = s.ticket_id
+             WHERE s.event_id = $1 AND ($2 IS NULL OR s.ticket_id > $2)
+             ORDER BY s.ticket_id LIMIT $3",
+        )
+        .bind(event)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// One status's numbers at an event: tickets, checked in, money.
+#[derive(sqlx::FromRow)]
+pub struct StatusCount {
+    pub status: String,
+    pub tickets: i64,
+    pub checked_in: i64,
+    pub amount_minor: i64,
+}
+
+/// (PostgreSQL sums BIGINTs to NUMERIC: the casts keep both backends' answers 64-bit integers.)
+pub async fn counts_at(db: &Db, event: Uuid) -> Result<Vec<StatusCount>, DbError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, StatusCount>(
+            "SELECT t.status, COUNT(*) AS tickets,
+               CAST(COALESCE(SUM(CASE WHEN s.checked_in_at IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT) AS checked_in,
+               CAST(COALESCE(SUM(s.amount_minor), 0) AS BIGINT) AS amount_minor
+             FROM ticketing_seats s JOIN ticketing_tickets t ON t.id = s.ticket_id
+             WHERE s.event_id = $1 GROUP BY t.status",
+        )
+        .bind(event)
+        .fetch_all(pool)
+        .await
+    })?)
+}
+
+/// Tickets sold per UTC day at the event, oldest first, as (`YYYY-MM-DD`, count).
+pub async fn sales_per_day(db: &Db, event: Uuid) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(match db {
+        // Times are stored as RFC 3339 in UTC: the day is the first ten characters.
+        Db::Sqlite(pool, _) => {
+            sqlx::query_as(
+                "SELECT substr(t.created_at, 1, 10) AS day, COUNT(*)
+                 FROM ticketing_seats s JOIN ticketing_tickets t ON t.id = s.ticket_id
+                 WHERE s.event_id = $1 GROUP BY day ORDER BY day",
+            )
+            .bind(event)
+            .fetch_all(pool)
+            .await
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, COUNT(*)
+                 FROM ticketing_seats s JOIN ticketing_tickets t ON t.id = s.ticket_id
+                 WHERE s.event_id = $1 GROUP BY day ORDER BY day",
+            )
+            .bind(event)
+            .fetch_all(pool)
+            .await
+        }
+    }?)
+}
