@@ -699,3 +699,142 @@ testkit::api_tests!(
     live_seats_are_coalesced,
     leaving_returns_seats_and_refunds,
 );
+
+/// Purchases, check-ins and refunds reach a real RabbitMQ consumer, in order, each once.
+async fn sales_reach_the_broker(backend: testkit::Backend) {
+    let Some(amqp) = testkit::service_url("FERROBASE_TEST_AMQP_URL") else { return };
+    let (_conn, mut rx) = crate::events::consume(&amqp, &["ticketing.ticket.*", "ticketing.refund.*"]).await;
+    let Some(app) = TestApp::spawn_with(backend, |c| c.amqp_url = platform::secret::Secret::new(&amqp)).await else {
+        return;
+    };
+    let org = app.register_verified("broker-org@example.com").await;
+    let buyer = app.register("broker-buyer@example.com").await;
+    let event = on_sale(&app, &org, "Brokered", 10, 4).await;
+    let bought = buy(&app, &buyer, json!({"event_id": event, "quantity": 1})).await.expect(201).json;
+    let ticket = bought["tickets"][0]["id"].as_str().unwrap().to_string();
+    let code = bought["tickets"][0]["code"].as_str().unwrap();
+    app.post(&format!("/api/v1/ticketing/events/{event}/check-ins"), Some(&org.access), json!({"code": code}))
+        .await
+        .expect(200);
+    let refund = app
+        .post(
+            &format!("/api/v1/ticketing/tickets/{code}/refund-request"),
+            Some(&buyer.access),
+            json!({"reason": "Sorry"}),
+        )
+        .await
+        .expect(202)
+        .json;
+    app.post(
+        &format!("/api/v1/ticketing/refunds/{}/approve", refund["id"].as_str().unwrap()),
+        Some(&org.access),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let ours =
+        |body: &Value| body["data"]["ticket_id"] == ticket.as_str() || body["data"]["ticket_ids"][0] == ticket.as_str();
+    let got = crate::events::gather(&mut rx, ours, 4, Duration::from_secs(5)).await;
+    let kinds: Vec<&str> = got.iter().map(|(_, body)| body["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ticketing.ticket.purchased",
+            "ticketing.ticket.checked_in",
+            "ticketing.refund.requested",
+            "ticketing.refund.resolved"
+        ],
+        "{got:?}"
+    );
+    assert_eq!(got[0].1["data"]["amount"], "12.50");
+    assert_eq!(got[0].1["data"]["event_ids"], json!([event]));
+    assert_eq!(got[3].1["data"]["status"], "approved");
+    assert!(got.iter().all(|(_, body)| !body.to_string().contains(code)), "codes admit; they stay off the broker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_amqp), ignore = "needs FERROBASE_TEST_AMQP_URL")]
+async fn sqlite_sales_reach_the_broker() {
+    sales_reach_the_broker(testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(all(ferrobase_amqp, ferrobase_postgres)),
+    ignore = "needs FERROBASE_TEST_AMQP_URL and FERROBASE_TEST_POSTGRES_URL"
+)]
+async fn postgres_sales_reach_the_broker() {
+    sales_reach_the_broker(testkit::Backend::Postgres).await;
+}
+
+fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// A door scanner checks a ticket in over gRPC, with the REST rules and codes.
+async fn a_scanner_checks_in_over_grpc(backend: testkit::Backend) {
+    use ticketing::grpc::pb::tickets_client::TicketsClient;
+    use ticketing::grpc::pb::{CheckInRequest, GetTicketRequest};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let Some(app) = TestApp::spawn_with(backend, |c| c.grpc_bind = format!("127.0.0.1:{port}")).await else { return };
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+    let mut channel = None;
+    for _ in 0..100 {
+        if let Ok(c) = endpoint.connect().await {
+            channel = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut client = TicketsClient::new(channel.expect("the gRPC server never answered"));
+    let org = app.register_verified("scan-org@example.com").await;
+    let buyer = app.register("scan-buyer@example.com").await;
+    let stranger = app.register("scan-stranger@example.com").await;
+    let event = on_sale(&app, &org, "Scanned in", 10, 4).await;
+    let code =
+        buy(&app, &buyer, json!({"event_id": event, "quantity": 1})).await.expect(201).json["tickets"][0]["code"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+    let read = client.get_ticket(bearer(GetTicketRequest { code: code.clone() }, &org.access)).await.unwrap();
+    let read = read.into_inner().ticket.unwrap();
+    assert_eq!((read.status.as_str(), read.price.as_str(), read.seats.len()), ("valid", "12.50", 1));
+    let hidden =
+        client.get_ticket(bearer(GetTicketRequest { code: code.clone() }, &stranger.access)).await.unwrap_err();
+    assert_eq!(hidden.code(), tonic::Code::NotFound);
+    let anonymous = client.get_ticket(GetTicketRequest { code: code.clone() }).await.unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+
+    let scan = |token: &str| bearer(CheckInRequest { event_id: event.clone(), code: code.clone() }, token);
+    let refused = client.check_in(scan(&buyer.access)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let first = client.check_in(scan(&org.access)).await.unwrap().into_inner();
+    assert!(!first.checked_in_at.is_empty());
+    assert_eq!(first.ticket.unwrap().seats[0].checked_in_at.as_deref(), Some(first.checked_in_at.as_str()));
+    let twice = client.check_in(scan(&org.access)).await.unwrap_err();
+    assert_eq!(twice.code(), tonic::Code::AlreadyExists);
+    assert!(twice.message().starts_with("already_checked_in:"), "{}", twice.message());
+    assert!(twice.message().contains(&first.checked_in_at), "{}", twice.message());
+    let bad = client
+        .check_in(bearer(CheckInRequest { event_id: "nope".into(), code: code.clone() }, &org.access))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    // The REST side sees the same check-in.
+    let rest = app.get(&format!("/api/v1/ticketing/tickets/{code}"), Some(&buyer.access)).await.expect(200).json;
+    assert_eq!(rest["seats"][0]["checked_in_at"], first.checked_in_at.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_scanner_checks_in_over_grpc() {
+    a_scanner_checks_in_over_grpc(testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn postgres_a_scanner_checks_in_over_grpc() {
+    a_scanner_checks_in_over_grpc(testkit::Backend::Postgres).await;
+}
