@@ -1,10 +1,14 @@
 //! `cargo run --release -p bench`: builds and starts the release server on a fresh data dir,
 //! drives HTTP and WebSocket load at it with our own clients, and writes `docs/benchmarks.md`.
+//! `--purchases` measures only ticket purchases (with exact seat accounting) and prints them;
+//! the server's `FERROBASE_*` environment passes through, so `FERROBASE_DATABASE_URL` and
+//! `FERROBASE_REDIS_URL` measure the scale-out mode.
 //!
 //! Every HTTP figure is printed beside a reference measured in the same run (the bare
 //! `/health/live` route, the in-process limit), so numbers from different machines compare.
 
 mod http_load;
+mod purchases;
 mod raw_ws;
 mod report;
 mod server;
@@ -13,16 +17,20 @@ mod ws_load;
 use std::time::Duration;
 use ws_load::Receivers;
 
-/// Settings from the command line: `bench [--seconds N] [--connections N] [--out PATH] [--quick]`.
+/// Settings from the command line:
+/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases]`.
 struct Args {
     seconds: u64,
     connections: usize,
     out: String,
     quick: bool,
+    /// Only the ticket purchase measurement, printed (the report is left as it is).
+    purchases_only: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { seconds: 10, connections: 64, out: "docs/benchmarks.md".into(), quick: false };
+    let mut a =
+        Args { seconds: 10, connections: 64, out: "docs/benchmarks.md".into(), quick: false, purchases_only: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"));
@@ -31,7 +39,10 @@ fn args() -> anyhow::Result<Args> {
             "--connections" => a.connections = value()?.parse()?,
             "--out" => a.out = value()?,
             "--quick" => a.quick = true,
-            other => anyhow::bail!("unknown argument {other}; use --seconds, --connections, --out, --quick"),
+            "--purchases" => a.purchases_only = true,
+            other => {
+                anyhow::bail!("unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases")
+            }
         }
     }
     Ok(a)
@@ -43,6 +54,13 @@ async fn main() -> anyhow::Result<()> {
     let server = server::Server::start().await?;
     let idle_rss = server.rss_kib()?;
     println!("server ready in {:?}, idle RSS {} KiB", server.ready_in, idle_rss);
+    let duration = Duration::from_secs(args.seconds);
+    let purchase_name = format!("POST ticket purchases, {} buyers, seats exact", args.connections);
+    if args.purchases_only {
+        let result = purchases::run(&server, args.connections, duration).await?;
+        println!("{purchase_name}: {result}; server RSS {} KiB", server.rss_kib()?);
+        return Ok(());
+    }
     let (_, token) = server.register("bench@example.com").await?;
     let (receiver_id, receiver_token) = server.register("bench-receiver@example.com").await?;
     let room = server
@@ -69,7 +87,6 @@ async fn main() -> anyhow::Result<()> {
         .to_string();
         server.call("POST", "/api/v1/work/tasks", Some(&token), &body, 201).await?;
     }
-    let duration = Duration::from_secs(args.seconds);
     let history = format!("/api/v1/chat/rooms/{room}/messages?limit=50");
     let board = format!("/api/v1/work/tasks?project_id={project}&sort=priority&limit=50");
 
@@ -80,11 +97,15 @@ async fn main() -> anyhow::Result<()> {
         ("GET chat history, 50 of 1 000 messages (SQLite)", history.as_str(), Some(token.as_str())),
         ("GET work tasks by priority, 50 of 1 000 with tags (SQLite)", board.as_str(), Some(token.as_str())),
     ] {
-        let result = http_load::run(server.addr, path, auth, args.connections, duration).await?;
+        let result = http_load::run(server.addr, &http_load::Spec::get(path, auth), args.connections, duration).await?;
         let rss = server.rss_kib()?;
         println!("{name}: {result}; server RSS {rss} KiB");
         rows.push(report::Row { name: name.to_string(), result, rss_kib: rss });
     }
+    let result = purchases::run(&server, args.connections, duration).await?;
+    let rss = server.rss_kib()?;
+    println!("{purchase_name}: {result}; server RSS {rss} KiB");
+    rows.push(report::Row { name: purchase_name, result, rss_kib: rss });
 
     let topic = format!("chat.room.{room}");
     let idle_count = if args.quick { 1_000 } else { 10_000 };

@@ -91,6 +91,33 @@ impl Server {
         Ok((id, v["access_token"].as_str().context("no access_token")?.to_string()))
     }
 
+    /// Registers `email` and verifies it with the code the server wrote to its mail folder;
+    /// the access token.
+    pub async fn register_verified(&self, email: &str) -> anyhow::Result<String> {
+        let (_, token) = self.register(email).await?;
+        let mail_dir = self.data.path().join("mail");
+        let started = Instant::now();
+        let code = loop {
+            let found = std::fs::read_dir(&mail_dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+                .find(|mail| mail.contains(email))
+                .and_then(|mail| six_digits(&mail));
+            if let Some(code) = found {
+                break code;
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(10), "no verification mail to {email}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let body = serde_json::json!({"email": email, "code": code}).to_string();
+        let (status, bytes) =
+            crate::http_load::request(self.addr, "POST", "/api/v1/auth/email/verify", None, Some(&body)).await?;
+        anyhow::ensure!(status < 300, "verifying {email}: {status} {}", String::from_utf8_lossy(&bytes));
+        Ok(token)
+    }
+
     /// One JSON request that must answer `expect`; returns the body.
     pub async fn call(
         &self,
@@ -125,6 +152,19 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The first run of exactly six digits in a mail: its code.
+fn six_digits(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(5)).find_map(|i| {
+        let run = &bytes[i..i + 6];
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + 6).copied();
+        let alone =
+            !before.is_some_and(|b| b.is_ascii_alphanumeric()) && !after.is_some_and(|b| b.is_ascii_alphanumeric());
+        (alone && run.iter().all(u8::is_ascii_digit)).then(|| String::from_utf8_lossy(run).into_owned())
+    })
 }
 
 fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {

@@ -11,11 +11,20 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// 128 random bits, base64url without padding (22 characters): secrets that people carry and
-/// scanners read, such as ticket codes, short enough for a small QR code and still unguessable.
+/// Length of a [`random_code`].
+pub const CODE_LENGTH: usize = 22;
+
+/// 22 random letters and digits (131 bits): secrets that people carry and scanners read, such as
+/// ticket codes. Short enough for a small QR code, safe in a URL, and never starting with a
+/// character a spreadsheet would take for a formula (`-`, `=` …), so exports show them as they are.
 pub fn random_code() -> String {
-    let bytes: [u8; 16] = rand::rng().random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    rand::rng().sample_iter(rand::distr::Alphanumeric).take(CODE_LENGTH).map(char::from).collect()
+}
+
+/// Whether `text` has the shape of a [`random_code`] (checked before any lookup, so that no
+/// stray byte, such as a NUL that PostgreSQL's text cannot hold, reaches the database).
+pub fn is_code(text: &str) -> bool {
+    text.len() == CODE_LENGTH && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// A uniformly random six-digit code, leading zeros included.
@@ -47,12 +56,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_carry_128_bits_in_url_safe_characters() {
+    fn codes_carry_over_128_bits_in_letters_and_digits() {
+        // 62^22 > 2^130.
+        assert!(22.0 * 62f64.log2() > 130.0);
         let codes: std::collections::HashSet<String> = (0..1000).map(|_| random_code()).collect();
         assert_eq!(codes.len(), 1000);
         for code in &codes {
-            assert_eq!(code.len(), 22, "{code}");
-            assert!(code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{code}");
+            assert!(is_code(code), "{code}");
+        }
+        let joined: String = codes.iter().map(String::as_str).collect();
+        for class in [u8::is_ascii_uppercase, u8::is_ascii_lowercase, u8::is_ascii_digit] {
+            assert!(joined.bytes().any(|b| class(&b)), "every kind of character is drawn");
+        }
+        for bad in ["", "short", "abcdefghijklmnopqrstu-", "abcdefghijklmnopqrstu\0", "abcdefghijklmnopqrstuvw"] {
+            assert!(!is_code(bad), "{bad:?}");
         }
     }
 

@@ -10,19 +10,23 @@ use uuid::Uuid;
 
 /// An event was published: `{event_id, owner_id, name, starts_at}`.
 pub const EVENT_PUBLISHED: &str = "ticketing.event.published";
-/// An event was cancelled (its tickets refunded): `{event_id, owner_id, name, starts_at}`.
+/// An event was cancelled: `{event_id, owner_id, name, starts_at, refunded_ticket_ids}`, the
+/// valid tickets with a seat at it, every one refunded by the cancellation (bundle tickets with
+/// all their seats; their pending refund requests granted). No `ticketing.refund.resolved` is
+/// written per ticket: one event says it all, in one row whatever the number of tickets.
 pub const EVENT_CANCELLED: &str = "ticketing.event.cancelled";
 /// Tickets were bought: `{purchase_id, buyer_id, event_id, bundle_id, quantity, amount,
 /// currency, ticket_ids, event_ids}`.
 pub const TICKET_PURCHASED: &str = "ticketing.ticket.purchased";
-/// A buyer gave a ticket back: `{ticket_id, buyer_id, event_ids}`.
+/// A buyer gave a ticket back: `{ticket_id, buyer_id, event_ids}`. (Tickets given back because
+/// their buyer deleted their account go with `accounts.user.deleted`.)
 pub const TICKET_CANCELLED: &str = "ticketing.ticket.cancelled";
 /// A ticket's holder was let in: `{ticket_id, event_id, checked_in_at}`.
 pub const TICKET_CHECKED_IN: &str = "ticketing.ticket.checked_in";
 /// A buyer asked for a refund: `{refund_id, ticket_id, buyer_id, organizer_id}`.
 pub const REFUND_REQUESTED: &str = "ticketing.refund.requested";
-/// A refund was decided, or granted by the event's cancellation: `{refund_id, ticket_id,
-/// buyer_id, organizer_id, status}` (`refund_id` None for a cancellation's refund).
+/// The organiser decided a refund request: `{refund_id, ticket_id, buyer_id, organizer_id,
+/// status}`.
 pub const REFUND_RESOLVED: &str = "ticketing.refund.resolved";
 
 /// A buyer asked for a refund of a ticket to the organiser's event.
@@ -61,13 +65,23 @@ pub struct SeatsChanged {
     pub seats_left: i64,
 }
 
-/// Records `kind` for `event` in the transaction that changed it.
-pub(crate) async fn event_changed(outbox: &Outbox, tx: &mut Tx, kind: &str, event: &EventRow) -> Result<(), DbError> {
-    let payload = serde_json::json!({
+/// Records `kind` for `event` in the transaction that changed it (`refunded`: the tickets a
+/// cancellation refunded).
+pub(crate) async fn event_changed(
+    outbox: &Outbox,
+    tx: &mut Tx,
+    kind: &str,
+    event: &EventRow,
+    refunded: &[Uuid],
+) -> Result<(), DbError> {
+    let mut payload = serde_json::json!({
         "event_id": event.id,
         "owner_id": event.owner_id,
         "name": event.name,
         "starts_at": event.starts_at,
     });
+    if kind == EVENT_CANCELLED {
+        payload["refunded_ticket_ids"] = serde_json::json!(refunded);
+    }
     outbox.event(tx, kind, &payload).await.map(|_| ())
 }

@@ -87,13 +87,15 @@ async fn inbox_titles(app: &TestApp, who: &Session) -> Vec<String> {
 
 async fn purchases_are_all_or_nothing_and_keyed(app: TestApp) {
     let org = app.register_verified("sales-org@example.com").await;
-    let buyer = app.register("sales-buyer@example.com").await;
+    let buyer = app.register_verified("sales-buyer@example.com").await;
     let event = on_sale(&app, &org, "Keyed Gig", 5, 10).await;
     let what = json!({"event_id": event, "quantity": 3});
 
     app.post("/api/v1/ticketing/purchases", Some(&buyer.access), what.clone())
         .await
         .expect_problem(428, "idempotency_key_required");
+    let unverified = app.register("sales-unverified@example.com").await;
+    buy(&app, &unverified, what.clone()).await.expect_problem(403, "verification_required");
     let bought =
         app.post_idempotent("/api/v1/ticketing/purchases", &buyer.access, "k-1", what.clone()).await.expect(201);
     let tickets = bought.json["tickets"].as_array().unwrap().clone();
@@ -103,8 +105,8 @@ async fn purchases_are_all_or_nothing_and_keyed(app: TestApp) {
     let codes: std::collections::HashSet<&str> = tickets.iter().map(|t| t["code"].as_str().unwrap()).collect();
     assert_eq!(codes.len(), 3, "codes are distinct");
     for code in &codes {
-        assert_eq!(code.len(), 22, "128 bits in base64url: {code}");
-        assert!(code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{code}");
+        assert_eq!(code.len(), 22, "over 128 bits in letters and digits: {code}");
+        assert!(code.bytes().all(|b| b.is_ascii_alphanumeric()), "{code}");
     }
     assert_eq!(tickets[0]["seats"][0]["event_id"], event.as_str());
     assert_eq!(tickets[0]["status"], "valid");
@@ -183,6 +185,12 @@ async fn two_hundred_buyers_never_oversell(backend: testkit::Backend) {
         let resp = TestApp::read(req.send().await.unwrap()).await.expect(201);
         buyers.push(Session::from_json(&resp.json));
     }
+    // Buying needs a verified address; 200 codes read from 200 mails would only slow the test.
+    let db = app.db().await;
+    platform::with_db!(&db, |pool| {
+        sqlx::query("UPDATE users SET email_verified = TRUE WHERE email LIKE 'crowd-%'").execute(pool).await.map(|_| ())
+    })
+    .unwrap();
     let app = std::sync::Arc::new(app);
     let mut calls = Vec::new();
     for buyer in buyers {
@@ -245,7 +253,7 @@ async fn bundles_racing_single_tickets_never_oversell(app: TestApp) {
         .await
         .expect(200);
     }
-    let buyer = app.register("race-buyer@example.com").await;
+    let buyer = app.register_verified("race-buyer@example.com").await;
     let app = std::sync::Arc::new(app);
     let mut calls = Vec::new();
     for i in 0..90 {
@@ -355,7 +363,7 @@ fn decode_qr(png: &[u8]) -> String {
 
 async fn tickets_are_seen_by_their_people_only(app: TestApp) {
     let org = app.register_verified("qr-org@example.com").await;
-    let buyer = app.register("qr-buyer@example.com").await;
+    let buyer = app.register_verified("qr-buyer@example.com").await;
     let stranger = app.register("qr-stranger@example.com").await;
     let admin = make_admin(&app, "qr-admin@example.com").await;
     let event = on_sale(&app, &org, "Scanned", 10, 4).await;
@@ -402,7 +410,7 @@ async fn tickets_are_seen_by_their_people_only(app: TestApp) {
 
 async fn tickets_are_given_back_before_the_event(app: TestApp) {
     let org = app.register_verified("back-org@example.com").await;
-    let buyer = app.register("back-buyer@example.com").await;
+    let buyer = app.register_verified("back-buyer@example.com").await;
     let stranger = app.register("back-stranger@example.com").await;
     let event = on_sale(&app, &org, "Returnable", 3, 4).await;
     let bought = buy(&app, &buyer, json!({"event_id": event, "quantity": 2})).await.expect(201).json;
@@ -426,7 +434,7 @@ async fn tickets_are_given_back_before_the_event(app: TestApp) {
 async fn check_in_at_the_door(app: TestApp) {
     let org = app.register_verified("door-org@example.com").await;
     let rival = app.register_verified("door-rival@example.com").await;
-    let buyer = app.register("door-buyer@example.com").await;
+    let buyer = app.register_verified("door-buyer@example.com").await;
     let event = on_sale(&app, &org, "Door", 10, 4).await;
     let elsewhere = on_sale(&app, &org, "Elsewhere", 10, 4).await;
     let bought = buy(&app, &buyer, json!({"event_id": event, "quantity": 2})).await.expect(201).json;
@@ -446,9 +454,14 @@ async fn check_in_at_the_door(app: TestApp) {
     app.post(&path, Some(&org.access), json!({"code": "no-such-code"})).await.expect_problem(404, "not_found");
     app.post(&path, Some(&rival.access), json!({"code": code})).await.expect_problem(403, "forbidden");
     app.post(&path, Some(&buyer.access), json!({"code": code})).await.expect_problem(403, "forbidden");
+    // A used ticket is not given back: its holder is inside.
+    let used = app.post(&format!("/api/v1/ticketing/tickets/{code}/cancel"), Some(&buyer.access), json!({})).await;
+    assert_eq!(used.expect_problem(409, "already_checked_in").json["checked_in_at"], at.as_str());
     let second = bought["tickets"][1]["code"].as_str().unwrap();
     app.post(&format!("/api/v1/ticketing/tickets/{second}/cancel"), Some(&buyer.access), json!({})).await.expect(200);
     app.post(&path, Some(&org.access), json!({"code": second})).await.expect_problem(409, "ticket_void");
+    app.post(&path, Some(&org.access), json!({"code": "abc\u{0}"})).await.expect_problem(422, "nul_character");
+    app.get("/api/v1/ticketing/tickets/abc%00def", Some(&buyer.access)).await.expect(404);
 }
 
 async fn refunds_are_decided_and_told(app: TestApp) {
@@ -469,6 +482,10 @@ async fn refunds_are_decided_and_told(app: TestApp) {
     assert_eq!(refund["status"], "pending");
     app.post(&ask(one), Some(&buyer.access), json!({"reason": "again"})).await.expect_problem(409, "refund_exists");
     let second = app.post(&ask(two), Some(&buyer.access), json!({"reason": "Also ill"})).await.expect(202).json;
+    // While a request is pending the buyer does not also give the ticket back.
+    app.post(&format!("/api/v1/ticketing/tickets/{two}/cancel"), Some(&buyer.access), json!({}))
+        .await
+        .expect_problem(409, "refund_exists");
     assert!(inbox_titles(&app, &org).await.contains(&"Refund requested".to_string()));
     mail_titled(&app, &org.email, "Refund requested").await;
 
@@ -526,7 +543,7 @@ async fn refunds_are_decided_and_told(app: TestApp) {
 async fn cancelling_an_event_refunds_every_ticket(app: TestApp) {
     let org = app.register_verified("off-org@example.com").await;
     let ann = app.register_verified("off-ann@example.com").await;
-    let bob = app.register("off-bob@example.com").await;
+    let bob = app.register_verified("off-bob@example.com").await;
     let gala = on_sale(&app, &org, "Gala", 10, 4).await;
     let ball = on_sale(&app, &org, "Ball", 10, 5).await;
     let bundle = app
@@ -547,7 +564,19 @@ async fn cancelling_an_event_refunds_every_ticket(app: TestApp) {
         .await
         .expect(200);
     }
-    buy(&app, &ann, json!({"event_id": gala, "quantity": 2})).await.expect(201);
+    let anns_bought = buy(&app, &ann, json!({"event_id": gala, "quantity": 2})).await.expect(201).json;
+    let asked = app
+        .post(
+            &format!(
+                "/api/v1/ticketing/tickets/{}/refund-request",
+                anns_bought["tickets"][0]["code"].as_str().unwrap()
+            ),
+            Some(&ann.access),
+            json!({"reason": "Cannot come"}),
+        )
+        .await
+        .expect(202)
+        .json;
     buy(&app, &bob, json!({"bundle_id": bundle, "quantity": 1})).await.expect(201);
     buy(&app, &bob, json!({"event_id": ball, "quantity": 1})).await.expect(201);
     assert_eq!((seats_left(&app, &gala).await, seats_left(&app, &ball).await), (7, 8));
@@ -563,6 +592,9 @@ async fn cancelling_an_event_refunds_every_ticket(app: TestApp) {
     let statuses: Vec<&str> = bobs["items"].as_array().unwrap().iter().map(|t| t["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["valid", "refunded"], "newest first");
     assert_eq!(inbox_titles(&app, &ann).await, ["Event cancelled: Gala"], "one notice per buyer");
+    let granted = app.get("/api/v1/ticketing/refunds", Some(&ann.access)).await.expect(200).json;
+    assert_eq!(granted["items"][0]["id"], asked["id"]);
+    assert_eq!(granted["items"][0]["status"], "approved", "the cancellation granted the pending request");
     assert_eq!(inbox_titles(&app, &bob).await, ["Event cancelled: Gala"]);
     mail_titled(&app, &ann.email, "Event cancelled: Gala").await;
     let stats = app.get(&format!("/api/v1/ticketing/events/{gala}/stats"), Some(&org.access)).await.expect(200).json;
@@ -572,8 +604,8 @@ async fn cancelling_an_event_refunds_every_ticket(app: TestApp) {
 async fn organisers_see_their_own_buyers_only(app: TestApp) {
     let org = app.register_verified("view-org@example.com").await;
     let rival = app.register_verified("view-rival@example.com").await;
-    let open = app.register("view-open@example.com").await;
-    let shy = app.register("view-shy@example.com").await;
+    let open = app.register_verified("view-open@example.com").await;
+    let shy = app.register_verified("view-shy@example.com").await;
     app.patch("/api/v1/users/me", Some(&open.access), json!({"name": "=HYPERLINK(\"x\")", "public_profile": true}))
         .await
         .expect(200);
@@ -626,7 +658,7 @@ async fn organisers_see_their_own_buyers_only(app: TestApp) {
 /// `seats.changed` on the event's topic: coalesced to at most ten a second, the last one exact.
 async fn live_seats_are_coalesced(app: TestApp) {
     let org = app.register_verified("live-org@example.com").await;
-    let watcher = app.register("live-watcher@example.com").await;
+    let watcher = app.register_verified("live-watcher@example.com").await;
     let event = on_sale(&app, &org, "Live", 100, 4).await;
     let mut ws = app.ws("/api/v1/realtime", Some(&watcher.access)).await.unwrap();
     let topic = format!("ticketing.event.{event}");
@@ -669,7 +701,7 @@ async fn live_seats_are_coalesced(app: TestApp) {
 async fn leaving_returns_seats_and_refunds(app: TestApp) {
     let org = app.register_verified("leave-org@example.com").await;
     let buyer = app.register_verified("leave-buyer@example.com").await;
-    let quitter = app.register("leave-quitter@example.com").await;
+    let quitter = app.register_verified("leave-quitter@example.com").await;
     let event = on_sale(&app, &org, "Farewell", 10, 4).await;
     buy(&app, &quitter, json!({"event_id": event, "quantity": 3})).await.expect(201);
     buy(&app, &buyer, json!({"event_id": event, "quantity": 1})).await.expect(201);
@@ -708,7 +740,7 @@ async fn sales_reach_the_broker(backend: testkit::Backend) {
         return;
     };
     let org = app.register_verified("broker-org@example.com").await;
-    let buyer = app.register("broker-buyer@example.com").await;
+    let buyer = app.register_verified("broker-buyer@example.com").await;
     let event = on_sale(&app, &org, "Brokered", 10, 4).await;
     let bought = buy(&app, &buyer, json!({"event_id": event, "quantity": 1})).await.expect(201).json;
     let ticket = bought["tickets"][0]["id"].as_str().unwrap().to_string();
@@ -790,7 +822,7 @@ async fn a_scanner_checks_in_over_grpc(backend: testkit::Backend) {
     }
     let mut client = TicketsClient::new(channel.expect("the gRPC server never answered"));
     let org = app.register_verified("scan-org@example.com").await;
-    let buyer = app.register("scan-buyer@example.com").await;
+    let buyer = app.register_verified("scan-buyer@example.com").await;
     let stranger = app.register("scan-stranger@example.com").await;
     let event = on_sale(&app, &org, "Scanned in", 10, 4).await;
     let code =
@@ -837,4 +869,26 @@ async fn sqlite_a_scanner_checks_in_over_grpc() {
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
 async fn postgres_a_scanner_checks_in_over_grpc() {
     a_scanner_checks_in_over_grpc(testkit::Backend::Postgres).await;
+}
+
+/// Ticket codes admit their holder: the request log names the route, never the code in the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_codes_stay_out_of_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("FERROBASE_LOG_LEVEL", "info")];
+    let (child, base, http) = crate::process::serve(dir.path(), &env, std::process::Stdio::piped).await;
+    let secret = "Zq3SecretCodeXy7QwErTy";
+    for path in ["", "/qr.png", "/qr.svg"] {
+        let resp = http.get(format!("{base}/api/v1/ticketing/tickets/{secret}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    let status = http.post(format!("{base}/api/v1/ticketing/tickets/{secret}/cancel")).send().await.unwrap().status();
+    assert_eq!(status, 401);
+    // SIGTERM: the server drains and flushes its log.
+    let pid = child.id().to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = crate::process::text(&out);
+    assert!(log.contains("/api/v1/ticketing/tickets/{code}/qr.png"), "the route is logged: {log}");
+    assert!(!log.contains(secret), "a ticket code reached the log: {log}");
 }

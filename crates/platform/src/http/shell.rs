@@ -220,15 +220,18 @@ where
                 id
             }
         };
+        let method = method_index(req.method());
+        let route = req.extensions().get::<MatchedPath>().cloned();
         let span = if tracing::enabled!(tracing::Level::INFO) {
-            // The path only: query strings may carry tokens (`?token=`) and must not be logged.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(),
+            // The route's template (`/api/v1/ticketing/tickets/{code}`), not the path: paths carry
+            // secrets (ticket codes admit their holder) and query strings tokens (`?token=`).
+            // The request id ties a log line to what the client sent.
+            let path = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("request", method = %req.method(), path = %path,
                 request_id = %id.to_str().unwrap_or("-"))
         } else {
             tracing::Span::none()
         };
-        let method = method_index(req.method());
-        let route = req.extensions().get::<MatchedPath>().cloned();
         req.extensions_mut().insert(state.proxies.clone());
         let origin = state.cors.allowed(&req);
         // The clone is ready only after poll_ready; the one that was polled serves this call.

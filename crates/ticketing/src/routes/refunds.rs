@@ -46,9 +46,6 @@ pub(super) async fn request_refund(
     Path(code): Path<String>,
     Json(b): Json<RefundRequest>,
 ) -> ApiResult<Response> {
-    if code.len() > 64 {
-        return Err(platform::ApiError::not_found());
-    }
     let refund = s.ticketing.request_refund(&me, &code, &b.reason).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(refund)).into_response())
 }

@@ -96,10 +96,7 @@ fn visible(row: &BundleRow, events: &[EventRow], caller: Option<&AuthUser>) -> b
 impl Ticketing {
     /// Creates a bundle owned by the caller, without events yet (verified users, as events).
     pub async fn create_bundle(&self, user: &AuthUser, input: &BundleInput) -> Result<Bundle> {
-        let me = self.accounts.user(user.user_id).await?;
-        if !me.email_verified && me.phone.is_none() {
-            return Err(TicketingError::VerificationRequired);
-        }
+        self.require_verified(user).await?;
         let checked = checked(input, None)?;
         let now = Ts::now();
         let mut tx = self.platform.db.begin().await?;

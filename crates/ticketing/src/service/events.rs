@@ -191,6 +191,19 @@ pub(super) fn priced(
     (code, minor)
 }
 
+/// `row`, if `user` may act on it as its organiser: 404 when they may not see it, 403 when
+/// they see it but are not its owner or an admin.
+pub(super) fn owned(row: Option<EventRow>, user: &AuthUser) -> Result<EventRow> {
+    let row = row.ok_or(TicketingError::NotFound)?;
+    if !row.visible_to(Some((user.user_id, user.is_admin()))) {
+        return Err(TicketingError::NotFound);
+    }
+    if row.owner_id != user.user_id && !user.is_admin() {
+        return Err(TicketingError::Forbidden);
+    }
+    Ok(row)
+}
+
 /// A page's cursor: the last event's start time and id (start-time order), or its id.
 fn cursor_of(row: &EventRow, order: Order) -> String {
     match order {
@@ -213,10 +226,7 @@ fn parse_cursor(cursor: &str, order: Order) -> Result<(Ts, Uuid)> {
 impl Ticketing {
     /// Creates a draft event owned by the caller, who must have a verified email or phone.
     pub async fn create_event(&self, user: &AuthUser, input: &EventInput) -> Result<Event> {
-        let me = self.accounts.user(user.user_id).await?;
-        if !me.email_verified && me.phone.is_none() {
-            return Err(TicketingError::VerificationRequired);
-        }
+        self.require_verified(user).await?;
         let now = Ts::now();
         let checked = checked(input, None, now)?;
         let mut tx = self.platform.db.begin().await?;
@@ -265,16 +275,17 @@ impl Ticketing {
     }
 
     /// The event, if the caller may change it: 404 when they may not see it, 403 when they see
-    /// it but are not its owner or an admin.
+    /// it but are not its owner or an admin. Read locked, so a change computed from it is not
+    /// lost to another made meanwhile.
     pub(super) async fn own_event(&self, tx: &mut Tx, user: &AuthUser, id: Uuid) -> Result<EventRow> {
-        let row = store::event_for_update(tx, id).await?.ok_or(TicketingError::NotFound)?;
-        if !row.visible_to(Some((user.user_id, user.is_admin()))) {
-            return Err(TicketingError::NotFound);
-        }
-        if row.owner_id != user.user_id && !user.is_admin() {
-            return Err(TicketingError::Forbidden);
-        }
-        Ok(row)
+        let row = store::event_for_update(tx, id).await?;
+        owned(row, user)
+    }
+
+    /// The event, if the caller may act on it as its organiser, read without a lock (for work
+    /// that locks what it changes itself, in the one order of [`store::lock_events`]).
+    pub(super) async fn organised_event_in(&self, tx: &mut Tx, user: &AuthUser, id: Uuid) -> Result<EventRow> {
+        owned(store::event_in(tx, id).await?, user)
     }
 
     /// Changes the event's fields (owner or admin). The capacity never goes below the seats
@@ -325,7 +336,17 @@ impl Ticketing {
     async fn move_event(&self, user: &AuthUser, id: Uuid, to: EventStatus, from: &[&str], kind: &str) -> Result<Event> {
         let now = Ts::now();
         let mut tx = self.platform.db.begin().await?;
-        let current = self.own_event(&mut tx, user, id).await?;
+        let cancelling = to == EventStatus::Cancelled;
+        let current = if cancelling {
+            // Refunding changes the seats of this event and of the other events of its bundle
+            // tickets: all of them are locked first, in the one order.
+            let current = self.organised_event_in(&mut tx, user, id).await?;
+            let touched = store::sales::events_sharing_valid_tickets(&mut tx, id).await?;
+            store::lock_events(&mut tx, &touched).await?;
+            current
+        } else {
+            self.own_event(&mut tx, user, id).await?
+        };
         if current.status == to.as_str() {
             return Ok(current.into());
         }
@@ -335,12 +356,13 @@ impl Ticketing {
                 Some(_) => TicketingError::EventCancelled,
             });
         };
-        let (notified, seats) = if to == EventStatus::Cancelled {
-            self.refund_everyone(&mut tx, &row, Some(user.user_id), now).await?
+        let (notified, seats, refunded) = if cancelling {
+            let refunded = self.refund_everyone(&mut tx, &row, Some(user.user_id), now).await?;
+            (refunded.notified, refunded.seats, refunded.tickets)
         } else {
             Default::default()
         };
-        events::event_changed(&self.platform.outbox, &mut tx, kind, &row).await?;
+        events::event_changed(&self.platform.outbox, &mut tx, kind, &row, &refunded).await?;
         // The refunds gave the seats back: the row as it is now.
         let row = if seats.is_empty() { row } else { store::event_for_update(&mut tx, id).await?.unwrap_or(row) };
         tx.commit().await?;

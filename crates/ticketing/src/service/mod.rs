@@ -19,6 +19,7 @@ use crate::store;
 use accounts::Accounts;
 use notifications::{NewNotification, Notifications, Recorded};
 use platform::Platform;
+use platform::auth::AuthUser;
 use platform::db::{Ts, Tx};
 use platform::pagination::Page;
 use std::collections::HashMap;
@@ -59,20 +60,46 @@ impl Ticketing {
         Ok(store::has_published(tx, user).await? || store::sales::has_tickets(tx, user).await?)
     }
 
-    /// Inside the transaction deleting `user`: their tickets to events not started yet are
-    /// given back (the seats return to sale), and their own events are called off first, every
-    /// valid ticket to one not started refunded and its buyer told, since the events go with
-    /// the account. What to announce once the deletion commits.
+    /// Refuses callers without a verified email address or phone number: organising and buying
+    /// need someone the platform can reach.
+    async fn require_verified(&self, user: &AuthUser) -> Result<()> {
+        let me = self.accounts.user(user.user_id).await?;
+        if !me.email_verified && me.phone.is_none() {
+            return Err(TicketingError::VerificationRequired);
+        }
+        Ok(())
+    }
+
+    /// Inside the transaction deleting `user`: their tickets to events not started (and not
+    /// used) are given back, the seats returning to sale and pending refund requests withdrawn;
+    /// their own events not started are called off first, every valid ticket refunded and its
+    /// buyer told, since the events go with the account. What to announce once it commits.
     pub async fn user_departing(&self, tx: &mut Tx, user: Uuid) -> Result<Departed> {
         let now = Ts::now();
         let mut departed = Departed::default();
-        for ticket in store::sales::upcoming_tickets_of(tx, user, now).await? {
+        let tickets = store::sales::upcoming_tickets_of(tx, user, now).await?;
+        let owned: Vec<EventRow> = store::owned_events_in(tx, user)
+            .await?
+            .into_iter()
+            .filter(|e| e.starts_at > now && e.status != EventStatus::Cancelled.as_str())
+            .collect();
+        // Every event whose seats change, locked in one order before anything is written.
+        let mut touched = Vec::new();
+        for ticket in &tickets {
+            touched.extend(store::sales::seat_events(tx, ticket.id).await?);
+        }
+        for event in &owned {
+            touched.extend(store::sales::events_sharing_valid_tickets(tx, event.id).await?);
+        }
+        store::lock_events(tx, &touched).await?;
+        for ticket in tickets {
+            store::refunds::withdraw_pending(tx, ticket.id).await?;
             departed.seats.extend(sales::void_and_return(tx, ticket.id, TicketStatus::Cancelled, now).await?);
         }
-        for event in store::owned_events_in(tx, user).await? {
-            if event.starts_at > now && event.status != EventStatus::Cancelled.as_str() {
-                departed.notified.extend(self.refund_everyone(tx, &event, None, now).await?.0);
-            }
+        for event in &owned {
+            let refunded = self.refund_everyone(tx, event, None, now).await?;
+            departed.notified.extend(refunded.notified);
+            departed.seats.extend(refunded.seats);
         }
         Ok(departed)
     }
@@ -83,50 +110,41 @@ impl Ticketing {
         self.seats.changed(&departed.seats);
     }
 
-    /// Refunds every valid ticket to `event` (a bundle ticket with all its seats) and tells each
-    /// buyer once, in `tx`; the notifications to announce and the events whose seats changed.
-    async fn refund_everyone(
-        &self,
-        tx: &mut Tx,
-        event: &EventRow,
-        actor: Option<Uuid>,
-        now: Ts,
-    ) -> Result<(Vec<Recorded>, Vec<Uuid>)> {
-        let mut buyers = std::collections::BTreeMap::<Uuid, i64>::new();
+    /// Refunds every valid ticket with a seat at `event` (a bundle ticket with all its seats),
+    /// grants their pending refund requests, and tells each buyer once, in `tx`. The caller has
+    /// locked the events concerned ([`store::sales::events_sharing_valid_tickets`]). Set-based:
+    /// a few statements whatever the number of tickets, one notice per buyer.
+    async fn refund_everyone(&self, tx: &mut Tx, event: &EventRow, actor: Option<Uuid>, now: Ts) -> Result<Refunded> {
+        let voided = store::sales::refund_all_at(tx, event.id, now).await?;
+        let ids: Vec<Uuid> = voided.iter().map(|(id, _)| *id).collect();
         let mut seats = Vec::new();
-        for ticket in store::sales::valid_tickets_at(tx, event.id).await? {
-            let returned = sales::void_and_return(tx, ticket.id, TicketStatus::Refunded, now).await?;
-            if let (false, Some(buyer)) = (returned.is_empty(), ticket.buyer_id) {
-                *buyers.entry(buyer).or_default() += 1;
-            }
-            seats.extend(returned);
+        for (other, count) in store::sales::seats_per_event(tx, &ids).await? {
+            store::return_seat_count(tx, other, count).await?;
+            seats.push(other);
         }
-        let mut recorded = Vec::with_capacity(buyers.len());
+        store::refunds::approve_all_at(tx, event.id, actor, now).await?;
+        let mut buyers = std::collections::BTreeMap::<Uuid, i64>::new();
+        for buyer in voided.iter().filter_map(|(_, buyer)| *buyer) {
+            *buyers.entry(buyer).or_default() += 1;
+        }
+        let mut notified = Vec::with_capacity(buyers.len());
         for (buyer, count) in buyers {
             let plural = if count == 1 { "ticket was" } else { "tickets were" };
-            recorded.push(
-                self.notifications
-                    .record(
-                        tx,
-                        NewNotification {
-                            user_id: buyer,
-                            actor,
-                            kind: crate::events::EVENT_CANCELLED_KIND,
-                            title: format!("Event cancelled: {}", event.name),
-                            body: format!(
-                                "{} on {} was cancelled by its organiser. Your {count} {plural} refunded.",
-                                event.name,
-                                event.starts_at.to_rfc3339()
-                            ),
-                            data: serde_json::json!({ "event_id": event.id, "tickets": count }),
-                        },
-                    )
-                    .await?,
-            );
+            let notice = NewNotification {
+                user_id: buyer,
+                actor,
+                kind: crate::events::EVENT_CANCELLED_KIND,
+                title: format!("Event cancelled: {}", event.name),
+                body: format!(
+                    "{} on {} was cancelled by its organiser. Your {count} {plural} refunded.",
+                    event.name,
+                    event.starts_at.to_rfc3339()
+                ),
+                data: serde_json::json!({ "event_id": event.id, "tickets": count }),
+            };
+            notified.push(self.notifications.record(tx, notice).await?);
         }
-        seats.sort_unstable();
-        seats.dedup();
-        Ok((recorded, seats))
+        Ok(Refunded { tickets: ids, notified, seats })
     }
 
     /// The tickets with their seats, in the same order.
@@ -148,6 +166,16 @@ impl Ticketing {
             })
             .collect())
     }
+}
+
+/// What refunding an event's tickets did.
+struct Refunded {
+    /// The tickets refunded.
+    tickets: Vec<Uuid>,
+    /// The buyers' notices, to announce after the commit.
+    notified: Vec<Recorded>,
+    /// The events whose seats came back.
+    seats: Vec<Uuid>,
 }
 
 /// What an account's deletion changed in ticketing, announced once it commits.

@@ -4,7 +4,7 @@
 //! transaction of the step so that a decision is never made without its notice, nor a notice
 //! sent for a decision that rolled back.
 
-use super::sales::void_and_return;
+use super::sales::{buyer_only, known_shape, void_and_return};
 use super::{Result, Ticketing, id_cursor, page};
 use crate::error::TicketingError;
 use crate::events::{
@@ -41,17 +41,12 @@ impl Ticketing {
     /// The buyer asks for a refund of a valid ticket (one request per ticket: `refund_exists`);
     /// the organiser is told.
     pub async fn request_refund(&self, user: &AuthUser, code: &str, reason: &str) -> Result<Refund> {
+        let code = known_shape(code)?;
         let reason = text("reason", reason)?;
         let now = Ts::now();
         let mut tx = self.platform.db.begin().await?;
         let ticket = store::sales::ticket_by_code_in(&mut tx, code).await?.ok_or(TicketingError::NotFound)?;
-        if ticket.buyer_id != Some(user.user_id) {
-            return Err(if ticket.organizer_id == user.user_id || user.is_admin() {
-                TicketingError::Forbidden
-            } else {
-                TicketingError::NotFound
-            });
-        }
+        buyer_only(&ticket, user)?;
         if ticket.status != TicketStatus::Valid.as_str() {
             return Err(TicketingError::TicketVoid);
         }
@@ -131,6 +126,9 @@ impl Ticketing {
                 TicketingError::NotFound
             });
         }
+        // The ticket's events first (an approval returns its seats), then the request: the one
+        // order of locks.
+        store::lock_ticket_events(&mut tx, current.ticket_id).await?;
         let row: RefundRow = store::refunds::resolve(&mut tx, id, to.as_str(), message, user.user_id, now)
             .await?
             .ok_or(TicketingError::RefundResolved)?;

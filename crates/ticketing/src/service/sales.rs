@@ -5,8 +5,10 @@
 //! Seats are taken by one conditional update per event (`seats_sold + n <= capacity` in the
 //! statement), so whatever races, an event never sells more than its capacity: on SQLite the
 //! writers take turns, on PostgreSQL the row lock of the update orders them and each re-checks
-//! the condition on the row as the previous one left it. A bundle takes its events' seats in id
-//! order, the same for every purchase, so purchases of overlapping bundles never deadlock.
+//! the condition on the row as the previous one left it. Every write that changes seats locks
+//! the events concerned in id order before it locks a ticket ([`store::lock_events`]; a bundle
+//! purchase takes its events' seats in that order), so no two writes wait on each other in a
+//! circle.
 
 use super::{Result, Ticketing, id_cursor, page};
 use crate::error::TicketingError;
@@ -48,6 +50,7 @@ impl Ticketing {
         if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(TicketingError::field("quantity", format!("must be between 1 and {MAX_QUANTITY}")));
         }
+        self.require_verified(user).await?;
         let now = Ts::now();
         let caller = Some((user.user_id, user.is_admin()));
         let mut tx = self.platform.db.begin().await?;
@@ -55,7 +58,7 @@ impl Ticketing {
         let (events, organizer, price_minor, currency) = match target {
             Target::Event(id) => {
                 let Some(event) = store::take_seats(&mut tx, id, quantity, now).await? else {
-                    let found = store::event_for_update(&mut tx, id).await?;
+                    let found = store::event_in(&mut tx, id).await?;
                     return Err(match found.filter(|e| e.visible_to(caller)) {
                         None => TicketingError::NotFound,
                         Some(e) => refusal(&e, now),
@@ -93,7 +96,7 @@ impl Ticketing {
                         // Taken meanwhile by another buyer (PostgreSQL): nothing of this
                         // purchase stays, the transaction is dropped.
                         None => {
-                            let found = store::event_for_update(&mut tx, member.id).await?;
+                            let found = store::event_in(&mut tx, member.id).await?;
                             return Err(found.map_or(TicketingError::NotOnSale, |e| refusal(&e, now)));
                         }
                     }
@@ -183,6 +186,7 @@ impl Ticketing {
     }
 
     async fn readable_ticket(&self, user: &AuthUser, code: &str) -> Result<TicketRow> {
+        let code = known_shape(code)?;
         let row = store::sales::ticket_by_code(&self.platform.db, code).await?.ok_or(TicketingError::NotFound)?;
         let me = Some(user.user_id);
         if row.buyer_id != me && row.organizer_id != user.user_id && !user.is_admin() {
@@ -198,31 +202,35 @@ impl Ticketing {
         Ok(image.map_err(platform::error::Internal::new)?)
     }
 
-    /// The buyer gives a valid ticket back before its first event starts: the seats return to
-    /// sale.
+    /// The buyer gives a valid ticket back before its first event starts and before it was used
+    /// (`already_checked_in`), and while no refund request of theirs is pending
+    /// (`refund_exists`): the seats return to sale.
     pub async fn cancel_ticket(&self, user: &AuthUser, code: &str) -> Result<Ticket> {
+        let code = known_shape(code)?;
         let now = Ts::now();
         let mut tx = self.platform.db.begin().await?;
+        let found = store::sales::ticket_by_code_unlocked(&mut tx, code).await?.ok_or(TicketingError::NotFound)?;
+        buyer_only(&found, user)?;
+        // The events first, then the ticket: the one order of locks.
+        store::lock_ticket_events(&mut tx, found.id).await?;
         let row = store::sales::ticket_by_code_in(&mut tx, code).await?.ok_or(TicketingError::NotFound)?;
-        if row.buyer_id != Some(user.user_id) {
-            // The organiser refunds instead; to anyone else it does not exist.
-            return Err(if row.organizer_id == user.user_id || user.is_admin() {
-                TicketingError::Forbidden
-            } else {
-                TicketingError::NotFound
-            });
-        }
-        let seats = store::sales::seats_in(&mut tx, row.id).await?;
         if row.status != TicketStatus::Valid.as_str() {
             return Err(TicketingError::TicketVoid);
+        }
+        let seats = store::sales::seats_in(&mut tx, row.id).await?;
+        if let Some(at) = seats.iter().find_map(|s| s.checked_in_at) {
+            return Err(TicketingError::AlreadyCheckedIn { at });
         }
         if seats.iter().any(|s| s.starts_at <= now) {
             return Err(TicketingError::EventStarted);
         }
-        if !store::sales::void_ticket(&mut tx, row.id, TicketStatus::Cancelled.as_str(), now).await? {
+        if store::refunds::pending_for(&mut tx, row.id).await? {
+            return Err(TicketingError::RefundExists);
+        }
+        let returned = void_and_return(&mut tx, row.id, TicketStatus::Cancelled, now).await?;
+        if returned.is_empty() {
             return Err(TicketingError::TicketVoid);
         }
-        let returned = store::return_seats(&mut tx, row.id).await?;
         let payload = serde_json::json!({ "ticket_id": row.id, "buyer_id": user.user_id, "event_ids": returned });
         self.platform.outbox.event(&mut tx, TICKET_CANCELLED, &payload).await?;
         let row = store::sales::ticket_in(&mut tx, row.id).await?.ok_or(TicketingError::NotFound)?;
@@ -238,7 +246,9 @@ impl Ticketing {
     pub async fn check_in(&self, user: &AuthUser, event: Uuid, code: &str) -> Result<(Ticket, Ts)> {
         let now = Ts::now();
         let mut tx = self.platform.db.begin().await?;
-        self.own_event(&mut tx, user, event).await?;
+        // The event is read, not locked: scans at the door never wait on (or hold up) its sales.
+        self.organised_event_in(&mut tx, user, event).await?;
+        let code = known_shape(code)?;
         let row = store::sales::ticket_by_code_in(&mut tx, code).await?.ok_or(TicketingError::NotFound)?;
         if !store::sales::seats_in(&mut tx, row.id).await?.iter().any(|s| s.event_id == event) {
             return Err(TicketingError::NotFound);
@@ -259,14 +269,7 @@ impl Ticketing {
 
     /// The event, read for its owner's views (owner or admin; 404 / 403 otherwise).
     async fn organised_event(&self, user: &AuthUser, event: Uuid) -> Result<EventRow> {
-        let row = store::event(&self.platform.db, event).await?.ok_or(TicketingError::NotFound)?;
-        if !row.visible_to(Some((user.user_id, user.is_admin()))) {
-            return Err(TicketingError::NotFound);
-        }
-        if row.owner_id != user.user_id && !user.is_admin() {
-            return Err(TicketingError::Forbidden);
-        }
-        Ok(row)
+        super::events::owned(store::event(&self.platform.db, event).await?, user)
     }
 
     /// The event's tickets for its organiser's door list, by ticket id: code, status, check-in,
@@ -376,12 +379,31 @@ fn refusal(event: &EventRow, now: Ts) -> TicketingError {
 }
 
 /// Voids `ticket` as `status` and gives its seats back, once: the events whose seats returned
-/// (empty when it was void already).
+/// (empty when it was void already). Its events are locked first, in the one order.
 pub(super) async fn void_and_return(tx: &mut Tx, ticket: Uuid, status: TicketStatus, now: Ts) -> Result<Vec<Uuid>> {
+    store::lock_ticket_events(tx, ticket).await?;
     if !store::sales::void_ticket(tx, ticket, status.as_str(), now).await? {
         return Ok(Vec::new());
     }
     Ok(store::return_seats(tx, ticket).await?)
+}
+
+/// `code` if it has the shape of a ticket code; anything else is no ticket (404), refused
+/// before it reaches the database.
+pub(super) fn known_shape(code: &str) -> Result<&str> {
+    if platform::crypto::is_code(code) { Ok(code) } else { Err(TicketingError::NotFound) }
+}
+
+/// The ticket, if `user` bought it: its organiser and admins are told they may not (they refund
+/// instead); anyone else that it does not exist.
+pub(super) fn buyer_only(ticket: &TicketRow, user: &AuthUser) -> Result<()> {
+    if ticket.buyer_id == Some(user.user_id) {
+        Ok(())
+    } else if ticket.organizer_id == user.user_id || user.is_admin() {
+        Err(TicketingError::Forbidden)
+    } else {
+        Err(TicketingError::NotFound)
+    }
 }
 
 #[cfg(test)]

@@ -86,6 +86,12 @@ pub async fn event(db: &Db, id: Uuid) -> Result<Option<EventRow>, DbError> {
     Ok(with_db!(db, |pool| sqlx::query_as::<_, EventRow>(sql).bind(id).fetch_optional(pool).await)?)
 }
 
+/// An event read in a transaction, without a lock.
+pub async fn event_in(tx: &mut Tx, id: Uuid) -> Result<Option<EventRow>, DbError> {
+    let sql = concat!("SELECT ", event_columns!(), " FROM ticketing_events WHERE id = $1");
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, EventRow>(sql).bind(id).fetch_optional(conn).await)?)
+}
+
 /// An event read inside a write transaction, locked against concurrent changes on PostgreSQL
 /// (SQLite's write transactions are exclusive already): a change computed from it is not lost
 /// to another made meanwhile.
@@ -171,6 +177,29 @@ pub async fn take_seats(tx: &mut Tx, id: Uuid, quantity: i64, now: Ts) -> Result
     })?)
 }
 
+/// Locks the events on PostgreSQL, in id order (SQLite's write transactions are exclusive
+/// already). Every write that changes the seats of more than one event, or a ticket and then
+/// its events, locks them this way first: all of them in one order, so two such writes never
+/// wait on each other in a circle.
+pub async fn lock_events(tx: &mut Tx, ids: &[Uuid]) -> Result<(), DbError> {
+    if let Tx::Postgres(inner) = tx {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        sqlx::query("SELECT id FROM ticketing_events WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&ids)
+            .execute(&mut **inner)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Locks the events a ticket has seats at, in id order (see [`lock_events`]).
+pub async fn lock_ticket_events(tx: &mut Tx, ticket: Uuid) -> Result<(), DbError> {
+    let events = sales::seat_events(tx, ticket).await?;
+    lock_events(tx, &events).await
+}
+
 /// Gives back the seats of a ticket that became void; the events whose seats were returned.
 pub async fn return_seats(tx: &mut Tx, ticket: Uuid) -> Result<Vec<Uuid>, DbError> {
     let rows: Vec<(Uuid,)> = with_tx!(tx, |conn| {
@@ -183,6 +212,15 @@ pub async fn return_seats(tx: &mut Tx, ticket: Uuid) -> Result<Vec<Uuid>, DbErro
         .await
     })?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Gives back `count` seats of the event (tickets voided together).
+pub async fn return_seat_count(tx: &mut Tx, id: Uuid, count: i64) -> Result<(), DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query("UPDATE ticketing_events SET seats_sold = seats_sold - $2 WHERE id = $1").bind(id).bind(count)
+    )?;
+    Ok(())
 }
 
 /// Events of `owner` (for their account's deletion).

@@ -2,7 +2,7 @@
 
 use crate::model::RefundRow;
 use platform::db::{Db, DbError, Ts, Tx};
-use platform::{with_db, with_tx};
+use platform::{execute_tx, with_db, with_tx};
 use uuid::Uuid;
 
 /// The columns of a [`RefundRow`].
@@ -40,6 +40,7 @@ pub async fn insert_refund(
     })?)
 }
 
+/// A request read in a transaction, without a lock (its decision is one conditional update).
 pub async fn refund_in(tx: &mut Tx, id: Uuid) -> Result<Option<RefundRow>, DbError> {
     let sql = concat!("SELECT ", refund_columns!(), " FROM ticketing_refunds WHERE id = $1");
     Ok(with_tx!(tx, |conn| sqlx::query_as::<_, RefundRow>(sql).bind(id).fetch_optional(conn).await)?)
@@ -69,6 +70,42 @@ pub async fn resolve(
             .fetch_optional(conn)
             .await
     })?)
+}
+
+/// Grants every pending request for a ticket with a seat at the event (the event's cancellation
+/// refunded them all).
+pub async fn approve_all_at(tx: &mut Tx, event: Uuid, by: Option<Uuid>, now: Ts) -> Result<(), DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "UPDATE ticketing_refunds SET status = 'approved', resolved_by = $2, resolved_at = $3
+             WHERE status = 'pending' AND ticket_id IN (SELECT ticket_id FROM ticketing_seats WHERE event_id = $1)"
+        )
+        .bind(event)
+        .bind(by)
+        .bind(now)
+    )?;
+    Ok(())
+}
+
+/// Withdraws the ticket's pending request (its buyer is leaving).
+pub async fn withdraw_pending(tx: &mut Tx, ticket: Uuid) -> Result<(), DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query("DELETE FROM ticketing_refunds WHERE ticket_id = $1 AND status = 'pending'").bind(ticket)
+    )?;
+    Ok(())
+}
+
+/// The ticket's pending request, if any.
+pub async fn pending_for(tx: &mut Tx, ticket: Uuid) -> Result<bool, DbError> {
+    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT id FROM ticketing_refunds WHERE ticket_id = $1 AND status = 'pending'")
+            .bind(ticket)
+            .fetch_optional(conn)
+            .await
+    })?;
+    Ok(row.is_some())
 }
 
 /// Which side of refunds a list shows.

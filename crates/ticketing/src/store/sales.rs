@@ -72,8 +72,9 @@ pub async fn ticket_by_code(db: &Db, code: &str) -> Result<Option<TicketRow>, Db
     Ok(with_db!(db, |pool| sqlx::query_as::<_, TicketRow>(sql).bind(code).fetch_optional(pool).await)?)
 }
 
-/// A ticket read in a write transaction, locked on PostgreSQL: two decisions about one ticket
-/// (a cancellation and a refund) happen one after the other.
+/// A ticket read in a write transaction, locked on PostgreSQL: a check-in and a buyer giving the
+/// ticket back happen one after the other, each seeing what the other did. (Callers that also
+/// change seats lock the ticket's events first, see [`super::lock_events`].)
 pub async fn ticket_by_code_in(tx: &mut Tx, code: &str) -> Result<Option<TicketRow>, DbError> {
     const SQL: &str = concat!("SELECT ", ticket_columns!(), " FROM ticketing_tickets t WHERE t.code = $1");
     const LOCKED: &str =
@@ -100,6 +101,77 @@ pub async fn void_ticket(tx: &mut Tx, id: Uuid, status: &str, now: Ts) -> Result
             .bind(now)
     )?;
     Ok(n == 1)
+}
+
+/// A ticket read in a transaction, without a lock.
+pub async fn ticket_by_code_unlocked(tx: &mut Tx, code: &str) -> Result<Option<TicketRow>, DbError> {
+    let sql = concat!("SELECT ", ticket_columns!(), " FROM ticketing_tickets t WHERE t.code = $1");
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, TicketRow>(sql).bind(code).fetch_optional(conn).await)?)
+}
+
+/// The events a ticket has seats at.
+pub async fn seat_events(tx: &mut Tx, ticket: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as("SELECT event_id FROM ticketing_seats WHERE ticket_id = $1").bind(ticket).fetch_all(conn).await
+    })?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Every event that a valid ticket with a seat at `event` also has a seat at (the other events
+/// of its bundle tickets), `event` included: what refunding the event's tickets changes.
+pub async fn events_sharing_valid_tickets(tx: &mut Tx, event: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT DISTINCT other.event_id FROM ticketing_seats mine
+             JOIN ticketing_tickets t ON t.id = mine.ticket_id AND t.status = 'valid'
+             JOIN ticketing_seats other ON other.ticket_id = mine.ticket_id
+             WHERE mine.event_id = $1",
+        )
+        .bind(event)
+        .fetch_all(conn)
+        .await
+    })?;
+    let mut ids: Vec<Uuid> = rows.into_iter().map(|(id,)| id).collect();
+    ids.push(event);
+    Ok(ids)
+}
+
+/// Refunds every valid ticket with a seat at the event in one statement; the tickets, as
+/// (id, buyer).
+pub async fn refund_all_at(tx: &mut Tx, event: Uuid, now: Ts) -> Result<Vec<(Uuid, Option<Uuid>)>, DbError> {
+    Ok(with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "UPDATE ticketing_tickets SET status = 'refunded', voided_at = $2
+             WHERE status = 'valid' AND id IN (SELECT ticket_id FROM ticketing_seats WHERE event_id = $1)
+             RETURNING id, buyer_id",
+        )
+        .bind(event)
+        .bind(now)
+        .fetch_all(conn)
+        .await
+    })?)
+}
+
+/// How many seats the given tickets hold at each event.
+pub async fn seats_per_event(tx: &mut Tx, tickets: &[Uuid]) -> Result<Vec<(Uuid, i64)>, DbError> {
+    let mut counts = std::collections::BTreeMap::<Uuid, i64>::new();
+    for chunk in tickets.chunks(500) {
+        let rows: Vec<(Uuid, i64)> = with_tx!(tx, |conn| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT event_id, CAST(COUNT(*) AS BIGINT) FROM ticketing_seats WHERE ticket_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(") GROUP BY event_id");
+            query.build_query_as::<(Uuid, i64)>().fetch_all(conn).await
+        })?;
+        for (event, n) in rows {
+            *counts.entry(event).or_default() += n;
+        }
+    }
+    Ok(counts.into_iter().collect())
 }
 
 /// The seats of the given tickets, with their events' start times.
@@ -186,26 +258,15 @@ pub async fn all_tickets_of_buyer(db: &Db, buyer: Uuid) -> Result<Vec<TicketRow>
     Ok(with_db!(db, |pool| sqlx::query_as::<_, TicketRow>(sql).bind(buyer).fetch_all(pool).await)?)
 }
 
-/// The valid tickets with a seat at the event (a cancellation refunds them all).
-pub async fn valid_tickets_at(tx: &mut Tx, event: Uuid) -> Result<Vec<TicketRow>, DbError> {
-    let sql = concat!(
-        "SELECT ",
-        ticket_columns!(),
-        " FROM ticketing_seats s JOIN ticketing_tickets t ON t.id = s.ticket_id
-         WHERE s.event_id = $1 AND t.status = 'valid' ORDER BY t.id"
-    );
-    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, TicketRow>(sql).bind(event).fetch_all(conn).await)?)
-}
-
-/// The buyer's valid tickets none of whose events has started (their account's deletion gives
-/// those seats back).
+/// The buyer's valid tickets none of whose events has started and none of whose seats was used
+/// (their account's deletion gives those seats back).
 pub async fn upcoming_tickets_of(tx: &mut Tx, buyer: Uuid, now: Ts) -> Result<Vec<TicketRow>, DbError> {
     let sql = concat!(
         "SELECT ",
         ticket_columns!(),
         " FROM ticketing_tickets t WHERE t.buyer_id = $1 AND t.status = 'valid'
            AND NOT EXISTS (SELECT 1 FROM ticketing_seats s JOIN ticketing_events e ON e.id = s.event_id
-                           WHERE s.ticket_id = t.id AND e.starts_at <= $2)
+                           WHERE s.ticket_id = t.id AND (e.starts_at <= $2 OR s.checked_in_at IS NOT NULL))
          ORDER BY t.id"
     );
     Ok(with_tx!(tx, |conn| sqlx::query_as::<_, TicketRow>(sql).bind(buyer).bind(now).fetch_all(conn).await)?)
@@ -239,7 +300,7 @@ pub async fn attendees(db: &Db, event: Uuid, after: Option<Uuid>, limit: i64) ->
     })?)
 }
 
-/// One status's numbers at an event: tickets, checked in, money.
+/// One status's numbers at an event: tickets, checked in, money (the seats' shares).
 #[derive(sqlx::FromRow)]
 pub struct StatusCount {
     pub status: String,
@@ -248,7 +309,8 @@ pub struct StatusCount {
     pub amount_minor: i64,
 }
 
-/// (PostgreSQL sums BIGINTs to NUMERIC: the casts keep both backends' answers 64-bit integers.)
+/// The event's seats counted by their tickets' status. (PostgreSQL sums BIGINTs to NUMERIC: the
+/// casts keep both backends' answers 64-bit integers.)
 pub async fn counts_at(db: &Db, event: Uuid) -> Result<Vec<StatusCount>, DbError> {
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, StatusCount>(
