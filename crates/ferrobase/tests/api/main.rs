@@ -26,6 +26,7 @@ mod realtime_gateway;
 mod scale_out;
 mod schema_parity;
 mod ticketing_api;
+mod ticketing_door;
 mod ticketing_sales;
 mod work_api;
 mod work_socketio;

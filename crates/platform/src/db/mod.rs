@@ -303,6 +303,19 @@ macro_rules! execute {
     };
 }
 
+/// [`execute!`] for a write of one statement outside any transaction: on SQLite it first takes
+/// this process's writer turn ([`Db::writer_turn`]), so it queues behind the transactions in
+/// flight instead of sleeping in SQLite's busy handler. Like [`execute!`] it answers the
+/// statement's result; waiting for the turn returns early from the calling function with a
+/// [`DbError`]: `execute_write!(db, sqlx::query("…").bind(x))?`.
+#[macro_export]
+macro_rules! execute_write {
+    ($db:expr, $query:expr) => {{
+        let _turn = $db.writer_turn().await?;
+        $crate::execute!($db, $query)
+    }};
+}
+
 /// [`execute!`] inside an open [`Tx`].
 #[macro_export]
 macro_rules! execute_tx {

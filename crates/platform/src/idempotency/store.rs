@@ -1,7 +1,9 @@
-//! SQL of the idempotency keys.
+//! SQL of the idempotency keys. Its writes are single statements that take the SQLite writer
+//! turn ([`execute_write!`]): every signed-in POST with a key makes two of them, and outside the
+//! queue they would sleep in SQLite's busy handler whenever a transaction holds the lock.
 
 use crate::db::{Db, DbError, Ts};
-use crate::{execute, with_db};
+use crate::{execute_write, with_db};
 
 /// A key's record: the request it was first used with and, once answered, the answer.
 #[derive(Debug, sqlx::FromRow)]
@@ -16,7 +18,7 @@ pub(super) struct Record {
 
 /// Claims `(scope, key)` for a request; false when a record exists already.
 pub(super) async fn claim(db: &Db, scope: &str, key: &str, hash: &str, now: Ts) -> Result<bool, DbError> {
-    let n = execute!(
+    let n = execute_write!(
         db,
         sqlx::query(
             "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
@@ -53,7 +55,7 @@ pub(super) async fn complete(
     location: Option<&str>,
     body: &[u8],
 ) -> Result<(), DbError> {
-    execute!(
+    execute_write!(
         db,
         sqlx::query(
             "UPDATE idempotency_keys SET status = $3, content_type = $4, location = $5, body = $6
@@ -71,14 +73,17 @@ pub(super) async fn complete(
 
 /// Forgets a key (its request failed on our side, or it expired), so it can be used afresh.
 pub(super) async fn forget(db: &Db, scope: &str, key: &str) -> Result<(), DbError> {
-    execute!(db, sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2").bind(scope).bind(key))?;
+    execute_write!(
+        db,
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2").bind(scope).bind(key)
+    )?;
     Ok(())
 }
 
 /// Forgets a key only if it was created before `before` (two requests that both found it
 /// expired must not delete each other's fresh claim).
 pub(super) async fn forget_expired(db: &Db, scope: &str, key: &str, before: Ts) -> Result<(), DbError> {
-    execute!(
+    execute_write!(
         db,
         sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3")
             .bind(scope)
@@ -91,7 +96,7 @@ pub(super) async fn forget_expired(db: &Db, scope: &str, key: &str, before: Ts) 
 /// Removes the claim of a request that never answered (its instance died, or the database
 /// went away before the claim could be released), if it was made before `before`.
 pub(super) async fn forget_abandoned(db: &Db, scope: &str, key: &str, before: Ts) -> Result<(), DbError> {
-    execute!(
+    execute_write!(
         db,
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL AND created_at < $3",
@@ -105,5 +110,5 @@ pub(super) async fn forget_abandoned(db: &Db, scope: &str, key: &str, before: Ts
 
 /// Removes keys created before `before`.
 pub(super) async fn purge(db: &Db, before: Ts) -> Result<u64, DbError> {
-    Ok(execute!(db, sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before))?)
+    Ok(execute_write!(db, sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before))?)
 }

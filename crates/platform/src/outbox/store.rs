@@ -2,7 +2,7 @@
 //! instance has locked; SQLite has a single writer and needs no such clause.
 
 use crate::db::{Db, DbError, Dialect, Ts, Tx};
-use crate::{execute, execute_tx, with_db};
+use crate::{execute, execute_tx, execute_write, with_db};
 use uuid::Uuid;
 
 /// A claimed row.
@@ -135,13 +135,13 @@ pub async fn retry(db: &Db, id: Uuid) -> Result<bool, DbError> {
 
 /// A delivered row is deleted: its payload may hold a one-time code that should not linger.
 pub(crate) async fn delete(db: &Db, id: Uuid) -> Result<(), DbError> {
-    execute!(db, sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id))?;
+    execute_write!(db, sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id))?;
     Ok(())
 }
 
 /// Records a failed attempt; `status` is pending (retry at `next`) or parked.
 pub(crate) async fn fail(db: &Db, id: Uuid, status: &str, attempts: i64, next: Ts, error: &str) -> Result<(), DbError> {
-    execute!(
+    execute_write!(
         db,
         sqlx::query(
             "UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, locked_until = NULL, last_error = $5
