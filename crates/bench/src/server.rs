@@ -18,7 +18,14 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
+/// The server binary: `FERROBASE_BENCH_BINARY` when set (a build made beforehand, measured
+/// as it is), else a release build made now.
 fn build_release() -> anyhow::Result<std::path::PathBuf> {
+    if let Some(binary) = std::env::var_os("FERROBASE_BENCH_BINARY") {
+        let binary = std::path::PathBuf::from(binary);
+        anyhow::ensure!(binary.exists(), "FERROBASE_BENCH_BINARY: {} not found", binary.display());
+        return Ok(binary);
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "--release", "-p", "ferrobase", "--bin", "ferrobase"])
@@ -34,7 +41,8 @@ fn build_release() -> anyhow::Result<std::path::PathBuf> {
 /// Starts the server with a clean environment; `FERROBASE_*` settings given to the benchmark
 /// (say `FERROBASE_DB_MAX_CONNECTIONS=4`) are passed on, so configurations can be compared.
 fn spawn(binary: &std::path::Path, data: &std::path::Path, addr: SocketAddr) -> anyhow::Result<Child> {
-    let passed = std::env::vars().filter(|(k, _)| k.starts_with("FERROBASE_") && !k.starts_with("FERROBASE_TEST_"));
+    let passed = std::env::vars()
+        .filter(|(k, _)| k.starts_with("FERROBASE_") && !k.starts_with("FERROBASE_TEST_") && !k.starts_with("FERROBASE_BENCH_"));
     Ok(Command::new(binary)
         .arg("serve")
         .env_clear()
