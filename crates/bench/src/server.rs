@@ -41,8 +41,9 @@ fn build_release() -> anyhow::Result<std::path::PathBuf> {
 /// Starts the server with a clean environment; `FERROBASE_*` settings given to the benchmark
 /// (say `FERROBASE_DB_MAX_CONNECTIONS=4`) are passed on, so configurations can be compared.
 fn spawn(binary: &std::path::Path, data: &std::path::Path, addr: SocketAddr) -> anyhow::Result<Child> {
-    let passed = std::env::vars()
-        .filter(|(k, _)| k.starts_with("FERROBASE_") && !k.starts_with("FERROBASE_TEST_") && !k.starts_with("FERROBASE_BENCH_"));
+    let passed = std::env::vars().filter(|(k, _)| {
+        k.starts_with("FERROBASE_") && !k.starts_with("FERROBASE_TEST_") && !k.starts_with("FERROBASE_BENCH_")
+    });
     Ok(Command::new(binary)
         .arg("serve")
         .env_clear()
