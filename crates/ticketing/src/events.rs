@@ -3,8 +3,12 @@
 //! an event's seats.
 
 use crate::model::EventRow;
+use crate::store;
+use platform::ApiError;
+use platform::auth::AuthUser;
 use platform::db::{DbError, Tx};
 use platform::outbox::Outbox;
+use platform::realtime::TopicAuthorizer;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -84,4 +88,25 @@ pub(crate) async fn event_changed(
         payload["refunded_ticket_ids"] = serde_json::json!(refunded);
     }
     outbox.event(tx, kind, &payload).await.map(|_| ())
+}
+
+/// The authoriser of the `ticketing.event.` topics: a published event's seats are public to
+/// every signed-in user; a draft's only to its owner and admins.
+pub fn topics(db: platform::db::Db) -> std::sync::Arc<dyn TopicAuthorizer> {
+    std::sync::Arc::new(EventTopics { db })
+}
+
+struct EventTopics {
+    db: platform::db::Db,
+}
+
+#[async_trait::async_trait]
+impl TopicAuthorizer for EventTopics {
+    async fn authorize(&self, user: &AuthUser, topic: &str) -> Result<bool, ApiError> {
+        let Some(id) = topic.strip_prefix(TOPIC_PREFIX).and_then(|id| Uuid::parse_str(id).ok()) else {
+            return Ok(false);
+        };
+        let event = store::event(&self.db, id).await.map_err(ApiError::internal)?;
+        Ok(event.is_some_and(|e| e.visible_to(Some((user.user_id, user.is_admin())))))
+    }
 }

@@ -9,11 +9,9 @@
 //! coalesces the sales it made; with several instances a watcher may get that many times the
 //! rate, each message still exact.
 
-use crate::events::{SEATS_CHANGED, SeatsChanged, TOPIC_PREFIX, event_topic};
+use crate::events::{SEATS_CHANGED, SeatsChanged, event_topic};
 use crate::store;
-use platform::auth::AuthUser;
-use platform::realtime::TopicAuthorizer;
-use platform::{ApiError, Platform};
+use platform::Platform;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,26 +84,5 @@ impl SeatsFeed {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, %event, "could not read an event's seats for its live topic"),
         }
-    }
-}
-
-/// The authoriser of the `ticketing.event.` topics: a published event's seats are public to
-/// every signed-in user; a draft's only to its owner and admins.
-pub fn topics(db: platform::db::Db) -> Arc<dyn TopicAuthorizer> {
-    Arc::new(EventTopics { db })
-}
-
-struct EventTopics {
-    db: platform::db::Db,
-}
-
-#[async_trait::async_trait]
-impl TopicAuthorizer for EventTopics {
-    async fn authorize(&self, user: &AuthUser, topic: &str) -> Result<bool, ApiError> {
-        let Some(id) = topic.strip_prefix(TOPIC_PREFIX).and_then(|id| Uuid::parse_str(id).ok()) else {
-            return Ok(false);
-        };
-        let event = store::event(&self.db, id).await.map_err(ApiError::internal)?;
-        Ok(event.is_some_and(|e| e.visible_to(Some((user.user_id, user.is_admin())))))
     }
 }

@@ -39,7 +39,7 @@ impl Module for TicketingModule {
     async fn serve(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
         let ticketing: Ticketing = kernel.service()?;
         let auth = kernel.auth()?;
-        kernel.topic(crate::events::TOPIC_PREFIX, crate::live::topics(kernel.platform().db.clone()));
+        kernel.topic(crate::events::TOPIC_PREFIX, crate::events::topics(kernel.platform().db.clone()));
         kernel.grpc(crate::grpc::TicketsService::new(ticketing.clone(), auth.clone()), crate::grpc::pb::DESCRIPTOR);
         kernel.routes(crate::routes::router(ticketing, auth));
         Ok(())

@@ -58,7 +58,20 @@ async fn preferences_list_the_kinds_modules_registered(app: TestApp) {
     let prefs = app.get("/api/v1/notifications/preferences", Some(&a.access)).await.expect(200).json;
     let mut kinds: Vec<&str> = prefs.as_object().unwrap().keys().map(String::as_str).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, ["chat_mention", "comment_mention", "project_invitation", "task_assigned", "task_due"]);
+    assert_eq!(
+        kinds,
+        [
+            "chat_mention",
+            "comment_mention",
+            "event_cancelled",
+            "project_invitation",
+            "refund_approved",
+            "refund_declined",
+            "refund_requested",
+            "task_assigned",
+            "task_due"
+        ]
+    );
     app.patch("/api/v1/notifications/preferences", Some(&a.access), json!({"ticket_sold": {"email": false}}))
         .await
         .expect_problem(422, "validation_failed");
