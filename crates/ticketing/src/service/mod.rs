@@ -3,6 +3,7 @@
 //! user's export and departure do.
 
 mod bundles;
+mod checkout;
 mod events;
 mod refunds;
 mod sales;
@@ -34,14 +35,19 @@ pub struct Ticketing {
     accounts: Accounts,
     notifications: Notifications,
     seats: SeatsFeed,
+    checkout: checkout::Checkout,
 }
 
 impl Ticketing {
     /// The service over the platform, accounts (who may create events, who buyers are) and
-    /// notifications (refunds and cancellations tell the people concerned).
+    /// notifications (refunds and cancellations tell the people concerned). Starts the checkout
+    /// task that writes purchases (so it must be called inside the Tokio runtime).
     pub fn new(platform: Platform, accounts: Accounts, notifications: Notifications) -> Self {
         let seats = SeatsFeed::new(platform.clone());
-        Self { platform, accounts, notifications, seats }
+        let (checkout, orders) = checkout::Checkout::start();
+        let ticketing = Self { platform, accounts, notifications, seats, checkout };
+        tokio::spawn(checkout::run(ticketing.clone(), orders));
+        ticketing
     }
 
     /// The user's events, tickets and refund requests, for their data export.

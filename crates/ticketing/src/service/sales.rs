@@ -10,13 +10,14 @@
 //! purchase takes its events' seats in that order), so no two writes wait on each other in a
 //! circle.
 
+use super::checkout::Order;
 use super::{Result, Ticketing, id_cursor, page};
 use crate::error::TicketingError;
-use crate::events::{TICKET_CANCELLED, TICKET_CHECKED_IN, TICKET_PURCHASED};
+use crate::events::{TICKET_CANCELLED, TICKET_CHECKED_IN};
 use crate::model::{
-    Attendee, DaySales, EventRow, EventStats, PurchaseResult, PurchaseRow, Ticket, TicketRow, TicketStatus, price_text,
+    Attendee, DaySales, EventRow, EventStats, PurchaseResult, Ticket, TicketRow, TicketStatus, price_text,
 };
-use crate::store::{self, bundles::Lock};
+use crate::store;
 use platform::auth::AuthUser;
 use platform::db::{Ts, Tx};
 use platform::pagination::Page;
@@ -36,7 +37,7 @@ pub enum Target {
 
 /// Splits `total` minor units over `parts` seats exactly: the first `total % parts` get one
 /// more, so the shares add up to the total.
-fn shares(total: i64, parts: usize) -> Vec<i64> {
+pub(super) fn shares(total: i64, parts: usize) -> Vec<i64> {
     let n = i64::try_from(parts.max(1)).unwrap_or(1);
     let (base, extra) = (total / n, total % n);
     (0..n).map(|i| base + i64::from(i < extra)).collect()
@@ -46,128 +47,15 @@ impl Ticketing {
     /// Buys `quantity` tickets of an event or bundle for the caller, all or nothing: 409
     /// `sold_out` (with the seats left) when any event lacks seats, `not_on_sale` when it is not
     /// published, cancelled or started. Retries are made safe by the route's idempotency key.
+    /// The purchase is written by the checkout, with the others waiting ([`super::checkout`]).
     pub async fn purchase(&self, user: &AuthUser, target: Target, quantity: i64) -> Result<PurchaseResult> {
         if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(TicketingError::field("quantity", format!("must be between 1 and {MAX_QUANTITY}")));
         }
         self.require_verified(user).await?;
-        let now = Ts::now();
-        let caller = Some((user.user_id, user.is_admin()));
-        let mut tx = self.platform.db.begin().await?;
-        // What is sold: its events (seats taken, in id order), owner, price and currency.
-        let (events, organizer, price_minor, currency) = match target {
-            Target::Event(id) => {
-                let Some(event) = store::take_seats(&mut tx, id, quantity, now).await? else {
-                    let found = store::event_in(&mut tx, id).await?;
-                    return Err(match found.filter(|e| e.visible_to(caller)) {
-                        None => TicketingError::NotFound,
-                        Some(e) => refusal(&e, now),
-                    });
-                };
-                let (owner, price, currency) = (event.owner_id, event.price_minor, event.currency.clone());
-                (vec![event], owner, price, currency)
-            }
-            Target::Bundle(id) => {
-                let bundle =
-                    store::bundles::bundle_in(&mut tx, id, Lock::Share).await?.ok_or(TicketingError::NotFound)?;
-                let members = store::bundles::events_in(&mut tx, id).await?;
-                let public = !members.is_empty() && members.iter().all(|e| e.published_at.is_some());
-                if !public && !caller.is_some_and(|(me, admin)| admin || me == bundle.owner_id) {
-                    return Err(TicketingError::NotFound);
-                }
-                if members.is_empty() {
-                    return Err(TicketingError::NotOnSale);
-                }
-                // Every refusal is decided on the rows as read, before any seat is taken, so the
-                // answer names the scarcest event; the updates below still hold the line.
-                if let Some(refused) =
-                    members.iter().map(|e| refusal(e, now)).find(|r| !matches!(r, TicketingError::SoldOut { .. }))
-                {
-                    return Err(refused);
-                }
-                let seats_left = members.iter().map(|e| e.capacity - e.seats_sold).min().unwrap_or(0);
-                if seats_left < quantity {
-                    return Err(TicketingError::SoldOut { seats_left: seats_left.max(0) });
-                }
-                let mut taken = Vec::with_capacity(members.len());
-                for member in &members {
-                    match store::take_seats(&mut tx, member.id, quantity, now).await? {
-                        Some(event) => taken.push(event),
-                        // Taken meanwhile by another buyer (PostgreSQL): nothing of this
-                        // purchase stays, the transaction is dropped.
-                        None => {
-                            let found = store::event_in(&mut tx, member.id).await?;
-                            return Err(found.map_or(TicketingError::NotOnSale, |e| refusal(&e, now)));
-                        }
-                    }
-                }
-                (taken, bundle.owner_id, bundle.price_minor, bundle.currency)
-            }
-        };
-        let purchase = PurchaseRow {
-            id: Uuid::now_v7(),
-            buyer_id: Some(user.user_id),
-            event_id: match target {
-                Target::Event(id) => Some(id),
-                Target::Bundle(_) => None,
-            },
-            bundle_id: match target {
-                Target::Bundle(id) => Some(id),
-                Target::Event(_) => None,
-            },
-            quantity,
-            // At most 10 × the highest price in minor units: far inside 64 bits.
-            amount_minor: price_minor.saturating_mul(quantity),
-            currency,
-            created_at: now,
-        };
-        store::sales::insert_purchase(&mut tx, &purchase).await?;
-        let split = shares(price_minor, events.len());
-        let mut rows = Vec::new();
-        for _ in 0..quantity {
-            let ticket = TicketRow {
-                id: Uuid::now_v7(),
-                code: platform::crypto::random_code(),
-                purchase_id: purchase.id,
-                buyer_id: Some(user.user_id),
-                organizer_id: organizer,
-                event_id: purchase.event_id,
-                bundle_id: purchase.bundle_id,
-                price_minor,
-                currency: purchase.currency.clone(),
-                status: TicketStatus::Valid.as_str().to_string(),
-                created_at: now,
-                voided_at: None,
-            };
-            store::sales::insert_ticket(&mut tx, &ticket).await?;
-            for (event, amount) in events.iter().zip(&split) {
-                store::sales::insert_seat(&mut tx, ticket.id, event.id, *amount).await?;
-            }
-            rows.push(ticket);
-        }
-        let event_ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-        let payload = serde_json::json!({
-            "purchase_id": purchase.id,
-            "buyer_id": user.user_id,
-            "event_id": purchase.event_id,
-            "bundle_id": purchase.bundle_id,
-            "quantity": quantity,
-            "amount": price_text(purchase.amount_minor, &purchase.currency),
-            "currency": purchase.currency,
-            "ticket_ids": rows.iter().map(|t| t.id).collect::<Vec<_>>(),
-            "event_ids": event_ids,
-        });
-        self.platform.outbox.event(&mut tx, TICKET_PURCHASED, &payload).await?;
-        tx.commit().await?;
-        self.platform.outbox.wake();
-        self.seats.changed(&event_ids);
-        let mut seats: Vec<_> = events
-            .iter()
-            .map(|e| crate::model::Seat { event_id: e.id, starts_at: e.starts_at, checked_in_at: None })
-            .collect();
-        seats.sort_by_key(|s| (s.starts_at, s.event_id));
-        let tickets = rows.into_iter().map(|t| Ticket::new(t, seats.clone())).collect();
-        Ok(PurchaseResult { purchase: purchase.into(), tickets })
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let order = Order { buyer: user.user_id, admin: user.is_admin(), target, quantity, reply };
+        self.checkout.buy(order, answer).await
     }
 
     /// The caller's tickets, newest first.
@@ -370,7 +258,7 @@ impl Ticketing {
 }
 
 /// Why an event the caller may see is not sold now: not on sale, or sold out.
-fn refusal(event: &EventRow, now: Ts) -> TicketingError {
+pub(super) fn refusal(event: &EventRow, now: Ts) -> TicketingError {
     if event.status != "published" || event.starts_at <= now {
         TicketingError::NotOnSale
     } else {

@@ -13,57 +13,71 @@ macro_rules! ticket_columns {
     };
 }
 
-pub async fn insert_purchase(tx: &mut Tx, p: &PurchaseRow) -> Result<(), DbError> {
-    execute_tx!(
-        tx,
-        sqlx::query(
-            "INSERT INTO ticketing_purchases (id, buyer_id, event_id, bundle_id, quantity, amount_minor, currency, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        )
-        .bind(p.id)
-        .bind(p.buyer_id)
-        .bind(p.event_id)
-        .bind(p.bundle_id)
-        .bind(p.quantity)
-        .bind(p.amount_minor)
-        .bind(&p.currency)
-        .bind(p.created_at)
-    )?;
+/// Rows per multi-row `INSERT`: far below SQLite's 32 766 parameters.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Inserts the purchases of a checkout group, several rows per statement.
+pub async fn insert_purchases(tx: &mut Tx, purchases: &[&PurchaseRow]) -> Result<(), DbError> {
+    for chunk in purchases.chunks(ROWS_PER_INSERT) {
+        with_tx!(tx, |conn| {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO ticketing_purchases (id, buyer_id, event_id, bundle_id, quantity, amount_minor, currency, created_at) ",
+            );
+            query.push_values(chunk, |mut row, p| {
+                row.push_bind(p.id)
+                    .push_bind(p.buyer_id)
+                    .push_bind(p.event_id)
+                    .push_bind(p.bundle_id)
+                    .push_bind(p.quantity)
+                    .push_bind(p.amount_minor)
+                    .push_bind(&p.currency)
+                    .push_bind(p.created_at);
+            });
+            query.build().execute(conn).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 
-pub async fn insert_ticket(tx: &mut Tx, t: &TicketRow) -> Result<(), DbError> {
-    execute_tx!(
-        tx,
-        sqlx::query(
-            "INSERT INTO ticketing_tickets (id, code, purchase_id, buyer_id, organizer_id, event_id, bundle_id,
-               price_minor, currency, status, created_at, voided_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        )
-        .bind(t.id)
-        .bind(&t.code)
-        .bind(t.purchase_id)
-        .bind(t.buyer_id)
-        .bind(t.organizer_id)
-        .bind(t.event_id)
-        .bind(t.bundle_id)
-        .bind(t.price_minor)
-        .bind(&t.currency)
-        .bind(&t.status)
-        .bind(t.created_at)
-        .bind(t.voided_at)
-    )?;
+/// Inserts the tickets of a checkout group, several rows per statement.
+pub async fn insert_tickets(tx: &mut Tx, tickets: &[&TicketRow]) -> Result<(), DbError> {
+    for chunk in tickets.chunks(ROWS_PER_INSERT) {
+        with_tx!(tx, |conn| {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO ticketing_tickets (id, code, purchase_id, buyer_id, organizer_id, event_id, bundle_id,
+                   price_minor, currency, status, created_at, voided_at) ",
+            );
+            query.push_values(chunk, |mut row, t| {
+                row.push_bind(t.id)
+                    .push_bind(&t.code)
+                    .push_bind(t.purchase_id)
+                    .push_bind(t.buyer_id)
+                    .push_bind(t.organizer_id)
+                    .push_bind(t.event_id)
+                    .push_bind(t.bundle_id)
+                    .push_bind(t.price_minor)
+                    .push_bind(&t.currency)
+                    .push_bind(&t.status)
+                    .push_bind(t.created_at)
+                    .push_bind(t.voided_at);
+            });
+            query.build().execute(conn).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 
-pub async fn insert_seat(tx: &mut Tx, ticket: Uuid, event: Uuid, amount_minor: i64) -> Result<(), DbError> {
-    execute_tx!(
-        tx,
-        sqlx::query("INSERT INTO ticketing_seats (ticket_id, event_id, amount_minor) VALUES ($1, $2, $3)")
-            .bind(ticket)
-            .bind(event)
-            .bind(amount_minor)
-    )?;
+/// Inserts seats `(ticket, event, share of the price)`, several rows per statement.
+pub async fn insert_seats(tx: &mut Tx, seats: &[(Uuid, Uuid, i64)]) -> Result<(), DbError> {
+    for chunk in seats.chunks(ROWS_PER_INSERT) {
+        with_tx!(tx, |conn| {
+            let mut query = sqlx::QueryBuilder::new("INSERT INTO ticketing_seats (ticket_id, event_id, amount_minor) ");
+            query.push_values(chunk, |mut row, (ticket, event, amount)| {
+                row.push_bind(*ticket).push_bind(*event).push_bind(*amount);
+            });
+            query.build().execute(conn).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 
