@@ -60,10 +60,15 @@ impl Checkout {
 }
 
 /// The checkout task: takes the waiting orders, up to [`MAX_GROUP`], and writes them together.
+/// Each group is written in a task of its own, awaited: a panic there fails that group (its
+/// buyers' answers are dropped, which they see as a failure on our side), not the checkout.
 pub(super) async fn run(ticketing: Ticketing, mut orders: mpsc::Receiver<Order>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while orders.recv_many(&mut group, MAX_GROUP).await > 0 {
-        ticketing.write_group(std::mem::take(&mut group)).await;
+        let (ticketing, group) = (ticketing.clone(), std::mem::take(&mut group));
+        if let Err(e) = tokio::spawn(async move { ticketing.write_group(group).await }).await {
+            tracing::error!(error = %e, "a group of purchases panicked");
+        }
     }
 }
 
