@@ -9,8 +9,9 @@
 //! routes under `/api/v1/auth/` (whose answers carry tokens that must not be stored), are
 //! served as if the header were absent. Only answers worth repeating are kept (2xx, and 4xx
 //! refusals of the request itself); a failure on our side, an authentication, permission,
-//! conflict or rate-limit answer, and a request abandoned half way (the client went away, the
-//! handler panicked) forget the key, so the client's retry runs again.
+//! conflict or rate-limit answer, and a handler that panicked forget the key, so the client's
+//! retry runs again. A request whose client goes away runs to its end and its answer is kept:
+//! the retry gets it, never a second run.
 
 mod store;
 
@@ -60,8 +61,8 @@ pub fn applies(req: &Request) -> bool {
 /// Serves a request that [`applies`]: `run` is the route, called at most once.
 pub async fn serve<F, Fut>(idem: &Idempotency, req: Request, run: F) -> Response
 where
-    F: FnOnce(Request) -> Fut,
-    Fut: std::future::Future<Output = Response>,
+    F: FnOnce(Request) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
 {
     let Some(key) = req.headers().get(&HEADER) else { return run(req).await };
     let key = match key.to_str() {
@@ -104,15 +105,24 @@ where
         Ok(Claim::Answered(response)) => return response,
         Err(error) => return error.into_response(),
     }
-    let mut pending = Pending { db: idem.db.clone(), scope, key, settled: false };
-    let response = run(Request::from_parts(parts, Body::from(body))).await;
-    pending.settled = true;
-    remember(&idem.db, &pending.scope, &pending.key, response).await
+    // The claimed request runs in a task of its own, to its end: a client that goes away
+    // mid-request does not stop it, its answer is kept, and the client's retry gets that answer
+    // instead of running the request a second time (a purchase waiting in a queue would
+    // otherwise be made once for the abandoned request and once for the retry). Only a panic
+    // forgets the key ([`Pending`]), so that the retry runs.
+    let db = idem.db.clone();
+    let work = tokio::spawn(async move {
+        let mut pending = Pending { db, scope, key, settled: false };
+        let response = run(Request::from_parts(parts, Body::from(body))).await;
+        pending.settled = true;
+        remember(&pending.db, &pending.scope, &pending.key, response).await
+    });
+    work.await.unwrap_or_else(|_| ApiError::internal("handler panicked").into_response())
 }
 
-/// A claimed key whose request has not answered yet: if the request is abandoned (the client
-/// disconnects and the handler future is dropped, or it panics), the key is forgotten so that
-/// the retry runs instead of waiting for an answer that will never come.
+/// A claimed key whose request has not answered yet: if its handler panics (or its task is
+/// dropped as the server shuts down), the key is forgotten so that the retry runs instead of
+/// waiting for an answer that will never come.
 struct Pending {
     db: Db,
     scope: String,

@@ -197,6 +197,11 @@ impl Ticketing {
     /// changes once a bundle ticket is sold; the event is priced in the bundle's currency.
     pub async fn set_bundle_event(&self, user: &AuthUser, id: Uuid, event: Uuid, add: bool) -> Result<Bundle> {
         let mut tx = self.platform.db.begin().await?;
+        // The events first (the bundle's and the one added), then the bundle: the one order of
+        // locks, which the checkout also follows (events, then the bundle to read it).
+        let mut events = store::bundles::events_in(&mut tx, id).await?.iter().map(|e| e.id).collect::<Vec<_>>();
+        events.push(event);
+        store::lock_events(&mut tx, &events).await?;
         let (bundle, events) = self.own_bundle(&mut tx, user, id).await?;
         let found = store::event_for_update(&mut tx, event).await?;
         let found =

@@ -1,17 +1,18 @@
 //! The checkout: purchases written in groups. Buyers' purchases wait in one queue; a single task
 //! takes the waiting ones (up to [`MAX_GROUP`]) into one transaction: each takes its seats with
 //! its own conditional update, in queue order, and the purchases, tickets and seats that sold
-//! are inserted together, a few statements for the whole group.
+//! are inserted together, one multi-row statement per table for the whole group.
 //!
 //! Why: sales of one event are serial by nature (one row's count), and on SQLite every write is
 //! serial (one writer). A transaction per purchase paid `BEGIN`, five statements and `COMMIT`,
 //! each a round trip to the database, plus a hand-over of the writer turn; a group pays the
-//! conditional update per purchase and the rest once. A purchase refused (sold out, not on
-//! sale) has written nothing of its own when its update fails (a bundle gives back the seats it
-//! took before the failing one), so it leaves the group's other purchases as they are. A
-//! failure of the database fails the whole group, each purchase answered with it, nothing
-//! written. On PostgreSQL the group locks every event it touches in id order first, like every
-//! other write that changes seats.
+//! conditional update per purchase (and the outbox row of its domain event, when one is wanted)
+//! and the rest once. A purchase refused (sold out, not on sale, its buyer gone) has written
+//! nothing of its own when it is refused (a bundle gives back the seats it took before the
+//! failing one), so it leaves the group's other purchases as they are. A failure of the
+//! database fails the whole group, each purchase answered with it (if a `COMMIT` itself fails,
+//! whether it took effect is unknown; the answer says it failed). On PostgreSQL the group locks
+//! every event it touches in id order first, like every other write that changes seats.
 
 use super::sales::{refusal, shares};
 use super::{Result, Ticketing};
@@ -28,7 +29,8 @@ use super::Target;
 
 /// Purchases written in one transaction at most.
 pub const MAX_GROUP: usize = 128;
-/// Purchases waiting at most; a buyer past it waits to be queued (the queue's memory is bounded).
+/// Purchases waiting at most; past it a purchase answers 503 at once (the queue's memory is
+/// bounded, and so is a buyer's wait).
 const QUEUE: usize = 4096;
 
 /// One buyer's purchase, waiting for the checkout.
@@ -51,10 +53,16 @@ impl Checkout {
         (Self(sender), receiver)
     }
 
-    /// Queues `order` and waits for its answer.
+    /// Queues `order` and waits for its answer. A full queue answers at once that the service
+    /// is busy (503, retry), rather than holding the buyer's request in a wait without end.
     pub async fn buy(&self, order: Order, answer: oneshot::Receiver<Result<PurchaseResult>>) -> Result<PurchaseResult> {
         let gone = || TicketingError::Internal(Internal::new("the checkout stopped"));
-        self.0.send(order).await.map_err(|_| gone())?;
+        self.0.try_send(order).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                TicketingError::Db(platform::db::DbError::Unavailable(sqlx::Error::PoolTimedOut))
+            }
+            mpsc::error::TrySendError::Closed(_) => gone(),
+        })?;
         answer.await.map_err(|_| gone())?
     }
 }
@@ -127,9 +135,22 @@ impl Ticketing {
             }
         }
         store::lock_events(&mut tx, &touched).await?;
+        // Buyers whose account was deleted while their order waited would fail the group's
+        // insert (the buyer is a foreign key): they are refused one by one instead. (On SQLite no
+        // deletion commits while the group holds the writer turn; on PostgreSQL one racing this
+        // read would still fail the group, which is answered as a failure, nothing written.)
+        let ids: Vec<Uuid> = group.iter().map(|o| o.buyer).collect();
+        let buyers: std::collections::HashSet<Uuid> = self.accounts.users(&ids).await?.into_keys().collect();
         let mut outcomes = Vec::with_capacity(group.len());
         for order in group {
-            outcomes.push(match self.sell(&mut tx, order, now).await {
+            if order.reply.is_closed() || !buyers.contains(&order.buyer) {
+                // Nobody waits for the answer any more (the request's task ended: a panic, a
+                // shutdown), or the buyer's account went while the order waited: nothing is sold.
+                // (A refusal of this one order; the answer is not read, or not by anyone.)
+                outcomes.push(Err(TicketingError::NotFound));
+                continue;
+            }
+            outcomes.push(match self.sell(&mut tx, order, &touched, now).await {
                 Ok(sold) => Ok(sold),
                 Err(e) if e.kind() == ErrorKind::Internal || e.kind() == ErrorKind::Unavailable => return Err(e),
                 Err(refused) => Err(refused),
@@ -180,7 +201,7 @@ impl Ticketing {
 
     /// Takes one order's seats in the group's transaction and builds its rows; a refusal has
     /// written nothing that stays.
-    async fn sell(&self, tx: &mut Tx, order: &Order, now: Ts) -> Result<Sold> {
+    async fn sell(&self, tx: &mut Tx, order: &Order, locked: &[Uuid], now: Ts) -> Result<Sold> {
         let caller = Some((order.buyer, order.admin));
         let quantity = order.quantity;
         // What is sold: its events (seats taken, in id order), owner, price and currency.
@@ -204,6 +225,12 @@ impl Ticketing {
                     return Err(TicketingError::NotFound);
                 }
                 if members.is_empty() {
+                    return Err(TicketingError::NotOnSale);
+                }
+                if members.iter().any(|e| !locked.contains(&e.id)) {
+                    // The bundle gained an event after the group locked its events (before its
+                    // first sale): taking that seat now would lock out of order. This buyer
+                    // retries; the next group locks the bundle as it is.
                     return Err(TicketingError::NotOnSale);
                 }
                 // Every refusal is decided on the rows as read, before any seat is taken, so the
