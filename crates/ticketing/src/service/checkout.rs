@@ -14,7 +14,6 @@
 //! whether it took effect is unknown; the answer says it failed). On PostgreSQL the group locks
 //! every event it touches in id order first, like every other write that changes seats.
 
-use super::sales::{refusal, shares};
 use super::{Result, Ticketing};
 use crate::error::TicketingError;
 use crate::events::TICKET_PURCHASED;
@@ -25,7 +24,17 @@ use platform::error::{DomainError, ErrorKind, Internal};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::Target;
+/// Tickets one purchase may buy at most.
+pub const MAX_QUANTITY: i64 = 10;
+
+/// What is bought.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// Tickets of one event.
+    Event(Uuid),
+    /// Tickets of a bundle: a seat in each of its events.
+    Bundle(Uuid),
+}
 
 /// Purchases written in one transaction at most.
 pub const MAX_GROUP: usize = 128;
@@ -297,5 +306,38 @@ impl Ticketing {
             tickets.push(ticket);
         }
         Ok(Sold { purchase, tickets, events, seats })
+    }
+}
+
+/// Splits `total` minor units over `parts` seats exactly: the first `total % parts` get one
+/// more, so the shares add up to the total.
+fn shares(total: i64, parts: usize) -> Vec<i64> {
+    let n = i64::try_from(parts.max(1)).unwrap_or(1);
+    let (base, extra) = (total / n, total % n);
+    (0..n).map(|i| base + i64::from(i < extra)).collect()
+}
+
+/// Why an event the caller may see is not sold now: not on sale, or sold out.
+fn refusal(event: &EventRow, now: Ts) -> TicketingError {
+    if event.status != "published" || event.starts_at <= now {
+        TicketingError::NotOnSale
+    } else {
+        TicketingError::SoldOut { seats_left: (event.capacity - event.seats_sold).max(0) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_total() {
+        assert_eq!(shares(1000, 3), [334, 333, 333]);
+        assert_eq!(shares(2, 3), [1, 1, 0]);
+        assert_eq!(shares(0, 2), [0, 0]);
+        assert_eq!(shares(7, 1), [7]);
+        for (total, parts) in [(999_999, 7), (1, 50), (100_000_000, 13)] {
+            assert_eq!(shares(total, parts).iter().sum::<i64>(), total);
+        }
     }
 }

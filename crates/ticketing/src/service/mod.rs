@@ -9,9 +9,9 @@ mod refunds;
 mod sales;
 
 pub use bundles::BundleInput;
+pub use checkout::{MAX_QUANTITY, Target};
 pub use events::{EventInput, EventQuery, MAX_CAPACITY, MAX_PRICE};
 pub use refunds::RefundQuery;
-pub use sales::{MAX_QUANTITY, Target};
 
 use crate::error::TicketingError;
 use crate::live::SeatsFeed;

@@ -1,16 +1,15 @@
-//! Sales: purchases that take seats all or nothing and never oversell, tickets with their
-//! codes and QR images, a buyer giving a ticket back, check-in at the door, and the
-//! organiser's door list, CSV and numbers.
+//! Sales: purchases that take seats all or nothing and never oversell (checked here, written by
+//! the [`super::checkout`]), tickets with their codes and QR images, a buyer giving a ticket
+//! back, check-in at the door, and the organiser's door list, CSV and numbers.
 //!
 //! Seats are taken by one conditional update per event (`seats_sold + n <= capacity` in the
 //! statement), so whatever races, an event never sells more than its capacity: on SQLite the
 //! writers take turns, on PostgreSQL the row lock of the update orders them and each re-checks
 //! the condition on the row as the previous one left it. Every write that changes seats locks
-//! the events concerned in id order before it locks a ticket ([`store::lock_events`]; a bundle
-//! purchase takes its events' seats in that order), so no two writes wait on each other in a
-//! circle.
+//! the events concerned in id order before it locks a ticket, a refund request or a bundle
+//! ([`store::lock_events`]), so no two such writes wait on each other in a circle.
 
-use super::checkout::Order;
+use super::checkout::{MAX_QUANTITY, Order, Target};
 use super::{Result, Ticketing, id_cursor, page};
 use crate::error::TicketingError;
 use crate::events::{TICKET_CANCELLED, TICKET_CHECKED_IN};
@@ -22,26 +21,6 @@ use platform::auth::AuthUser;
 use platform::db::{Ts, Tx};
 use platform::pagination::Page;
 use uuid::Uuid;
-
-/// Tickets one purchase may buy at most.
-pub const MAX_QUANTITY: i64 = 10;
-
-/// What is bought.
-#[derive(Debug, Clone, Copy)]
-pub enum Target {
-    /// Tickets of one event.
-    Event(Uuid),
-    /// Tickets of a bundle: a seat in each of its events.
-    Bundle(Uuid),
-}
-
-/// Splits `total` minor units over `parts` seats exactly: the first `total % parts` get one
-/// more, so the shares add up to the total.
-pub(super) fn shares(total: i64, parts: usize) -> Vec<i64> {
-    let n = i64::try_from(parts.max(1)).unwrap_or(1);
-    let (base, extra) = (total / n, total % n);
-    (0..n).map(|i| base + i64::from(i < extra)).collect()
-}
 
 impl Ticketing {
     /// Buys `quantity` tickets of an event or bundle for the caller, all or nothing: 409
@@ -257,15 +236,6 @@ impl Ticketing {
     }
 }
 
-/// Why an event the caller may see is not sold now: not on sale, or sold out.
-pub(super) fn refusal(event: &EventRow, now: Ts) -> TicketingError {
-    if event.status != "published" || event.starts_at <= now {
-        TicketingError::NotOnSale
-    } else {
-        TicketingError::SoldOut { seats_left: (event.capacity - event.seats_sold).max(0) }
-    }
-}
-
 /// Voids `ticket` as `status` and gives its seats back, once: the events whose seats returned
 /// (empty when it was void already). Its events are locked first, in the one order.
 pub(super) async fn void_and_return(tx: &mut Tx, ticket: Uuid, status: TicketStatus, now: Ts) -> Result<Vec<Uuid>> {
@@ -291,21 +261,5 @@ pub(super) fn buyer_only(ticket: &TicketRow, user: &AuthUser) -> Result<()> {
         Err(TicketingError::Forbidden)
     } else {
         Err(TicketingError::NotFound)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_add_up_to_the_total() {
-        assert_eq!(shares(1000, 3), [334, 333, 333]);
-        assert_eq!(shares(2, 3), [1, 1, 0]);
-        assert_eq!(shares(0, 2), [0, 0]);
-        assert_eq!(shares(7, 1), [7]);
-        for (total, parts) in [(999_999, 7), (1, 50), (100_000_000, 13)] {
-            assert_eq!(shares(total, parts).iter().sum::<i64>(), total);
-        }
     }
 }
