@@ -356,7 +356,41 @@ async fn live_seats_are_coalesced(app: TestApp) {
     assert!(seen.windows(2).all(|w| w[0] > w[1]), "counts only go down: {seen:?}");
 }
 
+/// A buyer whose connection drops right after sending a keyed purchase is not charged twice
+/// when they retry with the key: the purchase runs to its end, and the retry gets its answer.
+async fn a_dropped_connection_then_a_retry_buys_once(app: TestApp) {
+    use tokio::io::AsyncWriteExt;
+    let org = app.register_verified("drop-org@example.com").await;
+    let buyer = app.register_verified("drop-buyer@example.com").await;
+    let event = on_sale(&app, &org, "Flaky network", 20, 5).await;
+    let body = json!({"event_id": event, "quantity": 2}).to_string();
+    for attempt in 0..5 {
+        let key = format!("dropped-{attempt}");
+        // The request goes out whole, then the socket closes before any answer is read.
+        let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let request = format!(
+            "POST /api/v1/ticketing/purchases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            buyer.access,
+            body.len()
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        drop(socket);
+        // The retry waits for the first answer (or finds it kept), never for a claim nobody
+        // will answer (`idempotency_request_in_progress` after 10 s), and gets the tickets.
+        let again = json!({"event_id": event, "quantity": 2});
+        app.post_idempotent("/api/v1/ticketing/purchases", &buyer.access, &key, again).await.expect(201);
+    }
+    // Five purchases of two, whatever happened to the first sends. (Before keyed requests ran in
+    // a task of their own from the claim on, a send dropped just after its claim left the key
+    // claimed and unanswered, and its retry got 409 in progress for two minutes; one dropped
+    // after the purchase was queued was bought twice.)
+    assert_eq!(valid_seats(&app, &event).await, 10);
+    assert_eq!(seats_left(&app, &event).await, 10);
+}
+
 testkit::api_tests!(
+    a_dropped_connection_then_a_retry_buys_once,
     purchases_are_all_or_nothing_and_keyed,
     bundles_racing_single_tickets_never_oversell,
     bundles_belong_to_their_owner,

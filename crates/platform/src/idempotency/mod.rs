@@ -100,18 +100,18 @@ where
         hex::encode(digest.finalize())
     };
     let scope = format!("user:{user}");
-    match claim(&idem.db, &scope, &key, &hash).await {
-        Ok(Claim::Ours) => {}
-        Ok(Claim::Answered(response)) => return response,
-        Err(error) => return error.into_response(),
-    }
-    // The claimed request runs in a task of its own, to its end: a client that goes away
-    // mid-request does not stop it, its answer is kept, and the client's retry gets that answer
-    // instead of running the request a second time (a purchase waiting in a queue would
-    // otherwise be made once for the abandoned request and once for the retry). Only a panic
-    // forgets the key ([`Pending`]), so that the retry runs.
+    // From the claim on, the request runs in a task of its own, to its end: a client that goes
+    // away mid-request does not stop it, its answer is kept, and the client's retry gets that
+    // answer instead of running the request a second time (a purchase waiting in a queue would
+    // otherwise be made once for the abandoned request and once for the retry), and no claim is
+    // left without its answer. Only a panic forgets the key ([`Pending`]), so that the retry runs.
     let db = idem.db.clone();
     let work = tokio::spawn(async move {
+        match claim(&db, &scope, &key, &hash).await {
+            Ok(Claim::Ours) => {}
+            Ok(Claim::Answered(response)) => return response,
+            Err(error) => return error.into_response(),
+        }
         let mut pending = Pending { db, scope, key, settled: false };
         let response = run(Request::from_parts(parts, Body::from(body))).await;
         pending.settled = true;
