@@ -69,6 +69,12 @@ impl EventRow {
     pub fn visible_to(&self, caller: Option<(Uuid, bool)>) -> bool {
         self.published_at.is_some() || caller.is_some_and(|(id, admin)| admin || id == self.owner_id)
     }
+
+    /// Whether it is sold at `now`: published (not a draft, not cancelled) and not started.
+    /// (Seats left are the purchase's own check, in its conditional update.)
+    pub fn on_sale(&self, now: Ts) -> bool {
+        self.status == EventStatus::Published.as_str() && self.starts_at > now
+    }
 }
 
 /// An event.

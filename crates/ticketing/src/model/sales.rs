@@ -231,7 +231,7 @@ impl Bundle {
     /// The bundle with its events (as rows, soonest first).
     pub fn new(row: BundleRow, events: &[EventRow], now: Ts) -> Self {
         let seats_left = events.iter().map(|e| (e.capacity - e.seats_sold).max(0)).min().unwrap_or(0);
-        let on_sale = !events.is_empty() && events.iter().all(|e| e.status == "published" && e.starts_at > now);
+        let on_sale = !events.is_empty() && events.iter().all(|e| e.on_sale(now));
         Bundle {
             id: row.id,
             owner_id: row.owner_id,

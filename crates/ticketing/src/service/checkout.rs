@@ -244,10 +244,8 @@ impl Ticketing {
                 }
                 // Every refusal is decided on the rows as read, before any seat is taken, so the
                 // answer names the scarcest event; the updates below still hold the line.
-                if let Some(refused) =
-                    members.iter().map(|e| refusal(e, now)).find(|r| !matches!(r, TicketingError::SoldOut { .. }))
-                {
-                    return Err(refused);
+                if !members.iter().all(|e| e.on_sale(now)) {
+                    return Err(TicketingError::NotOnSale);
                 }
                 let seats_left = members.iter().map(|e| e.capacity - e.seats_sold).min().unwrap_or(0);
                 if seats_left < quantity {
@@ -319,7 +317,7 @@ fn shares(total: i64, parts: usize) -> Vec<i64> {
 
 /// Why an event the caller may see is not sold now: not on sale, or sold out.
 fn refusal(event: &EventRow, now: Ts) -> TicketingError {
-    if event.status != "published" || event.starts_at <= now {
+    if !event.on_sale(now) {
         TicketingError::NotOnSale
     } else {
         TicketingError::SoldOut { seats_left: (event.capacity - event.seats_sold).max(0) }
