@@ -1,5 +1,6 @@
 //! Marks which test services this build was configured with, so the integration tests that
-//! need a missing one show as ignored (not as passed) in `cargo test`.
+//! need a missing one show as ignored (not as passed) in `cargo test`; and lays out the release
+//! binary's code with start-up first.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(ferrobase_postgres, ferrobase_amqp, ferrobase_smtp)");
@@ -13,4 +14,23 @@ fn main() {
             println!("cargo::rustc-cfg={cfg}");
         }
     }
+    order_startup_code();
+}
+
+/// The kernel maps a program's code 64 KiB at a time around each page it first runs, so start-up
+/// code scattered through 27 MB of code made 19 MB of it resident in an idle server, although
+/// start-up runs 4 MB. The release linker (rust-lld, Rust's default on this target) places the
+/// functions of `startup.order` (written by `startup-order.sh`) first and together; names it does
+/// not find are ignored, so a stale list only costs memory. Debug builds name their functions
+/// differently and are left alone.
+fn order_startup_code() {
+    println!("cargo::rerun-if-changed=startup.order");
+    let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
+    let target = std::env::var("TARGET").unwrap_or_default();
+    if !release || target != "x86_64-unknown-linux-gnu" {
+        return;
+    }
+    let order = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("startup.order");
+    println!("cargo::rustc-link-arg-bins=-Wl,--symbol-ordering-file={}", order.display());
+    println!("cargo::rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
 }
