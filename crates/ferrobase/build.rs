@@ -22,12 +22,22 @@ fn main() {
 /// start-up runs 4 MB. The release linker (rust-lld, Rust's default on this target) places the
 /// functions of `startup.order` (written by `startup-order.sh`) first and together; names it does
 /// not find are ignored, so a stale list only costs memory. Debug builds name their functions
-/// differently and are left alone.
+/// differently and are left alone, and so is a build that chose another linker (GNU ld, gold and
+/// mold do not take the option) or sets `FERROBASE_NO_CODE_ORDER`.
 fn order_startup_code() {
     println!("cargo::rerun-if-changed=startup.order");
-    let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
-    let target = std::env::var("TARGET").unwrap_or_default();
-    if !release || target != "x86_64-unknown-linux-gnu" {
+    println!("cargo::rerun-if-env-changed=FERROBASE_NO_CODE_ORDER");
+    let env = |name: &str| std::env::var(name).unwrap_or_default();
+    let release = env("PROFILE") == "release";
+    let default_linker = env("RUSTC_LINKER").is_empty()
+        && !["fuse-ld", "linker", "link-self-contained"]
+            .iter()
+            .any(|flag| env("CARGO_ENCODED_RUSTFLAGS").contains(flag));
+    if !release
+        || env("TARGET") != "x86_64-unknown-linux-gnu"
+        || !default_linker
+        || std::env::var_os("FERROBASE_NO_CODE_ORDER").is_some()
+    {
         return;
     }
     let order = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("startup.order");
