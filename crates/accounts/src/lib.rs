@@ -18,7 +18,7 @@ mod store;
 
 pub use error::AccountsError;
 pub use events::EMAIL_VERIFIED;
-pub use model::{EmailAddress, Role, User};
+pub use model::{EmailAddress, PhoneNumber, Role, User};
 pub use module::AccountsModule;
 pub use routes::router;
 pub use service::Accounts;

@@ -16,6 +16,7 @@ pub const MODULES: &[&dyn Module] = &[
     &chat::ChatModule,
     &work::WorkModule,
     &ticketing::TicketingModule,
+    &freelance::FreelanceModule,
 ];
 
 /// Every migration, in the order they are applied.

@@ -61,6 +61,22 @@ pub fn mention_candidates(content: &str) -> Vec<String> {
     out
 }
 
+/// Invisible characters that change how text around them reads without showing themselves:
+/// zero-width characters, the bidirectional overrides and isolates (which can make `txt.exe`
+/// read as `exe.txt`), the line and paragraph separators, and the byte-order mark. Refused in
+/// names and other text that others read or that is printed.
+pub fn is_hidden_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Lower case without accents, for accent- and case-insensitive search (`"Café Zürich"` →
+/// `"cafe zurich"`): compatibility decomposition, combining marks dropped.
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    text.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+}
+
 /// `%text%` for a `LIKE … ESCAPE '\'` that finds `text` anywhere, its own `%`, `_` and `\`
 /// taken literally. Callers fold the case (or accents) of both sides first.
 pub fn like_contains(text: &str) -> String {
@@ -88,6 +104,24 @@ pub fn csv_cell(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_format_characters() {
+        for c in ['\u{200B}', '\u{200E}', '\u{2028}', '\u{2029}', '\u{202E}', '\u{2066}', '\u{FEFF}'] {
+            assert!(is_hidden_format(c), "{:X}", c as u32);
+        }
+        for c in ['a', 'é', ' ', '\n', 'ت', '\u{00AD}', '€'] {
+            assert!(!is_hidden_format(c), "{:X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn folding_drops_case_and_accents() {
+        assert_eq!(fold("Café ZÜRICH"), "cafe zurich");
+        assert_eq!(fold("Ångström Hall"), "angstrom hall");
+        assert_eq!(fold("ＦＵＬＬ width"), "full width");
+        assert_eq!(fold("Tehran تهران"), "tehran تهران");
+    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

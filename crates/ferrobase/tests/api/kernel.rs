@@ -39,6 +39,7 @@ async fn export_has_every_modules_part(app: TestApp) {
     let export = app.get("/api/v1/users/me/export", Some(&a.access)).await.expect(200).json;
     assert_eq!(export["accounts"]["user"]["email"], "export@example.com");
     assert_eq!(export["ticketing"]["events"], json!([]), "every module has its part, empty or not");
+    assert_eq!(export["freelance"]["clients"], json!([]));
     let messages = export["chat"]["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["content"], "hello export");

@@ -13,6 +13,7 @@ mod crash;
 mod departures;
 mod events;
 mod faults;
+mod freelance_api;
 mod grpc;
 mod hardening;
 mod http_shell;

@@ -143,24 +143,3 @@ pub fn price_text(minor: i64, currency: &str) -> String {
     let exponent = money::currency(currency).map_or(2, |(_, e)| e);
     money::format_amount(minor, exponent)
 }
-
-/// Lower case without accents, for accent- and case-insensitive search (`"Café Zürich"` →
-/// `"cafe zurich"`): compatibility decomposition, combining marks dropped.
-pub fn fold(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    use unicode_normalization::char::is_combining_mark;
-    text.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn folding_drops_case_and_accents() {
-        assert_eq!(fold("Café ZÜRICH"), "cafe zurich");
-        assert_eq!(fold("Ångström Hall"), "angstrom hall");
-        assert_eq!(fold("ＦＵＬＬ width"), "full width");
-        assert_eq!(fold("Tehran تهران"), "tehran تهران");
-    }
-}

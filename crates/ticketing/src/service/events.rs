@@ -253,7 +253,7 @@ impl Ticketing {
             .as_deref()
             .map(str::trim)
             .filter(|q| !q.is_empty())
-            .map(|q| platform::text::like_contains(&crate::model::fold(q)));
+            .map(|q| platform::text::like_contains(&platform::text::fold(q)));
         let filter = Filter {
             caller: caller.map(|u| u.user_id),
             owner: query.owner_id,

@@ -40,7 +40,7 @@ pub struct EventFields<'a> {
 
 /// The folded text `q` searches.
 fn search(fields: &EventFields<'_>) -> String {
-    crate::model::fold(&format!("{} {}", fields.name, fields.venue))
+    platform::text::fold(&format!("{} {}", fields.name, fields.venue))
 }
 
 /// Binds `$1` the id, `$2`–`$10` the fields and `$11` the time, the numbering both the insert

@@ -1,0 +1,46 @@
+//! How freelance plugs into the platform: its routes and its part of a user's data export (an
+//! account's deletion takes its rows with it: every table refers to the owner with `ON DELETE
+//! CASCADE`, and nobody else sees them).
+
+use crate::service::Freelance;
+use platform::module::{AccountHooks, Kernel, Module};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The freelance module.
+pub struct FreelanceModule;
+
+#[async_trait::async_trait]
+impl Module for FreelanceModule {
+    fn name(&self) -> &'static str {
+        "freelance"
+    }
+
+    fn migrations(&self) -> &'static [platform::db::Migration] {
+        crate::MIGRATIONS
+    }
+
+    async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
+        let freelance = Freelance::new(kernel.platform().clone());
+        kernel.account_hooks(Arc::new(Hooks(freelance.clone())));
+        kernel.provide(freelance);
+        Ok(())
+    }
+
+    async fn serve(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
+        let freelance: Freelance = kernel.service()?;
+        let auth = kernel.auth()?;
+        kernel.routes(crate::routes::router(freelance, auth));
+        Ok(())
+    }
+}
+
+/// Freelance's part in exporting an account.
+struct Hooks(Freelance);
+
+#[async_trait::async_trait]
+impl AccountHooks for Hooks {
+    async fn export(&self, user: Uuid) -> anyhow::Result<serde_json::Value> {
+        Ok(self.0.export(user).await?)
+    }
+}
