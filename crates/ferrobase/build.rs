@@ -18,7 +18,7 @@ fn main() {
 }
 
 /// The kernel maps a program's code 64 KiB at a time around each page it first runs, so start-up
-/// code scattered through 27 MB of code made 19 MB of it resident in an idle server, although
+/// code scattered through 27 MB of code made 18.7 MiB of it resident in an idle server, although
 /// start-up runs 4 MB. The release linker (rust-lld, Rust's default on this target) places the
 /// functions of `startup.order` (written by `startup-order.sh`) first and together; names it does
 /// not find are ignored, so a stale list only costs memory. Debug builds name their functions

@@ -54,10 +54,13 @@ impl SeatsFeed {
         }
     }
 
-    /// Sends now, then once per interval while changes keep coming.
+    /// Sends now, then once per interval while changes keep coming. A count equal to the one
+    /// last sent is not sent again: a change announced after the read it was already counted in
+    /// (or a sale and a refund within one interval) tells watchers nothing new.
     async fn run(self, event: Uuid) {
+        let mut last = None;
         loop {
-            self.send(event).await;
+            last = self.send(event, last).await.or(last);
             tokio::time::sleep(INTERVAL).await;
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             match pending.get_mut(&event) {
@@ -70,19 +73,26 @@ impl SeatsFeed {
         }
     }
 
-    async fn send(&self, event: Uuid) {
+    /// Publishes the event's count unless it is `last`; the count read, if any.
+    async fn send(&self, event: Uuid, last: Option<i64>) -> Option<i64> {
         match store::event(&self.platform.db, event).await {
             Ok(Some(row)) => {
                 let seats_left = (row.capacity - row.seats_sold).max(0);
-                self.platform.hub.publish(
-                    &event_topic(event),
-                    SEATS_CHANGED,
-                    &SeatsChanged { event_id: event, seats_left },
-                );
+                if last != Some(seats_left) {
+                    self.platform.hub.publish(
+                        &event_topic(event),
+                        SEATS_CHANGED,
+                        &SeatsChanged { event_id: event, seats_left },
+                    );
+                }
+                Some(seats_left)
             }
             // Deleted meanwhile: nobody is left to tell.
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, %event, "could not read an event's seats for its live topic"),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, %event, "could not read an event's seats for its live topic");
+                None
+            }
         }
     }
 }
