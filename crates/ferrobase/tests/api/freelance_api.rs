@@ -92,6 +92,10 @@ async fn clients_are_checked_and_normalised(app: TestApp) {
         let r = app.patch(&path, Some(&me.access), json!({"currency": currency})).await;
         assert_eq!(error_fields(&r.expect_problem(422, "validation_failed")), ["hourly_rate"], "{currency}");
     }
+    let r = app.patch(&path, Some(&me.access), json!({"currency": "USD", "email": "nope"})).await;
+    let mut fields = error_fields(&r.expect_problem(422, "validation_failed"));
+    fields.sort();
+    assert_eq!(fields, ["email", "hourly_rate"], "the currency rule is reported with the other fields");
     let same = app.patch(&path, Some(&me.access), json!({"currency": "chf", "notes": "same currency"})).await;
     assert_eq!(same.expect(200).json["hourly_rate"], "130.00", "the same currency, written otherwise, keeps the rate");
     let yen = app.patch(&path, Some(&me.access), json!({"currency": "JPY", "hourly_rate": "15000"})).await.expect(200);

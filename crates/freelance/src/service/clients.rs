@@ -79,8 +79,10 @@ fn text(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>, max: usi
     Some(value.to_string())
 }
 
-/// Checks every field of `input` and reports all that are wrong at once.
-fn check(input: &ClientInput) -> Result<ClientFields> {
+/// Checks every field of `input` and reports all that are wrong at once. `rate_in` is the
+/// currency of a rate kept from before (None: the rate, if any, comes with `input`): a rate is
+/// an amount in its currency, so a kept rate and a new currency would turn 130 EUR into 130 USD.
+fn check(input: &ClientInput, rate_in: Option<&str>) -> Result<ClientFields> {
     let mut errors = Vec::new();
     let name = text(&mut errors, "name", Some(&input.name), 200, false);
     if name.is_none() && !errors.iter().any(|e| e.field == "name") {
@@ -106,12 +108,16 @@ fn check(input: &ClientInput) -> Result<ClientFields> {
             .map_err(|m| errors.push(FieldError::new("currency", m)))
             .ok()
     });
+    let currency_failed = errors.iter().any(|e| e.field == "currency");
     let hourly_rate_minor = match (input.hourly_rate.as_deref().map(str::trim).filter(|r| !r.is_empty()), &currency) {
         (None, _) => None,
+        (Some(_), _) if currency_failed => None,
+        (Some(_), _) if rate_in.is_some() && rate_in != currency.as_deref() => {
+            errors.push(FieldError::new("hourly_rate", "must be given again (or null) when the currency changes"));
+            None
+        }
         (Some(_), None) => {
-            if !errors.iter().any(|e| e.field == "currency") {
-                errors.push(FieldError::new("hourly_rate", "needs the client's currency"));
-            }
+            errors.push(FieldError::new("hourly_rate", "needs the client's currency"));
             None
         }
         (Some(rate), Some(code)) => {
@@ -162,7 +168,7 @@ fn as_input(row: ClientRow) -> ClientInput {
 impl Freelance {
     /// Adds a client to the caller's books.
     pub async fn create_client(&self, user: &AuthUser, input: &ClientInput) -> Result<Client> {
-        let fields = check(input)?;
+        let fields = check(input, None)?;
         let row = store::insert(&self.platform.db, Uuid::now_v7(), user.user_id, &fields, Ts::now()).await?;
         Ok(row.into())
     }
@@ -193,24 +199,10 @@ impl Freelance {
         let mut tx = self.platform.db.begin().await?;
         let current = store::lock(&mut tx, id, user.user_id).await?;
         let was_archived = current.archived_at.is_some();
-        let stored_rate = current.hourly_rate_minor.is_some();
-        let stored_currency = current.currency.clone();
+        // A rate left out of the patch stays in the currency it was stored in.
+        let kept_rate_currency =
+            current.hourly_rate_minor.and(current.currency.clone()).filter(|_| patch.hourly_rate.is_none());
         let mut input = as_input(current.clone());
-        // A rate is an amount in its currency: a new currency with a stored rate needs the rate
-        // again (or null), or 130 EUR would silently become 130 USD.
-        let new_currency = patch.currency.as_ref().map(|c| {
-            c.as_deref().map(|c| money::currency(c).map_or_else(|_| c.trim().to_string(), |(code, _)| code.to_string()))
-        });
-        if let Some(new_currency) = &new_currency
-            && *new_currency != stored_currency
-            && stored_rate
-            && patch.hourly_rate.is_none()
-        {
-            return Err(FreelanceError::field(
-                "hourly_rate",
-                "must be given again (or null) when the currency changes",
-            ));
-        }
         let edits = [
             (&mut input.email, patch.email),
             (&mut input.phone, patch.phone),
@@ -231,8 +223,11 @@ impl Freelance {
             input.name = name.unwrap_or_default();
         }
         let now = Ts::now();
-        let mut row =
-            if changed { store::update(&mut tx, id, user.user_id, &check(&input)?, now).await? } else { current };
+        let mut row = if changed {
+            store::update(&mut tx, id, user.user_id, &check(&input, kept_rate_currency.as_deref())?, now).await?
+        } else {
+            current
+        };
         if let Some(archive) = patch.archived
             && archive != was_archived
         {
