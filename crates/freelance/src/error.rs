@@ -3,7 +3,8 @@
 
 use platform::FieldError;
 use platform::db::DbError;
-use platform::error::Internal;
+use platform::error::{Internal, extension};
+use uuid::Uuid;
 
 /// A freelance failure.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,21 @@ pub enum FreelanceError {
     /// Invalid input.
     #[error("The request has invalid fields.")]
     Invalid(Vec<FieldError>),
+    /// Starting a timer while one runs.
+    #[error("A timer is running already; stop it first.")]
+    TimerRunning,
+    /// Stopping a timer when none runs.
+    #[error("No timer is running.")]
+    TimerNotRunning,
+    /// The time given shares time with another entry of the caller's (its id).
+    #[error("This time overlaps another of your time entries.")]
+    TimeOverlap(Uuid),
+    /// Changing or deleting time that is on an invoice.
+    #[error("This time entry is on an invoice and can no longer change.")]
+    EntryInvoiced,
+    /// Reading projects or tasks from the work module failed.
+    #[error(transparent)]
+    Work(#[from] work::WorkError),
     /// Storage failure.
     #[error(transparent)]
     Db(DbError),
@@ -32,7 +48,11 @@ impl FreelanceError {
 platform::domain_error!(FreelanceError {
     Self::NotFound => NotFound, "not_found";
     Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
-} wraps Db, Internal);
+    Self::TimerRunning => Conflict, "timer_running";
+    Self::TimerNotRunning => Conflict, "timer_not_running";
+    Self::TimeOverlap(other) => Conflict, "time_overlap", extensions(extension("overlapping_entry_id", other.to_string()));
+    Self::EntryInvoiced => Conflict, "entry_invoiced";
+} wraps Db, Work, Internal);
 
 impl From<DbError> for FreelanceError {
     fn from(e: DbError) -> Self {

@@ -1,5 +1,12 @@
-//! Freelance: the business side of working alone or in a small studio. Clients now; time
-//! tracking, invoices, contracts and resumes follow (issue #12).
+//! Freelance: the business side of working alone or in a small studio. Clients and time
+//! tracking now; invoices, contracts and resumes follow (issue #12).
+//!
+//! # What is whose
+//!
+//! A project's client, hourly rate, budget and currency are fields of the work module's project
+//! (its members see them, its managers change them); freelance reads them through
+//! [`work::Work`] as the caller. A time entry's rate is its own, else its project's, else its
+//! client's; a project's `client_id` counts only when it names one of the caller's clients.
 //!
 //! # Who sees and does what
 //!
@@ -19,4 +26,5 @@ pub use module::FreelanceModule;
 pub use service::Freelance;
 
 /// This module's migrations.
-pub const MIGRATIONS: &[platform::db::Migration] = platform::migrations!("freelance", 1 => "0001_clients.sql");
+pub const MIGRATIONS: &[platform::db::Migration] =
+    platform::migrations!("freelance", 1 => "0001_clients.sql", 2 => "0002_time.sql");

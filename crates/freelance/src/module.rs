@@ -21,7 +21,8 @@ impl Module for FreelanceModule {
     }
 
     async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
-        let freelance = Freelance::new(kernel.platform().clone());
+        let work: work::Work = kernel.service()?;
+        let freelance = Freelance::new(kernel.platform().clone(), work);
         kernel.account_hooks(Arc::new(Hooks(freelance.clone())));
         kernel.provide(freelance);
         Ok(())

@@ -30,6 +30,13 @@ impl FieldError {
 /// Extra members of a problem document.
 pub type Extensions = serde_json::Map<String, serde_json::Value>;
 
+/// Extensions with one member, `name: value` (for the `extensions(…)` of [`domain_error!`]).
+pub fn extension(name: &str, value: impl Into<serde_json::Value>) -> Extensions {
+    let mut map = Extensions::new();
+    map.insert(name.to_string(), value.into());
+    map
+}
+
 /// The problem document as it appears on the wire (also the OpenAPI schema of every error).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {

@@ -47,9 +47,29 @@ pub fn format_amount(minor: i64, exponent: u32) -> String {
     format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = exponent as usize)
 }
 
+/// `numerator / denominator` rounded half to even ("banker's rounding": 0.5 → 0, 1.5 → 2,
+/// 2.5 → 2), the rounding of every computed amount, so that many roundings do not drift one way.
+/// `denominator` must be positive.
+pub fn div_half_even(numerator: i128, denominator: i128) -> i128 {
+    let quotient = numerator.div_euclid(denominator);
+    let twice_rest = 2 * numerator.rem_euclid(denominator);
+    if twice_rest > denominator || (twice_rest == denominator && quotient % 2 != 0) { quotient + 1 } else { quotient }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn half_even_rounds_ties_to_even_both_signs() {
+        let cases = [(5, 10, 0), (15, 10, 2), (25, 10, 2), (35, 10, 4), (14, 10, 1), (16, 10, 2)];
+        for (n, d, q) in cases {
+            assert_eq!(div_half_even(n, d), q, "{n}/{d}");
+            assert_eq!(div_half_even(-n, d), -q, "-{n}/{d}");
+        }
+        assert_eq!(div_half_even(7, 1), 7);
+        assert_eq!(div_half_even(0, 3), 0);
+    }
 
     #[test]
     fn currencies_and_exponents() {

@@ -4,7 +4,7 @@
 use platform::FieldError;
 use platform::db::DbError;
 use platform::db::Ts;
-use platform::error::Internal;
+use platform::error::{Internal, extension};
 
 /// A ticketing failure.
 #[derive(Debug, thiserror::Error)]
@@ -107,13 +107,6 @@ platform::domain_error!(TicketingError {
     Self::RefundResolved => Conflict, "refund_resolved";
     Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
 } wraps Db, Accounts, Notifications, Internal);
-
-/// One member of a problem document.
-fn extension(name: &str, value: impl Into<serde_json::Value>) -> platform::error::Extensions {
-    let mut map = platform::error::Extensions::new();
-    map.insert(name.to_string(), value.into());
-    map
-}
 
 impl From<DbError> for TicketingError {
     fn from(e: DbError) -> Self {

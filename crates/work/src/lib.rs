@@ -40,6 +40,7 @@ pub mod socketio;
 mod store;
 
 pub use error::WorkError;
+pub use model::{Project, Task};
 pub use module::{WorkModule, WorkSettings};
 pub use routes::router;
 pub use service::Work;

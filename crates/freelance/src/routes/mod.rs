@@ -1,8 +1,10 @@
 //! HTTP routes under `/api/v1/freelance`: parse, call [`Freelance`], answer.
 
 mod clients;
+mod time;
 
 pub use clients::{CreateClientRequest, UpdateClientRequest};
+pub use time::{CreateTimeEntryRequest, StartTimerRequest, UpdateTimeEntryRequest};
 
 use crate::service::Freelance;
 use axum::extract::FromRef;
@@ -30,5 +32,12 @@ pub fn router(freelance: Freelance, auth: Authenticator) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(clients::list_clients, clients::create_client))
         .routes(routes!(clients::get_client, clients::update_client, clients::delete_client))
+        .routes(routes!(time::start_timer))
+        .routes(routes!(time::stop_timer))
+        .routes(routes!(time::get_timer))
+        .routes(routes!(time::list_entries, time::create_entry))
+        .routes(routes!(time::get_entry, time::update_entry, time::delete_entry))
+        .routes(routes!(time::export_entries))
+        .routes(routes!(time::week_summary))
         .with_state(FreelanceState { freelance, auth })
 }

@@ -1,4 +1,6 @@
-//! All SQL of the freelance tables, written once for SQLite and PostgreSQL: clients in their
-//! own room.
+//! All SQL of the freelance tables, written once for SQLite and PostgreSQL, one room per table
+//! group.
 
+pub mod books;
 pub mod clients;
+pub mod time;

@@ -1,4 +1,4 @@
-//! Freelance's data as stored and as the API shows it.
+//! Clients as stored and as the API shows them.
 
 use platform::db::Ts;
 use platform::money;
