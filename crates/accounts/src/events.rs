@@ -60,6 +60,7 @@ pub fn code_mail(kind: CodeMail, locale: Locale, to: &str, code: &str) -> Mail {
             code = html_escape(code),
             note = html_escape(note),
         ),
+        attachments: Vec::new(),
     }
 }
 

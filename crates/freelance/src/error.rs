@@ -27,6 +27,30 @@ pub enum FreelanceError {
     /// Changing or deleting time that is on an invoice.
     #[error("This time entry is on an invoice and can no longer change.")]
     EntryInvoiced,
+    /// Changing, deleting or sending an invoice that is no longer a draft.
+    #[error("Only a draft invoice can change; this one was sent (void it instead).")]
+    InvoiceNotDraft,
+    /// A payment or voiding on an invoice that is not open (a draft, paid or void).
+    #[error("This invoice is not open for payments or voiding.")]
+    InvoiceNotOpen,
+    /// Voiding an invoice with payments recorded.
+    #[error("This invoice has payments; delete them before voiding it.")]
+    InvoiceHasPayments,
+    /// Invoicing a project's time when none is left to invoice.
+    #[error("The project has no billable time left to invoice.")]
+    NoBillableTime,
+    /// The project's time kept changing while it was being invoiced.
+    #[error("The project's time changed while it was being invoiced; try again.")]
+    TimeChanging,
+    /// Deleting a client that has invoices.
+    #[error("This client has invoices; archive it instead.")]
+    ClientHasInvoices,
+    /// Too many invoices mailed in a while.
+    #[error("{0}")]
+    RateLimited(platform::ratelimit::Limited),
+    /// Reading users from accounts failed.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountsError),
     /// Reading projects or tasks from the work module failed.
     #[error(transparent)]
     Work(#[from] work::WorkError),
@@ -52,7 +76,14 @@ platform::domain_error!(FreelanceError {
     Self::TimerNotRunning => Conflict, "timer_not_running";
     Self::TimeOverlap(other) => Conflict, "time_overlap", extensions(extension("overlapping_entry_id", other.to_string()));
     Self::EntryInvoiced => Conflict, "entry_invoiced";
-} wraps Db, Work, Internal);
+    Self::InvoiceNotDraft => Conflict, "invoice_not_draft";
+    Self::InvoiceNotOpen => Conflict, "invoice_not_open";
+    Self::InvoiceHasPayments => Conflict, "invoice_has_payments";
+    Self::NoBillableTime => Conflict, "no_billable_time";
+    Self::ClientHasInvoices => Conflict, "client_has_invoices";
+    Self::TimeChanging => Conflict, "time_changed";
+    Self::RateLimited(limited) => RateLimited, "rate_limited", limit(Some(*limited));
+} wraps Db, Accounts, Work, Internal);
 
 impl From<DbError> for FreelanceError {
     fn from(e: DbError) -> Self {

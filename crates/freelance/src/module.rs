@@ -21,8 +21,9 @@ impl Module for FreelanceModule {
     }
 
     async fn init(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
+        let accounts: accounts::Accounts = kernel.service()?;
         let work: work::Work = kernel.service()?;
-        let freelance = Freelance::new(kernel.platform().clone(), work);
+        let freelance = Freelance::new(kernel.platform().clone(), accounts, work);
         kernel.account_hooks(Arc::new(Hooks(freelance.clone())));
         kernel.provide(freelance);
         Ok(())

@@ -23,5 +23,6 @@ pub fn mail(to: &str, notification: &Notification) -> Mail {
             html_escape(&notification.title),
             html_escape(&notification.body)
         ),
+        attachments: Vec::new(),
     }
 }

@@ -20,6 +20,38 @@ pub struct Mail {
     pub text: String,
     /// HTML body.
     pub html: String,
+    /// Files sent along (an invoice's PDF). Kept in the outbox row with the message, so a
+    /// retry sends exactly what the request produced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a [`Mail`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The name the recipient sees (`INV-00001.pdf`).
+    pub filename: String,
+    /// Its media type (`application/pdf`).
+    pub content_type: String,
+    /// The content, base64 in the queued JSON.
+    #[serde(with = "base64_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// Bytes as standard base64 in JSON.
+mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Where mail goes.
@@ -89,7 +121,7 @@ impl Mailer {
                 .to(to)
                 .subject(mail.subject.clone())
                 .message_id(Some(format!("<{id}@ferrobase>")))
-                .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
+                .multipart(body(mail)?)
                 .map_err(|e| MailError::Message(e.to_string()))
         };
         match self {
@@ -108,6 +140,23 @@ impl Mailer {
         }
         Ok(())
     }
+}
+
+/// The text and HTML alternatives, inside a `multipart/mixed` with the attachments when there
+/// are any.
+fn body(mail: &Mail) -> Result<MultiPart, MailError> {
+    let alternative = MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone());
+    if mail.attachments.is_empty() {
+        return Ok(alternative);
+    }
+    let mut mixed = MultiPart::mixed().multipart(alternative);
+    for file in &mail.attachments {
+        let content_type = lettre::message::header::ContentType::parse(&file.content_type)
+            .map_err(|e| MailError::Message(format!("attachment {}: {e}", file.filename)))?;
+        mixed = mixed
+            .singlepart(lettre::message::Attachment::new(file.filename.clone()).body(file.data.clone(), content_type));
+    }
+    Ok(mixed)
 }
 
 /// Escapes text for inclusion in an HTML body.
@@ -201,6 +250,7 @@ mod tests {
             subject: "Hello".into(),
             text: "plain 123456".into(),
             html: "<p>html 123456</p>".into(),
+            attachments: Vec::new(),
         };
         mailer.send("abc", &mail).await.unwrap();
         // Delivered again (the outbox is at least once): still one message in the mailbox.

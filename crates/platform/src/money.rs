@@ -47,6 +47,60 @@ pub fn format_amount(minor: i64, exponent: u32) -> String {
     format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = exponent as usize)
 }
 
+/// How a currency's amounts are usually written where it is used: its symbol, whether the
+/// symbol comes first, and the group and decimal separators. Currencies not listed are written
+/// `1,234.56 XYZ`, which every reader understands.
+fn style(code: &str) -> (&'static str, bool, &'static str, &'static str) {
+    match code {
+        "USD" => ("$", true, ",", "."),
+        "CAD" => ("CA$", true, ",", "."),
+        "AUD" => ("A$", true, ",", "."),
+        "NZD" => ("NZ$", true, ",", "."),
+        "GBP" => ("£", true, ",", "."),
+        "JPY" => ("¥", true, ",", "."),
+        "CNY" => ("CN¥", true, ",", "."),
+        "INR" => ("₹", true, ",", "."),
+        "KRW" => ("₩", true, ",", "."),
+        "ILS" => ("₪", true, ",", "."),
+        "EUR" => ("€", false, ".", ","),
+        "CHF" => ("CHF", true, "’", "."),
+        "SEK" | "NOK" | "DKK" => ("kr", false, "\u{a0}", ","),
+        "PLN" => ("zł", false, "\u{a0}", ","),
+        "CZK" => ("Kč", false, "\u{a0}", ","),
+        "BRL" => ("R$", true, ".", ","),
+        _ => ("", true, ",", "."),
+    }
+}
+
+/// Minor units written for people in the conventions of the currency (`123456`, `EUR` →
+/// `1.234,56 €`; `USD` → `$1,234.56`; `KWD` → `KWD 1,234.560`), for documents such as invoices.
+/// The API itself always speaks decimal strings.
+pub fn display(minor: i64, code: &str) -> String {
+    let exponent = currency(code).map_or(2, |(_, e)| e);
+    let plain = format_amount(minor.abs(), exponent);
+    let (whole, fraction) = plain.split_once('.').unwrap_or((&plain, ""));
+    let (symbol, before, group, decimal) = style(code);
+    let digits: Vec<char> = whole.chars().collect();
+    let mut grouped = String::new();
+    for (i, digit) in digits.iter().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push_str(group);
+        }
+        grouped.push(*digit);
+    }
+    if !fraction.is_empty() {
+        grouped.push_str(decimal);
+        grouped.push_str(fraction);
+    }
+    let sign = if minor < 0 { "-" } else { "" };
+    match (symbol, before) {
+        ("", _) => format!("{sign}{grouped}\u{a0}{code}"),
+        (symbol, true) if symbol.chars().all(char::is_alphabetic) => format!("{sign}{symbol}\u{a0}{grouped}"),
+        (symbol, true) => format!("{sign}{symbol}{grouped}"),
+        (symbol, false) => format!("{sign}{grouped}\u{a0}{symbol}"),
+    }
+}
+
 /// `numerator / denominator` rounded half to even ("banker's rounding": 0.5 → 0, 1.5 → 2,
 /// 2.5 → 2), the rounding of every computed amount, so that many roundings do not drift one way.
 /// `denominator` must be positive.
@@ -59,6 +113,18 @@ pub fn div_half_even(numerator: i128, denominator: i128) -> i128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_are_displayed_in_their_currencys_conventions() {
+        assert_eq!(display(123_456, "USD"), "$1,234.56");
+        assert_eq!(display(123_456, "EUR"), "1.234,56\u{a0}€");
+        assert_eq!(display(1_234_567, "JPY"), "¥1,234,567");
+        assert_eq!(display(1_234_560, "KWD"), "1,234.560\u{a0}KWD");
+        assert_eq!(display(100_000_000, "CHF"), "CHF\u{a0}1’000’000.00");
+        assert_eq!(display(5, "GBP"), "£0.05");
+        assert_eq!(display(-150, "USD"), "-$1.50");
+        assert_eq!(display(99_900, "SEK"), "999,00\u{a0}kr");
+    }
 
     #[test]
     fn half_even_rounds_ties_to_even_both_signs() {

@@ -1,5 +1,6 @@
 //! Reading what the app sent: `.eml` files (parsed with a real MIME parser) and SMS text files.
 
+use mail_parser::MimeHeaders;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ pub struct ReadMail {
     pub text: String,
     /// Decoded HTML part.
     pub html: String,
+    /// The attached files: name and decoded content.
+    pub attachments: Vec<(String, Vec<u8>)>,
     /// The raw file.
     pub raw: String,
 }
@@ -29,6 +32,10 @@ fn parse_mail(raw: &[u8]) -> Option<ReadMail> {
         subject: msg.subject().unwrap_or_default().to_string(),
         text: msg.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
         html: msg.body_html(0).map(|t| t.to_string()).unwrap_or_default(),
+        attachments: msg
+            .attachments()
+            .map(|a| (a.attachment_name().unwrap_or_default().to_string(), a.contents().to_vec()))
+            .collect(),
         raw: String::from_utf8_lossy(raw).to_string(),
     })
 }

@@ -1,9 +1,14 @@
 //! Freelance's data as stored and as the API shows it, one room per feature.
 
 mod clients;
+mod invoices;
 mod time;
 
 pub use clients::{Client, ClientRow};
+pub use invoices::{
+    Discount, Invoice, InvoiceRow, InvoiceStatus, InvoiceSummary, Line, LineRow, MAX_TOTAL_MINOR, Payment,
+    PaymentMethod, PaymentRow, Tax, TaxRow, Terms, Totals, compute_totals, invoice_number, thousandths,
+};
 pub use time::{
     Amount, DaySummary, ProjectSummary, Rate, RateSource, TimeEntry, TimeEntryRow, TimerState, WeekSummary, amount_for,
 };

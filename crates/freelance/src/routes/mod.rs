@@ -1,9 +1,13 @@
 //! HTTP routes under `/api/v1/freelance`: parse, call [`Freelance`], answer.
 
 mod clients;
+mod invoices;
 mod time;
 
 pub use clients::{CreateClientRequest, UpdateClientRequest};
+pub use invoices::{
+    CreateInvoiceRequest, FromTimeRequest, LineRequest, PaymentRequest, TaxRequest, UpdateInvoiceRequest,
+};
 pub use time::{CreateTimeEntryRequest, StartTimerRequest, UpdateTimeEntryRequest};
 
 use crate::service::Freelance;
@@ -39,5 +43,13 @@ pub fn router(freelance: Freelance, auth: Authenticator) -> OpenApiRouter {
         .routes(routes!(time::get_entry, time::update_entry, time::delete_entry))
         .routes(routes!(time::export_entries))
         .routes(routes!(time::week_summary))
+        .routes(routes!(invoices::list_invoices, invoices::create_invoice))
+        .routes(routes!(invoices::invoice_from_time))
+        .routes(routes!(invoices::get_invoice, invoices::update_invoice, invoices::delete_invoice))
+        .routes(routes!(invoices::send_invoice))
+        .routes(routes!(invoices::invoice_pdf))
+        .routes(routes!(invoices::void_invoice))
+        .routes(routes!(invoices::add_payment))
+        .routes(routes!(invoices::delete_payment))
         .with_state(FreelanceState { freelance, auth })
 }

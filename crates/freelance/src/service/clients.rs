@@ -4,10 +4,11 @@ use super::{Freelance, Result};
 use crate::error::FreelanceError;
 use crate::model::{Client, ClientRow};
 use crate::store::clients::{self as store, ClientFields, Filter};
+use crate::store::invoices;
 use accounts::PhoneNumber;
 use platform::FieldError;
 use platform::auth::AuthUser;
-use platform::db::Ts;
+use platform::db::{DbError, Ts};
 use platform::money;
 use platform::pagination::Page;
 use uuid::Uuid;
@@ -237,8 +238,18 @@ impl Freelance {
         Ok(row.into())
     }
 
-    /// Deletes a client.
+    /// Deletes a client without invoices (409 `client_has_invoices`: archive it instead).
     pub async fn delete_client(&self, user: &AuthUser, id: Uuid) -> Result<()> {
-        if store::delete(&self.platform.db, id, user.user_id).await? { Ok(()) } else { Err(FreelanceError::NotFound) }
+        store::get(&self.platform.db, id, user.user_id).await?;
+        if invoices::client_has_invoices(&self.platform.db, id).await? {
+            return Err(FreelanceError::ClientHasInvoices);
+        }
+        match store::delete(&self.platform.db, id, user.user_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FreelanceError::NotFound),
+            // An invoice written meanwhile.
+            Err(DbError::ForeignKey) => Err(FreelanceError::ClientHasInvoices),
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -1,18 +1,26 @@
-//! Freelance's use cases, one room each: clients, time tracking and its reports; here the
-//! service they share and the user's data export.
+//! Freelance's use cases, one room each: clients, time tracking and its reports, invoice
+//! drafts, billing (sending, payments, voiding) and the PDFs; here the service they share and
+//! the user's data export.
 
+mod billing;
 mod clients;
+mod invoices;
+mod pdf;
 mod time;
 mod time_report;
 
+pub use billing::{INVOICE_MAILS_PER_HOUR, PaymentInput};
 pub use clients::{ClientInput, ClientPatch, ClientQuery, MAX_RATE};
+pub use invoices::{InvoiceInput, InvoicePatch, InvoiceQuery, LineInput, MAX_LINES, MAX_TAXES, TaxInput};
 pub use time::{EntryInput, EntryPatch, MAX_ENTRY_HOURS};
 pub use time_report::{EntryQuery, MAX_CSV_ROWS};
 
 use crate::error::FreelanceError;
 use crate::model::{Client, TimeEntry};
 use crate::store;
+use accounts::Accounts;
 use platform::Platform;
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 use work::Work;
 
@@ -22,17 +30,22 @@ type Result<T> = std::result::Result<T, FreelanceError>;
 #[derive(Clone)]
 pub struct Freelance {
     platform: Platform,
+    /// The freelancer's name and address on their invoices.
+    accounts: Accounts,
     /// Projects and tasks that time is tracked on, read as the caller.
     work: Work,
+    /// The PDF fonts, parsed when the first PDF is made.
+    fonts: Arc<OnceLock<Arc<pdf::Fonts>>>,
 }
 
 impl Freelance {
-    /// The service over the platform, reading projects through `work`.
-    pub fn new(platform: Platform, work: Work) -> Self {
-        Self { platform, work }
+    /// The service over the platform, reading users through `accounts` and projects through
+    /// `work`.
+    pub fn new(platform: Platform, accounts: Accounts, work: Work) -> Self {
+        Self { platform, accounts, work, fonts: Arc::default() }
     }
 
-    /// The user's clients and time entries, for their data export. Entries carry only their
+    /// The user's clients, time entries and invoices, for their data export. Entries carry only their
     /// own rate (the project's is the project owner's data).
     pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
         let clients: Vec<Client> =
@@ -46,6 +59,10 @@ impl Freelance {
                 TimeEntry::new(row, rate, now)
             })
             .collect();
-        Ok(serde_json::json!({ "clients": clients, "time_entries": entries }))
+        let mut invoices = Vec::new();
+        for row in store::invoices::all_of(&self.platform.db, user).await? {
+            invoices.push(self.invoice_view(row).await?);
+        }
+        Ok(serde_json::json!({ "clients": clients, "time_entries": entries, "invoices": invoices }))
     }
 }

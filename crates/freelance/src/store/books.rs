@@ -20,3 +20,17 @@ pub async fn lock(tx: &mut Tx, owner: Uuid, now: Ts) -> Result<(), DbError> {
     )?;
     Ok(())
 }
+
+/// The owner's next invoice number, counted in their books (locked by [`lock`] in the same
+/// transaction, so numbers have neither gaps nor duplicates).
+pub async fn next_invoice_number(tx: &mut Tx, owner: Uuid, now: Ts) -> Result<i64, DbError> {
+    platform::with_tx!(tx, |conn| sqlx::query_scalar::<_, i64>(
+        "UPDATE freelance_books SET last_invoice_number = last_invoice_number + 1, updated_at = $2
+         WHERE owner_id = $1 RETURNING last_invoice_number"
+    )
+    .bind(owner)
+    .bind(now)
+    .fetch_one(conn)
+    .await)
+    .map_err(DbError::from)
+}

@@ -3,4 +3,5 @@
 
 pub mod books;
 pub mod clients;
+pub mod invoices;
 pub mod time;

@@ -219,3 +219,78 @@ pub async fn all_of(db: &Db, owner: Uuid) -> Result<Vec<TimeEntryRow>, DbError> 
     );
     Ok(with_db!(db, |pool| sqlx::query_as::<_, TimeEntryRow>(sql).bind(owner).fetch_all(pool).await)?)
 }
+
+/// The owner's billable, stopped, not yet invoiced time on `project` that ended by `until`,
+/// by start.
+macro_rules! uninvoiced_sql {
+    () => {
+        concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM freelance_time_entries
+             WHERE owner_id = $1 AND project_id = $2 AND billable AND invoiced_at IS NULL
+               AND ended_at IS NOT NULL AND ended_at <= $3
+             ORDER BY started_at, id"
+        )
+    };
+}
+
+/// The owner's billable, stopped, not yet invoiced time on `project` that ended by `until`.
+pub async fn uninvoiced(db: &Db, owner: Uuid, project: Uuid, until: Ts) -> Result<Vec<TimeEntryRow>, DbError> {
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, TimeEntryRow>(uninvoiced_sql!())
+        .bind(owner)
+        .bind(project)
+        .bind(until)
+        .fetch_all(pool)
+        .await)?)
+}
+
+/// The same, read inside `tx` (under the books lock).
+pub async fn uninvoiced_in(tx: &mut Tx, owner: Uuid, project: Uuid, until: Ts) -> Result<Vec<TimeEntryRow>, DbError> {
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, TimeEntryRow>(uninvoiced_sql!())
+        .bind(owner)
+        .bind(project)
+        .bind(until)
+        .fetch_all(conn)
+        .await)?)
+}
+
+/// Marks an entry invoiced on `invoice`, keeping the rate it was billed at as its own; false
+/// when it was invoiced already.
+pub async fn mark_invoiced(
+    tx: &mut Tx,
+    id: Uuid,
+    invoice: Uuid,
+    rate_minor: i64,
+    currency: &str,
+    now: Ts,
+) -> Result<bool, DbError> {
+    let done = execute_tx!(
+        tx,
+        sqlx::query(
+            "UPDATE freelance_time_entries SET invoice_id = $2, invoiced_at = $3, hourly_rate_minor = $4,
+               currency = $5, updated_at = $3
+             WHERE id = $1 AND invoiced_at IS NULL"
+        )
+        .bind(id)
+        .bind(invoice)
+        .bind(now)
+        .bind(rate_minor)
+        .bind(currency)
+    )?;
+    Ok(done > 0)
+}
+
+/// Gives the time of a deleted or voided invoice back: billable again, at the rate it was
+/// billed at.
+pub async fn release(tx: &mut Tx, invoice: Uuid, now: Ts) -> Result<u64, DbError> {
+    Ok(execute_tx!(
+        tx,
+        sqlx::query(
+            "UPDATE freelance_time_entries SET invoice_id = NULL, invoiced_at = NULL, updated_at = $2
+             WHERE invoice_id = $1"
+        )
+        .bind(invoice)
+        .bind(now)
+    )?)
+}

@@ -109,6 +109,7 @@ impl Work {
                 html_escape(&project_name),
                 role.as_str()
             ),
+            attachments: Vec::new(),
         };
         // The address never agreed to hear from us: one mail per invitation at most, and none
         // past the inviter's or the address's hourly budget (decided at delivery; the

@@ -1,0 +1,77 @@
+-- Invoices. A draft changes freely; sending takes the next number of the owner's books (under
+-- the books lock, so numbers have no gaps and no duplicates) and fixes the content; then only
+-- payments, the overdue mark, the public link and voiding change it. Money is in minor units
+-- of `currency`, and every total is computed by the server. A client with invoices cannot be
+-- deleted (the foreign key has no action: archive the client instead).
+CREATE TABLE freelance_invoices (
+    id BLOB PRIMARY KEY NOT NULL,
+    owner_id BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id BLOB NOT NULL REFERENCES freelance_clients (id),
+    project_id BLOB REFERENCES work_projects (id) ON DELETE SET NULL,
+    number BIGINT,
+    status TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    terms TEXT NOT NULL,
+    issued_on TEXT,
+    due_on TEXT,
+    -- A discount in thousandths of a percent (12.5 % = 12500), or a fixed amount: one or neither.
+    discount_percent_milli BIGINT,
+    discount_minor BIGINT,
+    subtotal_minor BIGINT NOT NULL,
+    discount_total_minor BIGINT NOT NULL,
+    tax_total_minor BIGINT NOT NULL,
+    total_minor BIGINT NOT NULL,
+    paid_minor BIGINT NOT NULL,
+    notes TEXT,
+    -- SHA-256 of the public link's token; the token itself is shown once.
+    public_token_hash TEXT,
+    sent_at TEXT,
+    paid_at TEXT,
+    overdue_at TEXT,
+    reminded_at TEXT,
+    voided_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (owner_id, number),
+    CHECK (discount_percent_milli IS NULL OR discount_minor IS NULL),
+    CHECK (paid_minor >= 0 AND paid_minor <= total_minor)
+);
+CREATE INDEX freelance_invoices_owner ON freelance_invoices (owner_id, id);
+CREATE INDEX freelance_invoices_client ON freelance_invoices (client_id);
+CREATE UNIQUE INDEX freelance_invoices_token ON freelance_invoices (public_token_hash)
+    WHERE public_token_hash IS NOT NULL;
+
+-- An invoice's lines, in order. Quantities in thousandths; amount = quantity × unit price,
+-- rounded half to even to the minor unit.
+CREATE TABLE freelance_invoice_lines (
+    invoice_id BLOB NOT NULL REFERENCES freelance_invoices (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    quantity_milli BIGINT NOT NULL,
+    unit_price_minor BIGINT NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    PRIMARY KEY (invoice_id, position)
+);
+
+-- An invoice's tax rates, each applied to the subtotal after the discount.
+CREATE TABLE freelance_invoice_taxes (
+    invoice_id BLOB NOT NULL REFERENCES freelance_invoices (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    rate_milli BIGINT NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    PRIMARY KEY (invoice_id, position)
+);
+
+-- Payments received; their sum never exceeds the invoice's total.
+CREATE TABLE freelance_payments (
+    id BLOB PRIMARY KEY NOT NULL,
+    invoice_id BLOB NOT NULL REFERENCES freelance_invoices (id) ON DELETE CASCADE,
+    amount_minor BIGINT NOT NULL,
+    paid_on TEXT NOT NULL,
+    method TEXT NOT NULL,
+    note TEXT,
+    created_at TEXT NOT NULL,
+    CHECK (amount_minor > 0)
+);
+CREATE INDEX freelance_payments_invoice ON freelance_payments (invoice_id, id);

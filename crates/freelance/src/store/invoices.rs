@@ -1,0 +1,326 @@
+//! The SQL of invoices, their lines, taxes and payments. Every statement on an invoice names
+//! its owner: another user's invoice is not found, the same as one that does not exist.
+
+use crate::model::{InvoiceRow, LineRow, PaymentRow, TaxRow};
+use chrono::NaiveDate;
+use platform::db::{Db, DbError, Ts, Tx};
+use platform::{execute_tx, with_db, with_tx};
+use uuid::Uuid;
+
+/// The columns of an [`InvoiceRow`].
+macro_rules! invoice_columns {
+    () => {
+        "id, owner_id, client_id, project_id, number, status, currency, terms, issued_on, due_on,
+         discount_percent_milli, discount_minor, subtotal_minor, discount_total_minor, tax_total_minor,
+         total_minor, paid_minor, notes, public_token_hash, sent_at, paid_at, overdue_at, reminded_at,
+         voided_at, created_at, updated_at"
+    };
+}
+
+/// A draft's editable content, checked, with its computed amounts.
+#[derive(Debug, Clone)]
+pub struct DraftFields {
+    pub client_id: Uuid,
+    pub project_id: Option<Uuid>,
+    pub currency: String,
+    pub terms: String,
+    pub discount_percent_milli: Option<i64>,
+    pub discount_minor: Option<i64>,
+    pub subtotal_minor: i64,
+    pub discount_total_minor: i64,
+    pub tax_total_minor: i64,
+    pub total_minor: i64,
+    pub notes: Option<String>,
+    pub lines: Vec<LineRow>,
+    pub taxes: Vec<TaxRow>,
+}
+
+/// Writes a new draft with its lines and taxes.
+pub async fn insert(tx: &mut Tx, id: Uuid, owner: Uuid, f: &DraftFields, now: Ts) -> Result<InvoiceRow, DbError> {
+    let sql = concat!(
+        "INSERT INTO freelance_invoices (id, owner_id, client_id, project_id, status, currency, terms,
+           discount_percent_milli, discount_minor, subtotal_minor, discount_total_minor, tax_total_minor, total_minor,
+           paid_minor, notes, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14) RETURNING ",
+        invoice_columns!()
+    );
+    let row = with_tx!(tx, |conn| sqlx::query_as::<_, InvoiceRow>(sql)
+        .bind(id)
+        .bind(owner)
+        .bind(f.client_id)
+        .bind(f.project_id)
+        .bind(&f.currency)
+        .bind(&f.terms)
+        .bind(f.discount_percent_milli)
+        .bind(f.discount_minor)
+        .bind(f.subtotal_minor)
+        .bind(f.discount_total_minor)
+        .bind(f.tax_total_minor)
+        .bind(f.total_minor)
+        .bind(&f.notes)
+        .bind(now)
+        .fetch_one(conn)
+        .await)?;
+    write_items(tx, id, f).await?;
+    Ok(row)
+}
+
+/// Rewrites a draft (and replaces its lines and taxes); a sent invoice is not found.
+pub async fn update_draft(tx: &mut Tx, id: Uuid, owner: Uuid, f: &DraftFields, now: Ts) -> Result<InvoiceRow, DbError> {
+    let sql = concat!(
+        "UPDATE freelance_invoices SET client_id = $3, project_id = $4, currency = $5, terms = $6,
+           discount_percent_milli = $7, discount_minor = $8, subtotal_minor = $9, discount_total_minor = $10,
+           tax_total_minor = $11, total_minor = $12, notes = $13, updated_at = $14
+         WHERE id = $1 AND owner_id = $2 AND status = 'draft' RETURNING ",
+        invoice_columns!()
+    );
+    let row = with_tx!(tx, |conn| sqlx::query_as::<_, InvoiceRow>(sql)
+        .bind(id)
+        .bind(owner)
+        .bind(f.client_id)
+        .bind(f.project_id)
+        .bind(&f.currency)
+        .bind(&f.terms)
+        .bind(f.discount_percent_milli)
+        .bind(f.discount_minor)
+        .bind(f.subtotal_minor)
+        .bind(f.discount_total_minor)
+        .bind(f.tax_total_minor)
+        .bind(f.total_minor)
+        .bind(&f.notes)
+        .bind(now)
+        .fetch_optional(conn)
+        .await)?
+    .ok_or(DbError::NotFound)?;
+    execute_tx!(tx, sqlx::query("DELETE FROM freelance_invoice_lines WHERE invoice_id = $1").bind(id))?;
+    execute_tx!(tx, sqlx::query("DELETE FROM freelance_invoice_taxes WHERE invoice_id = $1").bind(id))?;
+    write_items(tx, id, f).await?;
+    Ok(row)
+}
+
+async fn write_items(tx: &mut Tx, id: Uuid, f: &DraftFields) -> Result<(), DbError> {
+    for line in &f.lines {
+        execute_tx!(
+            tx,
+            sqlx::query(
+                "INSERT INTO freelance_invoice_lines (invoice_id, position, description, quantity_milli,
+                   unit_price_minor, amount_minor) VALUES ($1, $2, $3, $4, $5, $6)"
+            )
+            .bind(id)
+            .bind(line.position)
+            .bind(&line.description)
+            .bind(line.quantity_milli)
+            .bind(line.unit_price_minor)
+            .bind(line.amount_minor)
+        )?;
+    }
+    for tax in &f.taxes {
+        execute_tx!(
+            tx,
+            sqlx::query(
+                "INSERT INTO freelance_invoice_taxes (invoice_id, position, name, rate_milli, amount_minor)
+                 VALUES ($1, $2, $3, $4, $5)"
+            )
+            .bind(id)
+            .bind(tax.position)
+            .bind(&tax.name)
+            .bind(tax.rate_milli)
+            .bind(tax.amount_minor)
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: Uuid, owner: Uuid) -> Result<InvoiceRow, DbError> {
+    let sql = concat!("SELECT ", invoice_columns!(), " FROM freelance_invoices WHERE id = $1 AND owner_id = $2");
+    with_db!(db, |pool| sqlx::query_as::<_, InvoiceRow>(sql).bind(id).bind(owner).fetch_optional(pool).await)?
+        .ok_or(DbError::NotFound)
+}
+
+/// The invoice, read inside `tx` (after the owner's books are locked, nothing else changes it).
+pub async fn get_in(tx: &mut Tx, id: Uuid, owner: Uuid) -> Result<InvoiceRow, DbError> {
+    let sql = concat!("SELECT ", invoice_columns!(), " FROM freelance_invoices WHERE id = $1 AND owner_id = $2");
+    with_tx!(tx, |conn| sqlx::query_as::<_, InvoiceRow>(sql).bind(id).bind(owner).fetch_optional(conn).await)?
+        .ok_or(DbError::NotFound)
+}
+
+pub async fn lines(db: &Db, id: Uuid) -> Result<Vec<LineRow>, DbError> {
+    let sql = "SELECT position, description, quantity_milli, unit_price_minor, amount_minor
+               FROM freelance_invoice_lines WHERE invoice_id = $1 ORDER BY position";
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, LineRow>(sql).bind(id).fetch_all(pool).await)?)
+}
+
+pub async fn lines_in(tx: &mut Tx, id: Uuid) -> Result<Vec<LineRow>, DbError> {
+    let sql = "SELECT position, description, quantity_milli, unit_price_minor, amount_minor
+               FROM freelance_invoice_lines WHERE invoice_id = $1 ORDER BY position";
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, LineRow>(sql).bind(id).fetch_all(conn).await)?)
+}
+
+pub async fn taxes(db: &Db, id: Uuid) -> Result<Vec<TaxRow>, DbError> {
+    let sql = "SELECT position, name, rate_milli, amount_minor FROM freelance_invoice_taxes
+               WHERE invoice_id = $1 ORDER BY position";
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, TaxRow>(sql).bind(id).fetch_all(pool).await)?)
+}
+
+pub async fn taxes_in(tx: &mut Tx, id: Uuid) -> Result<Vec<TaxRow>, DbError> {
+    let sql = "SELECT position, name, rate_milli, amount_minor FROM freelance_invoice_taxes
+               WHERE invoice_id = $1 ORDER BY position";
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, TaxRow>(sql).bind(id).fetch_all(conn).await)?)
+}
+
+pub async fn payments(db: &Db, id: Uuid) -> Result<Vec<PaymentRow>, DbError> {
+    let sql = "SELECT id, invoice_id, amount_minor, paid_on, method, note, created_at FROM freelance_payments
+               WHERE invoice_id = $1 ORDER BY paid_on, id";
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, PaymentRow>(sql).bind(id).fetch_all(pool).await)?)
+}
+
+/// Deletes a draft (its lines and taxes go with it); false when there is no such draft.
+pub async fn delete_draft(tx: &mut Tx, id: Uuid, owner: Uuid) -> Result<bool, DbError> {
+    let done = execute_tx!(
+        tx,
+        sqlx::query("DELETE FROM freelance_invoices WHERE id = $1 AND owner_id = $2 AND status = 'draft'")
+            .bind(id)
+            .bind(owner)
+    )?;
+    Ok(done > 0)
+}
+
+/// Issues a draft: its number, dates and status `sent`.
+pub async fn mark_sent(
+    tx: &mut Tx,
+    id: Uuid,
+    number: i64,
+    issued_on: NaiveDate,
+    due_on: NaiveDate,
+    now: Ts,
+) -> Result<InvoiceRow, DbError> {
+    let sql = concat!(
+        "UPDATE freelance_invoices SET number = $2, status = 'sent', issued_on = $3, due_on = $4, sent_at = $5,
+           updated_at = $5
+         WHERE id = $1 AND status = 'draft' RETURNING ",
+        invoice_columns!()
+    );
+    with_tx!(tx, |conn| sqlx::query_as::<_, InvoiceRow>(sql)
+        .bind(id)
+        .bind(number)
+        .bind(issued_on)
+        .bind(due_on)
+        .bind(now)
+        .fetch_optional(conn)
+        .await)?
+    .ok_or(DbError::NotFound)
+}
+
+/// Sets what payments and voiding change: status, amount paid and the times.
+pub async fn set_state(
+    tx: &mut Tx,
+    id: Uuid,
+    status: &str,
+    paid_minor: i64,
+    paid_at: Option<Ts>,
+    voided_at: Option<Ts>,
+    now: Ts,
+) -> Result<InvoiceRow, DbError> {
+    let sql = concat!(
+        "UPDATE freelance_invoices SET status = $2, paid_minor = $3, paid_at = $4, voided_at = $5, updated_at = $6
+         WHERE id = $1 RETURNING ",
+        invoice_columns!()
+    );
+    with_tx!(tx, |conn| sqlx::query_as::<_, InvoiceRow>(sql)
+        .bind(id)
+        .bind(status)
+        .bind(paid_minor)
+        .bind(paid_at)
+        .bind(voided_at)
+        .bind(now)
+        .fetch_optional(conn)
+        .await)?
+    .ok_or(DbError::NotFound)
+}
+
+pub async fn insert_payment(tx: &mut Tx, p: &PaymentRow) -> Result<(), DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "INSERT INTO freelance_payments (id, invoice_id, amount_minor, paid_on, method, note, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(p.id)
+        .bind(p.invoice_id)
+        .bind(p.amount_minor)
+        .bind(p.paid_on)
+        .bind(&p.method)
+        .bind(&p.note)
+        .bind(p.created_at)
+    )?;
+    Ok(())
+}
+
+/// Deletes a payment of `invoice`; its amount, or None when there is no such payment.
+pub async fn delete_payment(tx: &mut Tx, invoice: Uuid, id: Uuid) -> Result<Option<i64>, DbError> {
+    Ok(with_tx!(tx, |conn| sqlx::query_scalar::<_, i64>(
+        "DELETE FROM freelance_payments WHERE id = $1 AND invoice_id = $2 RETURNING amount_minor"
+    )
+    .bind(id)
+    .bind(invoice)
+    .fetch_optional(conn)
+    .await)?)
+}
+
+/// Whether the owner's client has any invoice (a client with invoices is archived, not deleted).
+pub async fn client_has_invoices(db: &Db, client: Uuid) -> Result<bool, DbError> {
+    let found = with_db!(db, |pool| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM freelance_invoices WHERE client_id = $1 LIMIT 1) AS found"
+    )
+    .bind(client)
+    .fetch_one(pool)
+    .await)?;
+    Ok(found > 0)
+}
+
+/// What a list of invoices is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub owner: Uuid,
+    pub status: Option<String>,
+    pub client: Option<Uuid>,
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// An invoice with its client's name, for lists.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    #[sqlx(flatten)]
+    pub invoice: InvoiceRow,
+    pub client_name: String,
+}
+
+/// The owner's invoices, newest first, `limit + 1` at most.
+pub async fn list(db: &Db, f: &Filter) -> Result<Vec<Listed>, DbError> {
+    let sql = "SELECT i.id, i.owner_id, i.client_id, i.project_id, i.number, i.status, i.currency, i.terms,
+                 i.issued_on, i.due_on, i.discount_percent_milli, i.discount_minor, i.subtotal_minor,
+                 i.discount_total_minor, i.tax_total_minor, i.total_minor, i.paid_minor, i.notes, i.public_token_hash,
+                 i.sent_at, i.paid_at, i.overdue_at, i.reminded_at, i.voided_at, i.created_at, i.updated_at,
+                 c.name AS client_name
+               FROM freelance_invoices i JOIN freelance_clients c ON c.id = i.client_id
+               WHERE i.owner_id = $1
+                 AND ($2 IS NULL OR i.status = $2)
+                 AND ($3 IS NULL OR i.client_id = $3)
+                 AND ($4 IS NULL OR i.id < $4)
+               ORDER BY i.id DESC LIMIT $5";
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, Listed>(sql)
+        .bind(f.owner)
+        .bind(f.status.as_deref())
+        .bind(f.client)
+        .bind(f.before)
+        .bind(f.limit + 1)
+        .fetch_all(pool)
+        .await)?)
+}
+
+/// Every invoice of `owner`, oldest first (for their data export).
+pub async fn all_of(db: &Db, owner: Uuid) -> Result<Vec<InvoiceRow>, DbError> {
+    let sql = concat!("SELECT ", invoice_columns!(), " FROM freelance_invoices WHERE owner_id = $1 ORDER BY id");
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, InvoiceRow>(sql).bind(owner).fetch_all(pool).await)?)
+}
