@@ -30,6 +30,9 @@ pub enum FreelanceError {
     /// Changing, deleting or sending an invoice that is no longer a draft.
     #[error("Only a draft invoice can change; this one was sent (void it instead).")]
     InvoiceNotDraft,
+    /// A public link to a draft.
+    #[error("A draft has no public link; send the invoice first.")]
+    InvoiceNotSent,
     /// A payment or voiding on an invoice that is not open (a draft, paid or void).
     #[error("This invoice is not open for payments or voiding.")]
     InvoiceNotOpen,
@@ -78,6 +81,7 @@ platform::domain_error!(FreelanceError {
     Self::EntryInvoiced => Conflict, "entry_invoiced";
     Self::InvoiceNotDraft => Conflict, "invoice_not_draft";
     Self::InvoiceNotOpen => Conflict, "invoice_not_open";
+    Self::InvoiceNotSent => Conflict, "invoice_not_sent";
     Self::InvoiceHasPayments => Conflict, "invoice_has_payments";
     Self::NoBillableTime => Conflict, "no_billable_time";
     Self::ClientHasInvoices => Conflict, "client_has_invoices";

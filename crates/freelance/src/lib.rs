@@ -15,6 +15,7 @@
 //! books are not the platform's to read.
 
 pub mod error;
+pub mod jobs;
 pub mod model;
 mod module;
 pub mod routes;

@@ -25,6 +25,7 @@ impl Module for FreelanceModule {
         let work: work::Work = kernel.service()?;
         let freelance = Freelance::new(kernel.platform().clone(), accounts, work);
         kernel.account_hooks(Arc::new(Hooks(freelance.clone())));
+
         kernel.provide(freelance);
         Ok(())
     }
@@ -32,7 +33,9 @@ impl Module for FreelanceModule {
     async fn serve(&self, kernel: &mut Kernel) -> anyhow::Result<()> {
         let freelance: Freelance = kernel.service()?;
         let auth = kernel.auth()?;
-        kernel.routes(crate::routes::router(freelance, auth));
+        kernel.routes(crate::routes::router(freelance.clone(), auth));
+        kernel.job(Arc::new(crate::jobs::OverdueInvoices(freelance.clone())));
+        kernel.job(Arc::new(crate::jobs::RecurringInvoices(freelance)));
         Ok(())
     }
 }

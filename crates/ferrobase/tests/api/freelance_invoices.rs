@@ -8,7 +8,7 @@
 
 use chrono::{Duration, Timelike, Utc};
 use serde_json::{Value, json};
-use testkit::{Session, TestApp};
+use testkit::{Backend, Session, TestApp};
 
 const INVOICES: &str = "/api/v1/freelance/invoices";
 
@@ -502,7 +502,268 @@ async fn invoices_are_their_owners_alone(app: TestApp) {
     assert_eq!(theirs["freelance"]["invoices"], json!([]));
 }
 
+async fn public_links_open_one_invoice_until_revoked(app: TestApp) {
+    let me = app.register("fi-public@example.com").await;
+    let c = client(
+        &app,
+        &me,
+        json!({"name": "Public <Client>", "email": "pub@example.com", "currency": "GBP",
+        "notes": "internal: slow payer"}),
+    )
+    .await;
+    let inv = draft(
+        &app,
+        &me,
+        json!({"client_id": c["id"], "notes": "Thanks!",
+        "lines": [{"description": "Logo design", "quantity": "2", "unit_price": "150"}]}),
+    )
+    .await;
+    let link = format!("{INVOICES}/{}/public-link", id(&inv));
+    app.post(&link, Some(&me.access), json!({})).await.expect_problem(409, "invoice_not_sent");
+    let sent = app.post(&format!("{INVOICES}/{}/send", id(&inv)), Some(&me.access), json!({})).await.expect(200).json;
+    let first = app.post(&link, Some(&me.access), json!({})).await.expect(201).json;
+    let token = first["token"].as_str().unwrap().to_string();
+    assert!(first["url"].as_str().unwrap().ends_with(&format!("/api/v1/freelance/public/invoices/{token}")));
+    let public = format!("/api/v1/freelance/public/invoices/{token}");
+    let page = app.get(&public, None).await.expect(200);
+    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(page.headers["cache-control"], "private, no-store");
+    for needle in [
+        sent["number"].as_str().unwrap(),
+        "Public &lt;Client&gt;",
+        "Logo design",
+        "£300.00",
+        "Thanks!",
+        "fi-public@example.com",
+    ] {
+        assert!(page.text.contains(needle), "{needle} missing:\n{}", page.text);
+    }
+    for secret in [id(&c), id(&inv), "slow payer", &me.user_id] {
+        assert!(!page.text.contains(secret), "the page shows {secret}");
+    }
+    let pdf = reqwest::get(app.url(&format!("{public}?format=pdf"))).await.unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf_text(&pdf.bytes().await.unwrap()).contains(sent["number"].as_str().unwrap()));
+    let shown = app.get(&format!("{INVOICES}/{}", id(&inv)), Some(&me.access)).await.expect(200).json;
+    assert_eq!(shown["public_link"], true);
+
+    // Unknown, malformed and revoked tokens all answer 404; a new link retires the old one.
+    for bad in [crate_token(), "short".to_string(), format!("{}%00", &token[..40])] {
+        app.get(&format!("/api/v1/freelance/public/invoices/{bad}"), None).await.expect_problem(404, "not_found");
+    }
+    let stranger = app.register("fi-public-stranger@example.com").await;
+    app.post(&link, Some(&stranger.access), json!({})).await.expect_problem(404, "not_found");
+    app.delete(&link, Some(&stranger.access), None).await.expect_problem(404, "not_found");
+    app.get(&public, None).await.expect(200);
+    let second = app.post(&link, Some(&me.access), json!({})).await.expect(201).json;
+    app.get(&public, None).await.expect_problem(404, "not_found");
+    let newer = format!("/api/v1/freelance/public/invoices/{}", second["token"].as_str().unwrap());
+    app.get(&newer, None).await.expect(200);
+    app.delete(&link, Some(&me.access), None).await.expect(204);
+    app.get(&newer, None).await.expect_problem(404, "not_found");
+}
+
+/// A token of the right shape that no invoice has.
+fn crate_token() -> String {
+    "A".repeat(43)
+}
+
+async fn the_dashboard_never_adds_currencies(app: TestApp) {
+    let me = app.register("fi-dash@example.com").await;
+    let eur = client(&app, &me, json!({"name": "Euro", "email": "eur@example.com", "currency": "EUR"})).await;
+    let usd = client(&app, &me, json!({"name": "Dollar", "email": "usd@example.com", "currency": "USD"})).await;
+    let send = |c: &Value, price: &str| {
+        let body = json!({"client_id": c["id"], "lines": [{"description": "x", "quantity": "1", "unit_price": price}]});
+        let (app, me) = (&app, &me);
+        async move {
+            let inv = draft(app, me, body).await;
+            app.post(&format!("{INVOICES}/{}/send", id(&inv)), Some(&me.access), json!({})).await.expect(200).json
+        }
+    };
+    let a = send(&eur, "100").await;
+    send(&eur, "50").await;
+    let b = send(&usd, "70").await;
+    draft(
+        &app,
+        &me,
+        json!({"client_id": eur["id"], "lines": [{"description": "draft", "quantity": "1", "unit_price": "999"}]}),
+    )
+    .await;
+    app.post(&format!("{INVOICES}/{}/payments", id(&a)), Some(&me.access), json!({"amount": "40"})).await.expect(201);
+    app.post(&format!("{INVOICES}/{}/payments", id(&b)), Some(&me.access), json!({"amount": "70"})).await.expect(201);
+    let now = Utc::now().with_nanosecond(0).unwrap();
+    app.post(
+        "/api/v1/freelance/time-entries",
+        Some(&me.access),
+        json!({"started_at": (now - Duration::minutes(30)).to_rfc3339(), "ended_at": now.to_rfc3339()}),
+    )
+    .await
+    .expect(201);
+
+    let all = app.get("/api/v1/freelance/summary", Some(&me.access)).await.expect(200).json;
+    let by: std::collections::HashMap<String, Value> = all["currencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["currency"].as_str().unwrap().to_string(), c.clone()))
+        .collect();
+    assert_eq!(by.len(), 2);
+    assert_eq!(
+        (by["EUR"]["outstanding"].clone(), by["EUR"]["paid_this_month"].clone()),
+        (json!("110.00"), json!("40.00"))
+    );
+    assert_eq!(
+        (by["USD"]["outstanding"].clone(), by["USD"]["paid_this_month"].clone()),
+        (json!("0.00"), json!("70.00"))
+    );
+    assert_eq!(by["EUR"]["overdue"], "0.00");
+    let months = by["USD"]["revenue_by_month"].as_array().unwrap();
+    assert_eq!(months.len(), 12);
+    assert_eq!(months[11]["month"], Utc::now().format("%Y-%m").to_string());
+    assert_eq!(months[11]["amount"], "70.00");
+    assert_eq!(months[0]["amount"], "0.00");
+    assert!(all["seconds_this_week"].as_i64().unwrap() <= 1800);
+    let usd_only = app.get("/api/v1/freelance/summary?currency=usd", Some(&me.access)).await.expect(200).json;
+    assert_eq!(usd_only["currencies"].as_array().unwrap().len(), 1);
+    let none = app.get("/api/v1/freelance/summary?currency=JPY", Some(&me.access)).await.expect(200).json;
+    assert_eq!(none["currencies"][0]["outstanding"], "0");
+    app.get("/api/v1/freelance/summary?currency=XYZ1", Some(&me.access)).await.expect_problem(422, "validation_failed");
+    let stranger = app.register("fi-dash-stranger@example.com").await;
+    let theirs = app.get("/api/v1/freelance/summary", Some(&stranger.access)).await.expect(200).json;
+    assert_eq!(theirs["currencies"], json!([]));
+}
+
+/// Moves an invoice's due date into the past, as time would.
+async fn make_due_yesterday(app: &TestApp, invoice: &str) {
+    let db = app.db().await;
+    let yesterday = (Utc::now() - Duration::days(1)).date_naive();
+    platform::execute!(
+        &db,
+        sqlx::query("UPDATE freelance_invoices SET due_on = $2 WHERE id = $1")
+            .bind(uuid::Uuid::parse_str(invoice).unwrap())
+            .bind(yesterday)
+    )
+    .unwrap();
+}
+
+/// Every mail to `to` that either instance delivered.
+fn mails_on_both(one: &TestApp, two: &TestApp, to: &str) -> Vec<testkit::ReadMail> {
+    let mut all = testkit::mails_to(&one.mail_dir(), to);
+    all.extend(testkit::mails_to(&two.mail_dir(), to));
+    all
+}
+
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn jobs_mark_overdue_and_recur_once(one: TestApp) {
+    let two = one.sibling().await;
+    let me = one.register("fi-jobs@example.com").await;
+    let c = client(&one, &me, json!({"name": "Late Payer", "email": "late@example.com", "currency": "EUR"})).await;
+    let inv = draft(
+        &one,
+        &me,
+        json!({"client_id": c["id"], "lines": [{"description": "Hosting", "quantity": "1", "unit_price": "100"}]}),
+    )
+    .await;
+    let path = format!("{INVOICES}/{}", id(&inv));
+    one.post(&format!("{path}/send"), Some(&me.access), json!({})).await.expect(200);
+    one.post(&format!("{path}/payments"), Some(&me.access), json!({"amount": "25"})).await.expect(201);
+    make_due_yesterday(&one, id(&inv)).await;
+
+    // Both instances run the job every second: the invoice turns overdue once, one reminder.
+    wait_for("the overdue mark", async || {
+        one.get(&path, Some(&me.access)).await.expect(200).json["status"] == "overdue"
+    })
+    .await;
+    wait_for("the reminder", async || {
+        mails_on_both(&one, &two, "late@example.com").iter().any(|m| m.subject.starts_with("Reminder"))
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let mails = mails_on_both(&one, &two, "late@example.com");
+    let reminders: Vec<&testkit::ReadMail> = mails.iter().filter(|m| m.subject.starts_with("Reminder")).collect();
+    assert_eq!(reminders.len(), 1, "one reminder a week, however many instances and runs");
+    assert!(reminders[0].text.contains("75,00"), "{}", reminders[0].text);
+    assert_eq!(reminders[0].attachments.len(), 1);
+    // A partial payment keeps it overdue; paying the rest settles it.
+    let partial =
+        one.post(&format!("{path}/payments"), Some(&me.access), json!({"amount": "25"})).await.expect(201).json;
+    assert_eq!(partial["status"], "overdue");
+    let paid = one.post(&format!("{path}/payments"), Some(&me.access), json!({"amount": "50"})).await.expect(201).json;
+    assert_eq!(paid["status"], "paid");
+
+    // Recurrence: a copy today, numbered and sent once, and the next date a month on.
+    let today = Utc::now().date_naive();
+    let bad = one
+        .post(
+            &format!("{path}/recurrence"),
+            Some(&me.access),
+            json!({"every": "month", "next_on": (today - Duration::days(1)).to_string()}),
+        )
+        .await;
+    assert_eq!(error_fields(&bad.expect_problem(422, "validation_failed")), ["next_on"]);
+    one.post(
+        &format!("{path}/recurrence"),
+        Some(&me.access),
+        json!({"every": "fortnight", "next_on": today.to_string()}),
+    )
+    .await
+    .expect(422);
+    let set = one
+        .post(&format!("{path}/recurrence"), Some(&me.access), json!({"every": "month", "next_on": today.to_string()}))
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(set["recurrence"], json!({"every": "month", "next_on": today.to_string()}));
+    wait_for("the copy", async || {
+        one.get(INVOICES, Some(&me.access)).await.expect(200).json["items"].as_array().unwrap().len() == 2
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let list = one.get(INVOICES, Some(&me.access)).await.expect(200).json;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2, "one copy per period");
+    let copy = one
+        .get(&format!("{INVOICES}/{}", list["items"][0]["id"].as_str().unwrap()), Some(&me.access))
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(
+        (copy["number"].clone(), copy["status"].clone(), copy["total"].clone()),
+        (json!("INV-00002"), json!("sent"), json!("100.00"))
+    );
+    assert_eq!(copy["recurred_from"], inv["id"]);
+    let template = one.get(&path, Some(&me.access)).await.expect(200).json;
+    let next = today.checked_add_months(chrono::Months::new(1)).unwrap();
+    assert_eq!(template["recurrence"]["next_on"], next.to_string());
+    let sent: Vec<testkit::ReadMail> = mails_on_both(&one, &two, "late@example.com");
+    assert_eq!(sent.iter().filter(|m| m.subject.contains("INV-00002")).count(), 1);
+    let stopped = one.delete(&format!("{path}/recurrence"), Some(&me.access), None).await.expect(200).json;
+    assert_eq!(stopped["recurrence"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_jobs_mark_overdue_and_recur_once() {
+    jobs_mark_overdue_and_recur_once(TestApp::spawn_with(Backend::Sqlite, |c| c.jobs_interval_secs = 1).await.unwrap())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
+async fn postgres_jobs_mark_overdue_and_recur_once() {
+    if let Some(app) = TestApp::spawn_with(Backend::Postgres, |c| c.jobs_interval_secs = 1).await {
+        jobs_mark_overdue_and_recur_once(app).await;
+    }
+}
+
 testkit::api_tests!(
+    public_links_open_one_invoice_until_revoked,
+    the_dashboard_never_adds_currencies,
     amounts_are_the_servers_and_round_half_to_even,
     numbers_have_no_gaps_or_duplicates,
     the_pdf_holds_the_invoice_as_text,

@@ -30,6 +30,11 @@ CREATE TABLE freelance_invoices (
     overdue_at TEXT,
     reminded_at TEXT,
     voided_at TEXT,
+    -- A recurring invoice is copied and sent every `recur_every` (month, quarter, year) on
+    -- `recur_next_on`; the job moves the date on in the transaction that makes the copy.
+    recur_every TEXT,
+    recur_next_on TEXT,
+    recurred_from BLOB,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     UNIQUE (owner_id, number),
@@ -38,6 +43,8 @@ CREATE TABLE freelance_invoices (
 );
 CREATE INDEX freelance_invoices_owner ON freelance_invoices (owner_id, id);
 CREATE INDEX freelance_invoices_client ON freelance_invoices (client_id);
+CREATE INDEX freelance_invoices_due ON freelance_invoices (due_on);
+CREATE INDEX freelance_invoices_recurring ON freelance_invoices (recur_next_on);
 CREATE UNIQUE INDEX freelance_invoices_token ON freelance_invoices (public_token_hash)
     WHERE public_token_hash IS NOT NULL;
 

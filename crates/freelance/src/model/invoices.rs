@@ -147,6 +147,54 @@ impl PaymentMethod {
     }
 }
 
+/// How often a recurring invoice is copied and sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = freelance::RecurrenceEvery)]
+#[serde(rename_all = "snake_case")]
+pub enum Every {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Every {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Month => "month",
+            Self::Quarter => "quarter",
+            Self::Year => "year",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "quarter" => Self::Quarter,
+            "year" => Self::Year,
+            _ => Self::Month,
+        }
+    }
+
+    /// The date one period after `date` (the end of a shorter month when the day is missing:
+    /// 31 January is followed by the last day of February).
+    pub fn after(self, date: NaiveDate) -> Option<NaiveDate> {
+        let months = match self {
+            Self::Month => 1,
+            Self::Quarter => 3,
+            Self::Year => 12,
+        };
+        date.checked_add_months(chrono::Months::new(months))
+    }
+}
+
+/// An invoice's recurrence.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = freelance::Recurrence)]
+pub struct Recurrence {
+    pub every: Every,
+    /// The day the next copy is made and sent.
+    pub next_on: NaiveDate,
+}
+
 /// The number an invoice is known by: `INV-00001`.
 pub fn invoice_number(n: i64) -> String {
     format!("INV-{n:05}")
@@ -254,6 +302,9 @@ pub struct InvoiceRow {
     pub overdue_at: Option<Ts>,
     pub reminded_at: Option<Ts>,
     pub voided_at: Option<Ts>,
+    pub recur_every: Option<String>,
+    pub recur_next_on: Option<NaiveDate>,
+    pub recurred_from: Option<Uuid>,
     pub created_at: Ts,
     pub updated_at: Ts,
 }
@@ -372,6 +423,10 @@ pub struct Invoice {
     pub payments: Vec<Payment>,
     /// True while a public link to the invoice works.
     pub public_link: bool,
+    /// Copied and sent on a schedule; null when not recurring.
+    pub recurrence: Option<Recurrence>,
+    /// The recurring invoice this one is a copy of.
+    pub recurred_from: Option<Uuid>,
     pub sent_at: Option<Ts>,
     pub paid_at: Option<Ts>,
     pub overdue_at: Option<Ts>,
@@ -426,6 +481,12 @@ impl Invoice {
                 })
                 .collect(),
             public_link: row.public_token_hash.is_some(),
+            recurrence: row
+                .recur_every
+                .as_deref()
+                .zip(row.recur_next_on)
+                .map(|(every, next_on)| Recurrence { every: Every::from_stored(every), next_on }),
+            recurred_from: row.recurred_from,
             sent_at: row.sent_at,
             paid_at: row.paid_at,
             overdue_at: row.overdue_at,

@@ -6,8 +6,8 @@ mod time;
 
 pub use clients::{Client, ClientRow};
 pub use invoices::{
-    Discount, Invoice, InvoiceRow, InvoiceStatus, InvoiceSummary, Line, LineRow, MAX_TOTAL_MINOR, Payment,
-    PaymentMethod, PaymentRow, Tax, TaxRow, Terms, Totals, compute_totals, invoice_number, thousandths,
+    Discount, Every, Invoice, InvoiceRow, InvoiceStatus, InvoiceSummary, Line, LineRow, MAX_TOTAL_MINOR, Payment,
+    PaymentMethod, PaymentRow, Recurrence, Tax, TaxRow, Terms, Totals, compute_totals, invoice_number, thousandths,
 };
 pub use time::{
     Amount, DaySummary, ProjectSummary, Rate, RateSource, TimeEntry, TimeEntryRow, TimerState, WeekSummary, amount_for,

@@ -4,8 +4,8 @@
 //! strings (`"1.5"`), never as JSON numbers, which many clients hold as binary floats.
 
 use super::FreelanceState;
-use crate::model::{Invoice, InvoiceStatus, InvoiceSummary, PaymentMethod, Terms};
-use crate::service::{InvoiceInput, InvoicePatch, InvoiceQuery, LineInput, PaymentInput, TaxInput};
+use crate::model::{Every, Invoice, InvoiceStatus, InvoiceSummary, PaymentMethod, Terms};
+use crate::service::{InvoiceInput, InvoicePatch, InvoiceQuery, LineInput, PaymentInput, PublicLink, TaxInput};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -331,4 +331,121 @@ pub(super) async fn delete_payment(
     Path((id, payment)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<axum::Json<Invoice>> {
     Ok(axum::Json(s.freelance.delete_payment(&me, id, payment).await?))
+}
+
+/// Create a public link to an issued invoice (replacing the previous one); the token is shown
+/// only now.
+#[utoipa::path(post, path = "/api/v1/freelance/invoices/{id}/public-link", tag = "freelance",
+    security(("bearer" = [])), params(("id" = Uuid, Path, description = "Invoice id")),
+    responses((status = 201, body = PublicLink),
+    (status = 409, description = "`invoice_not_sent`: a draft has no link", body = platform::error::Problem)))]
+pub(super) async fn create_public_link(
+    State(s): State<FreelanceState>,
+    me: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let link = s.freelance.create_public_link(&me, id).await?;
+    let mut response = (StatusCode::CREATED, axum::Json(link)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Revoke the invoice's public link.
+#[utoipa::path(delete, path = "/api/v1/freelance/invoices/{id}/public-link", tag = "freelance",
+    security(("bearer" = [])), params(("id" = Uuid, Path, description = "Invoice id")),
+    responses((status = 204, description = "Revoked")))]
+pub(super) async fn revoke_public_link(
+    State(s): State<FreelanceState>,
+    me: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    s.freelance.revoke_public_link(&me, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A recurrence to set.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(as = freelance::RecurrenceRequest)]
+#[serde(deny_unknown_fields)]
+#[garde(allow_unvalidated)]
+pub struct RecurrenceRequest {
+    pub every: Every,
+    /// The day of the first copy: today to a year ahead.
+    pub next_on: NaiveDate,
+}
+
+/// Make an invoice recurring: a copy is made and sent on `next_on`, then every period.
+#[utoipa::path(post, path = "/api/v1/freelance/invoices/{id}/recurrence", tag = "freelance",
+    security(("bearer" = [])), params(("id" = Uuid, Path, description = "Invoice id")),
+    request_body = RecurrenceRequest, responses((status = 200, body = Invoice),
+    (status = 409, description = "`invoice_not_open`: a void invoice does not recur", body = platform::error::Problem)))]
+pub(super) async fn set_recurrence(
+    State(s): State<FreelanceState>,
+    me: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(b): Json<RecurrenceRequest>,
+) -> ApiResult<axum::Json<Invoice>> {
+    Ok(axum::Json(s.freelance.set_recurrence(&me, id, b.every, b.next_on).await?))
+}
+
+/// Stop an invoice's recurrence.
+#[utoipa::path(delete, path = "/api/v1/freelance/invoices/{id}/recurrence", tag = "freelance",
+    security(("bearer" = [])), params(("id" = Uuid, Path, description = "Invoice id")),
+    responses((status = 200, body = Invoice)))]
+pub(super) async fn stop_recurrence(
+    State(s): State<FreelanceState>,
+    me: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Invoice>> {
+    Ok(axum::Json(s.freelance.stop_recurrence(&me, id).await?))
+}
+
+/// How a public invoice is answered.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PublicQuery {
+    /// `html` (the default) or `pdf`.
+    pub format: Option<PublicFormat>,
+}
+
+/// The public invoice's form.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicFormat {
+    Html,
+    Pdf,
+}
+
+/// An invoice through its public link, for the client: no account needed; 404 once revoked.
+#[utoipa::path(get, path = "/api/v1/freelance/public/invoices/{token}", tag = "freelance",
+    params(("token" = String, Path, description = "The link's token"), PublicQuery),
+    responses((status = 200, description = "The invoice as a page, or as its PDF with `format=pdf`",
+        content_type = "text/html", body = String)))]
+pub(super) async fn public_invoice(
+    State(s): State<FreelanceState>,
+    Path(token): Path<String>,
+    Query(q): Query<PublicQuery>,
+) -> ApiResult<Response> {
+    let mut response = match q.format.unwrap_or(PublicFormat::Html) {
+        PublicFormat::Pdf => {
+            let (pdf, name) = s.freelance.public_invoice_pdf(&token).await?;
+            pdf_response(pdf, &name)
+        }
+        PublicFormat::Html => {
+            let html = s.freelance.public_invoice_html(&token).await?;
+            (
+                [
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                    (header::CACHE_CONTROL, "private, no-store"),
+                    (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'"),
+                ],
+                html,
+            )
+                .into_response()
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    headers.insert("x-robots-tag", header::HeaderValue::from_static("noindex"));
+    Ok(response)
 }

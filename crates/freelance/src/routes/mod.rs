@@ -1,12 +1,14 @@
 //! HTTP routes under `/api/v1/freelance`: parse, call [`Freelance`], answer.
 
 mod clients;
+mod dashboard;
 mod invoices;
 mod time;
 
 pub use clients::{CreateClientRequest, UpdateClientRequest};
 pub use invoices::{
-    CreateInvoiceRequest, FromTimeRequest, LineRequest, PaymentRequest, TaxRequest, UpdateInvoiceRequest,
+    CreateInvoiceRequest, FromTimeRequest, LineRequest, PaymentRequest, RecurrenceRequest, TaxRequest,
+    UpdateInvoiceRequest,
 };
 pub use time::{CreateTimeEntryRequest, StartTimerRequest, UpdateTimeEntryRequest};
 
@@ -51,5 +53,9 @@ pub fn router(freelance: Freelance, auth: Authenticator) -> OpenApiRouter {
         .routes(routes!(invoices::void_invoice))
         .routes(routes!(invoices::add_payment))
         .routes(routes!(invoices::delete_payment))
+        .routes(routes!(invoices::create_public_link, invoices::revoke_public_link))
+        .routes(routes!(invoices::set_recurrence, invoices::stop_recurrence))
+        .routes(routes!(invoices::public_invoice))
+        .routes(routes!(dashboard::dashboard))
         .with_state(FreelanceState { freelance, auth })
 }

@@ -64,7 +64,7 @@ impl Freelance {
 
     /// The freelancer and the client an invoice names, read before any transaction: a
     /// transaction waiting for the books lock must not also wait for a second connection.
-    async fn parties(&self, row: &InvoiceRow) -> Result<(accounts::User, ClientRow)> {
+    pub(super) async fn parties(&self, row: &InvoiceRow) -> Result<(accounts::User, ClientRow)> {
         let sender = self.accounts.user(row.owner_id).await?;
         let client = clients::get(&self.platform.db, row.client_id, row.owner_id).await?;
         Ok((sender, client))
@@ -126,16 +126,63 @@ impl Freelance {
         if lines.is_empty() {
             return Err(FreelanceError::field("lines", "an invoice needs at least one line to be sent"));
         }
-        let number = books::next_invoice_number(&mut tx, user.user_id, now).await?;
-        let issued_on = now.get().date_naive();
-        let due_on = issued_on + chrono::Duration::days(Terms::from_stored(&row.terms).days());
-        let row = store::mark_sent(&mut tx, id, number, issued_on, due_on, now).await?;
-        let (doc, pdf) = self.render(&row, &lines, &taxes, &parties).await?;
-        let mail = invoice_mail(&to, &doc, &row, pdf);
-        self.platform.outbox.enqueue(&mut tx, SEND_MAIL, &mail).await?;
+        let row = self.issue(&mut tx, &row, &lines, &taxes, &parties, &to, now).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
         self.invoice_view(row).await
+    }
+
+    /// Issues draft `row` inside `tx`, where the owner's books are locked: the next number,
+    /// today's date, the due date from its terms, and the mail to `to` with the PDF queued.
+    #[allow(clippy::too_many_arguments)] // The parts of one issue, each read before.
+    pub(super) async fn issue(
+        &self,
+        tx: &mut platform::db::Tx,
+        row: &InvoiceRow,
+        lines: &[LineRow],
+        taxes: &[TaxRow],
+        parties: &(accounts::User, ClientRow),
+        to: &str,
+        now: Ts,
+    ) -> Result<InvoiceRow> {
+        let number = books::next_invoice_number(tx, row.owner_id, now).await?;
+        let issued_on = now.get().date_naive();
+        let due_on = issued_on + chrono::Duration::days(Terms::from_stored(&row.terms).days());
+        let row = store::mark_sent(tx, row.id, number, issued_on, due_on, now).await?;
+        let (doc, pdf) = self.render(&row, lines, taxes, parties).await?;
+        let mail = invoice_mail(to, &doc, &row, pdf, MailKind::Invoice);
+        self.platform.outbox.enqueue(tx, SEND_MAIL, &mail).await?;
+        Ok(row)
+    }
+
+    /// Marks issued invoices past their due date `overdue` (once) and mails each client a
+    /// reminder with the PDF, at most once a week per invoice. Each invoice is claimed with a
+    /// conditional update in the transaction that queues its mail, so instances running the
+    /// job at once never remind twice. Returns how many were reminded.
+    pub async fn remind_overdue(&self, now: Ts) -> Result<usize> {
+        let today = now.get().date_naive();
+        let week_ago = now.plus(-chrono::Duration::days(7));
+        let mut reminded = 0;
+        for candidate in store::overdue_due(&self.platform.db, today, week_ago, 200).await? {
+            let parties = self.parties(&candidate).await?;
+            let db = &self.platform.db;
+            let (lines, taxes) = (store::lines(db, candidate.id).await?, store::taxes(db, candidate.id).await?);
+            let mut tx = self.platform.db.begin().await?;
+            let Some(row) = store::claim_overdue(&mut tx, candidate.id, week_ago, now).await? else {
+                continue;
+            };
+            if let Some(to) = parties.1.email.as_deref() {
+                let (doc, pdf) = self.render(&row, &lines, &taxes, &parties).await?;
+                let mail = invoice_mail(to, &doc, &row, pdf, MailKind::Reminder);
+                self.platform.outbox.enqueue(&mut tx, SEND_MAIL, &mail).await?;
+            }
+            tx.commit().await?;
+            reminded += 1;
+        }
+        if reminded > 0 {
+            self.platform.outbox.wake();
+        }
+        Ok(reminded)
     }
 
     /// Voids a sent invoice that has no payments (409 `invoice_not_open` for drafts, paid or
@@ -235,7 +282,7 @@ impl Freelance {
 }
 
 /// What the PDF of `row` shows.
-fn document(
+pub(super) fn document(
     row: &InvoiceRow,
     lines: &[LineRow],
     taxes: &[TaxRow],
@@ -295,27 +342,44 @@ fn document(
     }
 }
 
-/// The mail that carries an invoice to its client.
-fn invoice_mail(to: &str, doc: &InvoiceDocument, row: &InvoiceRow, pdf: Vec<u8>) -> Mail {
+/// Which mail an invoice goes out with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MailKind {
+    /// Its first sending.
+    Invoice,
+    /// A reminder once it is overdue.
+    Reminder,
+}
+
+/// The mail that carries an invoice (or its reminder) to its client.
+fn invoice_mail(to: &str, doc: &InvoiceDocument, row: &InvoiceRow, pdf: Vec<u8>, kind: MailKind) -> Mail {
     let number = doc.number.clone().unwrap_or_default();
     let sender = doc.from.first().cloned().unwrap_or_default();
     let reply = doc.from.get(1).cloned().unwrap_or_default();
-    let total = money::display(row.total_minor, &row.currency);
     let due = row.due_on.map(|d| d.to_string()).unwrap_or_default();
+    let (subject, lead) = match kind {
+        MailKind::Invoice => (
+            format!("Invoice {number} from {sender}"),
+            format!(
+                "please find attached invoice {number} from {sender} for {}, due on {due}.",
+                money::display(row.total_minor, &row.currency)
+            ),
+        ),
+        MailKind::Reminder => (
+            format!("Reminder: invoice {number} from {sender} is overdue"),
+            format!(
+                "invoice {number} from {sender} was due on {due}; {} of it is still open. The invoice is attached.",
+                money::display(row.total_minor - row.paid_minor, &row.currency)
+            ),
+        ),
+    };
     Mail {
         to: to.to_string(),
-        subject: format!("Invoice {number} from {sender}"),
-        text: format!(
-            "Hello,\n\nplease find attached invoice {number} from {sender} for {total}, due on {due}.\n\n\
-             Questions about it go to {reply}.\n"
-        ),
+        subject,
+        text: format!("Hello,\n\n{lead}\n\nQuestions about it go to {reply}.\n"),
         html: format!(
-            "<p>Hello,</p><p>please find attached invoice <strong>{}</strong> from {} for <strong>{}</strong>, \
-             due on {}.</p><p>Questions about it go to {}.</p>",
-            html_escape(&number),
-            html_escape(&sender),
-            html_escape(&total),
-            html_escape(&due),
+            "<p>Hello,</p><p>{}</p><p>Questions about it go to {}.</p>",
+            html_escape(&lead),
             html_escape(&reply)
         ),
         attachments: vec![Attachment {

@@ -4,14 +4,19 @@
 
 mod billing;
 mod clients;
+mod dashboard;
 mod invoices;
 mod pdf;
+mod recurring;
+mod sharing;
 mod time;
 mod time_report;
 
 pub use billing::{INVOICE_MAILS_PER_HOUR, PaymentInput};
 pub use clients::{ClientInput, ClientPatch, ClientQuery, MAX_RATE};
+pub use dashboard::{CurrencySummary, Dashboard, MonthRevenue};
 pub use invoices::{InvoiceInput, InvoicePatch, InvoiceQuery, LineInput, MAX_LINES, MAX_TAXES, TaxInput};
+pub use sharing::PublicLink;
 pub use time::{EntryInput, EntryPatch, MAX_ENTRY_HOURS};
 pub use time_report::{EntryQuery, MAX_CSV_ROWS};
 

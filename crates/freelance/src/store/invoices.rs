@@ -13,7 +13,7 @@ macro_rules! invoice_columns {
         "id, owner_id, client_id, project_id, number, status, currency, terms, issued_on, due_on,
          discount_percent_milli, discount_minor, subtotal_minor, discount_total_minor, tax_total_minor,
          total_minor, paid_minor, notes, public_token_hash, sent_at, paid_at, overdue_at, reminded_at,
-         voided_at, created_at, updated_at"
+         voided_at, recur_every, recur_next_on, recurred_from, created_at, updated_at"
     };
 }
 
@@ -301,7 +301,8 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<Listed>, DbError> {
     let sql = "SELECT i.id, i.owner_id, i.client_id, i.project_id, i.number, i.status, i.currency, i.terms,
                  i.issued_on, i.due_on, i.discount_percent_milli, i.discount_minor, i.subtotal_minor,
                  i.discount_total_minor, i.tax_total_minor, i.total_minor, i.paid_minor, i.notes, i.public_token_hash,
-                 i.sent_at, i.paid_at, i.overdue_at, i.reminded_at, i.voided_at, i.created_at, i.updated_at,
+                 i.sent_at, i.paid_at, i.overdue_at, i.reminded_at, i.voided_at, i.recur_every, i.recur_next_on,
+                 i.recurred_from, i.created_at, i.updated_at,
                  c.name AS client_name
                FROM freelance_invoices i JOIN freelance_clients c ON c.id = i.client_id
                WHERE i.owner_id = $1
@@ -323,4 +324,166 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<Listed>, DbError> {
 pub async fn all_of(db: &Db, owner: Uuid) -> Result<Vec<InvoiceRow>, DbError> {
     let sql = concat!("SELECT ", invoice_columns!(), " FROM freelance_invoices WHERE owner_id = $1 ORDER BY id");
     Ok(with_db!(db, |pool| sqlx::query_as::<_, InvoiceRow>(sql).bind(owner).fetch_all(pool).await)?)
+}
+
+/// Sets (`Some`) or revokes (`None`) the hash of an invoice's public link.
+pub async fn set_public_token(
+    db: &Db,
+    id: Uuid,
+    owner: Uuid,
+    hash: Option<&str>,
+    now: Ts,
+) -> Result<InvoiceRow, DbError> {
+    let sql = concat!(
+        "UPDATE freelance_invoices SET public_token_hash = $3, updated_at = $4 WHERE id = $1 AND owner_id = $2
+         RETURNING ",
+        invoice_columns!()
+    );
+    let _turn = db.writer_turn().await?;
+    with_db!(db, |pool| sqlx::query_as::<_, InvoiceRow>(sql)
+        .bind(id)
+        .bind(owner)
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?
+    .ok_or(DbError::NotFound)
+}
+
+/// The invoice a public link's token hash opens (a draft never: its link is refused).
+pub async fn by_public_token(db: &Db, hash: &str) -> Result<InvoiceRow, DbError> {
+    let sql = concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM freelance_invoices WHERE public_token_hash = $1 AND status <> 'draft'"
+    );
+    with_db!(db, |pool| sqlx::query_as::<_, InvoiceRow>(sql).bind(hash).fetch_optional(pool).await)?
+        .ok_or(DbError::NotFound)
+}
+
+/// Sets (`Some`) or stops (`None`) an invoice's recurrence.
+pub async fn set_recurrence(
+    db: &Db,
+    id: Uuid,
+    owner: Uuid,
+    every: Option<&str>,
+    next_on: Option<NaiveDate>,
+    now: Ts,
+) -> Result<InvoiceRow, DbError> {
+    let sql = concat!(
+        "UPDATE freelance_invoices SET recur_every = $3, recur_next_on = $4, updated_at = $5
+         WHERE id = $1 AND owner_id = $2 RETURNING ",
+        invoice_columns!()
+    );
+    let _turn = db.writer_turn().await?;
+    with_db!(db, |pool| sqlx::query_as::<_, InvoiceRow>(sql)
+        .bind(id)
+        .bind(owner)
+        .bind(every)
+        .bind(next_on)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?
+    .ok_or(DbError::NotFound)
+}
+
+/// Recurring invoices whose next copy is due by `today`, oldest date first.
+pub async fn recurring_due(db: &Db, today: NaiveDate, limit: i64) -> Result<Vec<InvoiceRow>, DbError> {
+    let sql = concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM freelance_invoices WHERE recur_next_on <= $1 AND recur_every IS NOT NULL
+         ORDER BY recur_next_on, id LIMIT $2"
+    );
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, InvoiceRow>(sql).bind(today).bind(limit).fetch_all(pool).await)?)
+}
+
+/// Moves a recurrence from `due` to `next`; false when another run moved it first (the copy
+/// for `due` is made by whoever moves it).
+pub async fn claim_recurrence(tx: &mut Tx, id: Uuid, due: NaiveDate, next: NaiveDate) -> Result<bool, DbError> {
+    let done = execute_tx!(
+        tx,
+        sqlx::query("UPDATE freelance_invoices SET recur_next_on = $3 WHERE id = $1 AND recur_next_on = $2")
+            .bind(id)
+            .bind(due)
+            .bind(next)
+    )?;
+    Ok(done > 0)
+}
+
+/// Marks the copy of a recurring invoice.
+pub async fn set_recurred_from(tx: &mut Tx, id: Uuid, from: Uuid) -> Result<(), DbError> {
+    execute_tx!(tx, sqlx::query("UPDATE freelance_invoices SET recurred_from = $2 WHERE id = $1").bind(id).bind(from))?;
+    Ok(())
+}
+
+/// Issued invoices with a balance that were due before `today` and have had no reminder since
+/// `remind_before` (none at all, or the last over a week ago).
+pub async fn overdue_due(db: &Db, today: NaiveDate, remind_before: Ts, limit: i64) -> Result<Vec<InvoiceRow>, DbError> {
+    let sql = concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM freelance_invoices
+         WHERE status IN ('sent', 'partially_paid', 'overdue') AND due_on < $1
+           AND (reminded_at IS NULL OR reminded_at <= $2)
+         ORDER BY due_on, id LIMIT $3"
+    );
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, InvoiceRow>(sql)
+        .bind(today)
+        .bind(remind_before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?)
+}
+
+/// Marks an invoice overdue (once) and reminded now, if it still qualifies; the row when this
+/// run claimed it, None when another run did or it was paid meanwhile.
+pub async fn claim_overdue(tx: &mut Tx, id: Uuid, remind_before: Ts, now: Ts) -> Result<Option<InvoiceRow>, DbError> {
+    let sql = concat!(
+        "UPDATE freelance_invoices SET status = 'overdue', overdue_at = COALESCE(overdue_at, $3), reminded_at = $3,
+           updated_at = $3
+         WHERE id = $1 AND status IN ('sent', 'partially_paid', 'overdue')
+           AND (reminded_at IS NULL OR reminded_at <= $2) RETURNING ",
+        invoice_columns!()
+    );
+    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, InvoiceRow>(sql)
+        .bind(id)
+        .bind(remind_before)
+        .bind(now)
+        .fetch_optional(conn)
+        .await)?)
+}
+
+/// Sums per currency for the dashboard.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct CurrencySum {
+    pub currency: String,
+    pub minor: i64,
+}
+
+/// Balances of the owner's open invoices per currency: all open ones, and the overdue ones.
+pub async fn balances(db: &Db, owner: Uuid, overdue_only: bool) -> Result<Vec<CurrencySum>, DbError> {
+    let sql = "SELECT currency, CAST(SUM(total_minor - paid_minor) AS BIGINT) AS minor FROM freelance_invoices
+               WHERE owner_id = $1 AND status IN ('sent', 'partially_paid', 'overdue')
+                 AND ($2 = FALSE OR status = 'overdue')
+               GROUP BY currency ORDER BY currency";
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, CurrencySum>(sql).bind(owner).bind(overdue_only).fetch_all(pool).await)?)
+}
+
+/// Payments received per currency and month (`YYYY-MM`) from `since` on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MonthSum {
+    pub currency: String,
+    pub paid_on: NaiveDate,
+    pub minor: i64,
+}
+
+/// The owner's payments since `since`, per currency and day (months are summed by the caller:
+/// the two databases write month arithmetic differently).
+pub async fn payments_since(db: &Db, owner: Uuid, since: NaiveDate) -> Result<Vec<MonthSum>, DbError> {
+    let sql = "SELECT i.currency, p.paid_on, CAST(SUM(p.amount_minor) AS BIGINT) AS minor
+               FROM freelance_payments p JOIN freelance_invoices i ON i.id = p.invoice_id
+               WHERE i.owner_id = $1 AND p.paid_on >= $2 AND i.status <> 'void'
+               GROUP BY i.currency, p.paid_on ORDER BY p.paid_on";
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, MonthSum>(sql).bind(owner).bind(since).fetch_all(pool).await)?)
 }
