@@ -42,6 +42,12 @@ pub enum FreelanceError {
     /// Invoicing a project's time when none is left to invoice.
     #[error("The project has no billable time left to invoice.")]
     NoBillableTime,
+    /// Changing or deleting a contract that is no longer a draft.
+    #[error("Only a draft contract can change or be deleted.")]
+    ContractNotDraft,
+    /// A status change that is not one legal step.
+    #[error("A contract cannot go from {from} to {to}.")]
+    InvalidTransition { from: &'static str, to: &'static str },
     /// The project's time kept changing while it was being invoiced.
     #[error("The project's time changed while it was being invoiced; try again.")]
     TimeChanging,
@@ -86,6 +92,9 @@ platform::domain_error!(FreelanceError {
     Self::NoBillableTime => Conflict, "no_billable_time";
     Self::ClientHasInvoices => Conflict, "client_has_invoices";
     Self::TimeChanging => Conflict, "time_changed";
+    Self::ContractNotDraft => Conflict, "contract_not_draft";
+    Self::InvalidTransition { from, to } => Conflict, "invalid_transition",
+        extensions({ let mut m = extension("from", *from); m.extend(extension("to", *to)); m });
     Self::RateLimited(limited) => RateLimited, "rate_limited", limit(Some(*limited));
 } wraps Db, Accounts, Work, Internal);
 

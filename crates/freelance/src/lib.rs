@@ -27,5 +27,4 @@ pub use module::FreelanceModule;
 pub use service::Freelance;
 
 /// This module's migrations.
-pub const MIGRATIONS: &[platform::db::Migration] =
-    platform::migrations!("freelance", 1 => "0001_clients.sql", 2 => "0002_time.sql", 3 => "0003_invoices.sql");
+pub const MIGRATIONS: &[platform::db::Migration] = platform::migrations!("freelance", 1 => "0001_clients.sql", 2 => "0002_time.sql", 3 => "0003_invoices.sql", 4 => "0004_contracts_resumes.sql");

@@ -14,6 +14,7 @@ mod departures;
 mod events;
 mod faults;
 mod freelance_api;
+mod freelance_documents;
 mod freelance_invoices;
 mod freelance_time;
 mod grpc;

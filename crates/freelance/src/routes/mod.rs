@@ -1,15 +1,19 @@
 //! HTTP routes under `/api/v1/freelance`: parse, call [`Freelance`], answer.
 
 mod clients;
+mod contracts;
 mod dashboard;
 mod invoices;
+mod resumes;
 mod time;
 
 pub use clients::{CreateClientRequest, UpdateClientRequest};
+pub use contracts::{CreateContractRequest, UpdateContractRequest};
 pub use invoices::{
     CreateInvoiceRequest, FromTimeRequest, LineRequest, PaymentRequest, RecurrenceRequest, TaxRequest,
     UpdateInvoiceRequest,
 };
+pub use resumes::{CreateResumeRequest, UpdateResumeRequest};
 pub use time::{CreateTimeEntryRequest, StartTimerRequest, UpdateTimeEntryRequest};
 
 use crate::service::Freelance;
@@ -57,5 +61,12 @@ pub fn router(freelance: Freelance, auth: Authenticator) -> OpenApiRouter {
         .routes(routes!(invoices::set_recurrence, invoices::stop_recurrence))
         .routes(routes!(invoices::public_invoice))
         .routes(routes!(dashboard::dashboard))
+        .routes(routes!(contracts::list_contracts, contracts::create_contract))
+        .routes(routes!(contracts::get_contract, contracts::update_contract, contracts::delete_contract))
+        .routes(routes!(contracts::contract_pdf))
+        .routes(routes!(resumes::list_resumes, resumes::create_resume))
+        .routes(routes!(resumes::get_resume, resumes::update_resume, resumes::delete_resume))
+        .routes(routes!(resumes::resume_html))
+        .routes(routes!(resumes::resume_pdf))
         .with_state(FreelanceState { freelance, auth })
 }

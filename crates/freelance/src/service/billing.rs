@@ -54,7 +54,7 @@ fn settled_status(row: &InvoiceRow, paid: i64) -> InvoiceStatus {
 
 impl Freelance {
     /// The fonts, parsed on first use.
-    fn fonts(&self) -> Result<Arc<Fonts>> {
+    pub(super) fn fonts(&self) -> Result<Arc<Fonts>> {
         if let Some(fonts) = self.fonts.get() {
             return Ok(fonts.clone());
         }

@@ -4,18 +4,22 @@
 
 mod billing;
 mod clients;
+mod contracts;
 mod dashboard;
 mod invoices;
 mod pdf;
 mod recurring;
+mod resumes;
 mod sharing;
 mod time;
 mod time_report;
 
 pub use billing::{INVOICE_MAILS_PER_HOUR, PaymentInput};
 pub use clients::{ClientInput, ClientPatch, ClientQuery, MAX_RATE};
+pub use contracts::{ContractInput, ContractPatch, ContractQuery};
 pub use dashboard::{CurrencySummary, Dashboard, MonthRevenue};
 pub use invoices::{InvoiceInput, InvoicePatch, InvoiceQuery, LineInput, MAX_LINES, MAX_TAXES, TaxInput};
+pub use resumes::{ResumeInput, ResumePatch};
 pub use sharing::PublicLink;
 pub use time::{EntryInput, EntryPatch, MAX_ENTRY_HOURS};
 pub use time_report::{EntryQuery, MAX_CSV_ROWS};
@@ -50,7 +54,7 @@ impl Freelance {
         Self { platform, accounts, work, fonts: Arc::default() }
     }
 
-    /// The user's clients, time entries and invoices, for their data export. Entries carry only their
+    /// Everything the user keeps here, for their data export. Entries carry only their
     /// own rate (the project's is the project owner's data).
     pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
         let clients: Vec<Client> =
@@ -68,6 +72,12 @@ impl Freelance {
         for row in store::invoices::all_of(&self.platform.db, user).await? {
             invoices.push(self.invoice_view(row).await?);
         }
-        Ok(serde_json::json!({ "clients": clients, "time_entries": entries, "invoices": invoices }))
+        let contracts: Vec<crate::model::Contract> =
+            store::contracts::all_of(&self.platform.db, user).await?.into_iter().map(Into::into).collect();
+        let resumes: Vec<crate::model::Resume> =
+            store::resumes::all_of(&self.platform.db, user).await?.into_iter().map(Into::into).collect();
+        Ok(serde_json::json!({
+            "clients": clients, "time_entries": entries, "invoices": invoices, "contracts": contracts, "resumes": resumes
+        }))
     }
 }

@@ -1,6 +1,7 @@
-//! Invoice PDFs, laid out here and written by krilla with DejaVu Sans embedded (subset), so
-//! the text is real text: selectable, searchable and extractable. Long invoices continue on
-//! further pages with the table's header repeated and "page i of n" on each.
+//! PDFs of invoices, contracts and resumes, laid out here and written by krilla with DejaVu Sans
+//! embedded (subset), so the text is real text: selectable, searchable and extractable. Long
+//! documents continue on further pages (an invoice's table header repeated) with "page i of n"
+//! on each.
 
 use krilla::Document;
 use krilla::geom::{PathBuilder, Point};
@@ -108,9 +109,14 @@ pub struct InvoiceDocument {
     pub notes: Option<String>,
 }
 
+/// An RGB colour.
+pub type Rgb = (u8, u8, u8);
+
+const BLACK: Rgb = (0, 0, 0);
+
 /// One thing drawn on a page.
 enum Op {
-    Text { x: f32, y: f32, size: f32, bold: bool, text: String },
+    Text { x: f32, y: f32, size: f32, bold: bool, color: Rgb, text: String },
     Rule { y: f32 },
 }
 
@@ -119,13 +125,28 @@ struct Layout<'f> {
     fonts: &'f Fonts,
     pages: Vec<Vec<Op>>,
     y: f32,
+    /// The colour text is drawn in.
+    color: Rgb,
 }
 
 impl Layout<'_> {
+    fn new(fonts: &Fonts) -> Layout<'_> {
+        Layout { fonts, pages: vec![Vec::new()], y: TOP + 10.0, color: BLACK }
+    }
+
     fn text(&mut self, x: f32, size: f32, bold: bool, text: &str) {
-        let y = self.y;
+        let (y, color) = (self.y, self.color);
         if let Some(page) = self.pages.last_mut() {
-            page.push(Op::Text { x, y, size, bold, text: text.to_string() });
+            page.push(Op::Text { x, y, size, bold, color, text: text.to_string() });
+        }
+    }
+
+    /// `text` wrapped to the page's width, each line on a page with room for it.
+    fn paragraph(&mut self, size: f32, bold: bool, text: &str) {
+        for part in self.fonts.wrap(text, size, RIGHT - LEFT) {
+            self.room(size * 1.4);
+            self.text(LEFT, size, bold, &part);
+            self.y += size * 1.4;
         }
     }
 
@@ -169,7 +190,7 @@ impl Layout<'_> {
 
 /// Lays out and writes the PDF.
 pub fn render(fonts: &Fonts, doc: &InvoiceDocument) -> Result<Vec<u8>, String> {
-    let mut l = Layout { fonts, pages: vec![Vec::new()], y: TOP + 10.0 };
+    let mut l = Layout::new(fonts);
     l.text(LEFT, 22.0, true, &doc.title);
     if let Some(number) = &doc.number {
         l.text_right(RIGHT, 16.0, true, number);
@@ -244,17 +265,28 @@ pub fn render(fonts: &Fonts, doc: &InvoiceDocument) -> Result<Vec<u8>, String> {
         }
     }
 
-    let count = l.pages.len();
     let label = doc.number.clone().unwrap_or_else(|| doc.title.clone());
+    write(fonts, l.pages, &label, &doc.title)
+}
+
+/// Writes laid-out pages as a PDF, each with `label · page i of n` at its foot.
+fn write(fonts: &Fonts, pages: Vec<Vec<Op>>, label: &str, title: &str) -> Result<Vec<u8>, String> {
+    let count = pages.len();
     let mut document = Document::new();
+    document.set_metadata(krilla::metadata::Metadata::new().title(title.to_string()));
     let settings = PageSettings::from_wh(WIDTH, HEIGHT).ok_or("page size")?;
-    for (i, ops) in l.pages.into_iter().enumerate() {
+    let fill = |(r, g, b): Rgb| krilla::paint::Fill {
+        paint: krilla::color::rgb::Color::new(r, g, b).into(),
+        ..Default::default()
+    };
+    for (i, ops) in pages.into_iter().enumerate() {
         let mut page = document.start_page_with(settings.clone());
         let mut surface = page.surface();
         for op in ops {
             match op {
-                Op::Text { x, y, size, bold, text } => {
+                Op::Text { x, y, size, bold, color, text } => {
                     let font = if bold { fonts.bold.clone() } else { fonts.regular.clone() };
+                    surface.set_fill(Some(fill(color)));
                     surface.draw_text(Point::from_xy(x, y), font, size, &text, false, TextDirection::Auto);
                 }
                 Op::Rule { y } => {
@@ -266,11 +298,11 @@ pub fn render(fonts: &Fonts, doc: &InvoiceDocument) -> Result<Vec<u8>, String> {
                         surface.set_stroke(Some(krilla::paint::Stroke { width: 0.5, ..Default::default() }));
                         surface.draw_path(&path);
                         surface.set_stroke(None);
-                        surface.set_fill(Some(krilla::paint::Fill::default()));
                     }
                 }
             }
         }
+        surface.set_fill(Some(fill((90, 90, 90))));
         let footer = format!("{label} · page {} of {count}", i + 1);
         surface.draw_text(
             Point::from_xy(LEFT, HEIGHT - 35.0),
@@ -284,6 +316,98 @@ pub fn render(fonts: &Fonts, doc: &InvoiceDocument) -> Result<Vec<u8>, String> {
         page.finish();
     }
     document.finish().map_err(|e| format!("{e:?}"))
+}
+
+/// A part of a text document.
+#[derive(Debug, Clone)]
+pub enum Block {
+    /// A section heading, in the document's accent colour.
+    Heading(String),
+    /// Running text; line breaks kept.
+    Paragraph(String),
+    /// A bold line with a note at its right (a job and its dates), then running text.
+    Entry { title: String, aside: String, text: String },
+    /// Signature spaces side by side: each name under a line to sign on.
+    Signatures(Vec<String>),
+}
+
+/// A document of headings and text: a contract, a resume.
+#[derive(Debug, Clone, Default)]
+pub struct TextDocument {
+    pub title: String,
+    /// Lines under the title (a headline, contact details, the parties).
+    pub subtitle: Vec<String>,
+    pub blocks: Vec<Block>,
+    /// Headings' colour.
+    pub accent: Rgb,
+    /// Headings in capitals.
+    pub upper_headings: bool,
+}
+
+/// Lays out and writes a text document.
+pub fn render_text(fonts: &Fonts, doc: &TextDocument) -> Result<Vec<u8>, String> {
+    let mut l = Layout::new(fonts);
+    l.color = doc.accent;
+    l.paragraph(20.0, true, &doc.title);
+    l.color = BLACK;
+    for line in &doc.subtitle {
+        l.paragraph(BODY, false, line);
+    }
+    l.y += 10.0;
+    for block in &doc.blocks {
+        match block {
+            Block::Heading(text) => {
+                l.y += 10.0;
+                l.room(3.0 * LEADING);
+                l.color = doc.accent;
+                let text = if doc.upper_headings { text.to_uppercase() } else { text.clone() };
+                l.text(LEFT, 12.0, true, &text);
+                l.color = BLACK;
+                l.y += 5.0;
+                l.rule();
+                l.y += LEADING;
+            }
+            Block::Paragraph(text) => {
+                l.paragraph(BODY, false, text);
+                l.y += 6.0;
+            }
+            Block::Entry { title, aside, text } => {
+                l.room(2.0 * LEADING);
+                let aside_width = fonts.width(aside, 9.0, false);
+                let parts = fonts.wrap(title, BODY, RIGHT - LEFT - aside_width - 12.0);
+                l.text_right(RIGHT, 9.0, false, aside);
+                for part in parts {
+                    l.text(LEFT, BODY, true, &part);
+                    l.y += LEADING;
+                }
+                if !text.is_empty() {
+                    l.paragraph(BODY, false, text);
+                }
+                l.y += 6.0;
+            }
+            Block::Signatures(names) => {
+                l.y += 30.0;
+                l.room(4.0 * LEADING);
+                let width = (RIGHT - LEFT) / names.len().max(1) as f32;
+                for i in 0..names.len() {
+                    let x = LEFT + i as f32 * width;
+                    l.text(x, BODY, false, &"_".repeat(30));
+                }
+                l.y += LEADING;
+                for (i, name) in names.iter().enumerate() {
+                    let x = LEFT + i as f32 * width;
+                    l.text(x, 9.0, false, name);
+                }
+                l.y += LEADING;
+            }
+        }
+    }
+    write(fonts, l.pages, &doc.title, &doc.title)
+}
+
+/// Renders a text document on a blocking thread.
+pub async fn render_text_blocking(fonts: Arc<Fonts>, doc: TextDocument) -> Result<Vec<u8>, String> {
+    tokio::task::spawn_blocking(move || render_text(&fonts, &doc)).await.map_err(|e| e.to_string())?
 }
 
 /// Renders on a blocking thread: a long invoice takes milliseconds of CPU that must not hold

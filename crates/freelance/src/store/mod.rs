@@ -3,5 +3,7 @@
 
 pub mod books;
 pub mod clients;
+pub mod contracts;
 pub mod invoices;
+pub mod resumes;
 pub mod time;
