@@ -1,12 +1,15 @@
 //! `cargo run --release -p bench`: builds and starts the release server on a fresh data dir,
 //! drives HTTP and WebSocket load at it with our own clients, and writes `docs/benchmarks.md`.
 //! `--purchases` measures only ticket purchases (with exact seat accounting) and prints them;
+//! `--freelance` measures only the invoice list at 10 000 invoices and invoice PDFs, and prints
+//! them;
 //! the server's `FERROBASE_*` environment passes through, so `FERROBASE_DATABASE_URL` and
 //! `FERROBASE_REDIS_URL` measure the scale-out mode.
 //!
 //! Every HTTP figure is printed beside a reference measured in the same run (the bare
 //! `/health/live` route, the in-process limit), so numbers from different machines compare.
 
+mod freelance;
 mod http_load;
 mod purchases;
 mod raw_ws;
@@ -18,7 +21,7 @@ use std::time::Duration;
 use ws_load::Receivers;
 
 /// Settings from the command line:
-/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases]`.
+/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases] [--freelance]`.
 struct Args {
     seconds: u64,
     connections: usize,
@@ -26,11 +29,19 @@ struct Args {
     quick: bool,
     /// Only the ticket purchase measurement, printed (the report is left as it is).
     purchases_only: bool,
+    /// Only the freelance measurements, printed.
+    freelance_only: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a =
-        Args { seconds: 10, connections: 64, out: "docs/benchmarks.md".into(), quick: false, purchases_only: false };
+    let mut a = Args {
+        seconds: 10,
+        connections: 64,
+        out: "docs/benchmarks.md".into(),
+        quick: false,
+        purchases_only: false,
+        freelance_only: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"));
@@ -40,9 +51,10 @@ fn args() -> anyhow::Result<Args> {
             "--out" => a.out = value()?,
             "--quick" => a.quick = true,
             "--purchases" => a.purchases_only = true,
-            other => {
-                anyhow::bail!("unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases")
-            }
+            "--freelance" => a.freelance_only = true,
+            other => anyhow::bail!(
+                "unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases, --freelance"
+            ),
         }
     }
     Ok(a)
@@ -59,6 +71,12 @@ async fn main() -> anyhow::Result<()> {
     if args.purchases_only {
         let result = purchases::run(&server, args.connections, duration).await?;
         println!("{purchase_name}: {result}; server RSS {} KiB", server.rss_kib()?);
+        return Ok(());
+    }
+    if args.freelance_only {
+        for (name, result) in freelance::run(&server, args.connections, duration).await? {
+            println!("{name}: {result}; server RSS {} KiB", server.rss_kib()?);
+        }
         return Ok(());
     }
     let (_, token) = server.register("bench@example.com").await?;

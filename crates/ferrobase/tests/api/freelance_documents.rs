@@ -95,6 +95,7 @@ async fn contracts_are_filled_and_move_one_legal_step_at_a_time(app: TestApp) {
         (json!({"template": "service", "value": "100"}), vec!["currency"]),
         (json!({"template": "service", "starts_on": "2027-02-01", "ends_on": "2027-01-01"}), vec!["ends_on"]),
         (json!({"template": "service", "title": " "}), vec!["title"]),
+        (json!({"template": "service", "starts_on": "+10000-01-01"}), vec!["starts_on"]),
         (
             json!({"template": "service", "client_id": uuid::Uuid::now_v7(), "project_id": uuid::Uuid::now_v7()}),
             vec!["client_id", "project_id"],

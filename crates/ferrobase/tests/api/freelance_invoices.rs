@@ -553,6 +553,12 @@ async fn public_links_open_one_invoice_until_revoked(app: TestApp) {
     }
     let stranger = app.register("fi-public-stranger@example.com").await;
     app.post(&link, Some(&stranger.access), json!({})).await.expect_problem(404, "not_found");
+    let recurrence = format!("{INVOICES}/{}/recurrence", id(&inv));
+    let today = Utc::now().date_naive().to_string();
+    app.post(&recurrence, Some(&stranger.access), json!({"every": "month", "next_on": today}))
+        .await
+        .expect_problem(404, "not_found");
+    app.delete(&recurrence, Some(&stranger.access), None).await.expect_problem(404, "not_found");
     app.delete(&link, Some(&stranger.access), None).await.expect_problem(404, "not_found");
     app.get(&public, None).await.expect(200);
     let second = app.post(&link, Some(&me.access), json!({})).await.expect(201).json;

@@ -8,7 +8,7 @@ use crate::error::FreelanceError;
 use crate::model::{ClientRow, Contract, ContractStatus, ContractTemplate};
 use crate::store::clients;
 use crate::store::contracts::{self as store, ContractFields, Filter};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use platform::FieldError;
 use platform::auth::AuthUser;
 use platform::db::{DbError, Ts};
@@ -237,6 +237,11 @@ impl Freelance {
                 (None, None)
             }
         };
+        for (name, date) in [("starts_on", input.starts_on), ("ends_on", input.ends_on)] {
+            if date.is_some_and(|d| !(1900..=9999).contains(&d.year())) {
+                errors.push(FieldError::new(name, "must be a date between 1900 and 9999"));
+            }
+        }
         if let (Some(start), Some(end)) = (input.starts_on, input.ends_on)
             && end < start
         {
