@@ -28,6 +28,16 @@ impl Resp {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The fields a `validation_failed` problem names, sorted.
+    pub fn error_fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self.json["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        fields.sort();
+        fields
+    }
+
     /// Panics unless the status is `status`, showing the body.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {

@@ -16,10 +16,6 @@ fn names(page: &Value) -> Vec<String> {
     page["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
 }
 
-fn error_fields(resp: &testkit::Resp) -> Vec<String> {
-    resp.json["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()
-}
-
 async fn clients_are_checked_and_normalised(app: TestApp) {
     let me = app.register("fl-check@example.com").await;
     let full = add_client(
@@ -52,7 +48,7 @@ async fn clients_are_checked_and_normalised(app: TestApp) {
         )
         .await
         .expect_problem(422, "validation_failed");
-    let mut fields = error_fields(&bad);
+    let mut fields = bad.error_fields();
     fields.sort();
     assert_eq!(fields, ["company", "currency", "email", "name", "notes", "phone", "tax_id"]);
     for (body, field) in [
@@ -68,7 +64,7 @@ async fn clients_are_checked_and_normalised(app: TestApp) {
         (json!({"name": "R", "address": "bell\u{7}"}), "address"),
     ] {
         let r = app.post("/api/v1/freelance/clients", Some(&me.access), body.clone()).await;
-        assert_eq!(error_fields(&r.expect_problem(422, "validation_failed")), [field], "{body}");
+        assert_eq!(r.expect_problem(422, "validation_failed").error_fields(), [field], "{body}");
     }
     app.post("/api/v1/freelance/clients", Some(&me.access), json!({"name": "R", "total": "1"})).await.expect(422);
     app.post("/api/v1/freelance/clients", Some(&me.access), json!({"name": "R", "email": 5})).await.expect(422);
@@ -90,10 +86,10 @@ async fn clients_are_checked_and_normalised(app: TestApp) {
     // A rate is an amount in its currency: 130 EUR does not become 130 USD or 130 JPY.
     for currency in ["JPY", "USD", "usd"] {
         let r = app.patch(&path, Some(&me.access), json!({"currency": currency})).await;
-        assert_eq!(error_fields(&r.expect_problem(422, "validation_failed")), ["hourly_rate"], "{currency}");
+        assert_eq!(r.expect_problem(422, "validation_failed").error_fields(), ["hourly_rate"], "{currency}");
     }
     let r = app.patch(&path, Some(&me.access), json!({"currency": "USD", "email": "nope"})).await;
-    let mut fields = error_fields(&r.expect_problem(422, "validation_failed"));
+    let mut fields = r.expect_problem(422, "validation_failed").error_fields();
     fields.sort();
     assert_eq!(fields, ["email", "hourly_rate"], "the currency rule is reported with the other fields");
     let same = app.patch(&path, Some(&me.access), json!({"currency": "chf", "notes": "same currency"})).await;
@@ -101,7 +97,7 @@ async fn clients_are_checked_and_normalised(app: TestApp) {
     let yen = app.patch(&path, Some(&me.access), json!({"currency": "JPY", "hourly_rate": "15000"})).await.expect(200);
     assert_eq!(yen.json["hourly_rate"], "15000");
     let r = app.patch(&path, Some(&me.access), json!({"name": null, "email": "nope"})).await;
-    let mut fields = error_fields(&r.expect_problem(422, "validation_failed"));
+    let mut fields = r.expect_problem(422, "validation_failed").error_fields();
     fields.sort();
     assert_eq!(fields, ["email", "name"], "a client keeps a name; every wrong field is reported");
     app.patch(&path, Some(&me.access), json!({"currency": null})).await.expect_problem(422, "validation_failed");

@@ -14,20 +14,8 @@ fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
 }
 
-fn error_fields(resp: &testkit::Resp) -> Vec<String> {
-    let mut fields: Vec<String> =
-        resp.json["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
-    fields.sort();
-    fields
-}
-
 async fn pdf_text(app: &TestApp, who: &Session, path: &str) -> String {
-    let resp = reqwest::Client::new().get(app.url(path)).bearer_auth(&who.access).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "application/pdf");
-    let bytes = resp.bytes().await.unwrap();
-    assert!(bytes.starts_with(b"%PDF-"));
-    pdf_extract::extract_text_from_mem(&bytes).unwrap()
+    crate::freelance_invoices::pdf_text(&crate::freelance_invoices::pdf_bytes(app, who, path).await)
 }
 
 async fn contracts_are_filled_and_move_one_legal_step_at_a_time(app: TestApp) {
@@ -102,7 +90,7 @@ async fn contracts_are_filled_and_move_one_legal_step_at_a_time(app: TestApp) {
         ),
     ] {
         let r = app.post(CONTRACTS, Some(&me.access), body.clone()).await.expect_problem(422, "validation_failed");
-        assert_eq!(error_fields(&r), fields, "{body}");
+        assert_eq!(r.error_fields(), fields, "{body}");
     }
     app.post(CONTRACTS, Some(&me.access), json!({"template": "lease"})).await.expect(422);
 
@@ -155,7 +143,7 @@ async fn contracts_are_filled_and_move_one_legal_step_at_a_time(app: TestApp) {
         r.expect_problem(404, "not_found");
     }
     let r = app.post(CONTRACTS, Some(&stranger.access), json!({"template": "nda", "client_id": client["id"]})).await;
-    assert_eq!(error_fields(&r.expect_problem(422, "validation_failed")), ["client_id"]);
+    assert_eq!(r.expect_problem(422, "validation_failed").error_fields(), ["client_id"]);
     assert_eq!(app.get(CONTRACTS, Some(&stranger.access)).await.expect(200).json["items"], json!([]));
 }
 
@@ -223,7 +211,7 @@ async fn resumes_in_five_templates(app: TestApp) {
     bad["skills"] = json!(["x".repeat(61)]);
     let r = app.patch(&path, Some(&me.access), json!({"content": bad})).await.expect_problem(422, "validation_failed");
     assert_eq!(
-        error_fields(&r),
+        r.error_fields(),
         [
             "content.email",
             "content.experience[0].start",

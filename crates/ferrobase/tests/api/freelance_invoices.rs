@@ -24,22 +24,16 @@ fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
 }
 
-fn error_fields(resp: &testkit::Resp) -> Vec<String> {
-    let mut fields: Vec<String> =
-        resp.json["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
-    fields.sort();
-    fields
-}
-
 /// The raw bytes of a PDF route.
-async fn pdf_bytes(app: &TestApp, who: &Session, path: &str) -> Vec<u8> {
+pub(crate) async fn pdf_bytes(app: &TestApp, who: &Session, path: &str) -> Vec<u8> {
     let resp = reqwest::Client::new().get(app.url(path)).bearer_auth(&who.access).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/pdf");
     resp.bytes().await.unwrap().to_vec()
 }
 
-fn pdf_text(pdf: &[u8]) -> String {
+/// The text of a PDF, as a reader extracts it.
+pub(crate) fn pdf_text(pdf: &[u8]) -> String {
     assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
     pdf_extract::extract_text_from_mem(pdf).unwrap()
 }
@@ -122,7 +116,7 @@ async fn amounts_are_the_servers_and_round_half_to_even(app: TestApp) {
         .await
         .expect_problem(422, "validation_failed");
     assert_eq!(
-        error_fields(&bad),
+        bad.error_fields(),
         [
             "discount_amount",
             "lines[0].description",
@@ -142,7 +136,7 @@ async fn amounts_are_the_servers_and_round_half_to_even(app: TestApp) {
         )
         .await
         .expect_problem(422, "validation_failed");
-    assert_eq!(error_fields(&over), ["discount_amount"]);
+    assert_eq!(over.error_fields(), ["discount_amount"]);
     let huge = app
         .post(
             INVOICES,
@@ -152,15 +146,15 @@ async fn amounts_are_the_servers_and_round_half_to_even(app: TestApp) {
         )
         .await
         .expect_problem(422, "validation_failed");
-    assert_eq!(error_fields(&huge), ["lines"]);
+    assert_eq!(huge.error_fields(), ["lines"]);
     let no_currency = client(&app, &me, json!({"name": "No currency"})).await;
     let r = app
         .post(INVOICES, Some(&me.access), json!({"client_id": no_currency["id"]}))
         .await
         .expect_problem(422, "validation_failed");
-    assert_eq!(error_fields(&r), ["currency"]);
+    assert_eq!(r.error_fields(), ["currency"]);
     let r = app.post(INVOICES, Some(&me.access), json!({"lines": []})).await.expect_problem(422, "validation_failed");
-    assert_eq!(error_fields(&r), ["client_id"]);
+    assert_eq!(r.error_fields(), ["client_id"]);
 }
 
 async fn numbers_have_no_gaps_or_duplicates(app: TestApp) {
@@ -202,7 +196,7 @@ async fn numbers_have_no_gaps_or_duplicates(app: TestApp) {
         .post(&format!("{INVOICES}/{}/send", id(&empty)), Some(&me.access), json!({}))
         .await
         .expect_problem(422, "validation_failed");
-    assert_eq!(error_fields(&r), ["lines"]);
+    assert_eq!(r.error_fields(), ["lines"]);
     let silent = client(&app, &me, json!({"name": "No address", "currency": "USD"})).await;
     let unsendable = draft(
         &app,
@@ -214,7 +208,7 @@ async fn numbers_have_no_gaps_or_duplicates(app: TestApp) {
         .post(&format!("{INVOICES}/{}/send", id(&unsendable)), Some(&me.access), json!({}))
         .await
         .expect_problem(422, "validation_failed");
-    assert_eq!(error_fields(&r), ["client_id"]);
+    assert_eq!(r.error_fields(), ["client_id"]);
     app.patch(
         &format!("{INVOICES}/{}", id(&empty)),
         Some(&me.access),
@@ -325,7 +319,7 @@ async fn payments_move_the_status(app: TestApp) {
         (json!({"amount": "1", "paid_on": "2999-01-01"}), "paid_on"),
     ] {
         let r = app.post(&pay, Some(&me.access), body.clone()).await.expect_problem(422, "validation_failed");
-        assert_eq!(error_fields(&r), [field], "{body}");
+        assert_eq!(r.error_fields(), [field], "{body}");
     }
     app.post(&pay, Some(&me.access), json!({"amount": "1", "method": "barter"})).await.expect(422);
     // Payments at once never exceed the total: of five payments of 20 against a balance of 70,
@@ -460,7 +454,7 @@ async fn time_is_invoiced_once(app: TestApp) {
     let stranger = app.register("fi-time-stranger@example.com").await;
     let r =
         app.post(&format!("{INVOICES}/from-time"), Some(&stranger.access), json!({"project_id": project["id"]})).await;
-    assert_eq!(error_fields(&r.expect_problem(422, "validation_failed")), ["project_id"]);
+    assert_eq!(r.expect_problem(422, "validation_failed").error_fields(), ["project_id"]);
 }
 
 async fn invoices_are_their_owners_alone(app: TestApp) {
@@ -478,7 +472,7 @@ async fn invoices_are_their_owners_alone(app: TestApp) {
         .post(INVOICES, Some(&stranger.access), json!({"client_id": c["id"]}))
         .await
         .expect_problem(422, "validation_failed");
-    assert_eq!(error_fields(&r), ["client_id"], "my client is not theirs to bill");
+    assert_eq!(r.error_fields(), ["client_id"], "my client is not theirs to bill");
     app.get(&path, Some(&stranger.access)).await.expect_problem(404, "not_found");
     app.patch(&path, Some(&stranger.access), json!({"notes": "x"})).await.expect_problem(404, "not_found");
     app.delete(&path, Some(&stranger.access), None).await.expect_problem(404, "not_found");
@@ -713,7 +707,7 @@ async fn jobs_mark_overdue_and_recur_once(one: TestApp) {
             json!({"every": "month", "next_on": (today - Duration::days(1)).to_string()}),
         )
         .await;
-    assert_eq!(error_fields(&bad.expect_problem(422, "validation_failed")), ["next_on"]);
+    assert_eq!(bad.expect_problem(422, "validation_failed").error_fields(), ["next_on"]);
     one.post(
         &format!("{path}/recurrence"),
         Some(&me.access),

@@ -21,13 +21,6 @@ fn span(hours_ago: i64, minutes: i64) -> (String, String) {
     ((start).to_rfc3339(), (start + Duration::minutes(minutes)).to_rfc3339())
 }
 
-fn error_fields(resp: &testkit::Resp) -> Vec<String> {
-    let mut fields: Vec<String> =
-        resp.json["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
-    fields.sort();
-    fields
-}
-
 fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
 }
@@ -136,7 +129,7 @@ async fn entries_are_checked_and_never_overlap(app: TestApp) {
         )
         .await
         .expect_problem(422, "validation_failed");
-    assert_eq!(error_fields(&bad), ["client_id", "currency", "description", "ended_at", "project_id"]);
+    assert_eq!(bad.error_fields(), ["client_id", "currency", "description", "ended_at", "project_id"]);
     for (body, fields) in [
         (json!({}), vec!["ended_at", "started_at"]),
         (json!({"started_at": span(1, 0).0, "ended_at": future}), vec!["ended_at"]),
@@ -156,7 +149,7 @@ async fn entries_are_checked_and_never_overlap(app: TestApp) {
         ),
     ] {
         let r = app.post(ENTRIES, Some(&me.access), body.clone()).await.expect_problem(422, "validation_failed");
-        assert_eq!(error_fields(&r), fields, "{body}");
+        assert_eq!(r.error_fields(), fields, "{body}");
     }
     for body in [
         json!({"started_at": "yesterday", "ended_at": end}),
@@ -308,7 +301,7 @@ async fn rates_come_from_the_entry_the_project_or_the_client(app: TestApp) {
         body["started_at"] = json!(s);
         body["ended_at"] = json!(e);
         let r = app.post(ENTRIES, Some(&me.access), body.clone()).await.expect_problem(422, "validation_failed");
-        assert_eq!(error_fields(&r), [field], "{body}");
+        assert_eq!(r.error_fields(), [field], "{body}");
     }
 
     // Deleting the project leaves the time, without it.

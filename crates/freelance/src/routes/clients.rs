@@ -168,9 +168,10 @@ pub(super) async fn update_client(
     Ok(axum::Json(s.freelance.update_client(&me, id, patch).await?))
 }
 
-/// Delete a client.
+/// Delete a client without invoices (archive one that has them).
 #[utoipa::path(delete, path = "/api/v1/freelance/clients/{id}", tag = "freelance", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Client id")), responses((status = 204, description = "Deleted")))]
+    params(("id" = Uuid, Path, description = "Client id")), responses((status = 204, description = "Deleted"),
+    (status = 409, description = "`client_has_invoices`: archive it instead", body = platform::error::Problem)))]
 pub(super) async fn delete_client(
     State(s): State<FreelanceState>,
     me: AuthUser,

@@ -420,7 +420,7 @@ pub enum PublicFormat {
 #[utoipa::path(get, path = "/api/v1/freelance/public/invoices/{token}", tag = "freelance",
     params(("token" = String, Path, description = "The link's token"), PublicQuery),
     responses((status = 200, description = "The invoice as a page, or as its PDF with `format=pdf`",
-        content_type = "text/html", body = String)))]
+        content((String = "text/html"), (Vec<u8> = "application/pdf")))))]
 pub(super) async fn public_invoice(
     State(s): State<FreelanceState>,
     Path(token): Path<String>,

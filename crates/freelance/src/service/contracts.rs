@@ -413,7 +413,7 @@ impl Freelance {
             times[slot] = Some(now);
             status = next;
         }
-        let row = store::update(&mut tx, id, &fields, status.as_str(), times, now).await?;
+        let row = store::update(&mut tx, id, user.user_id, &fields, status.as_str(), times, now).await?;
         tx.commit().await?;
         Ok(row.into())
     }

@@ -27,6 +27,26 @@ pub struct ContractFields {
     pub ends_on: Option<NaiveDate>,
 }
 
+/// Binds `$1` the id, `$2` the owner, `$3`–`$11` a contract's fields and `$12` the time, the
+/// numbering both the insert and the update use.
+macro_rules! bind_contract {
+    ($query:expr, $id:expr, $owner:expr, $f:expr, $now:expr) => {
+        $query
+            .bind($id)
+            .bind($owner)
+            .bind($f.client_id)
+            .bind($f.project_id)
+            .bind(&$f.template)
+            .bind(&$f.title)
+            .bind(&$f.body)
+            .bind($f.value_minor)
+            .bind(&$f.currency)
+            .bind($f.starts_on)
+            .bind($f.ends_on)
+            .bind($now)
+    };
+}
+
 pub async fn insert(db: &Db, id: Uuid, owner: Uuid, f: &ContractFields, now: Ts) -> Result<ContractRow, DbError> {
     let sql = concat!(
         "INSERT INTO freelance_contracts (id, owner_id, client_id, project_id, template, title, body, status,
@@ -35,19 +55,7 @@ pub async fn insert(db: &Db, id: Uuid, owner: Uuid, f: &ContractFields, now: Ts)
         contract_columns!()
     );
     let _turn = db.writer_turn().await?;
-    Ok(with_db!(db, |pool| sqlx::query_as::<_, ContractRow>(sql)
-        .bind(id)
-        .bind(owner)
-        .bind(f.client_id)
-        .bind(f.project_id)
-        .bind(&f.template)
-        .bind(&f.title)
-        .bind(&f.body)
-        .bind(f.value_minor)
-        .bind(&f.currency)
-        .bind(f.starts_on)
-        .bind(f.ends_on)
-        .bind(now)
+    Ok(with_db!(db, |pool| bind_contract!(sqlx::query_as::<_, ContractRow>(sql), id, owner, f, now)
         .fetch_one(pool)
         .await)?)
 }
@@ -76,35 +84,25 @@ pub async fn lock(tx: &mut Tx, id: Uuid, owner: Uuid) -> Result<ContractRow, DbE
 pub async fn update(
     tx: &mut Tx,
     id: Uuid,
+    owner: Uuid,
     f: &ContractFields,
     status: &str,
     times: [Option<Ts>; 4],
     now: Ts,
 ) -> Result<ContractRow, DbError> {
     let sql = concat!(
-        "UPDATE freelance_contracts SET client_id = $2, project_id = $3, template = $4, title = $5, body = $6,
-           value_minor = $7, currency = $8, starts_on = $9, ends_on = $10, status = $11, sent_at = $12,
-           signed_at = $13, activated_at = $14, ended_at = $15, updated_at = $16
-         WHERE id = $1 RETURNING ",
+        "UPDATE freelance_contracts SET client_id = $3, project_id = $4, template = $5, title = $6, body = $7,
+           value_minor = $8, currency = $9, starts_on = $10, ends_on = $11, updated_at = $12, status = $13,
+           sent_at = $14, signed_at = $15, activated_at = $16, ended_at = $17
+         WHERE id = $1 AND owner_id = $2 RETURNING ",
         contract_columns!()
     );
-    with_tx!(tx, |conn| sqlx::query_as::<_, ContractRow>(sql)
-        .bind(id)
-        .bind(f.client_id)
-        .bind(f.project_id)
-        .bind(&f.template)
-        .bind(&f.title)
-        .bind(&f.body)
-        .bind(f.value_minor)
-        .bind(&f.currency)
-        .bind(f.starts_on)
-        .bind(f.ends_on)
+    with_tx!(tx, |conn| bind_contract!(sqlx::query_as::<_, ContractRow>(sql), id, owner, f, now)
         .bind(status)
         .bind(times[0])
         .bind(times[1])
         .bind(times[2])
         .bind(times[3])
-        .bind(now)
         .fetch_optional(conn)
         .await)?
     .ok_or(DbError::NotFound)

@@ -35,6 +35,28 @@ pub struct DraftFields {
     pub taxes: Vec<TaxRow>,
 }
 
+/// Binds `$1` the id, `$2` the owner, `$3`–`$13` a draft's fields and `$14` the time, the
+/// numbering both the insert and the update use.
+macro_rules! bind_draft {
+    ($query:expr, $id:expr, $owner:expr, $f:expr, $now:expr) => {
+        $query
+            .bind($id)
+            .bind($owner)
+            .bind($f.client_id)
+            .bind($f.project_id)
+            .bind(&$f.currency)
+            .bind(&$f.terms)
+            .bind($f.discount_percent_milli)
+            .bind($f.discount_minor)
+            .bind($f.subtotal_minor)
+            .bind($f.discount_total_minor)
+            .bind($f.tax_total_minor)
+            .bind($f.total_minor)
+            .bind(&$f.notes)
+            .bind($now)
+    };
+}
+
 /// Writes a new draft with its lines and taxes.
 pub async fn insert(tx: &mut Tx, id: Uuid, owner: Uuid, f: &DraftFields, now: Ts) -> Result<InvoiceRow, DbError> {
     let sql = concat!(
@@ -44,21 +66,7 @@ pub async fn insert(tx: &mut Tx, id: Uuid, owner: Uuid, f: &DraftFields, now: Ts
          VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14) RETURNING ",
         invoice_columns!()
     );
-    let row = with_tx!(tx, |conn| sqlx::query_as::<_, InvoiceRow>(sql)
-        .bind(id)
-        .bind(owner)
-        .bind(f.client_id)
-        .bind(f.project_id)
-        .bind(&f.currency)
-        .bind(&f.terms)
-        .bind(f.discount_percent_milli)
-        .bind(f.discount_minor)
-        .bind(f.subtotal_minor)
-        .bind(f.discount_total_minor)
-        .bind(f.tax_total_minor)
-        .bind(f.total_minor)
-        .bind(&f.notes)
-        .bind(now)
+    let row = with_tx!(tx, |conn| bind_draft!(sqlx::query_as::<_, InvoiceRow>(sql), id, owner, f, now)
         .fetch_one(conn)
         .await)?;
     write_items(tx, id, f).await?;
@@ -74,21 +82,7 @@ pub async fn update_draft(tx: &mut Tx, id: Uuid, owner: Uuid, f: &DraftFields, n
          WHERE id = $1 AND owner_id = $2 AND status = 'draft' RETURNING ",
         invoice_columns!()
     );
-    let row = with_tx!(tx, |conn| sqlx::query_as::<_, InvoiceRow>(sql)
-        .bind(id)
-        .bind(owner)
-        .bind(f.client_id)
-        .bind(f.project_id)
-        .bind(&f.currency)
-        .bind(&f.terms)
-        .bind(f.discount_percent_milli)
-        .bind(f.discount_minor)
-        .bind(f.subtotal_minor)
-        .bind(f.discount_total_minor)
-        .bind(f.tax_total_minor)
-        .bind(f.total_minor)
-        .bind(&f.notes)
-        .bind(now)
+    let row = with_tx!(tx, |conn| bind_draft!(sqlx::query_as::<_, InvoiceRow>(sql), id, owner, f, now)
         .fetch_optional(conn)
         .await)?
     .ok_or(DbError::NotFound)?;

@@ -28,6 +28,26 @@ pub struct EntryFields {
     pub currency: Option<String>,
 }
 
+/// Binds `$1` the id, `$2` the owner, `$3`–`$11` an entry's fields and `$12` the time, the
+/// numbering both the insert and the update use.
+macro_rules! bind_entry {
+    ($query:expr, $id:expr, $owner:expr, $f:expr, $now:expr) => {
+        $query
+            .bind($id)
+            .bind($owner)
+            .bind($f.project_id)
+            .bind($f.task_id)
+            .bind($f.client_id)
+            .bind(&$f.description)
+            .bind($f.started_at)
+            .bind($f.ended_at)
+            .bind($f.billable)
+            .bind($f.hourly_rate_minor)
+            .bind(&$f.currency)
+            .bind($now)
+    };
+}
+
 pub async fn insert(tx: &mut Tx, id: Uuid, owner: Uuid, f: &EntryFields, now: Ts) -> Result<TimeEntryRow, DbError> {
     let sql = concat!(
         "INSERT INTO freelance_time_entries (id, owner_id, project_id, task_id, client_id, description, started_at,
@@ -35,19 +55,7 @@ pub async fn insert(tx: &mut Tx, id: Uuid, owner: Uuid, f: &EntryFields, now: Ts
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING ",
         entry_columns!()
     );
-    Ok(with_tx!(tx, |conn| sqlx::query_as::<_, TimeEntryRow>(sql)
-        .bind(id)
-        .bind(owner)
-        .bind(f.project_id)
-        .bind(f.task_id)
-        .bind(f.client_id)
-        .bind(&f.description)
-        .bind(f.started_at)
-        .bind(f.ended_at)
-        .bind(f.billable)
-        .bind(f.hourly_rate_minor)
-        .bind(&f.currency)
-        .bind(now)
+    Ok(with_tx!(tx, |conn| bind_entry!(sqlx::query_as::<_, TimeEntryRow>(sql), id, owner, f, now)
         .fetch_one(conn)
         .await)?)
 }
@@ -60,19 +68,7 @@ pub async fn update(tx: &mut Tx, id: Uuid, owner: Uuid, f: &EntryFields, now: Ts
          WHERE id = $1 AND owner_id = $2 AND invoiced_at IS NULL RETURNING ",
         entry_columns!()
     );
-    with_tx!(tx, |conn| sqlx::query_as::<_, TimeEntryRow>(sql)
-        .bind(id)
-        .bind(owner)
-        .bind(f.project_id)
-        .bind(f.task_id)
-        .bind(f.client_id)
-        .bind(&f.description)
-        .bind(f.started_at)
-        .bind(f.ended_at)
-        .bind(f.billable)
-        .bind(f.hourly_rate_minor)
-        .bind(&f.currency)
-        .bind(now)
+    with_tx!(tx, |conn| bind_entry!(sqlx::query_as::<_, TimeEntryRow>(sql), id, owner, f, now)
         .fetch_optional(conn)
         .await)?
     .ok_or(DbError::NotFound)
