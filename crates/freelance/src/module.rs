@@ -25,6 +25,9 @@ impl Module for FreelanceModule {
         let work: work::Work = kernel.service()?;
         let freelance = Freelance::new(kernel.platform().clone(), accounts, work);
         kernel.account_hooks(Arc::new(Hooks(freelance.clone())));
+        let mailer = kernel.platform().mailer.clone();
+        let mails = crate::jobs::InvoiceMailHandler { freelance: freelance.clone(), mailer };
+        kernel.outbox_handler(crate::service::INVOICE_MAIL, Arc::new(mails));
 
         kernel.provide(freelance);
         Ok(())

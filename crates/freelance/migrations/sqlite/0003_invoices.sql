@@ -42,6 +42,7 @@ CREATE TABLE freelance_invoices (
     CHECK (paid_minor >= 0 AND paid_minor <= total_minor)
 );
 CREATE INDEX freelance_invoices_owner ON freelance_invoices (owner_id, id);
+CREATE INDEX freelance_invoices_owner_status ON freelance_invoices (owner_id, status, id);
 CREATE INDEX freelance_invoices_client ON freelance_invoices (client_id);
 CREATE INDEX freelance_invoices_due ON freelance_invoices (due_on);
 CREATE INDEX freelance_invoices_recurring ON freelance_invoices (recur_next_on);

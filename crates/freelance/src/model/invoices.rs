@@ -517,20 +517,34 @@ pub struct InvoiceSummary {
 }
 
 impl InvoiceSummary {
-    pub fn new(row: &InvoiceRow, client_name: String) -> Self {
+    /// The summary of an invoice, its amounts in `currency`.
+    #[allow(clippy::too_many_arguments)] // The columns a list reads, each once.
+    pub fn new(
+        id: Uuid,
+        number: Option<i64>,
+        status: &str,
+        client_id: Uuid,
+        client_name: String,
+        currency: String,
+        (total_minor, paid_minor): (i64, i64),
+        (issued_on, due_on): (Option<NaiveDate>, Option<NaiveDate>),
+        created_at: Ts,
+    ) -> Self {
+        let exponent = money::currency(&currency).map_or(2, |(_, e)| e);
+        let amount = |minor: i64| money::format_amount(minor, exponent);
         Self {
-            id: row.id,
-            number: row.number.map(invoice_number),
-            status: row.status(),
-            client_id: row.client_id,
+            id,
+            number: number.map(invoice_number),
+            status: InvoiceStatus::from_stored(status),
+            client_id,
             client_name,
-            currency: row.currency.clone(),
-            total: row.amount(row.total_minor),
-            paid: row.amount(row.paid_minor),
-            balance: row.amount(row.total_minor - row.paid_minor),
-            issued_on: row.issued_on,
-            due_on: row.due_on,
-            created_at: row.created_at,
+            total: amount(total_minor),
+            paid: amount(paid_minor),
+            balance: amount(total_minor - paid_minor),
+            currency,
+            issued_on,
+            due_on,
+            created_at,
         }
     }
 }

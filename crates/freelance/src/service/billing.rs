@@ -1,9 +1,9 @@
 //! An invoice after its draft: sending (its number, its mail with the PDF), the PDF itself,
 //! payments and voiding.
 //!
-//! Sending takes the owner's books lock, the next number, the dates, renders the PDF and queues
-//! the mail in one transaction: the mail goes out once the number is committed, and a failed
-//! delivery is retried by the outbox with the same message, never a second number.
+//! Sending takes the owner's books lock, the next number and the dates, and queues the mail in
+//! one transaction: the mail goes out once the number is committed; the worker renders the PDF
+//! and sends it, and a failed delivery is retried by the outbox, never with a second number.
 
 use super::pdf::{Fonts, InvoiceDocument, render_blocking};
 use super::{Freelance, Result};
@@ -19,7 +19,7 @@ use platform::auth::AuthUser;
 use platform::db::Ts;
 use platform::mail::{Attachment, Mail, html_escape};
 use platform::money;
-use platform::outbox::SEND_MAIL;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -107,10 +107,10 @@ impl Freelance {
         if current.status() != InvoiceStatus::Draft {
             return Err(FreelanceError::InvoiceNotDraft);
         }
-        let parties = self.parties(&current).await?;
-        let Some(to) = parties.1.email.clone() else {
+        let client = clients::get(&self.platform.db, current.client_id, user.user_id).await?;
+        if client.email.is_none() {
             return Err(FreelanceError::field("client_id", "the client has no email address to send the invoice to"));
-        };
+        }
         self.platform
             .limiter
             .hit(&format!("invoice-mail:{}", user.user_id), INVOICE_MAILS_PER_HOUR)
@@ -122,11 +122,10 @@ impl Freelance {
         if row.status() != InvoiceStatus::Draft {
             return Err(FreelanceError::InvoiceNotDraft);
         }
-        let (lines, taxes) = (store::lines_in(&mut tx, id).await?, store::taxes_in(&mut tx, id).await?);
-        if lines.is_empty() {
+        if store::lines_in(&mut tx, id).await?.is_empty() {
             return Err(FreelanceError::field("lines", "an invoice needs at least one line to be sent"));
         }
-        let row = self.issue(&mut tx, &row, &lines, &taxes, &parties, &to, now).await?;
+        let row = self.issue(&mut tx, &row, now).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
         self.invoice_view(row).await
@@ -135,24 +134,31 @@ impl Freelance {
     /// Issues draft `row` inside `tx`, where the owner's books are locked: the next number,
     /// today's date, the due date from its terms, and the mail to `to` with the PDF queued.
     #[allow(clippy::too_many_arguments)] // The parts of one issue, each read before.
-    pub(super) async fn issue(
-        &self,
-        tx: &mut platform::db::Tx,
-        row: &InvoiceRow,
-        lines: &[LineRow],
-        taxes: &[TaxRow],
-        parties: &(accounts::User, ClientRow),
-        to: &str,
-        now: Ts,
-    ) -> Result<InvoiceRow> {
+    pub(super) async fn issue(&self, tx: &mut platform::db::Tx, row: &InvoiceRow, now: Ts) -> Result<InvoiceRow> {
         let number = books::next_invoice_number(tx, row.owner_id, now).await?;
         let issued_on = now.get().date_naive();
         let due_on = issued_on + chrono::Duration::days(Terms::from_stored(&row.terms).days());
         let row = store::mark_sent(tx, row.id, number, issued_on, due_on, now).await?;
-        let (doc, pdf) = self.render(&row, lines, taxes, parties).await?;
-        let mail = invoice_mail(to, &doc, &row, pdf, MailKind::Invoice);
-        self.platform.outbox.enqueue(tx, SEND_MAIL, &mail).await?;
+        let mail = InvoiceMail { invoice_id: row.id, owner_id: row.owner_id, kind: MailKind::Invoice };
+        self.platform.outbox.enqueue(tx, INVOICE_MAIL, &mail).await?;
         Ok(row)
+    }
+
+    /// The mail an [`InvoiceMail`] row asks for, its PDF rendered now (the invoice no longer
+    /// changes but for payments and its status); None when there is nobody to send it to any
+    /// more (the client's address was removed, the account deleted).
+    pub(crate) async fn invoice_mail(&self, queued: &InvoiceMail) -> Result<Option<Mail>> {
+        let row = match store::get(&self.platform.db, queued.invoice_id, queued.owner_id).await {
+            Ok(row) => row,
+            Err(platform::db::DbError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let parties = self.parties(&row).await?;
+        let Some(to) = parties.1.email.clone() else { return Ok(None) };
+        let db = &self.platform.db;
+        let (lines, taxes) = (store::lines(db, row.id).await?, store::taxes(db, row.id).await?);
+        let (doc, pdf) = self.render(&row, &lines, &taxes, &parties).await?;
+        Ok(Some(invoice_mail(&to, &doc, &row, pdf, queued.kind)))
     }
 
     /// Marks issued invoices past their due date `overdue` (once) and mails each client a
@@ -164,18 +170,12 @@ impl Freelance {
         let week_ago = now.plus(-chrono::Duration::days(7));
         let mut reminded = 0;
         for candidate in store::overdue_due(&self.platform.db, today, week_ago, 200).await? {
-            let parties = self.parties(&candidate).await?;
-            let db = &self.platform.db;
-            let (lines, taxes) = (store::lines(db, candidate.id).await?, store::taxes(db, candidate.id).await?);
             let mut tx = self.platform.db.begin().await?;
             let Some(row) = store::claim_overdue(&mut tx, candidate.id, week_ago, now).await? else {
                 continue;
             };
-            if let Some(to) = parties.1.email.as_deref() {
-                let (doc, pdf) = self.render(&row, &lines, &taxes, &parties).await?;
-                let mail = invoice_mail(to, &doc, &row, pdf, MailKind::Reminder);
-                self.platform.outbox.enqueue(&mut tx, SEND_MAIL, &mail).await?;
-            }
+            let mail = InvoiceMail { invoice_id: row.id, owner_id: row.owner_id, kind: MailKind::Reminder };
+            self.platform.outbox.enqueue(&mut tx, INVOICE_MAIL, &mail).await?;
             tx.commit().await?;
             reminded += 1;
         }
@@ -342,9 +342,22 @@ pub(super) fn document(
     }
 }
 
+/// The outbox kind of an invoice's mail: rendered and sent by the worker, so the transaction
+/// that issues an invoice holds the books lock for a few statements, not for a PDF.
+pub const INVOICE_MAIL: &str = "freelance.invoice_mail";
+
+/// An invoice mail to send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvoiceMail {
+    pub invoice_id: Uuid,
+    pub owner_id: Uuid,
+    pub kind: MailKind,
+}
+
 /// Which mail an invoice goes out with.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum MailKind {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailKind {
     /// Its first sending.
     Invoice,
     /// A reminder once it is overdue.

@@ -285,11 +285,23 @@ impl Freelance {
             limit: query.limit,
         };
         let rows = store::list(&self.platform.db, &filter).await?;
-        let page = Page::from_rows(rows, query.limit, |r| r.invoice.id);
-        Ok(Page {
-            items: page.items.into_iter().map(|r| InvoiceSummary::new(&r.invoice, r.client_name)).collect(),
-            next_cursor: page.next_cursor,
-        })
+        let summaries = rows
+            .into_iter()
+            .map(|r| {
+                InvoiceSummary::new(
+                    r.id,
+                    r.number,
+                    &r.status,
+                    r.client_id,
+                    r.client_name,
+                    r.currency,
+                    (r.total_minor, r.paid_minor),
+                    (r.issued_on, r.due_on),
+                    r.created_at,
+                )
+            })
+            .collect();
+        Ok(Page::from_rows(summaries, query.limit, |s| s.id))
     }
 
     /// Changes a draft (409 `invoice_not_draft` once sent), computing its amounts again.

@@ -14,7 +14,7 @@ mod sharing;
 mod time;
 mod time_report;
 
-pub use billing::{INVOICE_MAILS_PER_HOUR, PaymentInput};
+pub use billing::{INVOICE_MAIL, INVOICE_MAILS_PER_HOUR, InvoiceMail, MailKind, PaymentInput};
 pub use clients::{ClientInput, ClientPatch, ClientQuery, MAX_RATE};
 pub use contracts::{ContractInput, ContractPatch, ContractQuery};
 pub use dashboard::{CurrencySummary, Dashboard, MonthRevenue};

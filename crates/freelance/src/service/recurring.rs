@@ -51,7 +51,7 @@ impl Freelance {
                 continue;
             }
             let next = Every::from_stored(every).after(due);
-            let parties = self.parties(&template).await?;
+            let client = crate::store::clients::get(&self.platform.db, template.client_id, template.owner_id).await?;
             let db = &self.platform.db;
             let (lines, taxes) = (store::lines(db, template.id).await?, store::taxes(db, template.id).await?);
             let fields = DraftFields {
@@ -81,10 +81,8 @@ impl Freelance {
             }
             let copy = store::insert(&mut tx, Uuid::now_v7(), template.owner_id, &fields, now).await?;
             store::set_recurred_from(&mut tx, copy.id, template.id).await?;
-            if let Some(to) = parties.1.email.clone()
-                && !lines.is_empty()
-            {
-                self.issue(&mut tx, &copy, &lines, &taxes, &parties, &to, now).await?;
+            if client.email.is_some() && !lines.is_empty() {
+                self.issue(&mut tx, &copy, now).await?;
             }
             tx.commit().await?;
             made += 1;

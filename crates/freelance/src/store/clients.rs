@@ -150,14 +150,14 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<ClientRow>, DbError> {
          WHERE owner_id = $1
            AND ($2 IS NULL OR search LIKE $2 ESCAPE '\\')
            AND ((archived_at IS NOT NULL) = $3)
-           AND ($4 IS NULL OR id < $4)
+           AND id < $4
          ORDER BY id DESC LIMIT $5"
     );
     Ok(with_db!(db, |pool| sqlx::query_as::<_, ClientRow>(sql)
         .bind(f.owner)
         .bind(f.pattern.as_deref())
         .bind(f.archived)
-        .bind(f.before)
+        .bind(f.before.unwrap_or(Uuid::max()))
         .bind(f.limit + 1)
         .fetch_all(pool)
         .await)?)

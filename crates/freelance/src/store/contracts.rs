@@ -141,14 +141,14 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<ContractRow>, DbError> {
         "SELECT ",
         contract_columns!(),
         " FROM freelance_contracts WHERE owner_id = $1 AND ($2 IS NULL OR status = $2)
-           AND ($3 IS NULL OR client_id = $3) AND ($4 IS NULL OR id < $4)
+           AND ($3 IS NULL OR client_id = $3) AND id < $4
          ORDER BY id DESC LIMIT $5"
     );
     Ok(with_db!(db, |pool| sqlx::query_as::<_, ContractRow>(sql)
         .bind(f.owner)
         .bind(f.status.as_deref())
         .bind(f.client)
-        .bind(f.before)
+        .bind(f.before.unwrap_or(Uuid::max()))
         .bind(f.limit + 1)
         .fetch_all(pool)
         .await)?)

@@ -85,11 +85,11 @@ pub async fn list(db: &Db, owner: Uuid, before: Option<Uuid>, limit: i64) -> Res
     let sql = concat!(
         "SELECT ",
         resume_columns!(),
-        " FROM freelance_resumes WHERE owner_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+        " FROM freelance_resumes WHERE owner_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
     );
     Ok(with_db!(db, |pool| sqlx::query_as::<_, ResumeRow>(sql)
         .bind(owner)
-        .bind(before)
+        .bind(before.unwrap_or(Uuid::max()))
         .bind(limit + 1)
         .fetch_all(pool)
         .await)?)

@@ -165,7 +165,7 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<TimeEntryRow>, DbError> {
            AND ($5 IS NULL OR started_at < $5)
            AND ($6 IS NULL OR billable = $6)
            AND ($7 IS NULL OR (invoiced_at IS NOT NULL) = $7)
-           AND ($8 IS NULL OR started_at < $8 OR (started_at = $8 AND id < $9))
+           AND (started_at, id) < ($8, $9)
          ORDER BY started_at DESC, id DESC LIMIT $10"
     );
     Ok(with_db!(db, |pool| sqlx::query_as::<_, TimeEntryRow>(sql)
@@ -176,8 +176,8 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Vec<TimeEntryRow>, DbError> {
         .bind(f.to)
         .bind(f.billable)
         .bind(f.invoiced)
-        .bind(f.after.map(|a| a.0))
-        .bind(f.after.map(|a| a.1))
+        .bind(f.after.map_or_else(Ts::latest, |a| a.0))
+        .bind(f.after.map_or(Uuid::max(), |a| a.1))
         .bind(f.limit + 1)
         .fetch_all(pool)
         .await)?)

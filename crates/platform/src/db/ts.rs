@@ -45,6 +45,15 @@ impl<'de> Deserialize<'de> for Ts {
 }
 
 impl Ts {
+    /// The latest instant the API keeps (the end of [`MAX_YEAR`]): the bound of a first page
+    /// whose order starts from the latest time.
+    pub fn latest() -> Self {
+        let end = chrono::NaiveDate::from_ymd_opt(MAX_YEAR, 12, 31)
+            .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+            .unwrap_or_default();
+        Self::from(end.and_utc())
+    }
+
     /// The current time.
     pub fn now() -> Self {
         Self::from(Utc::now())
