@@ -21,7 +21,8 @@ use std::time::Duration;
 use ws_load::Receivers;
 
 /// Settings from the command line:
-/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases] [--freelance]`.
+/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases] [--freelance
+/// [--settle SECONDS]]`.
 struct Args {
     seconds: u64,
     connections: usize,
@@ -31,6 +32,8 @@ struct Args {
     purchases_only: bool,
     /// Only the freelance measurements, printed.
     freelance_only: bool,
+    /// Seconds to wait between seeding and measuring (`--settle`).
+    settle: u64,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -41,6 +44,7 @@ fn args() -> anyhow::Result<Args> {
         quick: false,
         purchases_only: false,
         freelance_only: false,
+        settle: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,8 +56,10 @@ fn args() -> anyhow::Result<Args> {
             "--quick" => a.quick = true,
             "--purchases" => a.purchases_only = true,
             "--freelance" => a.freelance_only = true,
+            "--settle" => a.settle = value()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases, --freelance"
+                "unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases, --freelance, \
+                 --settle"
             ),
         }
     }
@@ -74,7 +80,8 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if args.freelance_only {
-        for (name, result) in freelance::run(&server, args.connections, duration).await? {
+        let settle = Duration::from_secs(args.settle);
+        for (name, result) in freelance::run(&server, args.connections, duration, settle).await? {
             println!("{name}: {result}; server RSS {} KiB", server.rss_kib()?);
         }
         return Ok(());
