@@ -50,7 +50,7 @@ pub enum FreelanceError {
     InvalidTransition { from: &'static str, to: &'static str },
     /// The project's time kept changing while it was being invoiced.
     #[error("The project's time changed while it was being invoiced; try again.")]
-    TimeChanging,
+    TimeChanged,
     /// Deleting a client that has invoices.
     #[error("This client has invoices; archive it instead.")]
     ClientHasInvoices,
@@ -91,7 +91,7 @@ platform::domain_error!(FreelanceError {
     Self::InvoiceHasPayments => Conflict, "invoice_has_payments";
     Self::NoBillableTime => Conflict, "no_billable_time";
     Self::ClientHasInvoices => Conflict, "client_has_invoices";
-    Self::TimeChanging => Conflict, "time_changed";
+    Self::TimeChanged => Conflict, "time_changed";
     Self::ContractNotDraft => Conflict, "contract_not_draft";
     Self::InvalidTransition { from, to } => Conflict, "invalid_transition",
         extensions({ let mut m = extension("from", *from); m.extend(extension("to", *to)); m });

@@ -1,5 +1,6 @@
-//! Freelance: the business side of working alone or in a small studio. Clients and time
-//! tracking now; invoices, contracts and resumes follow (issue #12).
+//! Freelance: the business side of working alone or in a small studio: clients, time tracking,
+//! invoices (exact money, numbering, PDFs, payments, reminders, recurrence, public links),
+//! contracts, resumes and a dashboard.
 //!
 //! # What is whose
 //!

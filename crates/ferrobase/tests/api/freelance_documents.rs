@@ -93,6 +93,22 @@ async fn contracts_are_filled_and_move_one_legal_step_at_a_time(app: TestApp) {
         assert_eq!(r.error_fields(), fields, "{body}");
     }
     app.post(CONTRACTS, Some(&me.access), json!({"template": "lease"})).await.expect(422);
+    // The limit holds for the text as stored: placeholders cannot blow it up.
+    let long = app
+        .post("/api/v1/work/projects", Some(&me.access), json!({"name": "Long", "description": "d".repeat(5000)}))
+        .await
+        .expect(201)
+        .json;
+    let r = app
+        .post(
+            CONTRACTS,
+            Some(&me.access),
+            json!({"template": "service", "project_id": long["id"],
+            "body": "{{project.description}}".repeat(100)}),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+    assert_eq!(r.error_fields(), ["body"]);
 
     // The status moves one legal step at a time; content changes only while a draft.
     let path = format!("{CONTRACTS}/{}", id(&contract));

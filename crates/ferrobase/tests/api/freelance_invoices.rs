@@ -351,8 +351,30 @@ async fn payments_move_the_status(app: TestApp) {
     }
     let sent = app.get(&path, Some(&me.access)).await.expect(200).json;
     assert_eq!((sent["status"].clone(), sent["paid"].clone()), (json!("sent"), json!("0.00")));
+    let today = Utc::now().date_naive().to_string();
+    app.post(&format!("{path}/recurrence"), Some(&me.access), json!({"every": "quarter", "next_on": today}))
+        .await
+        .expect(200);
     let void = app.post(&format!("{path}/void"), Some(&me.access), json!({})).await.expect(200).json;
     assert_eq!((void["status"].clone(), void["number"].clone()), (json!("void"), json!("INV-00001")));
+    assert_eq!(void["recurrence"], Value::Null, "voiding ends the recurrence");
+    app.post(&format!("{path}/recurrence"), Some(&me.access), json!({"every": "quarter", "next_on": today}))
+        .await
+        .expect_problem(409, "invoice_not_open");
+    // A draft does not recur; an invoice of nothing is paid as it is sent.
+    let free = draft(
+        &app,
+        &me,
+        json!({"client_id": c["id"], "discount_percent": "100",
+        "lines": [{"description": "Goodwill", "quantity": "1", "unit_price": "100"}]}),
+    )
+    .await;
+    let free_path = format!("{INVOICES}/{}", id(&free));
+    app.post(&format!("{free_path}/recurrence"), Some(&me.access), json!({"every": "month", "next_on": today}))
+        .await
+        .expect_problem(409, "invoice_not_sent");
+    let free = app.post(&format!("{free_path}/send"), Some(&me.access), json!({})).await.expect(200).json;
+    assert_eq!((free["total"].clone(), free["status"].clone()), (json!("0.00"), json!("paid")));
     app.post(&pay, Some(&me.access), json!({"amount": "1"})).await.expect_problem(409, "invoice_not_open");
 
     // A client with invoices is archived, not deleted.
@@ -559,6 +581,12 @@ async fn public_links_open_one_invoice_until_revoked(app: TestApp) {
     app.get(&public, None).await.expect_problem(404, "not_found");
     let newer = format!("/api/v1/freelance/public/invoices/{}", second["token"].as_str().unwrap());
     app.get(&newer, None).await.expect(200);
+    // A link is viewed at most 60 times a minute (each view is rendered).
+    let mut statuses = Vec::new();
+    for _ in 0..62 {
+        statuses.push(app.get(&newer, None).await.status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
     app.delete(&link, Some(&me.access), None).await.expect(204);
     app.get(&newer, None).await.expect_problem(404, "not_found");
 }

@@ -21,7 +21,7 @@ pub enum InvoiceStatus {
     PartiallyPaid,
     /// The total paid.
     Paid,
-    /// Past its due date with a balance left (set by the daily job).
+    /// Past its due date with a balance left (set by the overdue job).
     Overdue,
     /// Cancelled after sending; keeps its number.
     Void,
@@ -496,6 +496,15 @@ impl Invoice {
             currency: row.currency,
         }
     }
+}
+
+/// A public link, as created: the only time its token is shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = freelance::PublicLink)]
+pub struct PublicLink {
+    /// The page for the client (`?format=pdf` for the PDF).
+    pub url: String,
+    pub token: String,
 }
 
 /// An invoice in a list, without its lines and payments.

@@ -1,7 +1,6 @@
 //! Contracts: the caller's own (another user's answers 404).
 
-use super::FreelanceState;
-use super::invoices::pdf_response;
+use super::{FreelanceState, pdf_response};
 use crate::model::{Contract, ContractStatus, ContractTemplate};
 use crate::service::{ContractInput, ContractPatch, ContractQuery};
 use axum::extract::State;

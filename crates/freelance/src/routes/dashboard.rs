@@ -1,7 +1,7 @@
 //! The freelancer's dashboard.
 
 use super::FreelanceState;
-use crate::service::Dashboard;
+use crate::model::Dashboard;
 use axum::extract::State;
 use platform::ApiResult;
 use platform::auth::AuthUser;

@@ -3,9 +3,9 @@
 //! server: a request that carries amounts (`amount`, `total`…) is refused. Decimals travel as
 //! strings (`"1.5"`), never as JSON numbers, which many clients hold as binary floats.
 
-use super::FreelanceState;
-use crate::model::{Every, Invoice, InvoiceStatus, InvoiceSummary, PaymentMethod, Terms};
-use crate::service::{InvoiceInput, InvoicePatch, InvoiceQuery, LineInput, PaymentInput, PublicLink, TaxInput};
+use super::{FreelanceState, pdf_response};
+use crate::model::{Every, Invoice, InvoiceStatus, InvoiceSummary, PaymentMethod, PublicLink, Terms};
+use crate::service::{InvoiceInput, InvoicePatch, InvoiceQuery, LineInput, PaymentInput, TaxInput};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -273,19 +273,6 @@ pub(super) async fn invoice_pdf(
     Ok(pdf_response(pdf, &name))
 }
 
-/// A PDF answer, shown in the browser, saved under `name`; private to the caller.
-pub(super) fn pdf_response(pdf: Vec<u8>, name: &str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "application/pdf".to_string()),
-            (header::CONTENT_DISPOSITION, format!("inline; filename=\"{name}\"")),
-            (header::CACHE_CONTROL, "private, no-store".to_string()),
-        ],
-        pdf,
-    )
-        .into_response()
-}
-
 /// Void a sent invoice without payments (it keeps its number; its time is billable again).
 #[utoipa::path(post, path = "/api/v1/freelance/invoices/{id}/void", tag = "freelance", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Invoice id")), responses((status = 200, body = Invoice),
@@ -420,7 +407,8 @@ pub enum PublicFormat {
 #[utoipa::path(get, path = "/api/v1/freelance/public/invoices/{token}", tag = "freelance",
     params(("token" = String, Path, description = "The link's token"), PublicQuery),
     responses((status = 200, description = "The invoice as a page, or as its PDF with `format=pdf`",
-        content((String = "text/html"), (Vec<u8> = "application/pdf")))))]
+        content((String = "text/html"), (Vec<u8> = "application/pdf"))),
+    (status = 429, description = "`rate_limited`: 60 views a minute per link", body = platform::error::Problem)))]
 pub(super) async fn public_invoice(
     State(s): State<FreelanceState>,
     Path(token): Path<String>,

@@ -18,9 +18,24 @@ pub use time::{CreateTimeEntryRequest, StartTimerRequest, UpdateTimeEntryRequest
 
 use crate::service::Freelance;
 use axum::extract::FromRef;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use platform::auth::Authenticator;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// A PDF answer, shown in the browser, saved under `name`; private to the caller.
+fn pdf_response(pdf: Vec<u8>, name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CONTENT_DISPOSITION, format!("inline; filename=\"{name}\"")),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        pdf,
+    )
+        .into_response()
+}
 
 /// State of the freelance routes.
 #[derive(Clone)]

@@ -1,7 +1,6 @@
 //! Resumes: the caller's own (another user's answers 404).
 
-use super::FreelanceState;
-use super::invoices::pdf_response;
+use super::{FreelanceState, pdf_response};
 use crate::model::{Resume, ResumeContent, ResumeTemplate};
 use crate::service::{ResumeInput, ResumePatch};
 use axum::extract::State;

@@ -132,13 +132,16 @@ impl Freelance {
     }
 
     /// Issues draft `row` inside `tx`, where the owner's books are locked: the next number,
-    /// today's date, the due date from its terms, and the mail to `to` with the PDF queued.
-    #[allow(clippy::too_many_arguments)] // The parts of one issue, each read before.
+    /// today's date, the due date from its terms, and its mail queued for the worker. An
+    /// invoice of nothing (a full discount) is paid as it is issued: it has nothing to remind of.
     pub(super) async fn issue(&self, tx: &mut platform::db::Tx, row: &InvoiceRow, now: Ts) -> Result<InvoiceRow> {
         let number = books::next_invoice_number(tx, row.owner_id, now).await?;
         let issued_on = now.get().date_naive();
         let due_on = issued_on + chrono::Duration::days(Terms::from_stored(&row.terms).days());
-        let row = store::mark_sent(tx, row.id, number, issued_on, due_on, now).await?;
+        let mut row = store::mark_sent(tx, row.id, number, issued_on, due_on, now).await?;
+        if row.total_minor == 0 {
+            row = store::set_state(tx, row.id, InvoiceStatus::Paid.as_str(), 0, Some(now), None, now).await?;
+        }
         let mail = InvoiceMail { invoice_id: row.id, owner_id: row.owner_id, kind: MailKind::Invoice };
         self.platform.outbox.enqueue(tx, INVOICE_MAIL, &mail).await?;
         Ok(row)
@@ -153,6 +156,10 @@ impl Freelance {
             Err(platform::db::DbError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        // A reminder queued before the invoice was paid or voided is not sent.
+        if queued.kind == MailKind::Reminder && !(row.status().is_open() && row.total_minor > row.paid_minor) {
+            return Ok(None);
+        }
         let parties = self.parties(&row).await?;
         let Some(to) = parties.1.email.clone() else { return Ok(None) };
         let db = &self.platform.db;
@@ -171,6 +178,9 @@ impl Freelance {
         let mut reminded = 0;
         for candidate in store::overdue_due(&self.platform.db, today, week_ago, 200).await? {
             let mut tx = self.platform.db.begin().await?;
+            // Under the owner's books lock, as payments and voiding are: neither overwrites the
+            // mark from a status read before it.
+            books::lock(&mut tx, candidate.owner_id, now).await?;
             let Some(row) = store::claim_overdue(&mut tx, candidate.id, week_ago, now).await? else {
                 continue;
             };
@@ -210,10 +220,7 @@ impl Freelance {
     pub async fn add_payment(&self, user: &AuthUser, id: Uuid, input: &PaymentInput) -> Result<Invoice> {
         let now = Ts::now();
         let mut errors = Vec::new();
-        let note = input.note.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
-        if note.as_ref().is_some_and(|n| n.chars().count() > 500 || n.chars().any(char::is_control)) {
-            errors.push(FieldError::new("note", "must be one line of at most 500 characters"));
-        }
+        let note = super::checks::text(&mut errors, "note", input.note.as_deref(), 500, false);
         let today = now.get().date_naive();
         let paid_on = input.paid_on.unwrap_or(today);
         let earliest = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();

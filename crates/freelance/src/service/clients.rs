@@ -1,5 +1,6 @@
 //! Clients: a freelancer's address book of the people they bill, private to them.
 
+use super::checks::text;
 use super::{Freelance, Result};
 use crate::error::FreelanceError;
 use crate::model::{Client, ClientRow};
@@ -57,27 +58,6 @@ pub struct ClientQuery {
     pub archived: bool,
     pub cursor: Option<Uuid>,
     pub limit: i64,
-}
-
-/// Trims `value`; blank becomes absent. `max` characters at most; line breaks and tabs only
-/// where `multiline`; no other control characters, and none of the invisible characters that
-/// reorder or hide text (these fields end up on invoices and contracts).
-fn text(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>, max: usize, multiline: bool) -> Option<String> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
-    let allowed = |c: char| {
-        (!c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'))) && !platform::text::is_hidden_format(c)
-    };
-    if !value.chars().all(allowed) {
-        let what =
-            if multiline { "control characters other than line breaks" } else { "control characters or line breaks" };
-        errors.push(FieldError::new(field, format!("must not contain {what}, or invisible formatting characters")));
-        return None;
-    }
-    if value.chars().count() > max {
-        errors.push(FieldError::new(field, format!("must be at most {max} characters")));
-        return None;
-    }
-    Some(value.to_string())
 }
 
 /// Checks every field of `input` and reports all that are wrong at once. `rate_in` is the

@@ -176,14 +176,10 @@ impl Freelance {
         kept_body: Option<String>,
     ) -> Result<ContractFields> {
         let mut errors = Vec::new();
-        let title = input
-            .title
-            .clone()
-            .map(|t| t.trim().to_string())
-            .unwrap_or_else(|| template_text(input.template).0.to_string());
-        if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
-            errors.push(FieldError::new("title", "must be one line of 1 to 200 characters"));
-        }
+        let title = match &input.title {
+            Some(given) => super::checks::required(&mut errors, "title", given, 200),
+            None => template_text(input.template).0.to_string(),
+        };
         let client: Option<ClientRow> = match input.client_id {
             None => None,
             Some(id) => match clients::get(&self.platform.db, id, user.user_id).await {
@@ -304,6 +300,15 @@ impl Freelance {
                 String::new()
             }
             Some(b) => match fill(&b, &values) {
+                // Filled values may be long (a project's description): the limit holds for
+                // the text that is stored.
+                Ok(filled) if filled.chars().count() > MAX_BODY => {
+                    errors.push(FieldError::new(
+                        "body",
+                        format!("must be at most {MAX_BODY} characters once its placeholders are filled"),
+                    ));
+                    String::new()
+                }
                 Ok(filled) => filled,
                 Err(unknown) => {
                     let known: Vec<&str> = values.keys().copied().collect();

@@ -3,49 +3,13 @@
 
 use super::{Freelance, Result};
 use crate::error::FreelanceError;
+use crate::model::{CurrencySummary, Dashboard, MonthRevenue};
 use crate::store::invoices as store;
 use chrono::Datelike;
 use platform::auth::AuthUser;
 use platform::db::Ts;
 use platform::money;
-use serde::Serialize;
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
-
-/// One month's payments received.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(as = freelance::MonthRevenue)]
-pub struct MonthRevenue {
-    /// `2026-12`.
-    pub month: String,
-    pub amount: String,
-}
-
-/// The figures of one currency.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(as = freelance::CurrencySummary)]
-pub struct CurrencySummary {
-    pub currency: String,
-    /// The balance of every issued, unpaid invoice.
-    pub outstanding: String,
-    /// The part of it that is overdue.
-    pub overdue: String,
-    /// Payments received this calendar month (UTC).
-    pub paid_this_month: String,
-    /// Payments received per month, the last 12 months, oldest first (this month last).
-    pub revenue_by_month: Vec<MonthRevenue>,
-}
-
-/// The dashboard.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(as = freelance::Dashboard)]
-pub struct Dashboard {
-    /// One entry per currency with any invoice activity (or only `currency` when asked).
-    pub currencies: Vec<CurrencySummary>,
-    /// Seconds tracked this ISO week (UTC), running timer included.
-    pub seconds_this_week: i64,
-    pub hours_this_week: String,
-}
 
 impl Freelance {
     /// The caller's dashboard, for every currency or only `currency`.
@@ -62,17 +26,19 @@ impl Freelance {
             .filter_map(|i| first_month.checked_add_months(chrono::Months::new(i)))
             .map(|m| m.format("%Y-%m").to_string())
             .collect();
-        // currency → (outstanding, overdue, month → received)
-        let mut sums: BTreeMap<String, (i64, i64, BTreeMap<String, i64>)> = BTreeMap::new();
-        for row in store::balances(db, user.user_id, false).await? {
-            sums.entry(row.currency).or_default().0 += row.minor;
-        }
-        for row in store::balances(db, user.user_id, true).await? {
-            sums.entry(row.currency).or_default().1 += row.minor;
+        // currency → (outstanding, overdue, month → received), in 128 bits: no sum overflows.
+        let mut sums: BTreeMap<String, (i128, i128, BTreeMap<String, i128>)> = BTreeMap::new();
+        for row in store::balances(db, user.user_id).await? {
+            let sum = sums.entry(row.currency).or_default();
+            sum.0 += i128::from(row.minor);
+            if row.overdue {
+                sum.1 += i128::from(row.minor);
+            }
         }
         for row in store::payments_since(db, user.user_id, first_month).await? {
-            let month = row.paid_on.format("%Y-%m").to_string();
-            *sums.entry(row.currency).or_default().2.entry(month).or_default() += row.minor;
+            let Some(day) = row.day else { continue };
+            let month = day.format("%Y-%m").to_string();
+            *sums.entry(row.currency).or_default().2.entry(month).or_default() += i128::from(row.minor);
         }
         if let Some(code) = only {
             sums.retain(|c, _| c == code);
@@ -83,7 +49,7 @@ impl Freelance {
             .into_iter()
             .map(|(code, (outstanding, overdue, received))| {
                 let exponent = money::currency(&code).map_or(2, |(_, e)| e);
-                let show = |minor: i64| money::format_amount(minor, exponent);
+                let show = |minor: i128| money::format_amount(i64::try_from(minor).unwrap_or(i64::MAX), exponent);
                 CurrencySummary {
                     outstanding: show(outstanding),
                     overdue: show(overdue),

@@ -1,6 +1,7 @@
 //! Invoice drafts: written, checked and computed here (amounts a client sends are never
 //! taken), changed and deleted only as drafts, and made from tracked time.
 
+use super::checks::{required, text};
 use super::time::Lookups;
 use super::{Freelance, Result};
 use crate::error::FreelanceError;
@@ -81,21 +82,8 @@ pub struct InvoiceQuery {
     pub limit: i64,
 }
 
-/// Trims and checks one line of text: no control or invisible characters, at most `max`.
-fn one_line(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize, required: bool) -> String {
-    let value = value.trim();
-    if value.chars().any(|c| c.is_control() || platform::text::is_hidden_format(c)) {
-        errors.push(FieldError::new(field, "must be one line without control or invisible characters"));
-    } else if value.chars().count() > max {
-        errors.push(FieldError::new(field, format!("must be at most {max} characters")));
-    } else if required && value.is_empty() {
-        errors.push(FieldError::new(field, "is required"));
-    }
-    value.to_string()
-}
-
 /// Parses a decimal with up to 3 places into thousandths, within `(0, max]`.
-fn thousandths(errors: &mut Vec<FieldError>, field: &str, text: &str, max: i64) -> i64 {
+fn parse_thousandths(errors: &mut Vec<FieldError>, field: &str, text: &str, max: i64) -> i64 {
     match money::parse_amount(text, 3) {
         Ok(0) => errors.push(FieldError::new(field, "must be more than 0")),
         Ok(v) if v > max * 1000 => errors.push(FieldError::new(field, format!("must be at most {max}"))),
@@ -152,8 +140,9 @@ impl Freelance {
         }
         let mut lines = Vec::new();
         for (i, line) in input.lines.iter().take(MAX_LINES).enumerate() {
-            let description = one_line(&mut errors, &format!("lines[{i}].description"), &line.description, 1000, true);
-            let quantity = thousandths(&mut errors, &format!("lines[{i}].quantity"), &line.quantity, MAX_QUANTITY);
+            let description = required(&mut errors, &format!("lines[{i}].description"), &line.description, 1000);
+            let quantity =
+                parse_thousandths(&mut errors, &format!("lines[{i}].quantity"), &line.quantity, MAX_QUANTITY);
             let unit_price = if currency_ok {
                 money::parse_amount(&line.unit_price, exponent)
                     .map_err(|m| errors.push(FieldError::new(format!("lines[{i}].unit_price"), m)))
@@ -168,8 +157,8 @@ impl Freelance {
         }
         let mut taxes = Vec::new();
         for (i, tax) in input.taxes.iter().take(MAX_TAXES).enumerate() {
-            let name = one_line(&mut errors, &format!("taxes[{i}].name"), &tax.name, 50, true);
-            let rate = thousandths(&mut errors, &format!("taxes[{i}].rate"), &tax.rate, 100);
+            let name = required(&mut errors, &format!("taxes[{i}].name"), &tax.name, 50);
+            let rate = parse_thousandths(&mut errors, &format!("taxes[{i}].rate"), &tax.rate, 100);
             taxes.push((name, rate));
         }
         let discount = match (input.discount_percent.as_deref(), input.discount_amount.as_deref()) {
@@ -177,7 +166,7 @@ impl Freelance {
                 errors.push(FieldError::new("discount_amount", "give a percentage or an amount, not both"));
                 Discount::None
             }
-            (Some(p), None) => Discount::Percent(thousandths(&mut errors, "discount_percent", p, 100)),
+            (Some(p), None) => Discount::Percent(parse_thousandths(&mut errors, "discount_percent", p, 100)),
             (None, Some(a)) if currency_ok => match money::parse_amount(a, exponent) {
                 Ok(minor) => Discount::Amount(minor),
                 Err(m) => {
@@ -187,13 +176,7 @@ impl Freelance {
             },
             _ => Discount::None,
         };
-        let notes = input.notes.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
-        if let Some(n) = &notes
-            && (n.chars().count() > 5000
-                || n.chars().any(|c| (c.is_control() && c != '\n' && c != '\r') || platform::text::is_hidden_format(c)))
-        {
-            errors.push(FieldError::new("notes", "must be at most 5000 characters, without control characters"));
-        }
+        let notes = text(&mut errors, "notes", input.notes.as_deref(), 5000, true);
         if !errors.is_empty() {
             return Err(FreelanceError::Invalid(errors));
         }
@@ -410,7 +393,7 @@ impl Freelance {
             tx.commit().await?;
             return self.invoice_view(row).await;
         }
-        Err(FreelanceError::TimeChanging)
+        Err(FreelanceError::TimeChanged)
     }
 
     /// The draft `entries` make, and the rate each is billed at.

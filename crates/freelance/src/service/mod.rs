@@ -1,8 +1,10 @@
 //! Freelance's use cases, one room each: clients, time tracking and its reports, invoice
-//! drafts, billing (sending, payments, voiding) and the PDFs; here the service they share and
-//! the user's data export.
+//! drafts, billing (sending, payments, voiding, reminders), recurring invoices, public links,
+//! the dashboard, contracts, resumes and the PDFs; here the service they share and the user's
+//! data export.
 
 mod billing;
+mod checks;
 mod clients;
 mod contracts;
 mod dashboard;
@@ -17,10 +19,9 @@ mod time_report;
 pub use billing::{INVOICE_MAIL, INVOICE_MAILS_PER_HOUR, InvoiceMail, MailKind, PaymentInput};
 pub use clients::{ClientInput, ClientPatch, ClientQuery, MAX_RATE};
 pub use contracts::{ContractInput, ContractPatch, ContractQuery};
-pub use dashboard::{CurrencySummary, Dashboard, MonthRevenue};
 pub use invoices::{InvoiceInput, InvoicePatch, InvoiceQuery, LineInput, MAX_LINES, MAX_TAXES, TaxInput};
 pub use resumes::{ResumeInput, ResumePatch};
-pub use sharing::PublicLink;
+pub use sharing::PUBLIC_VIEWS;
 pub use time::{EntryInput, EntryPatch, MAX_ENTRY_HOURS};
 pub use time_report::{EntryQuery, MAX_CSV_ROWS};
 
@@ -64,7 +65,7 @@ impl Freelance {
             .await?
             .into_iter()
             .map(|row| {
-                let rate = time::own_rate_of(&row);
+                let rate = time::entry_rate(&row);
                 TimeEntry::new(row, rate, now)
             })
             .collect();

@@ -30,6 +30,9 @@ const LEADING: f32 = 14.0;
 /// The fonts, parsed once when the first PDF is made (not at start-up: 1.4 MB of font data
 /// stays on disk until an invoice needs it).
 pub struct Fonts {
+    /// Renders at once, one per core: a flood of PDF requests queues here instead of taking
+    /// every blocking thread.
+    renders: tokio::sync::Semaphore,
     regular: Font,
     bold: Font,
     regular_face: ttf_parser::Face<'static>,
@@ -39,7 +42,9 @@ pub struct Fonts {
 impl Fonts {
     /// Parses the embedded fonts.
     pub fn load() -> Option<Self> {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Some(Self {
+            renders: tokio::sync::Semaphore::new(cores),
             regular: Font::new(REGULAR.into(), 0)?,
             bold: Font::new(BOLD.into(), 0)?,
             regular_face: ttf_parser::Face::parse(REGULAR, 0).ok()?,
@@ -47,12 +52,14 @@ impl Fonts {
         })
     }
 
-    /// The advance width of `text` at `size` points (no kerning: enough to align columns).
+    /// The advance width of `text` at `size` points (no kerning: enough to align columns). A
+    /// character the font lacks is drawn as its missing-glyph box and measured as one.
     fn width(&self, text: &str, size: f32, bold: bool) -> f32 {
         let face = if bold { &self.bold_face } else { &self.regular_face };
+        let missing = face.glyph_hor_advance(ttf_parser::GlyphId(0)).map_or(0, u32::from);
         let units: u32 = text
             .chars()
-            .map(|c| face.glyph_index(c).and_then(|g| face.glyph_hor_advance(g)).map_or(0, u32::from))
+            .map(|c| face.glyph_index(c).and_then(|g| face.glyph_hor_advance(g)).map_or(missing, u32::from))
             .sum();
         units as f32 * size / f32::from(face.units_per_em())
     }
@@ -407,18 +414,31 @@ pub fn render_text(fonts: &Fonts, doc: &TextDocument) -> Result<Vec<u8>, String>
 
 /// Renders a text document on a blocking thread.
 pub async fn render_text_blocking(fonts: Arc<Fonts>, doc: TextDocument) -> Result<Vec<u8>, String> {
+    let _turn = fonts.renders.acquire().await.map_err(|e| e.to_string())?;
+    let fonts = fonts.clone();
     tokio::task::spawn_blocking(move || render_text(&fonts, &doc)).await.map_err(|e| e.to_string())?
 }
 
 /// Renders on a blocking thread: a long invoice takes milliseconds of CPU that must not hold
 /// up the requests sharing this worker thread.
 pub async fn render_blocking(fonts: Arc<Fonts>, doc: InvoiceDocument) -> Result<Vec<u8>, String> {
+    let _turn = fonts.renders.acquire().await.map_err(|e| e.to_string())?;
+    let fonts = fonts.clone();
     tokio::task::spawn_blocking(move || render(&fonts, &doc)).await.map_err(|e| e.to_string())?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn characters_the_font_lacks_still_take_room() {
+        let fonts = Fonts::load().unwrap();
+        let text = "漢字".repeat(200);
+        assert!(fonts.width(&text, BODY, false) > DESCRIPTION_WIDTH);
+        let lines = fonts.wrap(&text, BODY, DESCRIPTION_WIDTH);
+        assert!(lines.len() > 1, "a long run of missing glyphs wraps");
+    }
 
     #[test]
     fn long_text_wraps_within_the_column_and_keeps_every_word() {

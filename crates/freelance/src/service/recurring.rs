@@ -16,16 +16,20 @@ use uuid::Uuid;
 const MAX_DAYS_AHEAD: i64 = 366;
 
 impl Freelance {
-    /// Makes an invoice recurring: a copy is made and sent on `next_on` (today to a year ahead)
-    /// and then every `every`. A void invoice does not recur (409 `invoice_not_open`).
+    /// Makes an issued invoice recurring: a copy is made and sent on `next_on` (today to a year
+    /// ahead) and then every `every`. A draft does not recur (409 `invoice_not_sent`: its
+    /// content may still change, and sending it is the owner's decision), nor does a void
+    /// invoice (409 `invoice_not_open`; voiding ends a recurrence).
     pub async fn set_recurrence(&self, user: &AuthUser, id: Uuid, every: Every, next_on: NaiveDate) -> Result<Invoice> {
         let today = Ts::now().get().date_naive();
         if next_on < today || next_on > today + chrono::Duration::days(MAX_DAYS_AHEAD) {
             return Err(FreelanceError::field("next_on", format!("must be from today to {MAX_DAYS_AHEAD} days ahead")));
         }
         let row = store::get(&self.platform.db, id, user.user_id).await?;
-        if row.status() == InvoiceStatus::Void {
-            return Err(FreelanceError::InvoiceNotOpen);
+        match row.status() {
+            InvoiceStatus::Draft => return Err(FreelanceError::InvoiceNotSent),
+            InvoiceStatus::Void => return Err(FreelanceError::InvoiceNotOpen),
+            _ => {}
         }
         let row =
             store::set_recurrence(&self.platform.db, id, user.user_id, Some(every.as_str()), Some(next_on), Ts::now())
@@ -41,16 +45,22 @@ impl Freelance {
 
     /// Makes the copies due by today: one per invoice and period (a job that was down catches
     /// up one period per run). A copy to a client without an email address stays a draft for
-    /// its owner to send. Returns how many copies were made.
+    /// its owner to send. Each copy counts against its owner's hourly sending limit; one over
+    /// it waits for a later run. Returns how many copies were made.
     pub async fn run_recurrences(&self, now: Ts) -> Result<usize> {
         let today = now.get().date_naive();
         let mut made = 0;
         for template in store::recurring_due(&self.platform.db, today, 100).await? {
             let (Some(every), Some(due)) = (template.recur_every.as_deref(), template.recur_next_on) else { continue };
-            if template.status() == InvoiceStatus::Void {
+            let Some(next) = Every::from_stored(every).after(due) else {
+                // Past the last date a calendar holds: the recurrence ends.
+                store::set_recurrence(&self.platform.db, template.id, template.owner_id, None, None, now).await?;
+                continue;
+            };
+            let quota = format!("invoice-mail:{}", template.owner_id);
+            if self.platform.limiter.hit(&quota, super::INVOICE_MAILS_PER_HOUR).await.is_err() {
                 continue;
             }
-            let next = Every::from_stored(every).after(due);
             let client = crate::store::clients::get(&self.platform.db, template.client_id, template.owner_id).await?;
             let db = &self.platform.db;
             let (lines, taxes) = (store::lines(db, template.id).await?, store::taxes(db, template.id).await?);
@@ -71,12 +81,7 @@ impl Freelance {
             };
             let mut tx = self.platform.db.begin().await?;
             books::lock(&mut tx, template.owner_id, now).await?;
-            let claimed = match next {
-                Some(next) => store::claim_recurrence(&mut tx, template.id, due, next).await?,
-                // Past the last representable date: the recurrence ends.
-                None => false,
-            };
-            if !claimed {
+            if !store::claim_recurrence(&mut tx, template.id, due, next).await? {
                 continue;
             }
             let copy = store::insert(&mut tx, Uuid::now_v7(), template.owner_id, &fields, now).await?;

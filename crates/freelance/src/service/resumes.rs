@@ -1,6 +1,7 @@
 //! Resumes: one document of sections per resume, checked whole, shown in one of five templates
 //! as an HTML page or a PDF.
 
+use super::checks::{required, text};
 use super::pdf::{Block, TextDocument, render_text_blocking};
 use super::{Freelance, Result};
 use crate::error::FreelanceError;
@@ -29,53 +30,20 @@ pub struct ResumePatch {
     pub content: Option<ResumeContent>,
 }
 
-/// Checks one text field: trimmed, blank becomes absent, at most `max` characters, line breaks
-/// only where `multiline`, never control or invisible formatting characters.
-fn field(
-    errors: &mut Vec<FieldError>,
-    name: &str,
-    value: &Option<String>,
-    max: usize,
-    multiline: bool,
-) -> Option<String> {
-    let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
-    let bad = |c: char| {
-        (c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) || platform::text::is_hidden_format(c)
-    };
-    if value.chars().any(bad) {
-        errors.push(FieldError::new(name, "must not contain control or invisible formatting characters"));
-    } else if value.chars().count() > max {
-        errors.push(FieldError::new(name, format!("must be at most {max} characters")));
-    }
-    Some(value.to_string())
-}
-
-/// Checks a required one-line field.
-fn required(errors: &mut Vec<FieldError>, name: &str, value: &str, max: usize) -> String {
-    match field(errors, name, &Some(value.to_string()), max, false) {
-        Some(v) => v,
-        None => {
-            errors.push(FieldError::new(name, format!("is required (1 to {max} characters)")));
-            String::new()
-        }
-    }
-}
-
 /// `2021` or `2021-03`.
 fn period(errors: &mut Vec<FieldError>, name: &str, value: &Option<String>) -> Option<String> {
-    let before = errors.len();
-    let value = field(errors, name, value, 7, false)?;
-    let reported_or_valid = errors.len() > before
-        || match value.split_once('-') {
-            None => value.len() == 4 && value.bytes().all(|b| b.is_ascii_digit()),
-            Some((y, m)) => {
-                y.len() == 4
-                    && y.bytes().all(|b| b.is_ascii_digit())
-                    && matches!(m.parse::<u8>(), Ok(1..=12))
-                    && m.len() == 2
-            }
-        };
-    if !reported_or_valid {
+    // A value `text` refused is reported already.
+    let value = text(errors, name, value.as_deref(), 7, false)?;
+    let valid = match value.split_once('-') {
+        None => value.len() == 4 && value.bytes().all(|b| b.is_ascii_digit()),
+        Some((y, m)) => {
+            y.len() == 4
+                && y.bytes().all(|b| b.is_ascii_digit())
+                && matches!(m.parse::<u8>(), Ok(1..=12))
+                && m.len() == 2
+        }
+    };
+    if !valid {
         errors.push(FieldError::new(name, "must be a year or a year and month, such as 2021 or 2021-03"));
     }
     Some(value)
@@ -85,12 +53,12 @@ fn period(errors: &mut Vec<FieldError>, name: &str, value: &Option<String>) -> O
 fn check_content(errors: &mut Vec<FieldError>, c: &ResumeContent) -> ResumeContent {
     let mut out = ResumeContent {
         full_name: required(errors, "content.full_name", &c.full_name, 200),
-        headline: field(errors, "content.headline", &c.headline, 200, false),
-        email: field(errors, "content.email", &c.email, 254, false),
-        phone: field(errors, "content.phone", &c.phone, 40, false),
-        location: field(errors, "content.location", &c.location, 200, false),
-        website: field(errors, "content.website", &c.website, 500, false),
-        summary: field(errors, "content.summary", &c.summary, 3000, true),
+        headline: text(errors, "content.headline", c.headline.as_deref(), 200, false),
+        email: text(errors, "content.email", c.email.as_deref(), 254, false),
+        phone: text(errors, "content.phone", c.phone.as_deref(), 40, false),
+        location: text(errors, "content.location", c.location.as_deref(), 200, false),
+        website: text(errors, "content.website", c.website.as_deref(), 500, false),
+        summary: text(errors, "content.summary", c.summary.as_deref(), 3000, true),
         ..ResumeContent::default()
     };
     if let Some(email) = &out.email
@@ -117,21 +85,21 @@ fn check_content(errors: &mut Vec<FieldError>, c: &ResumeContent) -> ResumeConte
         let p = |f: &str| format!("content.experience[{i}].{f}");
         out.experience.push(crate::model::Experience {
             title: required(errors, &p("title"), &e.title, 200),
-            organization: field(errors, &p("organization"), &e.organization, 200, false),
-            location: field(errors, &p("location"), &e.location, 200, false),
+            organization: text(errors, &p("organization"), e.organization.as_deref(), 200, false),
+            location: text(errors, &p("location"), e.location.as_deref(), 200, false),
             start: period(errors, &p("start"), &e.start),
             end: period(errors, &p("end"), &e.end),
-            description: field(errors, &p("description"), &e.description, 2000, true),
+            description: text(errors, &p("description"), e.description.as_deref(), 2000, true),
         });
     }
     for (i, e) in c.education.iter().take(20).enumerate() {
         let p = |f: &str| format!("content.education[{i}].{f}");
         out.education.push(crate::model::Education {
             degree: required(errors, &p("degree"), &e.degree, 200),
-            school: field(errors, &p("school"), &e.school, 200, false),
+            school: text(errors, &p("school"), e.school.as_deref(), 200, false),
             start: period(errors, &p("start"), &e.start),
             end: period(errors, &p("end"), &e.end),
-            description: field(errors, &p("description"), &e.description, 2000, true),
+            description: text(errors, &p("description"), e.description.as_deref(), 2000, true),
         });
     }
     for (i, s) in c.skills.iter().take(100).enumerate() {
@@ -140,7 +108,7 @@ fn check_content(errors: &mut Vec<FieldError>, c: &ResumeContent) -> ResumeConte
     for (i, l) in c.languages.iter().take(20).enumerate() {
         out.languages.push(crate::model::Language {
             name: required(errors, &format!("content.languages[{i}].name"), &l.name, 60),
-            level: field(errors, &format!("content.languages[{i}].level"), &l.level, 60, false),
+            level: text(errors, &format!("content.languages[{i}].level"), l.level.as_deref(), 60, false),
         });
     }
     out

@@ -9,24 +9,17 @@
 use super::pdf::InvoiceDocument;
 use super::{Freelance, Result};
 use crate::error::FreelanceError;
-use crate::model::{InvoiceRow, InvoiceStatus};
+use crate::model::{InvoiceRow, InvoiceStatus, PublicLink};
 use crate::store::invoices as store;
 use platform::auth::AuthUser;
 use platform::crypto;
 use platform::db::Ts;
 use platform::mail::html_escape;
-use serde::Serialize;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A public link, as created: the only time its token is shown.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(as = freelance::PublicLink)]
-pub struct PublicLink {
-    /// The page for the client (`?format=pdf` for the PDF).
-    pub url: String,
-    pub token: String,
-}
+/// Views of one public link per minute.
+pub const PUBLIC_VIEWS: platform::ratelimit::Quota =
+    platform::ratelimit::Quota::new(60, std::time::Duration::from_secs(60));
 
 /// Whether `text` has the shape of a token (43 base64url characters), checked before any
 /// lookup so that no stray byte reaches the database.
@@ -55,12 +48,21 @@ impl Freelance {
         Ok(())
     }
 
-    /// The invoice a public token opens (404 for a malformed, unknown or revoked token).
+    /// The invoice a public token opens (404 for a malformed, unknown or revoked token), at
+    /// most [`PUBLIC_VIEWS`] times a minute per link: the page and its PDF are made each time,
+    /// for anyone who holds the link.
     async fn public_row(&self, token: &str) -> Result<InvoiceRow> {
         if !is_token(token) {
             return Err(FreelanceError::NotFound);
         }
-        Ok(store::by_public_token(&self.platform.db, &crypto::sha256_hex(token)).await?)
+        let hash = crypto::sha256_hex(token);
+        let row = store::by_public_token(&self.platform.db, &hash).await?;
+        self.platform
+            .limiter
+            .hit(&format!("invoice-public:{hash}"), PUBLIC_VIEWS)
+            .await
+            .map_err(FreelanceError::RateLimited)?;
+        Ok(row)
     }
 
     /// The public invoice as its PDF, and the file name.

@@ -88,12 +88,7 @@ fn client_rate(client: &crate::model::ClientRow) -> Option<Rate> {
 }
 
 /// The entry's own rate.
-pub(super) fn own_rate_of(row: &TimeEntryRow) -> Option<Rate> {
-    entry_rate(row)
-}
-
-/// The entry's own rate.
-fn entry_rate(row: &TimeEntryRow) -> Option<Rate> {
+pub(super) fn entry_rate(row: &TimeEntryRow) -> Option<Rate> {
     let (currency, exponent) = money::currency(row.currency.as_deref()?).ok()?;
     Some(Rate { minor: row.hourly_rate_minor?, currency, exponent, source: RateSource::Entry })
 }
@@ -124,17 +119,6 @@ impl Lookups {
             .or_else(|| project.as_ref().and_then(project_rate))
             .or_else(|| client.as_ref().and_then(client_rate))
     }
-}
-
-/// Trims a description and checks it: one line, no invisible formatting.
-fn description(errors: &mut Vec<FieldError>, value: Option<&str>) -> String {
-    let value = value.map(str::trim).unwrap_or_default();
-    if value.chars().any(|c| c.is_control() || platform::text::is_hidden_format(c)) {
-        errors.push(FieldError::new("description", "must be one line without control or invisible characters"));
-    } else if value.chars().count() > MAX_DESCRIPTION {
-        errors.push(FieldError::new("description", format!("must be at most {MAX_DESCRIPTION} characters")));
-    }
-    value.to_string()
 }
 
 /// The entry's own rate and its currency, checked: a currency alone is refused, and a rate
@@ -301,7 +285,9 @@ impl Freelance {
     async fn fields(&self, user: &AuthUser, input: &EntryInput, span: (Ts, Option<Ts>)) -> Result<EntryFields> {
         let mut errors = Vec::new();
         let links = self.links(user, &mut errors, input.project_id, input.task_id, input.client_id).await?;
-        let description = description(&mut errors, input.description.as_deref());
+        let description =
+            super::checks::text(&mut errors, "description", input.description.as_deref(), MAX_DESCRIPTION, false)
+                .unwrap_or_default();
         let (hourly_rate_minor, currency) =
             own_rate(&mut errors, input.hourly_rate.as_deref(), input.currency.as_deref(), &links);
         match span {
@@ -465,8 +451,11 @@ impl Freelance {
             return Err(FreelanceError::EntryInvoiced);
         }
         if locked.ended_at.is_some() && patch.ended_at.is_none() && fields.ended_at != locked.ended_at {
-            // Stopped since it was read: keep the stop.
+            // Stopped since it was read: keep the stop, and the span must still hold.
             fields.ended_at = locked.ended_at;
+            if fields.ended_at.is_some_and(|end| end <= fields.started_at) {
+                return Err(FreelanceError::field("started_at", "must be before the time the timer was stopped"));
+            }
         }
         if let Some(other) =
             store::overlapping(&mut tx, user.user_id, fields.started_at, fields.ended_at, Some(id)).await?

@@ -5,7 +5,7 @@ use platform::execute_tx;
 use uuid::Uuid;
 
 /// Locks `owner`'s books until `tx` ends, creating the row on first use. Every write that must
-/// see the owner's entries (or, later, invoice numbers) whole takes it first: on PostgreSQL two
+/// see the owner's entries, invoice numbers or payments whole takes it first: on PostgreSQL two
 /// such writes then run one after the other; on SQLite the transaction holds the database's
 /// write lock already, and this costs one statement.
 pub async fn lock(tx: &mut Tx, owner: Uuid, now: Ts) -> Result<(), DbError> {

@@ -1,5 +1,7 @@
-//! The SQL of invoices, their lines, taxes and payments. Every statement on an invoice names
-//! its owner: another user's invoice is not found, the same as one that does not exist.
+//! The SQL of invoices, their lines, taxes and payments. Every statement that finds an invoice
+//! by what a request names takes its owner too (another user's invoice is not found, the same
+//! as one that does not exist); the statements that change an invoice already found that way
+//! (`mark_sent`, `set_state`, the claims, payments) take its id alone.
 
 use crate::model::{InvoiceRow, LineRow, PaymentRow, TaxRow};
 use chrono::NaiveDate;
@@ -210,7 +212,9 @@ pub async fn set_state(
     now: Ts,
 ) -> Result<InvoiceRow, DbError> {
     let sql = concat!(
-        "UPDATE freelance_invoices SET status = $2, paid_minor = $3, paid_at = $4, voided_at = $5, updated_at = $6
+        "UPDATE freelance_invoices SET status = $2, paid_minor = $3, paid_at = $4, voided_at = $5, updated_at = $6,
+           recur_every = CASE WHEN $2 = 'void' THEN NULL ELSE recur_every END,
+           recur_next_on = CASE WHEN $2 = 'void' THEN NULL ELSE recur_next_on END
          WHERE id = $1 RETURNING ",
         invoice_columns!()
     );
@@ -404,7 +408,7 @@ pub async fn recurring_due(db: &Db, today: NaiveDate, limit: i64) -> Result<Vec<
     let sql = concat!(
         "SELECT ",
         invoice_columns!(),
-        " FROM freelance_invoices WHERE recur_next_on <= $1 AND recur_every IS NOT NULL
+        " FROM freelance_invoices WHERE recur_next_on <= $1 AND recur_every IS NOT NULL AND status <> 'void'
          ORDER BY recur_next_on, id LIMIT $2"
     );
     Ok(with_db!(db, |pool| sqlx::query_as::<_, InvoiceRow>(sql).bind(today).bind(limit).fetch_all(pool).await)?)
@@ -436,7 +440,7 @@ pub async fn overdue_due(db: &Db, today: NaiveDate, remind_before: Ts, limit: i6
         "SELECT ",
         invoice_columns!(),
         " FROM freelance_invoices
-         WHERE status IN ('sent', 'partially_paid', 'overdue') AND due_on < $1
+         WHERE status IN ('sent', 'partially_paid', 'overdue') AND due_on < $1 AND total_minor > paid_minor
            AND (reminded_at IS NULL OR reminded_at <= $2)
          ORDER BY due_on, id LIMIT $3"
     );
@@ -454,7 +458,7 @@ pub async fn claim_overdue(tx: &mut Tx, id: Uuid, remind_before: Ts, now: Ts) ->
     let sql = concat!(
         "UPDATE freelance_invoices SET status = 'overdue', overdue_at = COALESCE(overdue_at, $3), reminded_at = $3,
            updated_at = $3
-         WHERE id = $1 AND status IN ('sent', 'partially_paid', 'overdue')
+         WHERE id = $1 AND status IN ('sent', 'partially_paid', 'overdue') AND total_minor > paid_minor
            AND (reminded_at IS NULL OR reminded_at <= $2) RETURNING ",
         invoice_columns!()
     );
@@ -466,36 +470,30 @@ pub async fn claim_overdue(tx: &mut Tx, id: Uuid, remind_before: Ts, now: Ts) ->
         .await)?)
 }
 
-/// Sums per currency for the dashboard.
-#[derive(Debug, Clone, Default, sqlx::FromRow)]
-pub struct CurrencySum {
-    pub currency: String,
-    pub minor: i64,
-}
-
-/// Balances of the owner's open invoices per currency: all open ones, and the overdue ones.
-pub async fn balances(db: &Db, owner: Uuid, overdue_only: bool) -> Result<Vec<CurrencySum>, DbError> {
-    let sql = "SELECT currency, CAST(SUM(total_minor - paid_minor) AS BIGINT) AS minor FROM freelance_invoices
-               WHERE owner_id = $1 AND status IN ('sent', 'partially_paid', 'overdue')
-                 AND ($2 = FALSE OR status = 'overdue')
-               GROUP BY currency ORDER BY currency";
-    Ok(with_db!(db, |pool| sqlx::query_as::<_, CurrencySum>(sql).bind(owner).bind(overdue_only).fetch_all(pool).await)?)
-}
-
-/// Payments received per currency and month (`YYYY-MM`) from `since` on.
+/// An open balance or a payment, for the dashboard's sums (added up by the caller in 128
+/// bits: a sum in SQL could overflow `BIGINT`, which is an error on both databases).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct MonthSum {
+pub struct Money {
     pub currency: String,
-    pub paid_on: NaiveDate,
     pub minor: i64,
+    /// The payment's day; the invoice's due date for a balance.
+    pub day: Option<NaiveDate>,
+    /// For a balance: whether the invoice is overdue.
+    pub overdue: bool,
 }
 
-/// The owner's payments since `since`, per currency and day (months are summed by the caller:
-/// the two databases write month arithmetic differently).
-pub async fn payments_since(db: &Db, owner: Uuid, since: NaiveDate) -> Result<Vec<MonthSum>, DbError> {
-    let sql = "SELECT i.currency, p.paid_on, CAST(SUM(p.amount_minor) AS BIGINT) AS minor
+/// The balances of the owner's issued, unpaid invoices.
+pub async fn balances(db: &Db, owner: Uuid) -> Result<Vec<Money>, DbError> {
+    let sql = "SELECT currency, total_minor - paid_minor AS minor, due_on AS day, status = 'overdue' AS overdue
+               FROM freelance_invoices
+               WHERE owner_id = $1 AND status IN ('sent', 'partially_paid', 'overdue')";
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, Money>(sql).bind(owner).fetch_all(pool).await)?)
+}
+
+/// The owner's payments since `since` (of invoices not void).
+pub async fn payments_since(db: &Db, owner: Uuid, since: NaiveDate) -> Result<Vec<Money>, DbError> {
+    let sql = "SELECT i.currency, p.amount_minor AS minor, p.paid_on AS day, FALSE AS overdue
                FROM freelance_payments p JOIN freelance_invoices i ON i.id = p.invoice_id
-               WHERE i.owner_id = $1 AND p.paid_on >= $2 AND i.status <> 'void'
-               GROUP BY i.currency, p.paid_on ORDER BY p.paid_on";
-    Ok(with_db!(db, |pool| sqlx::query_as::<_, MonthSum>(sql).bind(owner).bind(since).fetch_all(pool).await)?)
+               WHERE i.owner_id = $1 AND p.paid_on >= $2 AND i.status <> 'void'";
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, Money>(sql).bind(owner).bind(since).fetch_all(pool).await)?)
 }

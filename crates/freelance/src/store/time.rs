@@ -1,5 +1,6 @@
-//! The SQL of `freelance_time_entries`. Every statement names the owner: another user's entry
-//! is not found, the same as one that does not exist.
+//! The SQL of `freelance_time_entries`. Every statement that finds entries by what a request
+//! names takes the owner too (another user's entry is not found, the same as one that does not
+//! exist); marking and releasing invoiced time go by the entry or invoice found that way.
 
 use crate::model::TimeEntryRow;
 use platform::db::{Db, DbError, Ts, Tx};
