@@ -10,7 +10,9 @@
 # order callgrind names them), keeping the names the binary defines. Run it from the project
 # root after changes to start-up or to those first requests, and after a toolchain or
 # dependency update (symbol names change with them), then rebuild: names that no longer exist
-# are ignored by the linker, so a stale list costs memory, never correctness.
+# are ignored by the linker, so a stale list costs memory, never correctness. Give it a binary
+# built with `cargo build --release -p ferrobase` alone (another package in the same build,
+# such as bench, unifies other features into the dependencies and renames their functions).
 set -euo pipefail
 bin=${1:+$(realpath "$1")}
 cd "$(dirname "$0")/../.."
