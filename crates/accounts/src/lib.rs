@@ -18,10 +18,10 @@ mod store;
 
 pub use error::AccountsError;
 pub use events::EMAIL_VERIFIED;
-pub use model::{EmailAddress, PhoneNumber, Role, User};
+pub use model::{EmailAddress, Locale, PhoneNumber, Role, User};
 pub use module::AccountsModule;
 pub use routes::router;
-pub use service::Accounts;
+pub use service::{Accounts, ClientInfo};
 
 /// This module's migrations.
 pub const MIGRATIONS: &[platform::db::Migration] =

@@ -17,6 +17,7 @@ pub const MODULES: &[&dyn Module] = &[
     &work::WorkModule,
     &ticketing::TicketingModule,
     &freelance::FreelanceModule,
+    &studio::StudioModule,
 ];
 
 /// Every migration, in the order they are applied.

@@ -15,7 +15,7 @@ pub mod service;
 mod store;
 
 pub use error::NotificationsError;
-pub use model::{Kind, NewNotification, Notification};
+pub use model::{Kind, NewNotification, Notification, user_topic};
 pub use module::NotificationsModule;
 pub use routes::router;
 pub use service::{Notifications, Recorded};

@@ -193,6 +193,8 @@ pub enum ErrorKind {
     TooLarge,
     /// Too many attempts ([`DomainError::limit`] says until when).
     RateLimited,
+    /// The caller's balance (credits) does not cover the request.
+    PaymentRequired,
     /// A service we depend on (the database) cannot be reached right now; retry shortly.
     Unavailable,
     /// A failure on our side; the cause is logged, never shown.
@@ -397,6 +399,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -19,7 +19,7 @@ pub fn status(err: &dyn DomainError) -> tonic::Status {
         ErrorKind::Forbidden => Code::PermissionDenied,
         ErrorKind::BadRequest | ErrorKind::Invalid | ErrorKind::Unsupported => Code::InvalidArgument,
         ErrorKind::Conflict => Code::AlreadyExists,
-        ErrorKind::RateLimited | ErrorKind::TooLarge => Code::ResourceExhausted,
+        ErrorKind::RateLimited | ErrorKind::TooLarge | ErrorKind::PaymentRequired => Code::ResourceExhausted,
         ErrorKind::Unavailable => Code::Unavailable,
         ErrorKind::Internal => Code::Internal,
     };

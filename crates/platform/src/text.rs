@@ -101,6 +101,48 @@ pub fn csv_cell(value: &str) -> String {
     }
 }
 
+/// Trims `value`; blank becomes absent. `max` characters at most; line breaks and tabs only
+/// where `multiline`; no other control characters, and none of the invisible characters that
+/// reorder or hide text (such fields end up on documents and in other people's lists).
+pub fn field_text(
+    errors: &mut Vec<crate::error::FieldError>,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+    multiline: bool,
+) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    let allowed = |c: char| (!c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'))) && !is_hidden_format(c);
+    if !value.chars().all(allowed) {
+        let what =
+            if multiline { "control characters other than line breaks" } else { "control characters or line breaks" };
+        errors.push(crate::error::FieldError::new(
+            field,
+            format!("must not contain {what}, or invisible formatting characters"),
+        ));
+        return None;
+    }
+    if value.chars().count() > max {
+        errors.push(crate::error::FieldError::new(field, format!("must be at most {max} characters")));
+        return None;
+    }
+    Some(value.to_string())
+}
+
+/// A text that must be there: [`field_text`], and "is required" when it is blank.
+pub fn required_text(errors: &mut Vec<crate::error::FieldError>, field: &str, value: &str, max: usize) -> String {
+    let before = errors.len();
+    match field_text(errors, field, Some(value), max, false) {
+        Some(v) => v,
+        None => {
+            if errors.len() == before {
+                errors.push(crate::error::FieldError::new(field, format!("is required (1 to {max} characters)")));
+            }
+            String::new()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

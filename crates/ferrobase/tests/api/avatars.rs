@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use testkit::{PASSWORD, Resp, TestApp};
 
-fn png(w: u32, h: u32) -> Vec<u8> {
+pub(crate) fn png(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
     let mut out = Vec::new();
     image::DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
@@ -18,7 +18,7 @@ fn png(w: u32, h: u32) -> Vec<u8> {
 
 /// A JPEG of `w`×`h` (left half red) carrying an EXIF segment with `orientation` and a GPS-looking
 /// text, as phones write them.
-fn jpeg_with_exif(w: u32, h: u32, orientation: u16) -> Vec<u8> {
+pub(crate) fn jpeg_with_exif(w: u32, h: u32, orientation: u16) -> Vec<u8> {
     use image::ImageEncoder;
     let img = image::RgbImage::from_fn(w, h, |x, _| image::Rgb([if x < w / 2 { 255 } else { 0 }, 0, 0]));
     let mut plain = Vec::new();
@@ -40,7 +40,7 @@ fn jpeg_with_exif(w: u32, h: u32, orientation: u16) -> Vec<u8> {
     out
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -56,7 +56,7 @@ async fn upload(app: &TestApp, token: Option<&str>, bytes: Vec<u8>, field: &str)
     resp
 }
 
-async fn fetch(app: &TestApp, path: &str) -> (u16, String, Vec<u8>) {
+pub(crate) async fn fetch(app: &TestApp, path: &str) -> (u16, String, Vec<u8>) {
     let resp = app.http.get(app.url(path)).send().await.unwrap();
     let status = resp.status().as_u16();
     let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
@@ -68,7 +68,7 @@ async fn fetch(app: &TestApp, path: &str) -> (u16, String, Vec<u8>) {
     (status, ct, body)
 }
 
-fn files_under(dir: &Path) -> Vec<String> {
+pub(crate) fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
