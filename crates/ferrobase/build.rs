@@ -3,11 +3,12 @@
 //! binary's code with start-up first.
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(ferrobase_postgres, ferrobase_amqp, ferrobase_smtp)");
+    println!("cargo::rustc-check-cfg=cfg(ferrobase_postgres, ferrobase_amqp, ferrobase_smtp, ferrobase_s3)");
     for (var, cfg) in [
         ("FERROBASE_TEST_POSTGRES_URL", "ferrobase_postgres"),
         ("FERROBASE_TEST_AMQP_URL", "ferrobase_amqp"),
         ("FERROBASE_TEST_SMTP_URL", "ferrobase_smtp"),
+        ("FERROBASE_TEST_MOTO_SERVER", "ferrobase_s3"),
     ] {
         println!("cargo::rerun-if-env-changed={var}");
         if std::env::var(var).is_ok_and(|v| !v.is_empty()) {

@@ -29,6 +29,8 @@ mod realtime_control;
 mod realtime_gateway;
 mod scale_out;
 mod schema_parity;
+mod sms_twilio;
+mod storage_s3;
 mod studio_catalogue;
 mod studio_characters;
 mod studio_generations;
