@@ -84,7 +84,8 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Config => {
-            platform::module::check_settings(&config, ferrobase::MODULES)?;
+            let mut config = config;
+            platform::module::check_settings(&mut config, ferrobase::MODULES)?;
             print!("{}{}", config.describe(), platform::module::describe_settings(&config, ferrobase::MODULES));
         }
         Command::Outbox { command } => {

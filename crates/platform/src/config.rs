@@ -79,6 +79,11 @@ pub struct Config {
     /// [`crate::module::Kernel::settings`].
     #[serde(skip)]
     pub module_settings: std::collections::BTreeMap<String, config::Value>,
+    /// Settings no platform setting claims, such as `FERROBASE_STUDIO_PROVIDER_URL` (one
+    /// underscore): [`crate::module::check_settings`] gives each to the module it names
+    /// (`studio`, key `provider_url`) or refuses it.
+    #[serde(skip)]
+    pub loose_settings: std::collections::BTreeMap<String, config::Value>,
 }
 
 impl Default for Config {
@@ -115,6 +120,7 @@ impl Default for Config {
             ws_messages_per_sec: 20.0,
             ws_message_burst: 60.0,
             module_settings: Default::default(),
+            loose_settings: Default::default(),
         }
     }
 }
@@ -151,17 +157,15 @@ impl Config {
                 module_settings.insert(key.clone(), value.clone());
             }
         }
-        let mut unknown: Vec<&String> = given
-            .keys()
-            .filter(|k| !known.contains(k.as_str()) && !Self::foreign_key(k) && !module_settings.contains_key(*k))
+        // The modules decide whether they own what is left (see `loose_settings`).
+        let loose: std::collections::BTreeMap<String, config::Value> = given
+            .iter()
+            .filter(|(k, _)| !known.contains(k.as_str()) && !Self::foreign_key(k) && !module_settings.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if !unknown.is_empty() {
-            unknown.sort();
-            let names: Vec<String> = unknown.iter().map(|k| format!("FERROBASE_{}", k.to_uppercase())).collect();
-            return Err(ConfigError(format!("unknown setting(s): {}", names.join(", "))));
-        }
         let mut config: Config = built.try_deserialize().map_err(|e| ConfigError(e.to_string()))?;
         config.module_settings = module_settings;
+        config.loose_settings = loose;
         config.validate()?;
         Ok(config)
     }

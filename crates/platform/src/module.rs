@@ -351,9 +351,32 @@ pub fn migrations(modules: &[&dyn Module]) -> Vec<&'static [Migration]> {
     std::iter::once(crate::MIGRATIONS).chain(modules.iter().map(|m| m.migrations())).collect()
 }
 
-/// Refuses settings tables that name no module with settings, and keys a module does not have
-/// (a typo must not silently leave a default in place).
-pub fn check_settings(config: &Config, modules: &[&dyn Module]) -> anyhow::Result<()> {
+/// Gives each loose setting (`FERROBASE_STUDIO_PROVIDER_URL`) to the module it names when that
+/// module has the key (`studio`, `provider_url`); the two-underscore form, when also given,
+/// wins. Refuses settings that no module claims, settings tables that name no module with
+/// settings, and keys a module does not have (a typo must not silently leave a default in
+/// place).
+pub fn check_settings(config: &mut Config, modules: &[&dyn Module]) -> anyhow::Result<()> {
+    let mut unknown = Vec::new();
+    for (key, value) in std::mem::take(&mut config.loose_settings) {
+        let owner = modules.iter().find_map(|m| {
+            let rest = key.strip_prefix(m.name())?.strip_prefix('_')?;
+            let defaults = m.settings()?.defaults();
+            defaults.get(rest).is_some().then(|| (m.name(), rest.to_string()))
+        });
+        match owner {
+            Some((module, setting)) => {
+                let table = config.module_settings.get(module).and_then(|t| t.clone().into_table().ok());
+                if !table.is_some_and(|t| t.contains_key(&setting)) {
+                    config.set_module_setting(module, &setting, value);
+                }
+            }
+            None => unknown.push(format!("FERROBASE_{}", key.to_uppercase())),
+        }
+    }
+    if !unknown.is_empty() {
+        anyhow::bail!("unknown setting(s): {}", unknown.join(", "));
+    }
     for (section, table) in &config.module_settings {
         let upper = section.to_uppercase();
         let module = modules.iter().find(|m| m.name() == section.as_str());
@@ -406,7 +429,8 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
     if let Some(unknown) = config.module_list().into_iter().find(|m| !names.contains(&m.as_str())) {
         anyhow::bail!("FERROBASE_MODULES names an unknown module {unknown:?}; known: {}", names.join(", "));
     }
-    check_settings(&config, modules)?;
+    let mut config = config;
+    check_settings(&mut config, modules)?;
     let platform = Platform::init(config, &migrations(modules)).await?;
     let mut kernel = Kernel {
         platform: platform.clone(),

@@ -105,6 +105,35 @@ fn modules_take_their_own_settings_and_refuse_unknown_ones() {
     let nobody = ferrobase(dir.path()).arg("config").env("FERROBASE_PAYROLL__RATE", "1").output().unwrap();
     assert!(!nobody.status.success());
     assert!(text(&nobody).contains("payroll"), "{}", text(&nobody));
+    // One underscore names a module's setting too (`FERROBASE_STUDIO_PROVIDER_URL`); the
+    // two-underscore form wins when both are given; a key the module lacks is still refused.
+    let short = ferrobase(plain.path())
+        .arg("config")
+        .env("FERROBASE_STUDIO_PROVIDER_URL", "http://images.internal")
+        .output()
+        .unwrap();
+    assert!(short.status.success(), "{}", text(&short));
+    assert!(
+        text(&short)
+            .lines()
+            .any(|l| l.starts_with("FERROBASE_STUDIO__PROVIDER_URL") && l.ends_with("http://images.internal")),
+        "{}",
+        text(&short)
+    );
+    let both = ferrobase(plain.path())
+        .arg("config")
+        .env("FERROBASE_STUDIO_TIMEOUT_SECS", "5")
+        .env("FERROBASE_STUDIO__TIMEOUT_SECS", "7")
+        .output()
+        .unwrap();
+    assert!(
+        text(&both).lines().any(|l| l.starts_with("FERROBASE_STUDIO__TIMEOUT_SECS") && l.ends_with('7')),
+        "{}",
+        text(&both)
+    );
+    let wrong = ferrobase(plain.path()).arg("config").env("FERROBASE_STUDIO_PROVIDER_URI", "x").output().unwrap();
+    assert!(!wrong.status.success());
+    assert!(text(&wrong).contains("FERROBASE_STUDIO_PROVIDER_URI"), "{}", text(&wrong));
 }
 
 #[test]

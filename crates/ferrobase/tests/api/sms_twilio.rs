@@ -16,11 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use testkit::{Backend, TestApp, code_in};
 
+/// One accepted message: the account in the path, the basic auth, the form.
+type Accepted = (String, String, HashMap<String, String>);
+
 #[derive(Clone, Default)]
 struct Twilio {
     calls: Arc<AtomicUsize>,
-    /// Messages accepted: (account in the path, basic auth, form).
-    accepted: Arc<Mutex<Vec<(String, String, HashMap<String, String>)>>>,
+    /// Messages accepted.
+    accepted: Arc<Mutex<Vec<Accepted>>>,
 }
 
 async fn messages(
