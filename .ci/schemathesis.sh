@@ -10,7 +10,10 @@ venv=${FERROBASE_VENV:-/var/tmp/ferrobase-venv}
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-FERROBASE_BIND=127.0.0.1:$port FERROBASE_DATA_DIR=$data FERROBASE_LOG_LEVEL=warn "$binary" serve > "$data/server.log" 2>&1 &
+# A studio provider that is not there: generations are taken (202) and then fail and return
+# their credit, instead of every order answering 503 `generation_not_configured`.
+FERROBASE_BIND=127.0.0.1:$port FERROBASE_DATA_DIR=$data FERROBASE_LOG_LEVEL=warn \
+  FERROBASE_STUDIO__PROVIDER_URL=http://127.0.0.1:9 "$binary" serve > "$data/server.log" 2>&1 &
 server=$!
 cleanup() { kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT

@@ -51,6 +51,18 @@ pub async fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> anyhow::Result<(u16, Bytes)> {
+    let body = body.map(|b| ("application/json", Bytes::from(b.to_string())));
+    request_with(addr, method, path, token, body).await
+}
+
+/// [`request`] with a body of any type: (content type, bytes).
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, Bytes)>,
+) -> anyhow::Result<(u16, Bytes)> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
@@ -59,7 +71,7 @@ pub async fn request(
         req = req.header("authorization", format!("Bearer {t}"));
     }
     let req = match body {
-        Some(b) => req.header("content-type", "application/json").body(Full::new(Bytes::from(b.to_string())))?,
+        Some((content_type, bytes)) => req.header("content-type", content_type).body(Full::new(bytes))?,
         None => req.body(Full::new(Bytes::new()))?,
     };
     let resp = sender.send_request(req).await?;

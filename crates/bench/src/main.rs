@@ -2,7 +2,8 @@
 //! drives HTTP and WebSocket load at it with our own clients, and writes `docs/benchmarks.md`.
 //! `--purchases` measures only ticket purchases (with exact seat accounting) and prints them;
 //! `--freelance` measures only the invoice list at 10 000 invoices and invoice PDFs, and prints
-//! them;
+//! them; `--studio` measures only the template catalogue at 10 000 templates and the memory of
+//! character uploads, and prints them;
 //! the server's `FERROBASE_*` environment passes through, so `FERROBASE_DATABASE_URL` and
 //! `FERROBASE_REDIS_URL` measure the scale-out mode.
 //!
@@ -15,14 +16,15 @@ mod purchases;
 mod raw_ws;
 mod report;
 mod server;
+mod studio;
 mod ws_load;
 
 use std::time::Duration;
 use ws_load::Receivers;
 
 /// Settings from the command line:
-/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases] [--freelance
-/// [--settle SECONDS]]`.
+/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases] [--freelance |
+/// --studio [--settle SECONDS]]`.
 struct Args {
     seconds: u64,
     connections: usize,
@@ -32,6 +34,8 @@ struct Args {
     purchases_only: bool,
     /// Only the freelance measurements, printed.
     freelance_only: bool,
+    /// Only the studio measurements, printed.
+    studio_only: bool,
     /// Seconds to wait between seeding and measuring (`--settle`).
     settle: u64,
 }
@@ -44,6 +48,7 @@ fn args() -> anyhow::Result<Args> {
         quick: false,
         purchases_only: false,
         freelance_only: false,
+        studio_only: false,
         settle: 0,
     };
     let mut it = std::env::args().skip(1);
@@ -56,10 +61,11 @@ fn args() -> anyhow::Result<Args> {
             "--quick" => a.quick = true,
             "--purchases" => a.purchases_only = true,
             "--freelance" => a.freelance_only = true,
+            "--studio" => a.studio_only = true,
             "--settle" => a.settle = value()?.parse()?,
             other => anyhow::bail!(
                 "unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases, --freelance, \
-                 --settle"
+                 --studio, --settle"
             ),
         }
     }
@@ -84,6 +90,15 @@ async fn main() -> anyhow::Result<()> {
         for (name, result) in freelance::run(&server, args.connections, duration, settle).await? {
             println!("{name}: {result}; server RSS {} KiB", server.rss_kib()?);
         }
+        return Ok(());
+    }
+    if args.studio_only {
+        let settle = Duration::from_secs(args.settle);
+        let (pages, _) = studio::run(&server, args.connections, duration, settle).await?;
+        for (name, result) in pages {
+            println!("{name}: {result}");
+        }
+        println!("server RSS {} KiB, peak {} KiB", server.rss_kib()?, server.peak_rss_kib()?);
         return Ok(());
     }
     let (_, token) = server.register("bench@example.com").await?;

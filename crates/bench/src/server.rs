@@ -100,6 +100,31 @@ impl Server {
         Ok((id, v["access_token"].as_str().context("no access_token")?.to_string()))
     }
 
+    /// Makes `email` an administrator with the server's own `admin create` command, on the
+    /// same data dir and settings, and signs in: the access token.
+    pub async fn admin(&self, email: &str) -> anyhow::Result<String> {
+        let password = "benchmark admin password";
+        let passed = std::env::vars().filter(|(k, _)| {
+            k.starts_with("FERROBASE_") && !k.starts_with("FERROBASE_TEST_") && !k.starts_with("FERROBASE_BENCH_")
+        });
+        let out = Command::new(&self.binary)
+            .args(["admin", "create", "--email", email, "--password", password])
+            .env_clear()
+            .envs(passed)
+            .env("FERROBASE_DATA_DIR", self.data.path())
+            .env("FERROBASE_LOG_LEVEL", "warn")
+            .output()?;
+        anyhow::ensure!(out.status.success(), "admin create: {}", String::from_utf8_lossy(&out.stderr));
+        let body = serde_json::json!({"email": email, "password": password}).to_string();
+        let v = self.call("POST", "/api/v1/auth/login", None, &body, 200).await?;
+        Ok(v["access_token"].as_str().context("no access_token")?.to_string())
+    }
+
+    /// The server's process id (for sampling its memory while a load runs).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Registers `email` and verifies it with the code the server wrote to its mail folder;
     /// the access token.
     pub async fn register_verified(&self, email: &str) -> anyhow::Result<String> {
@@ -176,7 +201,8 @@ fn six_digits(text: &str) -> Option<String> {
     })
 }
 
-fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {
+/// A field of `/proc/PID/status` in KiB (`VmRSS:` …).
+pub fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status.lines().find(|l| l.starts_with(field)).context("field missing")?;
     Ok(line.split_whitespace().nth(1).context("no value")?.parse()?)

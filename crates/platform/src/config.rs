@@ -84,6 +84,10 @@ pub struct Config {
     /// (`studio`, key `provider_url`) or refuses it.
     #[serde(skip)]
     pub loose_settings: std::collections::BTreeMap<String, config::Value>,
+    /// The module settings given as `FERROBASE_{MODULE}__{KEY}` variables, as (module, key):
+    /// they win over the one-underscore form, which wins over the file.
+    #[serde(skip)]
+    pub env_module_settings: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Default for Config {
@@ -121,6 +125,7 @@ impl Default for Config {
             ws_message_burst: 60.0,
             module_settings: Default::default(),
             loose_settings: Default::default(),
+            env_module_settings: Default::default(),
         }
     }
 }
@@ -166,6 +171,12 @@ impl Config {
         let mut config: Config = built.try_deserialize().map_err(|e| ConfigError(e.to_string()))?;
         config.module_settings = module_settings;
         config.loose_settings = loose;
+        config.env_module_settings = std::env::vars()
+            .filter_map(|(name, _)| {
+                let (module, key) = name.strip_prefix("FERROBASE_")?.split_once("__")?;
+                Some((module.to_lowercase(), key.to_lowercase()))
+            })
+            .collect();
         config.validate()?;
         Ok(config)
     }

@@ -352,8 +352,8 @@ pub fn migrations(modules: &[&dyn Module]) -> Vec<&'static [Migration]> {
 }
 
 /// Gives each loose setting (`FERROBASE_STUDIO_PROVIDER_URL`) to the module it names when that
-/// module has the key (`studio`, `provider_url`); the two-underscore form, when also given,
-/// wins. Refuses settings that no module claims, settings tables that name no module with
+/// module has the key (`studio`, `provider_url`); it wins over the module's table in the file,
+/// and the two-underscore variable, when also given, wins over it. Refuses settings that no module claims, settings tables that name no module with
 /// settings, and keys a module does not have (a typo must not silently leave a default in
 /// place).
 pub fn check_settings(config: &mut Config, modules: &[&dyn Module]) -> anyhow::Result<()> {
@@ -366,8 +366,7 @@ pub fn check_settings(config: &mut Config, modules: &[&dyn Module]) -> anyhow::R
         });
         match owner {
             Some((module, setting)) => {
-                let table = config.module_settings.get(module).and_then(|t| t.clone().into_table().ok());
-                if !table.is_some_and(|t| t.contains_key(&setting)) {
+                if !config.env_module_settings.contains(&(module.to_string(), setting.clone())) {
                     config.set_module_setting(module, &setting, value);
                 }
             }

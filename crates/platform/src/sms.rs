@@ -131,7 +131,10 @@ impl Twilio {
     async fn send(&self, sms: &Sms) -> Result<(), SmsError> {
         let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.base_url, self.account_sid);
         // A messaging service picks its own sender; anything else is the sender itself.
-        let sender = if self.from.starts_with("MG") { "MessagingServiceSid" } else { "From" };
+        let service = self.from.len() == 34
+            && self.from.starts_with("MG")
+            && self.from[2..].bytes().all(|b| b.is_ascii_hexdigit());
+        let sender = if service { "MessagingServiceSid" } else { "From" };
         let form = [("To", sms.to.as_str()), (sender, self.from.as_str()), ("Body", sms.body.as_str())];
         let response = self
             .client
@@ -145,9 +148,16 @@ impl Twilio {
         if status.is_success() {
             return Ok(());
         }
-        // Twilio explains a refusal in `message` (and `code`); keep a short, bounded part of it.
-        let body = response.text().await.unwrap_or_default();
-        let detail = serde_json::from_str::<serde_json::Value>(&body)
+        // Twilio explains a refusal in `message` (and `code`); read a bounded part of it.
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            body.extend_from_slice(&chunk);
+            if body.len() > 16 * 1024 {
+                break;
+            }
+        }
+        let detail = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
             .unwrap_or_default();

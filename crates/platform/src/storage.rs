@@ -50,7 +50,11 @@ fn s3_builder(url: &url::Url, bucket: &str) -> Result<object_store::aws::AmazonS
     for (key, value) in url.query_pairs() {
         let config = AmazonS3ConfigKey::from_str(&key).map_err(|e| StorageError::Config(e.to_string()))?;
         // A secret in the query would be shown by `ferrobase config`; it belongs in the user info.
-        if matches!(config, AmazonS3ConfigKey::SecretAccessKey | AmazonS3ConfigKey::Token) {
+        let secret = matches!(config, AmazonS3ConfigKey::SecretAccessKey | AmazonS3ConfigKey::Token)
+            || key.contains("secret")
+            || key.contains("customer_key")
+            || key.contains("token");
+        if secret {
             return Err(StorageError::Config(format!("put {key} in the URL's user info (s3://KEY_ID:SECRET@bucket)")));
         }
         builder = builder.with_config(config, value);
@@ -166,6 +170,7 @@ mod tests {
         Storage::from_url("s3://id:secret@bucket/prefix?endpoint=http://127.0.0.1:9&region=us-east-1&allow_http=true")
             .unwrap();
         assert!(Storage::from_url("s3://bucket?secret_access_key=x").is_err());
+        assert!(Storage::from_url("s3://bucket?sse_customer_key_base64=eA==").is_err());
         assert!(Storage::from_url("s3://bucket?no_such_option=1").is_err());
     }
 }

@@ -20,6 +20,12 @@ pub enum StudioError {
     /// No credit left for a generation.
     #[error("You have no credits left for a generation.")]
     InsufficientCredits,
+    /// Ordering a generation without a verified email address or phone number.
+    #[error("Verify your email address or phone number before ordering generations.")]
+    VerificationRequired,
+    /// Too many of the caller's generations are queued or running.
+    #[error("You have {0} generations in progress; wait for one to finish.")]
+    TooManyGenerations(i64),
     /// No image provider is configured on this server.
     #[error("Image generation is not configured on this server.")]
     NotConfigured,
@@ -38,6 +44,9 @@ pub enum StudioError {
     /// Too many of something in a while.
     #[error("{0}")]
     RateLimited(platform::ratelimit::Limited),
+    /// Reading the caller from accounts failed.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountsError),
     /// Storage failure.
     #[error(transparent)]
     Db(DbError),
@@ -59,12 +68,14 @@ platform::domain_error!(StudioError {
     Self::Invalid(errors) => Invalid, "validation_failed", fields(errors.clone());
     Self::InsufficientCredits => PaymentRequired, "insufficient_credits";
     Self::NotConfigured => Unavailable, "generation_not_configured";
+    Self::VerificationRequired => Forbidden, "verification_required";
+    Self::TooManyGenerations(_) => Conflict, "too_many_generations";
     Self::CategoryNotEmpty => Conflict, "category_not_empty";
     Self::SlugTaken => Conflict, "slug_taken";
     Self::ParentNotReady => Conflict, "parent_not_ready";
     Self::Image(_) => Invalid, "invalid_image";
     Self::RateLimited(limited) => RateLimited, "rate_limited", limit(Some(*limited));
-} wraps Db, Internal);
+} wraps Db, Accounts, Internal);
 
 impl From<DbError> for StudioError {
     fn from(e: DbError) -> Self {

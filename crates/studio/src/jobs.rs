@@ -29,6 +29,7 @@ impl platform::outbox::Job for Sweep {
     async fn run(&self) -> Result<(), String> {
         let settled = self.0.sweep_generations().await.map_err(|e| e.to_string())?;
         if settled > 0 {
+            // Each of them failed (or had been settled a moment before); credits came back.
             tracing::info!(settled, "stranded generations failed and their credits returned");
         }
         self.0.purge_views().await.map_err(|e| e.to_string())?;

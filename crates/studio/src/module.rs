@@ -30,6 +30,9 @@ pub struct StudioSettings {
     pub timeout_secs: u64,
     /// How long a generation may wait for a run slot before it fails the same way.
     pub queue_timeout_secs: u64,
+    /// Generations one user may have queued or running at once (more: 409
+    /// `too_many_generations`), so that one balance cannot fill every instance's queue.
+    pub max_open_per_user: i64,
     /// Credits of a new user (the free tier's allowance).
     pub free_credits: i64,
     /// The balance a user set to `pro` is raised to.
@@ -48,6 +51,7 @@ impl Default for StudioSettings {
             concurrency: 4,
             timeout_secs: 120,
             queue_timeout_secs: 1800,
+            max_open_per_user: 10,
             free_credits: 3,
             pro_credits: 100,
             premium_credits: 500,
@@ -66,6 +70,9 @@ impl Settings for StudioSettings {
         }
         if !(1..=3600).contains(&self.timeout_secs) {
             return Err("studio timeout_secs must be between 1 and 3600".into());
+        }
+        if !(1..=1000).contains(&self.max_open_per_user) {
+            return Err("studio max_open_per_user must be between 1 and 1000".into());
         }
         if !(10..=86_400).contains(&self.queue_timeout_secs) {
             return Err("studio queue_timeout_secs must be between 10 and 86400".into());
@@ -114,7 +121,8 @@ impl Module for StudioModule {
                 Some(Arc::new(images))
             }
         };
-        let studio = Studio::new(kernel.platform().clone(), settings, provider);
+        let accounts: accounts::Accounts = kernel.service()?;
+        let studio = Studio::new(kernel.platform().clone(), accounts, settings, provider);
         kernel.account_hooks(Arc::new(Hooks(studio.clone())));
         kernel.outbox_handler(crate::service::GENERATION_JOB, Arc::new(crate::jobs::GenerationHandler(studio.clone())));
         kernel.provide(studio);

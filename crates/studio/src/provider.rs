@@ -47,8 +47,33 @@ pub trait ImageProvider: Send + Sync {
     fn describe(&self) -> serde_json::Value;
 }
 
-/// Largest answer read from a provider (a base64 image of a few megabytes fits many times).
-const MAX_ANSWER: usize = 64 * 1024 * 1024;
+/// Largest answer read from a provider: a 1536×1024 PNG is a few megabytes, a third more in
+/// base64.
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+/// The part of an images answer we read (the base64 image borrowed from the body, not copied).
+#[derive(serde::Deserialize)]
+struct Answer<'a> {
+    #[serde(borrow, default)]
+    data: Vec<AnswerImage<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerImage<'a> {
+    #[serde(borrow)]
+    b64_json: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The part of an error answer we read.
+#[derive(serde::Deserialize)]
+struct Refusal {
+    error: Option<RefusalDetail>,
+}
+
+#[derive(serde::Deserialize)]
+struct RefusalDetail {
+    message: Option<String>,
+}
 
 /// An OpenAI-compatible images API.
 pub struct OpenAiImages {
@@ -60,6 +85,12 @@ pub struct OpenAiImages {
 }
 
 impl OpenAiImages {
+    /// OpenAI's `gpt-image-*` models always answer base64 and refuse `response_format`; the
+    /// DALL·E models and most compatible services answer a URL unless asked for base64.
+    fn asks_for_base64(&self) -> bool {
+        !self.model.starts_with("gpt-image")
+    }
+
     /// A provider at `base_url` (without `/v1`), authenticated with `api_key` if given.
     pub fn new(
         base_url: &str,
@@ -92,16 +123,24 @@ impl OpenAiImages {
             }
             body.extend_from_slice(&chunk);
         }
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if !status.is_success() {
-            let message = json["error"]["message"].as_str().unwrap_or_default();
+            let message = serde_json::from_slice::<Refusal>(&body)
+                .ok()
+                .and_then(|r| r.error)
+                .and_then(|e| e.message)
+                .unwrap_or_default();
             return Err(ProviderError::Refused(status.as_u16(), message.chars().take(200).collect()));
         }
-        let b64 = json["data"][0]["b64_json"]
-            .as_str()
+        let answer: Answer<'_> = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::BadAnswer(format!("not an images answer: {e}")))?;
+        let b64 = answer
+            .data
+            .into_iter()
+            .next()
+            .and_then(|image| image.b64_json)
             .ok_or_else(|| ProviderError::BadAnswer("no data[0].b64_json".into()))?;
         base64::engine::general_purpose::STANDARD
-            .decode(b64)
+            .decode(b64.as_bytes())
             .map_err(|e| ProviderError::BadAnswer(format!("b64_json: {e}")))
     }
 }
@@ -110,13 +149,15 @@ impl OpenAiImages {
 impl ImageProvider for OpenAiImages {
     async fn create(&self, request: &ImageRequest) -> Result<Vec<u8>, ProviderError> {
         if request.sources.is_empty() {
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "model": self.model,
                 "prompt": request.prompt,
                 "n": 1,
                 "size": self.size,
-                "response_format": "b64_json",
             });
+            if self.asks_for_base64() {
+                body["response_format"] = "b64_json".into();
+            }
             let url = format!("{}/v1/images/generations", self.base_url);
             return self.answer(self.client.post(url).json(&body)).await;
         }
@@ -124,8 +165,10 @@ impl ImageProvider for OpenAiImages {
             .text("model", self.model.clone())
             .text("prompt", request.prompt.clone())
             .text("n", "1")
-            .text("size", self.size.clone())
-            .text("response_format", "b64_json");
+            .text("size", self.size.clone());
+        if self.asks_for_base64() {
+            form = form.text("response_format", "b64_json");
+        }
         // One source goes as `image`; several as `image[]`, as the API takes them.
         let field = if request.sources.len() == 1 { "image" } else { "image[]" };
         for source in &request.sources {

@@ -131,6 +131,15 @@ fn modules_take_their_own_settings_and_refuse_unknown_ones() {
         "{}",
         text(&both)
     );
+    // The environment wins over the file in either form.
+    std::fs::write(plain.path().join("ferrobase.toml"), "[studio]\ntimeout_secs = 9\n").unwrap();
+    let over = ferrobase(plain.path()).arg("config").env("FERROBASE_STUDIO_TIMEOUT_SECS", "5").output().unwrap();
+    assert!(
+        text(&over).lines().any(|l| l.starts_with("FERROBASE_STUDIO__TIMEOUT_SECS") && l.ends_with('5')),
+        "{}",
+        text(&over)
+    );
+    std::fs::remove_file(plain.path().join("ferrobase.toml")).unwrap();
     let wrong = ferrobase(plain.path()).arg("config").env("FERROBASE_STUDIO_PROVIDER_URI", "x").output().unwrap();
     assert!(!wrong.status.success());
     assert!(text(&wrong).contains("FERROBASE_STUDIO_PROVIDER_URI"), "{}", text(&wrong));

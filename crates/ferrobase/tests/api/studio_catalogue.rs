@@ -66,6 +66,11 @@ async fn only_administrators_write_the_catalogue(app: TestApp) {
         app.call(method.clone(), path, None, body.clone()).await.expect(401);
     }
     put_image(&app, &user.access, &t_id, png(64, 64)).await.expect_problem(403, "admin_only");
+    // Refused before the body is read: a bad body or a non-image is still 403, not 422 or 415.
+    app.post("/api/v1/studio/templates", Some(&user.access), json!({"title": 5}))
+        .await
+        .expect_problem(403, "admin_only");
+    put_image(&app, &user.access, &t_id, b"not an image".to_vec()).await.expect_problem(403, "admin_only");
     let now = app.get(&format!("/api/v1/studio/templates/{t_id}"), None).await.expect(200).json;
     assert_eq!((now["title"].as_str(), now["image_url"].as_str()), (Some("Noir"), None));
     let me = app.get("/api/v1/studio/me", Some(&user.access)).await.expect(200).json;
@@ -306,6 +311,16 @@ async fn favourites_are_idempotent_and_exact(app: TestApp) {
     assert_eq!(likes, rows, "like_count equals the favourites");
     let shown = app.get(&format!("/api/v1/studio/templates/{id}"), None).await.expect(200).json;
     assert_eq!(shown["like_count"].as_i64(), Some(rows));
+
+    // An account that goes takes its likes with it.
+    let leaving = app.register("st-leaving@example.com").await;
+    app.put(&fav(&b), Some(&leaving.access), None).await.expect(200);
+    let before = app.put(&fav(&b), Some(&me.access), None).await.expect(200).json["like_count"].as_i64().unwrap();
+    assert_eq!(before, 2);
+    app.delete("/api/v1/users/me", Some(&leaving.access), Some(json!({"password": PASSWORD}))).await.expect(204);
+    let after =
+        app.get(&format!("/api/v1/studio/templates/{}", b["id"].as_str().unwrap()), None).await.expect(200).json;
+    assert_eq!(after["like_count"], 1, "the departed user's like is gone");
 }
 
 testkit::api_tests!(

@@ -110,13 +110,15 @@ async fn start_provider() -> (Provider, String) {
     (provider, format!("http://{addr}"))
 }
 
-/// An app whose studio generates through `url` with `timeout_secs`.
-async fn app_with_provider(backend: Backend, url: &str, timeout_secs: i64) -> Option<TestApp> {
+/// An app whose studio generates through `url` with `timeout_secs`, `max_open` generations
+/// per user at once.
+async fn app_with_provider(backend: Backend, url: &str, timeout_secs: i64, max_open: i64) -> Option<TestApp> {
     let url = url.to_string();
     TestApp::spawn_with(backend, move |c| {
         c.set_module_setting("studio", "provider_url", url);
         c.set_module_setting("studio", "provider_key", "sk-test-key");
         c.set_module_setting("studio", "timeout_secs", timeout_secs);
+        c.set_module_setting("studio", "max_open_per_user", max_open);
     })
     .await
 }
@@ -141,8 +143,12 @@ async fn credits(app: &TestApp, who: &Session) -> (i64, i64) {
 
 async fn generations_run_at_the_provider_and_spend_credits(backend: Backend) {
     let (provider, url) = start_provider().await;
-    let Some(app) = app_with_provider(backend, &url, 30).await else { return };
-    let me = app.register("gen-owner@example.com").await;
+    let Some(app) = app_with_provider(backend, &url, 30, 10).await else { return };
+    let unverified = app.register("gen-unverified@example.com").await;
+    app.post("/api/v1/studio/generations", Some(&unverified.access), json!({"kind": "generate", "prompt": "x"}))
+        .await
+        .expect_problem(403, "verification_required");
+    let me = app.register_verified("gen-owner@example.com").await;
     let boss = admin(&app, "gen-admin@example.com").await;
     let style =
         template(&app, &boss, json!({"title": "Noir", "prompt": "film noir portrait", "style": "grainy"})).await;
@@ -187,8 +193,9 @@ async fn generations_run_at_the_provider_and_spend_credits(backend: Backend) {
     assert_eq!(sent[0].path, "generations");
     assert_eq!(sent[0].authorization.as_deref(), Some("Bearer sk-test-key"));
     assert_eq!(sent[0].fields["prompt"], "film noir portrait\nStyle: grainy.\na cat in a hat");
-    assert_eq!((sent[0].fields["n"].as_i64(), sent[0].fields["response_format"].as_str()), (Some(1), Some("b64_json")));
+    assert_eq!(sent[0].fields["n"].as_i64(), Some(1));
     assert_eq!(sent[0].fields["model"], "gpt-image-1");
+    assert!(sent[0].fields.get("response_format").is_none(), "gpt-image models refuse response_format");
 
     // An edit of it sends its image; lineage is kept; a character's photos go along.
     let edit = app
@@ -232,9 +239,16 @@ async fn generations_run_at_the_provider_and_spend_credits(backend: Backend) {
     assert_eq!(kinds, ["generate", "edit", "generate"], "newest first");
     let me_now = app.get("/api/v1/studio/me", Some(&me.access)).await.expect(200).json;
     assert_eq!((me_now["generations_total"].as_i64(), me_now["generations_this_month"].as_i64()), (Some(3), Some(3)));
+    let export = app.get("/api/v1/users/me/export", Some(&me.access)).await.expect(200).json;
+    let studio = &export["studio"];
+    assert_eq!(
+        (studio["generations"].as_array().unwrap().len(), studio["characters"].as_array().unwrap().len()),
+        (3, 1)
+    );
+    assert_eq!(studio["profile"]["credits"], 0);
 
     // Checks, and other people's objects.
-    let stranger = app.register("gen-stranger@example.com").await;
+    let stranger = app.register_verified("gen-stranger@example.com").await;
     let g_path = format!("/api/v1/studio/generations/{id}");
     app.get(&g_path, Some(&stranger.access)).await.expect(404);
     for body in [
@@ -272,9 +286,9 @@ async fn generations_run_at_the_provider_and_spend_credits(backend: Backend) {
 
 async fn credits_stay_exact_when_the_provider_fails(backend: Backend) {
     let (provider, url) = start_provider().await;
-    let Some(app) = app_with_provider(backend, &url, 30).await else { return };
+    let Some(app) = app_with_provider(backend, &url, 30, 100).await else { return };
     let boss = admin(&app, "flaky-admin@example.com").await;
-    let me = app.register("flaky@example.com").await;
+    let me = app.register_verified("flaky@example.com").await;
     let plan = app
         .patch(
             &format!("/api/v1/studio/users/{}", me.user_id),
@@ -334,8 +348,8 @@ async fn credits_stay_exact_when_the_provider_fails(backend: Backend) {
 
 async fn a_provider_that_hangs_times_out(backend: Backend) {
     let (provider, url) = start_provider().await;
-    let Some(app) = app_with_provider(backend, &url, 1).await else { return };
-    let me = app.register("hang@example.com").await;
+    let Some(app) = app_with_provider(backend, &url, 1, 1).await else { return };
+    let me = app.register_verified("hang@example.com").await;
     provider.mode.store(HANG, Ordering::SeqCst);
     let g = app
         .post("/api/v1/studio/generations", Some(&me.access), json!({"kind": "generate", "prompt": "wait"}))
@@ -343,6 +357,11 @@ async fn a_provider_that_hangs_times_out(backend: Backend) {
         .expect(202)
         .json;
     assert_eq!(credits(&app, &me).await, (2, 1), "reserved while it runs");
+    // One at a time for this user (the setting): the second order waits for the first.
+    app.post("/api/v1/studio/generations", Some(&me.access), json!({"kind": "generate", "prompt": "more"}))
+        .await
+        .expect_problem(409, "too_many_generations");
+    assert_eq!(credits(&app, &me).await, (2, 1), "a refused order takes no credit");
     let g = settled(&app, &me, g["id"].as_str().unwrap()).await;
     assert_eq!((g["status"].as_str(), g["error"].as_str()), (Some("failed"), Some("timeout")));
     assert_eq!(credits(&app, &me).await, (3, 0), "returned");

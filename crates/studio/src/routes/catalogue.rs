@@ -1,6 +1,6 @@
 //! The catalogue: categories and templates, public to read, administrators' to write.
 
-use super::StudioState;
+use super::{Admin, StudioState};
 use crate::model::{Category, Template};
 use crate::service::{CategoryInput, CategoryPatch, TemplateInput, TemplatePatch, TemplateQuery};
 use axum::extract::State;
@@ -58,7 +58,7 @@ pub(super) async fn list_categories(State(s): State<StudioState>) -> ApiResult<a
         (status = 409, description = "slug_taken", body = platform::error::Problem)))]
 pub(super) async fn create_category(
     State(s): State<StudioState>,
-    me: AuthUser,
+    Admin(me): Admin,
     Json(b): Json<CategoryInput>,
 ) -> ApiResult<Response> {
     let category = s.studio.create_category(&me, b).await?;
@@ -73,7 +73,7 @@ pub(super) async fn create_category(
         (status = 409, description = "slug_taken", body = platform::error::Problem)))]
 pub(super) async fn update_category(
     State(s): State<StudioState>,
-    me: AuthUser,
+    Admin(me): Admin,
     Path(id): Path<Uuid>,
     Json(b): Json<CategoryPatch>,
 ) -> ApiResult<axum::Json<Category>> {
@@ -88,7 +88,7 @@ pub(super) async fn update_category(
         (status = 409, description = "category_not_empty", body = platform::error::Problem)))]
 pub(super) async fn delete_category(
     State(s): State<StudioState>,
-    me: AuthUser,
+    Admin(me): Admin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     s.studio.delete_category(&me, id).await?;
@@ -114,7 +114,7 @@ pub(super) async fn list_templates(
         (status = 403, description = "admin_only", body = platform::error::Problem)))]
 pub(super) async fn create_template(
     State(s): State<StudioState>,
-    me: AuthUser,
+    Admin(me): Admin,
     Json(b): Json<TemplateInput>,
 ) -> ApiResult<Response> {
     let template = s.studio.create_template(&me, b).await?;
@@ -144,7 +144,7 @@ pub(super) async fn get_template(
         (status = 403, description = "admin_only", body = platform::error::Problem)))]
 pub(super) async fn update_template(
     State(s): State<StudioState>,
-    me: AuthUser,
+    Admin(me): Admin,
     Path(id): Path<Uuid>,
     Json(b): Json<TemplatePatch>,
 ) -> ApiResult<axum::Json<Template>> {
@@ -158,7 +158,7 @@ pub(super) async fn update_template(
         (status = 403, description = "admin_only", body = platform::error::Problem)))]
 pub(super) async fn delete_template(
     State(s): State<StudioState>,
-    me: AuthUser,
+    Admin(me): Admin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     s.studio.delete_template(&me, id).await?;
@@ -189,7 +189,7 @@ pub(super) async fn get_template_image(
         (status = 415, description = "Not an image we accept", body = platform::error::Problem)))]
 pub(super) async fn put_template_image(
     State(s): State<StudioState>,
-    me: AuthUser,
+    Admin(me): Admin,
     Path(id): Path<Uuid>,
     upload: Upload<TemplateImageRules>,
 ) -> ApiResult<axum::Json<Template>> {

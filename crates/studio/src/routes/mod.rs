@@ -36,6 +36,26 @@ impl FromRef<StudioState> for Uploads {
     }
 }
 
+/// An administrator: extracted from the request's head, so that anyone else is answered 403
+/// `admin_only` before their body is read (or an upload staged).
+pub struct Admin(pub platform::auth::AuthUser);
+
+impl<S> axum::extract::FromRequestParts<S> for Admin
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = platform::ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = platform::auth::AuthUser::from_request_parts(parts, state).await?;
+        if !user.is_admin() {
+            return Err(crate::StudioError::AdminOnly.into());
+        }
+        Ok(Self(user))
+    }
+}
+
 /// The studio routes; the upload routes take bodies up to their files' limits.
 pub fn router(studio: Studio, auth: Authenticator, uploads: &Uploads) -> OpenApiRouter {
     let characters_upload = OpenApiRouter::new()

@@ -1,7 +1,7 @@
 //! Profiles: the caller's tier, credits and counts; administrators change tiers and grant
 //! credits.
 
-use super::StudioState;
+use super::{Admin, StudioState};
 use crate::model::StudioProfile;
 use crate::service::PlanChange;
 use axum::extract::State;
@@ -25,7 +25,7 @@ pub(super) async fn get_profile(State(s): State<StudioState>, me: AuthUser) -> A
         (status = 403, description = "admin_only", body = platform::error::Problem)))]
 pub(super) async fn change_plan(
     State(s): State<StudioState>,
-    me: AuthUser,
+    Admin(me): Admin,
     Path(id): Path<Uuid>,
     Json(b): Json<PlanChange>,
 ) -> ApiResult<axum::Json<StudioProfile>> {

@@ -394,10 +394,17 @@ impl Studio {
     /// at most once an hour.
     pub async fn template(&self, id: Uuid, caller: Option<Uuid>, viewer: Option<String>) -> Result<Template> {
         let mut row = store::catalogue::find_template(&self.platform.db, id).await?.ok_or(StudioError::NotFound)?;
+        let now = Ts::now();
+        let since = now.minus(VIEW_WINDOW);
+        // A repeat view is the common case, and it writes nothing (on SQLite a write takes the
+        // one writer's turn).
+        let viewer = match viewer {
+            Some(v) if !store::catalogue::viewed_since(&self.platform.db, id, &v, since).await? => Some(v),
+            _ => None,
+        };
         if let Some(viewer) = viewer {
-            let now = Ts::now();
             let mut tx = self.platform.db.begin().await?;
-            let counted = store::catalogue::count_view(&mut tx, id, &viewer, now, now.minus(VIEW_WINDOW)).await?;
+            let counted = store::catalogue::count_view(&mut tx, id, &viewer, now, since).await?;
             tx.commit().await?;
             if counted {
                 row.view_count += 1;

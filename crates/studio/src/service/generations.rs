@@ -29,6 +29,8 @@ const MAX_PROMPT: usize = 4_000;
 const MAX_SOURCES: usize = 5;
 /// Largest side of a stored result.
 const RESULT_SIDE: u32 = 4096;
+/// How long a queued generation waits before the sweep hands it to a run again.
+const HANDED_OUT_AGAIN: chrono::Duration = chrono::Duration::seconds(60);
 /// How long past its timeout a running generation's row is left to its worker before the
 /// sweep settles it (the worker settles it itself when the timeout fires).
 const GRACE: chrono::Duration = chrono::Duration::seconds(60);
@@ -86,6 +88,11 @@ impl Studio {
         }
         if !errors.is_empty() {
             return Err(StudioError::Invalid(errors));
+        }
+        // A generation is paid with the provider's money: someone the platform can reach.
+        let me = self.accounts.user(user).await?;
+        if !me.email_verified && me.phone.is_none() {
+            return Err(StudioError::VerificationRequired);
         }
         // Every read happens before the transaction opens (see docs/decisions.md).
         let template = match input.template_id {
@@ -158,6 +165,10 @@ impl Studio {
         if !store::profiles::reserve(&mut tx, user, now).await? {
             return Err(StudioError::InsufficientCredits);
         }
+        let open = store::generations::open_count(&mut tx, user).await?;
+        if open >= self.settings.max_open_per_user {
+            return Err(StudioError::TooManyGenerations(open));
+        }
         let row = store::generations::insert(&mut tx, &new, now).await?;
         self.platform.outbox.enqueue(&mut tx, GENERATION_JOB, &GenerationJob { id: row.id }).await?;
         tx.commit().await?;
@@ -205,46 +216,63 @@ impl Studio {
         let Some(row) = store::generations::find_any(&self.platform.db, id).await? else {
             return Ok(()); // Gone with its owner's account.
         };
-        if row.status != "queued" {
-            return Ok(()); // A redelivery of a row already handed over.
+        if row.status == "queued" {
+            self.spawn_run(row);
+        }
+        Ok(())
+    }
+
+    /// Starts a task that runs `row` once a run slot is free, unless this instance has one
+    /// for it already. Another instance may hold the same row (the sweep hands stale rows out
+    /// again): only one of them moves it from `queued` to `running`.
+    fn spawn_run(&self, row: GenerationRow) {
+        let id = row.id;
+        if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(id) {
+            return;
         }
         let studio = self.clone();
-        tokio::spawn(async move { studio.run(row).await });
-        Ok(())
+        tokio::spawn(async move {
+            studio.run(row).await;
+            studio.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        });
     }
 
     async fn run(&self, row: GenerationRow) {
         let Ok(_slot) = self.runs.clone().acquire_owned().await else { return };
         let timeout = Duration::from_secs(self.settings.timeout_secs.max(1));
         let now = Ts::now();
-        let queue_limit =
-            chrono::Duration::seconds(i64::try_from(self.settings.queue_timeout_secs).unwrap_or(i64::MAX));
-        if row.created_at.get() + queue_limit < now.get() {
-            self.settle_failed(row.id, "queue_timeout").await;
+        if row.created_at.get() + self.queue_limit() < now.get() {
+            self.settle_failed(row.id, "queue_timeout", true).await;
             return;
         }
         let deadline = now.plus(chrono::Duration::from_std(timeout).unwrap_or_default() + GRACE);
         let row = match store::generations::start(&self.platform.db, row.id, deadline, now).await {
             Ok(Some(row)) => row,
-            Ok(None) => return, // Settled meanwhile (by the sweep).
+            Ok(None) => return, // Started elsewhere, or settled meanwhile.
             Err(e) => {
-                tracing::warn!(id = %row.id, error = %e, "a generation could not start; the sweep settles it");
+                tracing::warn!(id = %row.id, error = %e, "a generation could not start; the sweep hands it out again");
                 return;
             }
         };
         self.announce(row.owner_id, &Generation::from_row(row.clone(), &self.platform.file_urls));
-        let outcome = match tokio::time::timeout(timeout, self.produce(&row)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err("timeout".to_string()),
+        let outcome = match tokio::time::timeout(timeout, self.ask_provider(&row)).await {
+            Ok(Ok(image)) => self.keep(&row, image).await,
+            Ok(Err(reason)) => Err(reason),
+            Err(_) => Err("timeout"),
         };
-        match outcome {
-            Ok(()) => {}
-            Err(reason) => self.settle_failed(row.id, &reason).await,
+        if let Err(reason) = outcome {
+            self.settle_failed(row.id, reason, false).await;
         }
     }
 
-    /// Asks the provider, checks and stores the image, and settles the generation as succeeded.
-    async fn produce(&self, row: &GenerationRow) -> std::result::Result<(), String> {
+    /// How long a generation may wait for a run slot.
+    fn queue_limit(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.settings.queue_timeout_secs).unwrap_or(i64::MAX))
+    }
+
+    /// The provider's image for `row`, or why there is none (a code for the user: the detail
+    /// goes to the log, since it may name storage, buckets or the provider's internals).
+    async fn ask_provider(&self, row: &GenerationRow) -> std::result::Result<Vec<u8>, &'static str> {
         let provider = self.provider.as_ref().ok_or("generation_not_configured")?;
         let metadata: serde_json::Value = serde_json::from_str(&row.metadata).unwrap_or_default();
         let plan: Plan = serde_json::from_value(metadata["plan"].clone()).unwrap_or_default();
@@ -252,8 +280,11 @@ impl Studio {
         for key in &plan.sources {
             let bytes = match self.platform.storage.get(key).await {
                 Ok(Some(bytes)) => bytes,
-                Ok(None) => return Err("source_missing".into()),
-                Err(e) => return Err(format!("storage: {e}")),
+                Ok(None) => return Err("source_missing"),
+                Err(e) => {
+                    tracing::warn!(id = %row.id, error = %e, "reading a generation's source failed");
+                    return Err("storage_error");
+                }
             };
             let kind = platform::images::ImageKind::sniff(&bytes).ok_or("source_missing")?;
             sources.push(SourceImage {
@@ -263,65 +294,83 @@ impl Studio {
             });
         }
         let request = ImageRequest { prompt: plan.provider_prompt, sources };
-        let image = provider.create(&request).await.map_err(|e| {
+        provider.create(&request).await.map_err(|e| {
             tracing::info!(id = %row.id, error = %e, "the image provider gave no image");
-            "provider_error".to_string()
-        })?;
+            "provider_error"
+        })
+    }
+
+    /// Checks and stores the provider's image and settles the generation as succeeded (outside
+    /// the provider's timeout: what is stored is always either kept or removed).
+    async fn keep(&self, row: &GenerationRow, image: Vec<u8>) -> std::result::Result<(), &'static str> {
         platform::images::ImageKind::sniff(&image).ok_or("invalid_result")?;
         let options = platform::images::CleanOptions {
             max_pixels: self.platform.uploads.max_pixels,
             max_side: RESULT_SIDE,
             thumbnail: Some(THUMBNAIL_SIDE),
         };
-        let clean = self
-            .platform
-            .uploads
-            .images
-            .run(move || platform::images::clean(&image, options))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|_| "invalid_result".to_string())?;
+        let clean = match self.platform.uploads.images.run(move || platform::images::clean(&image, options)).await {
+            Ok(Ok(clean)) => clean,
+            Ok(Err(_)) => return Err("invalid_result"),
+            Err(e) => {
+                tracing::warn!(id = %row.id, error = %e, "an image worker failed");
+                return Err("internal_error");
+            }
+        };
         let key = format!("studio/{}/generations/{}.{}", row.owner_id, row.id, clean.kind.extension());
         let thumbnail = thumbnail_key(&key);
         let storage = &self.platform.storage;
-        storage.put(&key, clean.bytes.into()).await.map_err(|e| e.to_string())?;
-        storage.put(&thumbnail, clean.thumbnail.unwrap_or_default().into()).await.map_err(|e| e.to_string())?;
         let (width, height) = clean.dimensions;
-        let outcome = Outcome { key: &key, thumbnail_key: &thumbnail, width: width.into(), height: height.into() };
-        let settled = async {
-            let mut tx = self.platform.db.begin().await?;
-            let done = store::generations::succeed(&mut tx, row.id, &outcome, Ts::now()).await?;
-            tx.commit().await?;
-            Ok::<bool, platform::db::DbError>(done)
+        let stored = async {
+            storage.put(&key, clean.bytes.into()).await?;
+            storage.put(&thumbnail, clean.thumbnail.unwrap_or_default().into()).await
         }
         .await;
-        match settled {
+        let settled = match stored {
+            Ok(()) => {
+                let outcome =
+                    Outcome { key: &key, thumbnail_key: &thumbnail, width: width.into(), height: height.into() };
+                async {
+                    let mut tx = self.platform.db.begin().await?;
+                    let done = store::generations::succeed(&mut tx, row.id, &outcome, Ts::now()).await?;
+                    tx.commit().await?;
+                    Ok::<bool, platform::db::DbError>(done)
+                }
+                .await
+                .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let outcome = match settled {
             Ok(true) => {
                 self.announce_row(row.id).await;
-                Ok(())
+                return Ok(());
             }
             // Settled meanwhile (the sweep failed it and returned the credit): the image goes.
-            Ok(false) => {
-                let _ = storage.delete(&key).await;
-                let _ = storage.delete(&thumbnail).await;
-                Ok(())
-            }
+            Ok(false) => Ok(()),
             Err(e) => {
-                let _ = storage.delete(&key).await;
-                let _ = storage.delete(&thumbnail).await;
-                Err(format!("storage: {e}"))
+                tracing::warn!(id = %row.id, error = %e, "a generation's image could not be kept");
+                Err("storage_error")
             }
-        }
+        };
+        let _ = storage.delete(&key).await;
+        let _ = storage.delete(&thumbnail).await;
+        outcome
     }
 
-    /// Settles a queued or running generation as failed and returns its credit, in one
-    /// transaction; a generation settled already is left as it is.
-    async fn settle_failed(&self, id: Uuid, reason: &str) {
-        let reason: String = reason.chars().take(200).collect();
+    /// Settles a generation as failed and returns its credit, in one transaction: a queued one
+    /// only when `queued_only` (a run that never started must not fail its twin's run), else a
+    /// queued or running one; a generation settled already is left as it is.
+    async fn settle_failed(&self, id: Uuid, reason: &str, queued_only: bool) {
         let settled = async {
             let now = Ts::now();
             let mut tx = self.platform.db.begin().await?;
-            if let Some(owner) = store::generations::fail(&mut tx, id, &reason, now).await? {
+            let owner = if queued_only {
+                store::generations::fail_queued(&mut tx, id, reason, now).await?
+            } else {
+                store::generations::fail(&mut tx, id, reason, now).await?
+            };
+            if let Some(owner) = owner {
                 store::profiles::refund(&mut tx, owner, now).await?;
             }
             tx.commit().await
@@ -333,16 +382,19 @@ impl Studio {
         }
     }
 
-    /// Settles generations a stopped instance left behind: running past their deadline, or
-    /// queued longer than the queue allows (plus the grace). Answers how many it looked at.
+    /// Settles generations a stopped instance left behind, running past their deadline or
+    /// queued longer than the queue allows (their credits come back), and hands queued ones
+    /// older than a minute to a run here (the instance that took them may have stopped; if it
+    /// has not, only one of the two starts them). Answers how many it settled.
     pub async fn sweep_generations(&self) -> Result<usize> {
         let now = Ts::now();
-        let queue_limit =
-            chrono::Duration::seconds(i64::try_from(self.settings.queue_timeout_secs).unwrap_or(i64::MAX));
         let stranded =
-            store::generations::stranded(&self.platform.db, now, now.minus(queue_limit + GRACE), 500).await?;
-        for id in &stranded {
-            self.settle_failed(*id, "timeout").await;
+            store::generations::stranded(&self.platform.db, now, now.minus(self.queue_limit() + GRACE), 500).await?;
+        for (id, queued) in &stranded {
+            self.settle_failed(*id, if *queued { "queue_timeout" } else { "timeout" }, *queued).await;
+        }
+        for row in store::generations::waiting(&self.platform.db, now.minus(HANDED_OUT_AGAIN), 500).await? {
+            self.spawn_run(row);
         }
         Ok(stranded.len())
     }

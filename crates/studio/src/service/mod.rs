@@ -21,7 +21,8 @@ use crate::store;
 use platform::Platform;
 use platform::auth::AuthUser;
 use platform::db::Tx;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -31,18 +32,28 @@ type Result<T> = std::result::Result<T, StudioError>;
 #[derive(Clone)]
 pub struct Studio {
     platform: Platform,
+    /// Who may order generations (a verified email address or phone number).
+    accounts: accounts::Accounts,
     settings: Arc<StudioSettings>,
     /// The image provider, when one is configured.
     provider: Option<Arc<dyn ImageProvider>>,
     /// Generations at the provider at once on this instance.
     runs: Arc<Semaphore>,
+    /// Generations this instance has a task for (so a row handed out twice runs here once).
+    in_flight: Arc<Mutex<HashSet<Uuid>>>,
 }
 
 impl Studio {
-    /// The service over the platform, generating through `provider` when there is one.
-    pub fn new(platform: Platform, settings: StudioSettings, provider: Option<Arc<dyn ImageProvider>>) -> Self {
+    /// The service over the platform, reading users through `accounts` and generating through
+    /// `provider` when there is one.
+    pub fn new(
+        platform: Platform,
+        accounts: accounts::Accounts,
+        settings: StudioSettings,
+        provider: Option<Arc<dyn ImageProvider>>,
+    ) -> Self {
         let runs = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-        Self { platform, settings: Arc::new(settings), provider, runs }
+        Self { platform, accounts, settings: Arc::new(settings), provider, runs, in_flight: Arc::default() }
     }
 
     /// `Ok` for administrators: the catalogue is theirs to change.
@@ -54,9 +65,7 @@ impl Studio {
     /// links would expire long before anyone reads the export).
     pub async fn export(&self, user: Uuid) -> Result<serde_json::Value> {
         let profile = store::profiles::find(&self.platform.db, user).await?;
-        let mut tx = self.platform.db.begin().await?;
-        let characters = store::characters::all_of(&mut tx, user).await?;
-        tx.commit().await?;
+        let characters = store::characters::all_of_owner(&self.platform.db, user).await?;
         let generations = store::generations::all_of(&self.platform.db, user).await?;
         let favorites = store::favorites::list(&self.platform.db, user, None, 100_000).await?;
         Ok(serde_json::json!({
@@ -73,9 +82,10 @@ impl Studio {
         }))
     }
 
-    /// Inside the transaction that deletes the account: queues the removal of the user's files
-    /// (their rows go with the account through `ON DELETE CASCADE`).
+    /// Inside the transaction that deletes the account: takes back the user's likes and queues
+    /// the removal of their files (their rows go with the account through `ON DELETE CASCADE`).
     pub async fn deleting(&self, tx: &mut Tx, user: Uuid) -> Result<()> {
+        store::favorites::forget_user(tx, user).await?;
         let mut keys = Vec::new();
         for character in store::characters::all_of(tx, user).await? {
             for image in character.stored_images() {

@@ -94,6 +94,38 @@ async fn replace_tags(tx: &mut Tx, id: Uuid, tags: &[String]) -> Result<(), DbEr
     Ok(())
 }
 
+/// Runs `sql`, an insert or an update of one template that takes `$1` the id, `$2`–`$8` the
+/// fields, `$9` the time and, for an insert, `$10` the author; then replaces its tags.
+async fn write_template(
+    tx: &mut Tx,
+    sql: &'static str,
+    id: Uuid,
+    f: &TemplateFields,
+    now: Ts,
+    by: Option<Uuid>,
+) -> Result<TemplateRow, DbError> {
+    let tags = serde_json::to_string(&f.tags).unwrap_or_else(|_| "[]".into());
+    let row = with_tx!(tx, |conn| {
+        let query = sqlx::query_as::<_, TemplateRow>(sql)
+            .bind(id)
+            .bind(f.category_id)
+            .bind(&f.title)
+            .bind(&f.prompt)
+            .bind(&f.style)
+            .bind(&tags)
+            .bind(search(f))
+            .bind(f.is_trending)
+            .bind(now);
+        match by {
+            Some(by) => query.bind(by).fetch_optional(conn).await,
+            None => query.fetch_optional(conn).await,
+        }
+    })?
+    .ok_or(DbError::NotFound)?;
+    replace_tags(tx, id, &f.tags).await?;
+    Ok(row)
+}
+
 pub async fn insert_template(
     tx: &mut Tx,
     id: Uuid,
@@ -102,27 +134,12 @@ pub async fn insert_template(
     now: Ts,
 ) -> Result<TemplateRow, DbError> {
     let sql = concat!(
-        "INSERT INTO studio_templates (id, category_id, title, prompt, style, tags, search, is_trending, created_by,
-           created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING ",
+        "INSERT INTO studio_templates (id, category_id, title, prompt, style, tags, search, is_trending, created_at,
+           updated_at, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING ",
         template_columns!()
     );
-    let tags = serde_json::to_string(&f.tags).unwrap_or_else(|_| "[]".into());
-    let row = with_tx!(tx, |conn| sqlx::query_as::<_, TemplateRow>(sql)
-        .bind(id)
-        .bind(f.category_id)
-        .bind(&f.title)
-        .bind(&f.prompt)
-        .bind(&f.style)
-        .bind(&tags)
-        .bind(search(f))
-        .bind(f.is_trending)
-        .bind(by)
-        .bind(now)
-        .fetch_one(conn)
-        .await)?;
-    replace_tags(tx, id, &f.tags).await?;
-    Ok(row)
+    write_template(tx, sql, id, f, now, Some(by)).await
 }
 
 pub async fn update_template(tx: &mut Tx, id: Uuid, f: &TemplateFields, now: Ts) -> Result<TemplateRow, DbError> {
@@ -132,26 +149,14 @@ pub async fn update_template(tx: &mut Tx, id: Uuid, f: &TemplateFields, now: Ts)
          WHERE id = $1 RETURNING ",
         template_columns!()
     );
-    let tags = serde_json::to_string(&f.tags).unwrap_or_else(|_| "[]".into());
-    let row = with_tx!(tx, |conn| sqlx::query_as::<_, TemplateRow>(sql)
-        .bind(id)
-        .bind(f.category_id)
-        .bind(&f.title)
-        .bind(&f.prompt)
-        .bind(&f.style)
-        .bind(&tags)
-        .bind(search(f))
-        .bind(f.is_trending)
-        .bind(now)
-        .fetch_optional(conn)
-        .await)?
-    .ok_or(DbError::NotFound)?;
-    replace_tags(tx, id, &f.tags).await?;
-    Ok(row)
+    write_template(tx, sql, id, f, now, None).await
 }
 
-/// Points the template at a new picture; answers the key it had.
+/// Points the template at a new picture; answers the key it had. The row is locked by a write
+/// before the old key is read, so two uploads at once each see the other's picture and none
+/// is left without a row pointing at it.
 pub async fn set_template_image(tx: &mut Tx, id: Uuid, key: &str, now: Ts) -> Result<Option<String>, DbError> {
+    execute_tx!(tx, sqlx::query("UPDATE studio_templates SET updated_at = $2 WHERE id = $1").bind(id).bind(now))?;
     let before: Option<(Option<String>,)> = with_tx!(tx, |conn| {
         sqlx::query_as("SELECT image_key FROM studio_templates WHERE id = $1").bind(id).fetch_optional(conn).await
     })?;
@@ -235,6 +240,22 @@ pub async fn list_templates(db: &Db, f: &TemplateFilter) -> Result<Vec<TemplateR
             .fetch_all(pool)
             .await
     })?)
+}
+
+/// Whether `viewer` viewed the template after `since` (then a view does not count, and no
+/// write is needed to find that out).
+pub async fn viewed_since(db: &Db, id: Uuid, viewer: &str, since: Ts) -> Result<bool, DbError> {
+    let row: Option<(Uuid,)> = with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT template_id FROM studio_template_views WHERE template_id = $1 AND viewer = $2 AND viewed_at > $3",
+        )
+        .bind(id)
+        .bind(viewer)
+        .bind(since)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(row.is_some())
 }
 
 /// Counts a view by `viewer` unless they viewed it after `since`; answers whether it counted.

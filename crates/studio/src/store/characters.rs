@@ -72,7 +72,13 @@ pub async fn delete(tx: &mut Tx, owner: Uuid, id: Uuid) -> Result<CharacterRow, 
         .ok_or(DbError::NotFound)
 }
 
-/// Every character of the owner (their export, and the files their account's deletion removes).
+/// Every character of the owner, for their export.
+pub async fn all_of_owner(db: &Db, owner: Uuid) -> Result<Vec<CharacterRow>, DbError> {
+    let sql = concat!("SELECT ", character_columns!(), " FROM studio_characters WHERE owner_id = $1 ORDER BY id");
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, CharacterRow>(sql).bind(owner).fetch_all(pool).await)?)
+}
+
+/// Every character of the owner, in the transaction that deletes their account (whose files go).
 pub async fn all_of(tx: &mut Tx, owner: Uuid) -> Result<Vec<CharacterRow>, DbError> {
     let sql = concat!("SELECT ", character_columns!(), " FROM studio_characters WHERE owner_id = $1 ORDER BY id");
     Ok(with_tx!(tx, |conn| sqlx::query_as::<_, CharacterRow>(sql).bind(owner).fetch_all(conn).await)?)

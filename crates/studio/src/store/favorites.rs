@@ -42,6 +42,21 @@ pub async fn remove(tx: &mut Tx, user: Uuid, template: Uuid) -> Result<bool, DbE
     Ok(removed == 1)
 }
 
+/// Takes back the likes of a user whose favourites are about to go with their account (the
+/// rows leave by `ON DELETE CASCADE`; the counts must leave with them).
+pub async fn forget_user(tx: &mut Tx, user: Uuid) -> Result<(), DbError> {
+    execute_tx!(
+        tx,
+        sqlx::query(
+            "UPDATE studio_templates SET like_count = like_count - 1
+             WHERE id IN (SELECT template_id FROM studio_favorites WHERE user_id = $1)"
+        )
+        .bind(user)
+    )?;
+    execute_tx!(tx, sqlx::query("DELETE FROM studio_favorites WHERE user_id = $1").bind(user))?;
+    Ok(())
+}
+
 /// The template's like count as this transaction sees it.
 pub async fn like_count(tx: &mut Tx, template: Uuid) -> Result<i64, DbError> {
     let row: Option<(i64,)> = with_tx!(tx, |conn| {

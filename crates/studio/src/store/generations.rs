@@ -134,11 +134,52 @@ pub async fn fail(tx: &mut Tx, id: Uuid, error: &str, now: Ts) -> Result<Option<
     Ok(row.map(|(owner,)| owner))
 }
 
-/// Generations left behind: running past their deadline, or queued since before `queued_before`.
-pub async fn stranded(db: &Db, now: Ts, queued_before: Ts, limit: i64) -> Result<Vec<Uuid>, DbError> {
-    let rows: Vec<(Uuid,)> = with_db!(db, |pool| {
+/// Settles a generation that is still queued as failed; answers its owner when this call did it.
+pub async fn fail_queued(tx: &mut Tx, id: Uuid, error: &str, now: Ts) -> Result<Option<Uuid>, DbError> {
+    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
         sqlx::query_as(
-            "SELECT id FROM studio_generations
+            "UPDATE studio_generations SET status = 'failed', error = $2, finished_at = $3, updated_at = $3
+             WHERE id = $1 AND status = 'queued' RETURNING owner_id",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+    })?;
+    Ok(row.map(|(owner,)| owner))
+}
+
+/// Queued generations ordered before `before` (the sweep hands them to a run again: the
+/// instance that took them may have stopped).
+pub async fn waiting(db: &Db, before: Ts, limit: i64) -> Result<Vec<GenerationRow>, DbError> {
+    let sql = concat!(
+        "SELECT ",
+        generation_columns!(),
+        " FROM studio_generations WHERE status = 'queued' AND created_at < $1 ORDER BY created_at LIMIT $2"
+    );
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, GenerationRow>(sql).bind(before).bind(limit).fetch_all(pool).await)?)
+}
+
+/// How many of the owner's generations are queued or running.
+pub async fn open_count(tx: &mut Tx, owner: Uuid) -> Result<i64, DbError> {
+    let (n,): (i64,) = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT COUNT(*) FROM studio_generations WHERE owner_id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(owner)
+        .fetch_one(conn)
+        .await
+    })?;
+    Ok(n)
+}
+
+/// Generations left behind: running past their deadline, or queued since before `queued_before`;
+/// with whether each is still queued.
+pub async fn stranded(db: &Db, now: Ts, queued_before: Ts, limit: i64) -> Result<Vec<(Uuid, bool)>, DbError> {
+    let rows: Vec<(Uuid, String)> = with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT id, status FROM studio_generations
              WHERE (status = 'running' AND deadline < $1) OR (status = 'queued' AND created_at < $2)
              LIMIT $3",
         )
@@ -148,7 +189,7 @@ pub async fn stranded(db: &Db, now: Ts, queued_before: Ts, limit: i64) -> Result
         .fetch_all(pool)
         .await
     })?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    Ok(rows.into_iter().map(|(id, status)| (id, status == "queued")).collect())
 }
 
 /// The owner's generations in all, since `since`, and still holding a credit.
