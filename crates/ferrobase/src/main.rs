@@ -68,6 +68,7 @@ enum AdminCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    platform::housekeeping::map_large_blocks();
     let cli = Cli::parse();
     let config = Config::load()?;
     platform::logging::init(&config);

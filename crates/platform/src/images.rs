@@ -178,14 +178,20 @@ fn fit(image: image::DynamicImage, max_side: u32) -> Result<image::DynamicImage,
     let side = |v: u32| ((f64::from(v) * scale).round() as u32).clamp(1, max_side.max(1));
     let (nw, nh) = (side(w), side(h));
     let fail = |e: &dyn std::fmt::Display| ImageError::Invalid(e.to_string());
-    if image.color().has_alpha() {
-        let src = image::DynamicImage::ImageRgba8(image.to_rgba8());
+    // Eight-bit RGB(A), the usual decodes, is resized as it is: a converted copy of a
+    // 12-megapixel photo is another 36 MB.
+    let alpha = image.color().has_alpha();
+    let src = match image {
+        image::DynamicImage::ImageRgb8(_) | image::DynamicImage::ImageRgba8(_) => image,
+        other if alpha => image::DynamicImage::ImageRgba8(other.to_rgba8()),
+        other => image::DynamicImage::ImageRgb8(other.to_rgb8()),
+    };
+    if alpha {
         let mut dst = Image::new(nw, nh, PixelType::U8x4);
         Resizer::new().resize(&src, &mut dst, None).map_err(|e| fail(&e))?;
         let buffer = image::RgbaImage::from_raw(nw, nh, dst.into_vec()).ok_or_else(|| fail(&"resize"))?;
         Ok(image::DynamicImage::ImageRgba8(buffer))
     } else {
-        let src = image::DynamicImage::ImageRgb8(image.to_rgb8());
         let mut dst = Image::new(nw, nh, PixelType::U8x3);
         Resizer::new().resize(&src, &mut dst, None).map_err(|e| fail(&e))?;
         let buffer = image::RgbImage::from_raw(nw, nh, dst.into_vec()).ok_or_else(|| fail(&"resize"))?;
