@@ -282,6 +282,16 @@ async fn generations_run_at_the_provider_and_spend_credits(backend: Backend) {
     assert_eq!(settled(&app, &stranger, from_template["id"].as_str().unwrap()).await["status"], "succeeded");
     assert_eq!(provider.seen()[3].images.len(), 1);
     assert_eq!(provider.seen()[3].fields["prompt"], "film noir portrait\nStyle: grainy.");
+
+    // The stranger leaves: their generation's files go (the owner's stay).
+    let theirs = app.config.data_dir.join(format!("files/studio/{}", stranger.user_id));
+    assert_eq!(crate::avatars::files_under(&theirs).len(), 2, "an image and its thumbnail");
+    app.delete("/api/v1/users/me", Some(&stranger.access), Some(json!({"password": testkit::PASSWORD})))
+        .await
+        .expect(204);
+    app.outbox_idle().await;
+    assert!(crate::avatars::files_under(&theirs).is_empty());
+    assert!(!crate::avatars::files_under(&app.config.data_dir.join(format!("files/studio/{}", me.user_id))).is_empty());
 }
 
 async fn credits_stay_exact_when_the_provider_fails(backend: Backend) {
@@ -376,7 +386,65 @@ async fn without_a_provider_generation_is_not_configured(backend: Backend) {
     assert_eq!(credits(&app, &me).await, (3, 0));
 }
 
+/// What an instance that stopped mid-way leaves: one generation running past its deadline and
+/// one queued a while ago with no task for it (its credits reserved). The sweep (every second
+/// here) fails the first and returns its credit, and hands the second to a run, which succeeds.
+async fn the_sweep_settles_what_a_stopped_instance_left(backend: Backend) {
+    let (provider, url) = start_provider().await;
+    let url_for_app = url.clone();
+    let Some(app) = TestApp::spawn_with(backend, move |c| {
+        c.set_module_setting("studio", "provider_url", url_for_app);
+        c.jobs_interval_secs = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let me = app.register_verified("sweep@example.com").await;
+    assert_eq!(credits(&app, &me).await, (3, 0));
+    let db = app.db().await;
+    let owner: uuid::Uuid = me.user_id.parse().unwrap();
+    let (lost, waiting) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let long_ago = platform::db::Ts::now().minus(chrono::Duration::minutes(10));
+    let plan = json!({"plan": {"provider_prompt": "left behind", "sources": []}}).to_string();
+    for (id, status, deadline) in [(lost, "running", Some(long_ago)), (waiting, "queued", None)] {
+        platform::with_db!(&db, |pool| {
+            sqlx::query(
+                "INSERT INTO studio_generations (id, owner_id, kind, prompt, status, metadata, deadline, created_at, updated_at)
+                 VALUES ($1, $2, 'generate', 'left behind', $3, $4, $5, $6, $6)",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(status)
+            .bind(&plan)
+            .bind(deadline)
+            .bind(long_ago)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+        .unwrap();
+    }
+    platform::with_db!(&db, |pool| {
+        sqlx::query("UPDATE studio_profiles SET credits = credits - 2 WHERE user_id = $1")
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    assert_eq!(credits(&app, &me).await, (1, 2));
+    let lost = settled(&app, &me, &lost.to_string()).await;
+    assert_eq!((lost["status"].as_str(), lost["error"].as_str()), (Some("failed"), Some("timeout")));
+    let waiting = settled(&app, &me, &waiting.to_string()).await;
+    assert_eq!(waiting["status"], "succeeded", "{waiting}");
+    assert_eq!(provider.seen().len(), 1, "the lost one is not run again; the waiting one once");
+    assert_eq!(provider.seen()[0].fields["prompt"], "left behind");
+    assert_eq!(credits(&app, &me).await, (2, 0), "one returned, one spent");
+}
+
 testkit::backend_tests!(
+    the_sweep_settles_what_a_stopped_instance_left,
     generations_run_at_the_provider_and_spend_credits,
     credits_stay_exact_when_the_provider_fails,
     a_provider_that_hangs_times_out,
