@@ -44,6 +44,13 @@ pub fn release_memory() -> bool {
 /// Blocks this large or larger are mapped on their own and unmapped when freed.
 pub const LARGE_BLOCK: usize = 4 << 20;
 
+/// Free space a heap keeps at its top before `free` gives it back. Fixing the mmap threshold
+/// also stops glibc from raising this one (to twice the threshold), and at its 128 KiB default
+/// a burst of WebSocket fan-out shrank and regrew the heaps on nearly every free: 2 000
+/// connections × 400 messages a second delivered 3 % fewer messages with twice the p99. The
+/// housekeeping's trim returns what sits there within [`EVERY`].
+pub const HEAP_TOP_KEPT: usize = 32 << 20;
+
 /// Has glibc map every block of at least [`LARGE_BLOCK`] on its own, so that it goes back to
 /// the system the moment it is freed. By default glibc raises that threshold to the size of
 /// the largest block freed so far (up to 32 MiB), after which decoded images (36 MB for a
@@ -54,9 +61,10 @@ pub const LARGE_BLOCK: usize = 4 << 20;
 #[allow(unsafe_code)]
 pub fn map_large_blocks() -> bool {
     let threshold = libc::c_int::try_from(LARGE_BLOCK).unwrap_or(libc::c_int::MAX);
+    let kept = libc::c_int::try_from(HEAP_TOP_KEPT).unwrap_or(libc::c_int::MAX);
     // SAFETY: mallopt takes two integers and changes a setting of glibc's allocator under its
     // own lock; it touches no memory of ours.
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) == 1 }
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, kept) == 1 }
 }
 
 /// Elsewhere than glibc it does nothing: the other allocators return large blocks themselves.

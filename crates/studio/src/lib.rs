@@ -24,11 +24,13 @@ mod module;
 pub mod provider;
 pub mod routes;
 pub mod service;
+mod settings;
 mod store;
 
 pub use error::StudioError;
-pub use module::{StudioModule, StudioSettings};
+pub use module::StudioModule;
 pub use service::Studio;
+pub use settings::StudioSettings;
 
 /// This module's migrations.
 pub const MIGRATIONS: &[platform::db::Migration] = platform::migrations!("studio",

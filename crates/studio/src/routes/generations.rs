@@ -18,7 +18,8 @@ use uuid::Uuid;
 #[utoipa::path(post, path = "/api/v1/studio/generations", tag = "studio", security(("bearer" = [])),
     request_body = GenerationInput, responses((status = 202, body = Generation),
         (status = 402, description = "insufficient_credits", body = platform::error::Problem),
-        (status = 409, description = "parent_not_ready", body = platform::error::Problem),
+        (status = 403, description = "verification_required", body = platform::error::Problem),
+        (status = 409, description = "parent_not_ready or too_many_generations", body = platform::error::Problem),
         (status = 503, description = "generation_not_configured", body = platform::error::Problem)))]
 pub(super) async fn create_generation(
     State(s): State<StudioState>,

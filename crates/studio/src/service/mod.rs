@@ -3,20 +3,22 @@
 //! and departure.
 
 mod catalogue;
+mod categories;
 mod characters;
 mod favorites;
 mod generations;
 mod profile;
 
-pub use catalogue::{CategoryInput, CategoryPatch, TemplateInput, TemplatePatch, TemplateQuery};
+pub use catalogue::{TemplateInput, TemplatePatch, TemplateQuery};
+pub use categories::{CategoryInput, CategoryPatch};
 pub use characters::{MAX_IMAGES, MIN_IMAGES};
 pub use favorites::{FavoriteChange, FavoriteState};
 pub use generations::{GENERATION_JOB, GENERATION_UPDATED, GenerationInput, GenerationJob};
 pub use profile::PlanChange;
 
 use crate::error::StudioError;
-use crate::module::StudioSettings;
 use crate::provider::ImageProvider;
+use crate::settings::StudioSettings;
 use crate::store;
 use platform::Platform;
 use platform::auth::AuthUser;
