@@ -20,8 +20,9 @@ pub struct Mail {
     pub text: String,
     /// HTML body.
     pub html: String,
-    /// Files sent along (an invoice's PDF). Kept in the outbox row with the message, so a
-    /// retry sends exactly what the request produced.
+    /// Files sent along (an invoice's PDF). A module that attaches files builds the mail when
+    /// it is delivered (freelance's invoice mails are made by its outbox handler from the
+    /// invoice's id), so outbox rows carry ids rather than file bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
 }

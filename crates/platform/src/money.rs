@@ -13,6 +13,12 @@ pub fn currency(code: &str) -> Result<(&'static str, u32), MoneyError> {
     Ok((found.code(), u32::from(exponent)))
 }
 
+/// The number of minor-unit digits of `code` (2 for JPY's 0, KWD's 3 and so on), or 2 for a
+/// code that is not a currency with a minor unit: what an amount stored in it is shown with.
+pub fn exponent(code: &str) -> u32 {
+    currency(code).map_or(2, |(_, e)| e)
+}
+
 /// Parses a non-negative decimal string (`"12.5"`, `"1200"`, `"0.99"`) into minor units of a
 /// currency with `exponent` decimals; more decimals than the currency has are refused.
 pub fn parse_amount(text: &str, exponent: u32) -> Result<i64, MoneyError> {
@@ -76,7 +82,7 @@ fn style(code: &str) -> (&'static str, bool, &'static str, &'static str) {
 /// `1.234,56 €`; `USD` → `$1,234.56`; `KWD` → `KWD 1,234.560`), for documents such as invoices.
 /// The API itself always speaks decimal strings.
 pub fn display(minor: i64, code: &str) -> String {
-    let exponent = currency(code).map_or(2, |(_, e)| e);
+    let exponent = exponent(code);
     let plain = format_amount(minor.abs(), exponent);
     let (whole, fraction) = plain.split_once('.').unwrap_or((&plain, ""));
     let (symbol, before, group, decimal) = style(code);

@@ -154,7 +154,7 @@ pub struct ProjectRow {
 
 impl From<ProjectRow> for Project {
     fn from(r: ProjectRow) -> Self {
-        let exponent = r.currency.as_deref().and_then(|c| money::currency(c).ok()).map_or(2, |(_, e)| e);
+        let exponent = r.currency.as_deref().map_or(2, money::exponent);
         Self {
             id: r.id,
             name: r.name,

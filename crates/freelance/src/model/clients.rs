@@ -55,7 +55,7 @@ pub struct Client {
 
 impl From<ClientRow> for Client {
     fn from(r: ClientRow) -> Self {
-        let exponent = r.currency.as_deref().and_then(|c| money::currency(c).ok()).map_or(2, |(_, e)| e);
+        let exponent = r.currency.as_deref().map_or(2, money::exponent);
         Self {
             id: r.id,
             name: r.name,

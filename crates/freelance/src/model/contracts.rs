@@ -150,7 +150,7 @@ pub struct Contract {
 
 impl From<ContractRow> for Contract {
     fn from(r: ContractRow) -> Self {
-        let exponent = r.currency.as_deref().and_then(|c| money::currency(c).ok()).map_or(2, |(_, e)| e);
+        let exponent = r.currency.as_deref().map_or(2, money::exponent);
         Self {
             id: r.id,
             client_id: r.client_id,

@@ -315,7 +315,7 @@ impl InvoiceRow {
     }
 
     pub fn exponent(&self) -> u32 {
-        money::currency(&self.currency).map_or(2, |(_, e)| e)
+        money::exponent(&self.currency)
     }
 
     pub fn amount(&self, minor: i64) -> String {
@@ -539,7 +539,7 @@ impl InvoiceSummary {
         (issued_on, due_on): (Option<NaiveDate>, Option<NaiveDate>),
         created_at: Ts,
     ) -> Self {
-        let exponent = money::currency(&currency).map_or(2, |(_, e)| e);
+        let exponent = money::exponent(&currency);
         let amount = |minor: i64| money::format_amount(minor, exponent);
         Self {
             id,

@@ -102,7 +102,7 @@ fn check(input: &ClientInput, rate_in: Option<&str>) -> Result<ClientFields> {
             None
         }
         (Some(rate), Some(code)) => {
-            let exponent = money::currency(code).map_or(2, |(_, e)| e);
+            let exponent = money::exponent(code);
             match money::parse_amount(rate, exponent) {
                 Ok(minor) if minor <= MAX_RATE * 10i64.pow(exponent) => Some(minor),
                 Ok(_) => {

@@ -368,7 +368,7 @@ impl Freelance {
         if patch.changes_content() && current.status() != ContractStatus::Draft {
             return Err(FreelanceError::ContractNotDraft);
         }
-        let exponent = current.currency.as_deref().and_then(|c| money::currency(c).ok()).map_or(2, |(_, e)| e);
+        let exponent = current.currency.as_deref().map_or(2, money::exponent);
         let input = ContractInput {
             template: ContractTemplate::from_stored(&current.template),
             title: Some(patch.title.clone().unwrap_or(current.title.clone())),

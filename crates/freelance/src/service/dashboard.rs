@@ -48,7 +48,7 @@ impl Freelance {
         let currencies = sums
             .into_iter()
             .map(|(code, (outstanding, overdue, received))| {
-                let exponent = money::currency(&code).map_or(2, |(_, e)| e);
+                let exponent = money::exponent(&code);
                 let show = |minor: i128| money::format_amount(i64::try_from(minor).unwrap_or(i64::MAX), exponent);
                 CurrencySummary {
                     outstanding: show(outstanding),

@@ -447,7 +447,7 @@ impl Freelance {
             1 => currencies.into_iter().next().unwrap_or("EUR"),
             _ => return Err(FreelanceError::field("project_id", "the time is billed in several currencies")),
         };
-        let exponent = money::currency(currency).map_or(2, |(_, e)| e);
+        let exponent = money::exponent(currency);
         let mut lines: Vec<(usize, LineInput)> = Vec::new();
         for ((task, rate), (order, seconds)) in &groups {
             let title = match task {

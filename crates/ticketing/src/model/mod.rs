@@ -140,6 +140,6 @@ impl From<EventRow> for Event {
 
 /// A price in minor units as the API shows it: a decimal string with the currency's decimals.
 pub fn price_text(minor: i64, currency: &str) -> String {
-    let exponent = money::currency(currency).map_or(2, |(_, e)| e);
+    let exponent = money::exponent(currency);
     money::format_amount(minor, exponent)
 }
