@@ -158,13 +158,7 @@ impl Studio {
         let mut tx = self.platform.db.begin().await?;
         let row = store::catalogue::insert_template(&mut tx, Uuid::now_v7(), &fields, user.user_id, Ts::now())
             .await
-            .map_err(|e| {
-                if matches!(e, DbError::ForeignKey) {
-                    StudioError::field("category_id", "names no category")
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(no_category)?;
         tx.commit().await?;
         Ok(Template::from_row(row, Some(false)))
     }
@@ -198,13 +192,7 @@ impl Studio {
             is_trending: patch.is_trending.unwrap_or(row.is_trending),
         };
         let mut tx = self.platform.db.begin().await?;
-        let row = store::catalogue::update_template(&mut tx, id, &fields, Ts::now()).await.map_err(|e| {
-            if matches!(e, DbError::ForeignKey) {
-                StudioError::field("category_id", "names no category")
-            } else {
-                e.into()
-            }
-        })?;
+        let row = store::catalogue::update_template(&mut tx, id, &fields, Ts::now()).await.map_err(no_category)?;
         tx.commit().await?;
         let favorite = self.favorite_flags(Some(user.user_id), &[row.id]).await?;
         Ok(Template::from_row(row, favorite.map(|f| !f.is_empty())))
@@ -353,6 +341,14 @@ impl Studio {
     /// Forgets views older than the window (they no longer hold a count back).
     pub async fn purge_views(&self) -> Result<u64> {
         Ok(store::catalogue::purge_views(&self.platform.db, Ts::now().minus(VIEW_WINDOW)).await?)
+    }
+}
+
+/// A foreign key refusing a template's write: its category went meanwhile.
+fn no_category(e: DbError) -> StudioError {
+    match e {
+        DbError::ForeignKey => StudioError::field("category_id", "names no category"),
+        other => other.into(),
     }
 }
 

@@ -365,11 +365,7 @@ impl Studio {
         let settled = async {
             let now = Ts::now();
             let mut tx = self.platform.db.begin().await?;
-            let owner = if queued_only {
-                store::generations::fail_queued(&mut tx, id, reason, now).await?
-            } else {
-                store::generations::fail(&mut tx, id, reason, now).await?
-            };
+            let owner = store::generations::fail(&mut tx, id, reason, now, queued_only).await?;
             if let Some(owner) = owner {
                 store::profiles::refund(&mut tx, owner, now).await?;
             }

@@ -118,35 +118,22 @@ pub async fn succeed(tx: &mut Tx, id: Uuid, out: &Outcome<'_>, now: Ts) -> Resul
     Ok(n == 1)
 }
 
-/// Settles a queued or running generation as failed; answers its owner when this call did it.
-pub async fn fail(tx: &mut Tx, id: Uuid, error: &str, now: Ts) -> Result<Option<Uuid>, DbError> {
-    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
-        sqlx::query_as(
-            "UPDATE studio_generations SET status = 'failed', error = $2, finished_at = $3, updated_at = $3
-             WHERE id = $1 AND status IN ('queued', 'running') RETURNING owner_id",
-        )
-        .bind(id)
-        .bind(error)
-        .bind(now)
-        .fetch_optional(conn)
-        .await
-    })?;
-    Ok(row.map(|(owner,)| owner))
-}
-
-/// Settles a generation that is still queued as failed; answers its owner when this call did it.
-pub async fn fail_queued(tx: &mut Tx, id: Uuid, error: &str, now: Ts) -> Result<Option<Uuid>, DbError> {
-    let row: Option<(Uuid,)> = with_tx!(tx, |conn| {
-        sqlx::query_as(
-            "UPDATE studio_generations SET status = 'failed', error = $2, finished_at = $3, updated_at = $3
-             WHERE id = $1 AND status = 'queued' RETURNING owner_id",
-        )
-        .bind(id)
-        .bind(error)
-        .bind(now)
-        .fetch_optional(conn)
-        .await
-    })?;
+/// Settles a generation as failed, a queued one only when `queued_only`, else a queued or
+/// running one; answers its owner when this call did it.
+pub async fn fail(tx: &mut Tx, id: Uuid, error: &str, now: Ts, queued_only: bool) -> Result<Option<Uuid>, DbError> {
+    macro_rules! failing {
+        ($from:literal) => {
+            concat!(
+                "UPDATE studio_generations SET status = 'failed', error = $2, finished_at = $3, updated_at = $3
+                 WHERE id = $1 AND status IN ",
+                $from,
+                " RETURNING owner_id"
+            )
+        };
+    }
+    let sql = if queued_only { failing!("('queued')") } else { failing!("('queued', 'running')") };
+    let row: Option<(Uuid,)> =
+        with_tx!(tx, |conn| sqlx::query_as(sql).bind(id).bind(error).bind(now).fetch_optional(conn).await)?;
     Ok(row.map(|(owner,)| owner))
 }
 
