@@ -49,15 +49,21 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` rows fetched in order: the extra row only tells
     /// that another page exists.
-    pub fn from_rows(mut rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> Uuid) -> Self {
+    pub fn from_rows(rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> Uuid) -> Self {
+        Self::split(rows, limit, |r| id_of(r).to_string(), |r| r)
+    }
+
+    /// Like [`Page::from_rows`] for lists whose cursor is more than an id (a sort key and an
+    /// id): `cursor` writes it from the page's last row, and `map` turns rows into items.
+    pub fn split<R>(mut rows: Vec<R>, limit: i64, cursor: impl Fn(&R) -> String, map: impl FnMut(R) -> T) -> Self {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);
-            rows.last().map(|r| id_of(r).to_string())
+            rows.last().map(cursor)
         } else {
             None
         };
-        Self { items: rows, next_cursor }
+        Self { items: rows.into_iter().map(map).collect(), next_cursor }
     }
 }
 

@@ -232,6 +232,25 @@ where
 }
 
 impl Uploads {
+    /// A received image as it is stored ([`images::clean`]: upright, at most `max_side`,
+    /// re-encoded without its metadata, with a thumbnail of side `thumbnail` if asked), made on
+    /// the bounded image workers. The file is read inside the job, so uploads waiting for a
+    /// worker hold no memory. The outer error is ours, the inner one the image's.
+    pub async fn clean(
+        &self,
+        file: Received,
+        max_side: u32,
+        thumbnail: Option<u32>,
+    ) -> Result<Result<images::Clean, ImageError>, crate::error::Internal> {
+        let options = images::CleanOptions { max_pixels: self.max_pixels, max_side, thumbnail };
+        self.images
+            .run(move || {
+                let bytes = std::fs::read(file.path()).map_err(crate::error::Internal::new)?;
+                Ok(images::clean(&bytes, options))
+            })
+            .await?
+    }
+
     /// The body limit for a route under `R`: its files at the file limit, plus room for the
     /// form's text fields and part headers.
     pub fn body_limit<R: UploadRules>(&self) -> usize {

@@ -203,6 +203,17 @@ impl TestApp {
         session
     }
 
+    /// Makes the registered user `email` an administrator (in the database, as the CLI does;
+    /// roles are never given through the API) and signs them in: the new session has the role.
+    pub async fn promote_to_admin(&self, email: &str) -> Session {
+        let db = self.db().await;
+        platform::with_db!(&db, |pool| {
+            sqlx::query("UPDATE users SET role = 'admin' WHERE email = $1").bind(email).execute(pool).await.map(|_| ())
+        })
+        .expect("promote to admin");
+        Session::from_json(&self.login(email, PASSWORD).await.expect(200).json)
+    }
+
     /// Signs in `email` with `password`.
     pub async fn login(&self, email: &str, password: &str) -> Resp {
         self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await

@@ -136,21 +136,7 @@ impl Accounts {
         let before = store::find_user(&self.platform.db, user).await?.ok_or(AccountsError::NotFound)?;
         // Counted before the decoding, the costly part.
         self.platform.limiter.hit(&format!("avatar:{user}"), AVATAR_UPLOADS).await?;
-        let options = platform::images::CleanOptions {
-            max_pixels: self.platform.uploads.max_pixels,
-            max_side: avatar::MAX_SIDE,
-            thumbnail: Some(avatar::THUMBNAIL_SIZE),
-        };
-        // The file is read inside the job, so uploads waiting for a worker hold no memory.
-        let clean = self
-            .platform
-            .uploads
-            .images
-            .run(move || {
-                let bytes = std::fs::read(file.path()).map_err(platform::error::Internal::new)?;
-                Ok::<_, AccountsError>(platform::images::clean(&bytes, options)?)
-            })
-            .await??;
+        let clean = self.platform.uploads.clean(file, avatar::MAX_SIDE, Some(avatar::THUMBNAIL_SIZE)).await??;
         let thumbnail = clean.thumbnail.unwrap_or_default();
         let key = avatar::new_key(user, clean.kind.extension());
         self.platform.storage.put(&key, clean.bytes.into()).await?;

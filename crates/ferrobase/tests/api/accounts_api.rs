@@ -10,15 +10,6 @@ async fn verification_code(app: &TestApp, email: &str, nth: usize) -> String {
     code_in(&read_mail(&app.mail_dir(), email, nth).await.text)
 }
 
-async fn make_admin(app: &TestApp, email: &str) -> Session {
-    let db = app.db().await;
-    platform::with_db!(&db, |pool| {
-        sqlx::query("UPDATE users SET role = 'admin' WHERE email = $1").bind(email).execute(pool).await.map(|_| ())
-    })
-    .unwrap();
-    Session::from_json(&app.login(email, PASSWORD).await.expect(200).json)
-}
-
 async fn register_returns_a_session_and_emails_a_code(app: TestApp) {
     let r = app
         .post("/api/v1/auth/register", None, json!({"email": "Ann@Example.com", "password": PASSWORD, "name": " Ann "}))
@@ -374,7 +365,7 @@ async fn admin_api_is_for_admins_only(app: TestApp) {
         .expect_problem(403, "forbidden");
     app.register("sam@example.com").await;
     let target = app.register("tess@example.com").await;
-    let admin = make_admin(&app, "sam@example.com").await;
+    let admin = app.promote_to_admin("sam@example.com").await;
     app.get("/api/v1/users/me", Some(&target.access)).await.expect(200);
 
     let page = app.get("/api/v1/admin/users?limit=2", Some(&admin.access)).await.expect(200);

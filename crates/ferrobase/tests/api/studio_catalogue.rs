@@ -13,12 +13,7 @@ use testkit::{PASSWORD, Resp, Session, TestApp};
 /// An administrator (made by hand in the database, as the CLI would).
 pub(crate) async fn admin(app: &TestApp, email: &str) -> Session {
     app.register(email).await;
-    let db = app.db().await;
-    platform::with_db!(&db, |pool| {
-        sqlx::query("UPDATE users SET role = 'admin' WHERE email = $1").bind(email).execute(pool).await.map(|_| ())
-    })
-    .unwrap();
-    Session::from_json(&app.login(email, PASSWORD).await.expect(200).json)
+    app.promote_to_admin(email).await
 }
 
 pub(crate) async fn template(app: &TestApp, admin: &Session, body: Value) -> Value {

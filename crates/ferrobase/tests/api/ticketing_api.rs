@@ -5,8 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
+use crate::ticketing_sales::make_admin;
 use serde_json::{Value, json};
-use testkit::{PASSWORD, Session, TestApp};
+use testkit::{Session, TestApp};
 
 fn in_days(days: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -27,16 +28,6 @@ async fn publish(app: &TestApp, by: &Session, id: &str) -> Value {
 
 fn names(page: &Value) -> Vec<String> {
     page["items"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect()
-}
-
-async fn make_admin(app: &TestApp, email: &str) -> Session {
-    app.register_verified(email).await;
-    let db = app.db().await;
-    platform::with_db!(&db, |pool| {
-        sqlx::query("UPDATE users SET role = 'admin' WHERE email = $1").bind(email).execute(pool).await.map(|_| ())
-    })
-    .unwrap();
-    Session::from_json(&app.login(email, PASSWORD).await.expect(200).json)
 }
 
 async fn who_creates_sees_and_changes_events(app: TestApp) {

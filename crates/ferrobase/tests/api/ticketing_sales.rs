@@ -73,14 +73,10 @@ async fn valid_seats(app: &TestApp, event: &str) -> i64 {
     n
 }
 
+/// A verified administrator.
 pub(crate) async fn make_admin(app: &TestApp, email: &str) -> Session {
     app.register_verified(email).await;
-    let db = app.db().await;
-    platform::with_db!(&db, |pool| {
-        sqlx::query("UPDATE users SET role = 'admin' WHERE email = $1").bind(email).execute(pool).await.map(|_| ())
-    })
-    .unwrap();
-    Session::from_json(&app.login(email, PASSWORD).await.expect(200).json)
+    app.promote_to_admin(email).await
 }
 
 /// The mail to `to` with `subject`, waited for.

@@ -219,7 +219,7 @@ impl Studio {
     ) -> Result<Template> {
         Self::require_admin(user)?;
         store::catalogue::find_template(&self.platform.db, id).await?.ok_or(StudioError::NotFound)?;
-        let clean = self.clean_image(file, TEMPLATE_IMAGE_SIDE).await?;
+        let clean = self.platform.uploads.clean(file, TEMPLATE_IMAGE_SIDE, Some(THUMBNAIL_SIDE)).await??;
         let key = format!("studio/templates/{id}/{}.{}", Uuid::now_v7().simple(), clean.kind.extension());
         self.platform.storage.put(&key, clean.bytes.into()).await?;
         self.platform.storage.put(&thumbnail_key(&key), clean.thumbnail.unwrap_or_default().into()).await?;
@@ -314,20 +314,18 @@ impl Studio {
             limit,
         };
         let rows = store::catalogue::list_templates(&self.platform.db, &filter).await?;
-        let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut rows: Vec<TemplateRow> = rows;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = if more { rows.last().map(|r| cursor_of(r, sort)) } else { None };
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let page = Page::split(rows, limit, |r| cursor_of(r, sort), |r| r);
+        let ids: Vec<Uuid> = page.items.iter().map(|r| r.id).collect();
         let favorites = self.favorite_flags(caller, &ids).await?;
-        let items = rows
+        let items = page
+            .items
             .into_iter()
             .map(|r| {
                 let favorite = favorites.as_ref().map(|f| f.contains(&r.id));
                 Template::from_row(r, favorite)
             })
             .collect();
-        Ok(Page { items, next_cursor })
+        Ok(Page { items, next_cursor: page.next_cursor })
     }
 
     /// Which of `ids` the caller favours; None when there is no caller.

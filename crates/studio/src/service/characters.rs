@@ -27,25 +27,6 @@ const PHOTO_SIDE: u32 = 2048;
 const CREATIONS: Quota = Quota::new(30, Duration::from_secs(3600));
 
 impl Studio {
-    /// Decodes, straightens, scales and re-encodes an uploaded image on the bounded image
-    /// workers, with a thumbnail. The file is read inside the job, so uploads waiting for a
-    /// worker hold no memory.
-    pub(super) async fn clean_image(&self, file: Received, max_side: u32) -> Result<platform::images::Clean> {
-        let options = platform::images::CleanOptions {
-            max_pixels: self.platform.uploads.max_pixels,
-            max_side,
-            thumbnail: Some(THUMBNAIL_SIDE),
-        };
-        self.platform
-            .uploads
-            .images
-            .run(move || {
-                let bytes = std::fs::read(file.path()).map_err(platform::error::Internal::new)?;
-                Ok::<_, StudioError>(platform::images::clean(&bytes, options)?)
-            })
-            .await?
-    }
-
     /// Creates a character from its name and its 3–5 uploaded photos (already checked by type,
     /// size and pixel count by the upload extractor).
     pub async fn create_character(&self, user: Uuid, name: Option<&str>, files: Vec<Received>) -> Result<Character> {
@@ -94,7 +75,7 @@ impl Studio {
         stored: &mut Vec<StoredImage>,
     ) -> Result<()> {
         for file in files {
-            let clean = self.clean_image(file, PHOTO_SIDE).await?;
+            let clean = self.platform.uploads.clean(file, PHOTO_SIDE, Some(THUMBNAIL_SIDE)).await??;
             let key =
                 format!("studio/{user}/characters/{character}/{}.{}", Uuid::now_v7().simple(), clean.kind.extension());
             let thumbnail = thumbnail_key(&key);

@@ -66,16 +66,13 @@ impl Studio {
             None => None,
             Some(c) => Some(parse_cursor(c).ok_or_else(|| StudioError::field("cursor", "is not a valid cursor"))?),
         };
-        let mut rows = store::favorites::list(&self.platform.db, user, after, limit).await?;
-        let keep = usize::try_from(limit).unwrap_or(usize::MAX);
-        let next_cursor = if rows.len() > keep {
-            rows.truncate(keep);
-            rows.last().map(|(at, t)| format!("{}~{}", at.to_rfc3339(), t.id))
-        } else {
-            None
-        };
-        let items = rows.into_iter().map(|(_, t)| Template::from_row(t, Some(true))).collect();
-        Ok(Page { items, next_cursor })
+        let rows = store::favorites::list(&self.platform.db, user, after, limit).await?;
+        Ok(Page::split(
+            rows,
+            limit,
+            |(at, t)| format!("{}~{}", at.to_rfc3339(), t.id),
+            |(_, t)| Template::from_row(t, Some(true)),
+        ))
     }
 }
 

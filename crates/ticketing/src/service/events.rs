@@ -265,13 +265,8 @@ impl Ticketing {
             after,
             limit: query.limit,
         };
-        let mut rows = store::list_events(&self.platform.db, &filter).await?;
-        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
-        let next_cursor = (rows.len() > limit).then(|| {
-            rows.truncate(limit);
-            rows.last().map(|r| cursor_of(r, order))
-        });
-        Ok(Page { items: rows.into_iter().map(Event::from).collect(), next_cursor: next_cursor.flatten() })
+        let rows = store::list_events(&self.platform.db, &filter).await?;
+        Ok(Page::split(rows, query.limit, |r| cursor_of(r, order), Event::from))
     }
 
     /// The event, if the caller may change it: 404 when they may not see it, 403 when they see

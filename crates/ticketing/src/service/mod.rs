@@ -192,15 +192,8 @@ pub struct Departed {
 }
 
 /// Splits a page read with one row too many: the page, and the cursor of the next one.
-fn page<T, R>(mut rows: Vec<R>, limit: i64, cursor: impl Fn(&R) -> String, map: impl FnMut(R) -> T) -> Page<T> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(cursor)
-    } else {
-        None
-    };
-    Page { items: rows.into_iter().map(map).collect(), next_cursor }
+fn page<T, R>(rows: Vec<R>, limit: i64, cursor: impl Fn(&R) -> String, map: impl FnMut(R) -> T) -> Page<T> {
+    Page::split(rows, limit, cursor, map)
 }
 
 /// An id cursor (`before` or `after` a row), refused with one code when it is not an id.
