@@ -70,7 +70,7 @@ enum AdminCommand {
 async fn main() -> anyhow::Result<()> {
     platform::housekeeping::map_large_blocks();
     let cli = Cli::parse();
-    let config = Config::load()?;
+    let mut config = Config::load()?;
     platform::logging::init(&config);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -85,7 +85,6 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Config => {
-            let mut config = config;
             platform::module::check_settings(&mut config, ferrobase::MODULES)?;
             print!("{}{}", config.describe(), platform::module::describe_settings(&config, ferrobase::MODULES));
         }

@@ -353,9 +353,9 @@ pub fn migrations(modules: &[&dyn Module]) -> Vec<&'static [Migration]> {
 
 /// Gives each loose setting (`FERROBASE_STUDIO_PROVIDER_URL`) to the module it names when that
 /// module has the key (`studio`, `provider_url`); it wins over the module's table in the file,
-/// and the two-underscore variable, when also given, wins over it. Refuses settings that no module claims, settings tables that name no module with
-/// settings, and keys a module does not have (a typo must not silently leave a default in
-/// place).
+/// and the two-underscore variable, when also given, wins over it. Refuses settings that no
+/// module claims, settings tables that name no module with settings, and keys a module does
+/// not have (a typo must not silently leave a default in place).
 pub fn check_settings(config: &mut Config, modules: &[&dyn Module]) -> anyhow::Result<()> {
     let mut unknown = Vec::new();
     for (key, value) in std::mem::take(&mut config.loose_settings) {
@@ -420,7 +420,7 @@ pub fn describe_settings(config: &Config, modules: &[&dyn Module]) -> String {
 
 /// Connects, migrates, and assembles `modules` as configured. Refuses a `FERROBASE_MODULES`
 /// entry that names no module in the list, and two modules of one name.
-pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result<Assembled> {
+pub async fn assemble(mut config: Config, modules: &[&dyn Module]) -> anyhow::Result<Assembled> {
     let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
     for (i, name) in names.iter().enumerate() {
         anyhow::ensure!(!names[..i].contains(name), "two modules are named {name:?}");
@@ -428,7 +428,6 @@ pub async fn assemble(config: Config, modules: &[&dyn Module]) -> anyhow::Result
     if let Some(unknown) = config.module_list().into_iter().find(|m| !names.contains(&m.as_str())) {
         anyhow::bail!("FERROBASE_MODULES names an unknown module {unknown:?}; known: {}", names.join(", "));
     }
-    let mut config = config;
     check_settings(&mut config, modules)?;
     let platform = Platform::init(config, &migrations(modules)).await?;
     let mut kernel = Kernel {
