@@ -3,7 +3,8 @@
 //! `--purchases` measures only ticket purchases (with exact seat accounting) and prints them;
 //! `--freelance` measures only the invoice list at 10 000 invoices and invoice PDFs, and prints
 //! them; `--studio` measures only the template catalogue at 10 000 templates and the memory of
-//! character uploads, and prints them;
+//! character uploads, and prints them; `--soak MINUTES` holds a steady mixed load for that long
+//! and prints memory, database size and latency per minute (see `soak`);
 //! the server's `FERROBASE_*` environment passes through, so `FERROBASE_DATABASE_URL` and
 //! `FERROBASE_REDIS_URL` measure the scale-out mode.
 //!
@@ -16,6 +17,7 @@ mod purchases;
 mod raw_ws;
 mod report;
 mod server;
+mod soak;
 mod studio;
 mod ws_load;
 
@@ -24,7 +26,7 @@ use ws_load::Receivers;
 
 /// Settings from the command line:
 /// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases] [--freelance |
-/// --studio [--settle SECONDS]]`.
+/// --studio [--settle SECONDS] | --soak MINUTES]`.
 struct Args {
     seconds: u64,
     connections: usize,
@@ -38,6 +40,8 @@ struct Args {
     studio_only: bool,
     /// Seconds to wait between seeding and measuring (`--settle`).
     settle: u64,
+    /// Minutes of the steady mixed load (`--soak`), printed.
+    soak: Option<u64>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -50,6 +54,7 @@ fn args() -> anyhow::Result<Args> {
         freelance_only: false,
         studio_only: false,
         settle: 0,
+        soak: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,9 +68,10 @@ fn args() -> anyhow::Result<Args> {
             "--freelance" => a.freelance_only = true,
             "--studio" => a.studio_only = true,
             "--settle" => a.settle = value()?.parse()?,
+            "--soak" => a.soak = Some(value()?.parse()?),
             other => anyhow::bail!(
                 "unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases, --freelance, \
-                 --studio, --settle"
+                 --studio, --settle, --soak"
             ),
         }
     }
@@ -80,6 +86,11 @@ async fn main() -> anyhow::Result<()> {
     println!("server ready in {:?}, idle RSS {} KiB", server.ready_in, idle_rss);
     let duration = Duration::from_secs(args.seconds);
     let purchase_name = format!("POST ticket purchases, {} buyers, seats exact", args.connections);
+    if let Some(minutes) = args.soak {
+        let report = soak::run(&server, minutes).await?;
+        println!("\n{report}\nserver peak RSS {} KiB", server.peak_rss_kib()?);
+        return Ok(());
+    }
     if args.purchases_only {
         let result = purchases::run(&server, args.connections, duration).await?;
         println!("{purchase_name}: {result}; server RSS {} KiB", server.rss_kib()?);

@@ -2,7 +2,7 @@
 //! upgrade by hand and reads frames straight from the socket buffer without allocating per
 //! frame, so the load generator spends as little CPU as possible per delivery (it shares the
 //! machine with the server). Only what the benchmark needs: unmasked server frames, masked
-//! client text frames, no extensions.
+//! client text and pong frames, no extensions.
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -20,13 +20,18 @@ pub struct RawWs {
 pub enum Frame<'a> {
     /// A text frame.
     Text(&'a [u8]),
-    /// Any other frame (ping, pong, binary, close).
+    /// Any other frame (pong, binary, close; pings are answered before they get here).
     Other,
 }
 
 fn masked_text(payload: &[u8]) -> Vec<u8> {
+    masked(0x81, payload)
+}
+
+/// A final client frame of the given first byte (FIN and opcode), masked as clients must.
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x5a, 0x13, 0xc7, 0x2e];
-    let mut out = vec![0x81];
+    let mut out = vec![first];
     match payload.len() {
         n if n < 126 => out.push(0x80 | n as u8),
         n if n <= 0xffff => {
@@ -132,11 +137,17 @@ impl RawWs {
         Ok(())
     }
 
-    /// Reads the next frame; `f` sees it while it is still in the buffer.
+    /// Reads the next frame; `f` sees it while it is still in the buffer. A ping is answered
+    /// with its pong here (the server closes a connection that leaves its pings unanswered).
     pub async fn next<T>(&mut self, f: impl Fn(Frame<'_>) -> T) -> anyhow::Result<T> {
         loop {
             if let Some((opcode, from, to)) = self.header() {
                 self.start = to;
+                if opcode == 9 {
+                    let pong = masked(0x8a, &self.buf[from..to]);
+                    self.stream.write_all(&pong).await?;
+                    continue;
+                }
                 let frame = if opcode == 1 { Frame::Text(&self.buf[from..to]) } else { Frame::Other };
                 return Ok(f(frame));
             }

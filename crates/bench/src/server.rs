@@ -120,6 +120,11 @@ impl Server {
         Ok(v["access_token"].as_str().context("no access_token")?.to_string())
     }
 
+    /// The server's data directory (the SQLite database, mail, uploads).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
     /// The server's process id (for sampling its memory while a load runs).
     pub fn pid(&self) -> u32 {
         self.child.id()

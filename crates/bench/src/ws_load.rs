@@ -95,7 +95,7 @@ impl std::fmt::Display for FanoutResult {
     }
 }
 
-fn now_micros() -> u64 {
+pub(crate) fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
@@ -109,7 +109,7 @@ pub async fn connect(addr: SocketAddr, token: &str) -> anyhow::Result<Socket> {
 
 /// Extracts the send time from a frame that carries `"<field>":"t:<micros>"` (a chat message's
 /// content or a task's title).
-fn sent_at(frame: &[u8], field: &[u8]) -> Option<u64> {
+pub(crate) fn sent_at(frame: &[u8], field: &[u8]) -> Option<u64> {
     let start = frame.windows(field.len()).position(|w| w == field)? + field.len();
     let digits = frame[start..].iter().take_while(|b| b.is_ascii_digit());
     Some(digits.fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
