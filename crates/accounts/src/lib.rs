@@ -24,5 +24,5 @@ pub use routes::router;
 pub use service::{Accounts, ClientInfo};
 
 /// This module's migrations.
-pub const MIGRATIONS: &[platform::db::Migration] =
-    platform::migrations!("accounts", 1 => "0001_accounts.sql", 2 => "0002_avatars.sql", 3 => "0003_name_index.sql");
+pub const MIGRATIONS: &[platform::db::Migration] = platform::migrations!("accounts", 1 => "0001_accounts.sql", 2 => "0002_avatars.sql", 3 => "0003_name_index.sql",
+    4 => "0004_cleanup_indexes.sql");

@@ -3,7 +3,7 @@
 
 use crate::model::{CodePurpose, CodeRow, RefreshRow, Session, SessionState, UserRow};
 use platform::db::{Db, DbError, Ts, Tx};
-use platform::{execute, execute_tx, with_db, with_tx};
+use platform::{execute_tx, execute_write, with_db, with_tx};
 use uuid::Uuid;
 
 macro_rules! user_columns {
@@ -138,6 +138,7 @@ pub async fn update_profile(
     locale: Option<&str>,
     public_profile: Option<bool>,
 ) -> Result<UserRow, DbError> {
+    let _turn = db.writer_turn().await?;
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, UserRow>(concat!(
             "UPDATE users SET name = COALESCE($2, name), locale = COALESCE($3, locale),
@@ -361,7 +362,7 @@ pub async fn touch_session(tx: &mut Tx, session: Uuid, expires_at: Ts) -> Result
 }
 
 pub async fn delete_dead_sessions(db: &Db, before: Ts) -> Result<u64, DbError> {
-    Ok(execute!(db, sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1").bind(before))?)
+    Ok(execute_write!(db, sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1").bind(before))?)
 }
 
 // --- refresh tokens ---------------------------------------------------------------------------
@@ -471,7 +472,7 @@ pub async fn live_code_by_hash(
 /// Counts an attempt before the code is compared; false when the attempts are used up.
 pub async fn take_attempt(db: &Db, id: Uuid, max: i64) -> Result<bool, DbError> {
     let n =
-        execute!(db, sqlx::query(
+        execute_write!(db, sqlx::query(
             "UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = $1 AND attempts < $2 AND consumed_at IS NULL",
         )
         .bind(id)
@@ -491,5 +492,5 @@ pub async fn consume_code(tx: &mut Tx, id: Uuid) -> Result<bool, DbError> {
 }
 
 pub async fn delete_old_codes(db: &Db, before: Ts) -> Result<u64, DbError> {
-    Ok(execute!(db, sqlx::query("DELETE FROM one_time_codes WHERE expires_at < $1").bind(before))?)
+    Ok(execute_write!(db, sqlx::query("DELETE FROM one_time_codes WHERE expires_at < $1").bind(before))?)
 }

@@ -3,7 +3,7 @@
 
 use crate::model::{MemberRow, Message, RoomRow};
 use platform::db::{Db, DbError, Ts, Tx};
-use platform::{execute, execute_tx, with_db, with_tx};
+use platform::{execute_tx, execute_write, with_db, with_tx};
 use uuid::Uuid;
 
 /// A room with the caller's ($1) membership, member count, unread count and last message.
@@ -98,7 +98,7 @@ pub async fn rooms(
 }
 
 pub async fn update_room(db: &Db, room: Uuid, name: Option<&str>, description: Option<&str>) -> Result<(), DbError> {
-    execute!(
+    execute_write!(
         db,
         sqlx::query(
             "UPDATE chat_rooms SET name = COALESCE($2, name), description = COALESCE($3, description), updated_at = $4
@@ -145,7 +145,7 @@ pub async fn add_member(tx: &mut Tx, room: Uuid, user: Uuid, role: &str) -> Resu
 }
 
 pub async fn remove_member(db: &Db, room: Uuid, user: Uuid) -> Result<bool, DbError> {
-    let n = execute!(
+    let n = execute_write!(
         db,
         sqlx::query("DELETE FROM chat_members WHERE room_id = $1 AND user_id = $2").bind(room).bind(user)
     )?;
@@ -153,7 +153,7 @@ pub async fn remove_member(db: &Db, room: Uuid, user: Uuid) -> Result<bool, DbEr
 }
 
 pub async fn set_member_role(db: &Db, room: Uuid, user: Uuid, role: &str) -> Result<bool, DbError> {
-    let n = execute!(
+    let n = execute_write!(
         db,
         sqlx::query("UPDATE chat_members SET role = $3 WHERE room_id = $1 AND user_id = $2")
             .bind(room)
@@ -198,7 +198,7 @@ pub async fn members_among(db: &Db, room: Uuid, users: &[Uuid]) -> Result<Vec<Uu
 
 /// Moves the read marker forward (never back) to `message`.
 pub async fn mark_read(db: &Db, room: Uuid, user: Uuid, message: Uuid) -> Result<(), DbError> {
-    execute!(
+    execute_write!(
         db,
         sqlx::query(
             "UPDATE chat_members SET last_read_id = $3

@@ -2,7 +2,7 @@
 
 use crate::model::NotificationRow;
 use platform::db::{Db, DbError, Ts, Tx};
-use platform::{execute, execute_tx, with_db, with_tx};
+use platform::{execute_tx, execute_write, with_db, with_tx};
 use uuid::Uuid;
 
 /// A row to insert.
@@ -74,6 +74,7 @@ pub async fn unread_count(db: &Db, user: Uuid) -> Result<i64, DbError> {
 
 /// Marks one notification read (keeping the first read time); the row, if it is the user's.
 pub async fn mark_read(db: &Db, user: Uuid, id: Uuid) -> Result<Option<NotificationRow>, DbError> {
+    let _turn = db.writer_turn().await?;
     Ok(with_db!(db, |pool| {
         sqlx::query_as(
             "UPDATE notifications SET read_at = COALESCE(read_at, $3) WHERE id = $1 AND user_id = $2
@@ -89,7 +90,7 @@ pub async fn mark_read(db: &Db, user: Uuid, id: Uuid) -> Result<Option<Notificat
 
 /// Marks every unread notification of `user` read; how many.
 pub async fn mark_all_read(db: &Db, user: Uuid) -> Result<u64, DbError> {
-    Ok(execute!(
+    Ok(execute_write!(
         db,
         sqlx::query("UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL")
             .bind(user)

@@ -2,12 +2,12 @@
 //! the event relay each run under one, so that however many instances run, one does the work.
 
 use crate::db::{Db, DbError, Ts};
-use crate::execute;
+use crate::execute_write;
 
 /// Takes (or renews) the lease `name` for `holder` until `until`, if it is free, expired, or
 /// already `holder`'s. One statement, so two instances asking at once cannot both win.
 pub async fn acquire(db: &Db, name: &str, holder: &str, now: Ts, until: Ts) -> Result<bool, DbError> {
-    let n = execute!(
+    let n = execute_write!(
         db,
         sqlx::query(
             "INSERT INTO job_leases (name, holder, expires_at) VALUES ($1, $2, $3)
@@ -24,6 +24,6 @@ pub async fn acquire(db: &Db, name: &str, holder: &str, now: Ts, until: Ts) -> R
 
 /// Gives the lease up at once (on shutdown), if `holder` has it.
 pub async fn release(db: &Db, name: &str, holder: &str) -> Result<(), DbError> {
-    execute!(db, sqlx::query("DELETE FROM job_leases WHERE name = $1 AND holder = $2").bind(name).bind(holder))?;
+    execute_write!(db, sqlx::query("DELETE FROM job_leases WHERE name = $1 AND holder = $2").bind(name).bind(holder))?;
     Ok(())
 }

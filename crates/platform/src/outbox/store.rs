@@ -2,7 +2,7 @@
 //! instance has locked; SQLite has a single writer and needs no such clause.
 
 use crate::db::{Db, DbError, Dialect, Ts, Tx};
-use crate::{execute, execute_tx, execute_write, with_db};
+use crate::{execute_tx, execute_write, with_db};
 use uuid::Uuid;
 
 /// A claimed row.
@@ -45,12 +45,31 @@ const CLAIM_POSTGRES: &str = "UPDATE outbox SET locked_until = $1
                  FOR UPDATE SKIP LOCKED)
     RETURNING id, kind, payload, attempts";
 
+/// Whether a row is due: a read, which on SQLite takes no lock.
+const ANY_DUE: &str =
+    "SELECT id FROM outbox WHERE status = 'pending' AND kind <> 'domain.event' AND next_attempt_at <= $1
+    AND (locked_until IS NULL OR locked_until < $1) LIMIT 1";
+
 /// Locks up to `limit` due rows until `lock_until` and returns them.
+///
+/// On SQLite the claim is an `UPDATE`, which takes the database's one write lock even when no
+/// row is due, and the worker claims on every wake-up (each write that may have queued mail):
+/// at 50 task updates a second those empty claims fought the chat writer for the lock and the
+/// loser slept in SQLite's busy handler. So it first asks, without a lock, whether anything is
+/// due, and then claims in this process's writer turn like every other write.
 pub(super) async fn claim(db: &Db, now: Ts, lock_until: Ts, limit: i64) -> Result<Vec<OutboxRow>, DbError> {
     let sql = match db.dialect() {
-        Dialect::Sqlite => CLAIM_SQLITE,
+        Dialect::Sqlite => {
+            let due: Option<(Uuid,)> =
+                with_db!(db, |pool| sqlx::query_as(ANY_DUE).bind(now).fetch_optional(pool).await)?;
+            if due.is_none() {
+                return Ok(Vec::new());
+            }
+            CLAIM_SQLITE
+        }
         Dialect::Postgres => CLAIM_POSTGRES,
     };
+    let _turn = db.writer_turn().await?;
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, OutboxRow>(sql).bind(lock_until).bind(now).bind(limit).fetch_all(pool).await
     })?)
@@ -62,6 +81,7 @@ pub(super) async fn extend_claims(db: &Db, ids: &[Uuid], lock_until: Ts) -> Resu
     if ids.is_empty() {
         return Ok(());
     }
+    let _turn = db.writer_turn().await?;
     with_db!(db, |pool| {
         let mut query = sqlx::QueryBuilder::new("UPDATE outbox SET locked_until = ");
         query.push_bind(lock_until).push(" WHERE status = 'pending' AND id IN (");
@@ -121,7 +141,7 @@ pub async fn list(db: &Db, status: &str, limit: i64) -> Result<Vec<ListedRow>, D
 
 /// Sends a parked row back to the queue with a fresh attempt count; false if no parked row has `id`.
 pub async fn retry(db: &Db, id: Uuid) -> Result<bool, DbError> {
-    let n = execute!(
+    let n = execute_write!(
         db,
         sqlx::query(
             "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL
