@@ -66,6 +66,10 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     // Its first round, at once, gives back what start-up built and dropped.
     let housekeeping = tokio::spawn(platform::housekeeping::run(app.platform.metrics.clone(), stopped.clone()));
+    let checkpoints = {
+        let (db, stopped) = (app.platform.db.clone(), stopped.clone());
+        tokio::spawn(async move { db.checkpoints(stopped).await })
+    };
     let grpc = match app.grpc {
         Some(routes) => {
             let grpc_listener = platform::listen(app.platform.config.grpc_bind.as_str()).await?;
@@ -86,6 +90,7 @@ pub async fn run(
     .await?;
     let _ = stop.send(true);
     let _ = housekeeping.await;
+    let _ = checkpoints.await;
     if let Some(grpc) = grpc {
         grpc.await??;
     }

@@ -180,6 +180,17 @@ pub async fn ids_among(
 /// How long a SQLite writer waits for the write lock.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often [`Db::checkpoints`] copies SQLite's write-ahead log into the database.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Frames (pages) in the write-ahead log past which [`Db::checkpoints`] waits for old readers
+/// to let the log restart: 16 MiB of 4 KiB pages.
+pub const WAL_RESTART_FRAMES: i64 = 4096;
+
+/// The size the write-ahead log is cut back to after it has grown past it (a burst of writes
+/// while a long read kept the log from restarting).
+const WAL_KEPT_BYTES: &str = "67108864";
+
 /// How long a request waits for a PostgreSQL connection before it answers 503 `unavailable`.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -192,7 +203,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            // No checkpoint inside a commit: see `Db::checkpoints`.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", WAL_KEPT_BYTES);
         if let Some(parent) = std::path::Path::new(path).parent()
             && !parent.as_os_str().is_empty()
         {
@@ -255,6 +269,58 @@ impl Db {
     /// True when a trivial query succeeds (the readiness probe).
     pub async fn ping(&self) -> bool {
         crate::execute!(self, sqlx::query("SELECT 1")).is_ok()
+    }
+
+    /// On SQLite, copies the write-ahead log into the database every [`CHECKPOINT_EVERY`] until
+    /// `stopped` turns true; nothing on PostgreSQL. The server runs it for as long as it serves.
+    ///
+    /// SQLite's own checkpoint runs inside whichever commit takes the log past 1 000 pages, and
+    /// that commit, holding the writer turn, made every write queued behind it wait while it
+    /// copied. Connections are opened with automatic checkpoints off, and this task does it:
+    /// - first `PASSIVE`ly, without the turn: the bulk of the copying, while readers and the
+    ///   writer go on;
+    /// - then, holding the turn, once more for what was written meanwhile (a few frames): the
+    ///   log is then wholly in the database, and the next writer starts it again from its
+    ///   beginning. Copied without the turn only, it never caught up with the writer, never
+    ///   restarted, and grew by 8 MB a second under the soak's posts;
+    /// - and if readers that kept older snapshots have still let it grow past
+    ///   [`WAL_RESTART_FRAMES`], `RESTART`: wait, holding the turn, until they are done.
+    ///
+    /// A process that opens the database without running this (a CLI command) leaves the log
+    /// to be checkpointed when its last connection closes, as SQLite does.
+    pub async fn checkpoints(&self, mut stopped: tokio::sync::watch::Receiver<bool>) {
+        let Db::Sqlite(pool, writers) = self else { return };
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let checkpoint = |mode: &'static str| async move {
+            let sql = match mode {
+                "RESTART" => "PRAGMA wal_checkpoint(RESTART)",
+                _ => "PRAGMA wal_checkpoint(PASSIVE)",
+            };
+            // (busy, frames in the log, frames copied)
+            sqlx::query_as::<_, (i64, i64, i64)>(sql).fetch_one(pool).await
+        };
+        loop {
+            tokio::select! {
+                () = async {
+                    let _ = stopped.wait_for(|s| *s).await;
+                } => break,
+                _ = every.tick() => {
+                    let cycle = async {
+                        checkpoint("PASSIVE").await?;
+                        let _turn = writers.turn().await?;
+                        let (_, frames, _) = checkpoint("PASSIVE").await?;
+                        if frames > WAL_RESTART_FRAMES {
+                            checkpoint("RESTART").await?;
+                        }
+                        Ok::<_, DbError>(())
+                    };
+                    if let Err(e) = cycle.await {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            }
+        }
     }
 
     /// Closes every connection (graceful shutdown).
@@ -339,4 +405,50 @@ macro_rules! with_tx {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last valid frame of the log and the frames already copied into the database, read
+    /// from the WAL index (`-shm`): `mxFrame` at byte 16 of its header and `nBackfill` at byte
+    /// 96 (sqlite.org/walformat.html), in the machine's byte order.
+    fn wal_frames(db_path: &std::path::Path) -> (u32, u32) {
+        let shm = std::fs::read(db_path.with_extension("db-shm")).expect("the WAL index");
+        let word = |at: usize| u32::from_ne_bytes(shm[at..at + 4].try_into().expect("four bytes"));
+        (word(16), word(96))
+    }
+
+    #[tokio::test]
+    async fn commits_never_checkpoint_and_the_background_task_does() -> Result<(), DbError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = connect(&format!("sqlite://{}", path.display()), 2).await?;
+        execute_write!(&db, sqlx::query("CREATE TABLE pages (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"))?;
+        // About 1 500 pages: past the 1 000 at which SQLite's own checkpoint would run in a commit.
+        for _ in 0..1500 {
+            execute_write!(&db, sqlx::query("INSERT INTO pages (body) VALUES (zeroblob(3000))"))?;
+        }
+        let (frames, copied) = wal_frames(&path);
+        assert!(frames > 1000, "{frames} frames in the log");
+        assert_eq!(copied, 0, "a commit checkpointed");
+
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn({
+            let db = db.clone();
+            async move { db.checkpoints(stopped).await }
+        });
+        tokio::time::sleep(CHECKPOINT_EVERY * 3).await;
+        let (frames, copied) = wal_frames(&path);
+        assert_eq!(copied, frames, "the log was not copied in the background");
+        // Wholly copied, the log starts again at the next write instead of growing.
+        execute_write!(&db, sqlx::query("INSERT INTO pages (body) VALUES (zeroblob(3000))"))?;
+        let (frames, _) = wal_frames(&path);
+        assert!(frames < 10, "the log did not restart: {frames} frames");
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        db.close().await;
+        Ok(())
+    }
 }
