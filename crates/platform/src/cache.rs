@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 /// Entries at most; beyond it the cache starts over.
 const CAPACITY: usize = 100_000;
 
+/// Expired entries are swept out when the map has grown to twice what was left after the last
+/// sweep, and never below this: a cache keyed by something that keeps changing (sessions)
+/// holds about twice its live entries, not every key it ever saw until [`CAPACITY`].
+const SWEEP_FLOOR: usize = 1024;
+
 /// Drops what a change named by a key made stale.
 type Handler = Arc<dyn Fn(&str) + Send + Sync>;
 /// Sends an announcement (`kind\nkey`) to the other instances.
@@ -90,6 +95,12 @@ impl Coherence {
     /// now, and on every other instance as soon as the backplane carries it.
     pub fn changed(&self, kind: &'static str, key: &str) {
         self.run(kind, key);
+        self.tell_others(kind, key);
+    }
+
+    /// Announces a committed change to the other instances only, for a writer that brings its
+    /// own caches up to date itself (with [`ExactCache::update`]) instead of dropping them.
+    pub fn tell_others(&self, kind: &'static str, key: &str) {
         if self.0.shared
             && let Some(publish) = self.0.publisher.get()
         {
@@ -136,8 +147,9 @@ impl Coherence {
     }
 }
 
-/// The epoch counters and the entries with the time and generation each was stored at.
-type Entries<K, V> = (u64, HashMap<K, (V, Instant, u64)>);
+/// The epoch counter (bumped by every invalidation), the entries with the time and generation
+/// each was stored at, and the size at which expired entries are swept next.
+type Entries<K, V> = (u64, HashMap<K, (V, Instant, u64)>, usize);
 
 /// When a read began: pass it to [`ExactCache::put`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +174,7 @@ impl<K, V> std::fmt::Debug for ExactCache<K, V> {
 impl<K: Eq + Hash, V: Clone> ExactCache<K, V> {
     /// A cache that answers while `coherence` is live.
     pub fn new(coherence: &Coherence, ttl: Duration) -> Self {
-        Self { coherence: coherence.clone(), ttl, inner: Mutex::new((0, HashMap::new())) }
+        Self { coherence: coherence.clone(), ttl, inner: Mutex::new((0, HashMap::new(), SWEEP_FLOOR)) }
     }
 
     /// Whether this cache may answer now.
@@ -197,8 +209,13 @@ impl<K: Eq + Hash, V: Clone> ExactCache<K, V> {
         if !self.coherence.is_live() || inner.0 != epoch.local || self.coherence.generation() != epoch.generation {
             return;
         }
-        if inner.1.len() >= CAPACITY {
-            inner.1.clear();
+        if inner.1.len() >= inner.2 {
+            let ttl = self.ttl;
+            inner.1.retain(|_, (_, at, g)| *g == epoch.generation && at.elapsed() < ttl);
+            if inner.1.len() >= CAPACITY {
+                inner.1.clear();
+            }
+            inner.2 = (inner.1.len() * 2).clamp(SWEEP_FLOOR, CAPACITY);
         }
         inner.1.insert(key, (value, Instant::now(), epoch.generation));
     }
@@ -208,6 +225,25 @@ impl<K: Eq + Hash, V: Clone> ExactCache<K, V> {
         let mut inner = self.lock();
         inner.0 += 1;
         inner.1.remove(key);
+    }
+
+    /// For the writer of a committed change that knows what it did to `key`'s value: replaces
+    /// a fresh entry with `change(value)`, or forgets it when that is `None`. Like an
+    /// invalidation it ends the epoch, so a read that began before the change cannot store its
+    /// older value afterwards. The entry keeps the time it was first stored, so a value kept up
+    /// to date this way is still read again from the database every TTL.
+    pub fn update(&self, key: &K, change: impl FnOnce(&V) -> Option<V>) {
+        let generation = self.coherence.generation();
+        let mut inner = self.lock();
+        inner.0 += 1;
+        let Some((value, at, g)) = inner.1.get_mut(key) else { return };
+        let changed = (*g == generation && at.elapsed() < self.ttl).then(|| change(value)).flatten();
+        match changed {
+            Some(new) => *value = new,
+            None => {
+                inner.1.remove(key);
+            }
+        }
     }
 
     /// Forgets every entry for which `stale` is true.
@@ -245,6 +281,46 @@ mod tests {
         c.invalidate(&1);
         c.put(epoch, 1, "stale");
         assert_eq!(c.get(&1), None);
+    }
+
+    #[test]
+    fn an_update_changes_a_fresh_entry_and_ends_the_epoch() {
+        let c = ExactCache::new(&on(), Duration::from_secs(60));
+        c.put(c.epoch(), 1, 10);
+        let before = c.epoch();
+        c.update(&1, |v| Some(v + 1));
+        assert_eq!(c.get(&1), Some(11));
+        // A read that began before the update cannot store what it read.
+        c.put(before, 1, 10);
+        assert_eq!(c.get(&1), Some(11));
+        // An update that cannot say the new value forgets the entry; a missing one stays missing.
+        c.update(&1, |_| None);
+        assert_eq!(c.get(&1), None);
+        c.update(&2, |v| Some(v + 1));
+        assert_eq!(c.get(&2), None);
+    }
+
+    #[test]
+    fn an_update_does_not_revive_an_expired_entry() {
+        let c = ExactCache::new(&on(), Duration::from_millis(0));
+        c.put(c.epoch(), 1, 10);
+        c.update(&1, |v| Some(v + 1));
+        assert_eq!(c.get(&1), None);
+        assert!(c.lock().1.is_empty(), "the expired entry is forgotten");
+    }
+
+    #[test]
+    fn expired_entries_are_swept_out_as_new_keys_come() {
+        let c = ExactCache::new(&on(), Duration::from_millis(0));
+        for key in 0..10 * SWEEP_FLOOR {
+            c.put(c.epoch(), key, ());
+        }
+        assert!(c.lock().1.len() <= SWEEP_FLOOR, "{} entries kept", c.lock().1.len());
+        let fresh = ExactCache::new(&on(), Duration::from_secs(60));
+        for key in 0..3 * SWEEP_FLOOR {
+            fresh.put(fresh.epoch(), key, ());
+        }
+        assert_eq!(fresh.lock().1.len(), 3 * SWEEP_FLOOR, "live entries stay");
     }
 
     #[test]

@@ -104,6 +104,15 @@ impl Caches {
         self.lists.invalidate_where(|_, page| page.rooms.contains(&room));
     }
 
+    /// Messages of `room` were stored (in commit order, oldest first) and nothing else changed:
+    /// they join the newest messages instead of dropping them; the pages and lists built from
+    /// them go.
+    fn messages_added(&self, room: Uuid, added: &[&Message]) {
+        self.recent.update(&room, |recent| Some(recent.with(added)));
+        self.pages.invalidate_where(|(r, _), _| *r == room);
+        self.lists.invalidate_where(|_, page| page.rooms.contains(&room));
+    }
+
     /// Someone joined, left or changed role: their role, every list of theirs (the joined
     /// rooms) and every list showing the room (its member count).
     fn forget_member(&self, room: Uuid, user: Uuid) {
@@ -131,6 +140,20 @@ struct Recent {
     messages: Vec<Message>,
     /// Older messages exist beyond these.
     has_more: bool,
+}
+
+impl Recent {
+    /// These with `added` (stored after them, oldest first) in front, at most [`RECENT`].
+    /// Ids follow commit order, so a message not newer than the newest here was stored before
+    /// this was read, and is here already.
+    fn with(&self, added: &[&Message]) -> Arc<Recent> {
+        let newest = self.messages.first().map(|m| m.id);
+        let fresh = added.iter().rev().filter(|m| newest.is_none_or(|n| m.id > n)).map(|m| (*m).clone());
+        let mut messages: Vec<Message> = fresh.chain(self.messages.iter().cloned()).take(RECENT + 1).collect();
+        let has_more = self.has_more || messages.len() > RECENT;
+        messages.truncate(RECENT);
+        Arc::new(Recent { messages, has_more })
+    }
 }
 
 /// Open sockets in a room (on this instance) from which its messages are gathered into
@@ -161,7 +184,7 @@ impl Chat {
             lists: ExactCache::new(&platform.caches, CACHE_TTL),
         });
         let chat = Self {
-            caches,
+            caches: caches.clone(),
             batcher: batch::Batcher::start(
                 platform.db.clone(),
                 {
@@ -169,13 +192,17 @@ impl Chat {
                     move |room| hub.local_subscribers(&crate::model::room_topic(room)) >= WIDE_ROOM
                 },
                 {
-                    let (caches, hub) = (platform.caches.clone(), platform.hub.clone());
+                    let (coherence, hub) = (platform.caches.clone(), platform.hub.clone());
                     move |messages: &[&Message]| {
                         // Every cache first, then the broadcasts: a client that reads history
-                        // on an event never finds a stale page.
+                        // on an event never finds a stale page. Here the newest messages are
+                        // brought up to date rather than read again: under a steady stream of
+                        // posts they were dropped hundreds of times a second, and nearly every
+                        // history read went to the database (docs/benchmarks.md, soak).
                         let rooms = events::by_room(messages);
-                        for (room, _) in &rooms {
-                            caches.changed(MESSAGES_CHANGED, &room.to_string());
+                        for (room, added) in &rooms {
+                            caches.messages_added(*room, added);
+                            coherence.tell_others(MESSAGES_CHANGED, &room.to_string());
                         }
                         for (room, messages) in rooms {
                             events::publish_each(&hub, room, events::MESSAGE_CREATED, &messages);
@@ -323,5 +350,53 @@ impl Chat {
 
     async fn room(&self, user: &AuthUser, room: Uuid) -> Result<Room> {
         store::get_room(&self.platform.db, user.user_id, room).await?.map(Room::from).ok_or(ChatError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(room: Uuid) -> Message {
+        Message {
+            id: Uuid::now_v7(),
+            room_id: room,
+            sender_id: None,
+            sender_name: "Ann".into(),
+            content: "hi".into(),
+            created_at: Ts::now(),
+            edited_at: None,
+            client_id: None,
+        }
+    }
+
+    fn ids(recent: &Recent) -> Vec<Uuid> {
+        recent.messages.iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn added_messages_go_in_front_newest_first_and_once() {
+        let room = Uuid::now_v7();
+        let (a, b, c, d) = (message(room), message(room), message(room), message(room));
+        let recent = Recent { messages: vec![b.clone(), a.clone()], has_more: false };
+        // `b` was read already (a read that raced the batch): it is not added twice.
+        let next = recent.with(&[&b, &c, &d]);
+        assert_eq!(ids(&next), vec![d.id, c.id, b.id, a.id]);
+        assert!(!next.has_more);
+        let empty = Recent { messages: Vec::new(), has_more: false };
+        assert_eq!(ids(&empty.with(&[&a, &b])), vec![b.id, a.id]);
+    }
+
+    #[test]
+    fn the_newest_are_kept_and_older_ones_are_said_to_exist() {
+        let room = Uuid::now_v7();
+        let old: Vec<Message> = (0..RECENT).map(|_| message(room)).rev().collect();
+        let recent = Recent { messages: old.clone(), has_more: false };
+        let new = message(room);
+        let next = recent.with(&[&new]);
+        assert_eq!(next.messages.len(), RECENT);
+        assert_eq!(next.messages[0].id, new.id);
+        assert_eq!(next.messages[RECENT - 1].id, old[RECENT - 2].id);
+        assert!(next.has_more, "the oldest one dropped is still in the database");
     }
 }
