@@ -38,6 +38,12 @@ use uuid::Uuid;
 /// Events waiting to be forwarded before new ones are dropped.
 const FORWARD_CAPACITY: usize = 16_384;
 
+/// Cache announcements waiting for Redis before new ones are dropped (about 10 MB). They wait
+/// only while Redis refuses them; a dropped one leaves the other instances' entries for that
+/// key stale until their time-to-live ends, the backstop every cache has for a lost
+/// announcement (see `cache`).
+const ANNOUNCE_CAPACITY: usize = 100_000;
+
 /// Messages published in one round trip to Redis: what queued while the last batch was sent,
 /// so a burst costs a few round trips instead of one per message, and the queue stays short.
 const PUBLISH_BATCH: usize = 256;
@@ -100,11 +106,16 @@ pub async fn attach(
     // wait behind a backlog of events (an invalidation may arrive before events published
     // earlier; that is always safe, as it follows its commit).
     let (announce, mut announcements) = mpsc::unbounded_channel::<(&'static str, String)>();
+    let queued_announcements = Arc::new(AtomicUsize::new(0));
     let announce_channel = channel.clone();
     let mut announce_conn = announce_conn;
+    let announced = queued_announcements.clone();
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(PUBLISH_BATCH);
         while announcements.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+            // Heartbeats are not counted: only announcements are.
+            let taken = batch.iter().filter(|(topic, _)| *topic == CACHE_TOPIC).count();
+            announced.fetch_sub(taken, Ordering::AcqRel);
             let payloads: Vec<String> = batch.drain(..).map(|(topic, frame)| encode(instance, topic, &frame)).collect();
             publish_until_taken(&mut announce_conn, &announce_channel, &payloads).await;
         }
@@ -213,6 +224,11 @@ pub async fn attach(
     hub.set_backplane(Forward { queue: tx, events: queued_events, capacity: FORWARD_CAPACITY });
     let announcer = announce.clone();
     caches.set_publisher(move |announcement| {
+        if queued_announcements.fetch_add(1, Ordering::AcqRel) >= ANNOUNCE_CAPACITY {
+            queued_announcements.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("cache_announcements_dropped_total").increment(1);
+            return;
+        }
         let _ = announcer.send((CACHE_TOPIC, announcement));
     });
 
