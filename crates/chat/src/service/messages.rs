@@ -124,12 +124,13 @@ impl Chat {
                 recorded.push(self.notifications.record(&mut tx, note).await?);
             }
         }
-        tx.commit().await?;
+        // Dropped before the next writer's turn: the group commit would otherwise add its
+        // messages to cached newest messages that lack this one (see `Caches::messages_added`).
+        tx.commit_then(|| self.messages_changed(room)).await?;
         if evented {
             self.platform.outbox.wake();
         }
         self.notifications.announce(&recorded);
-        self.messages_changed(room);
         events::publish(&self.platform.hub, room, events::MESSAGE_CREATED, &message);
         Ok(message)
     }
@@ -152,9 +153,8 @@ impl Chat {
         let mut tx = self.platform.db.begin().await?;
         let edited = store::edit_message(&mut tx, room, message, &content).await?.ok_or(ChatError::NotFound)?;
         self.platform.outbox.event(&mut tx, events::MESSAGE_UPDATED, &edited).await?;
-        tx.commit().await?;
+        tx.commit_then(|| self.messages_changed(room)).await?;
         self.platform.outbox.wake();
-        self.messages_changed(room);
         events::publish(&self.platform.hub, room, events::MESSAGE_UPDATED, &edited);
         Ok(edited)
     }
@@ -172,9 +172,8 @@ impl Chat {
             return Err(ChatError::NotFound);
         }
         self.platform.outbox.event(&mut tx, events::MESSAGE_DELETED, &deleted).await?;
-        tx.commit().await?;
+        tx.commit_then(|| self.messages_changed(room)).await?;
         self.platform.outbox.wake();
-        self.messages_changed(room);
         events::publish(&self.platform.hub, room, events::MESSAGE_DELETED, &deleted);
         Ok(())
     }

@@ -104,9 +104,13 @@ impl Caches {
         self.lists.invalidate_where(|_, page| page.rooms.contains(&room));
     }
 
-    /// Messages of `room` were stored (in commit order, oldest first) and nothing else changed:
-    /// they join the newest messages instead of dropping them; the pages and lists built from
-    /// them go.
+    /// Messages of `room` were stored (oldest first) and nothing else changed: they join the
+    /// newest messages instead of dropping them; the pages and lists built from them go.
+    ///
+    /// Only for the SQLite group commit, where ids follow commit order, and every other post,
+    /// edit or deletion drops the room's entry before the next writer's turn (`Tx::commit_then`):
+    /// an entry therefore holds every message up to its newest, and what is newer than that is
+    /// exactly what was added since.
     fn messages_added(&self, room: Uuid, added: &[&Message]) {
         self.recent.update(&room, |recent| Some(recent.with(added)));
         self.pages.invalidate_where(|(r, _), _| *r == room);
@@ -193,16 +197,23 @@ impl Chat {
                 },
                 {
                     let (coherence, hub) = (platform.caches.clone(), platform.hub.clone());
+                    // Ids follow commit order only where one process holds the one writer
+                    // turn: on PostgreSQL a transaction that took a later id may commit first.
+                    let in_commit_order = platform.db.dialect() == platform::db::Dialect::Sqlite;
                     move |messages: &[&Message]| {
                         // Every cache first, then the broadcasts: a client that reads history
-                        // on an event never finds a stale page. Here the newest messages are
-                        // brought up to date rather than read again: under a steady stream of
-                        // posts they were dropped hundreds of times a second, and nearly every
-                        // history read went to the database (docs/benchmarks.md, soak).
+                        // on an event never finds a stale page. On SQLite the newest messages
+                        // are brought up to date rather than read again: under a steady stream
+                        // of posts they were dropped hundreds of times a second, and nearly
+                        // every history read went to the database (docs/benchmarks.md, soak).
                         let rooms = events::by_room(messages);
                         for (room, added) in &rooms {
-                            caches.messages_added(*room, added);
-                            coherence.tell_others(MESSAGES_CHANGED, &room.to_string());
+                            if in_commit_order {
+                                caches.messages_added(*room, added);
+                                coherence.tell_others(MESSAGES_CHANGED, &room.to_string());
+                            } else {
+                                coherence.changed(MESSAGES_CHANGED, &room.to_string());
+                            }
                         }
                         for (room, messages) in rooms {
                             events::publish_each(&hub, room, events::MESSAGE_CREATED, &messages);

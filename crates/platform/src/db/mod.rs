@@ -284,7 +284,8 @@ impl Db {
     ///   beginning. Copied without the turn only, it never caught up with the writer, never
     ///   restarted, and grew by 8 MB a second under the soak's posts;
     /// - and if readers that kept older snapshots have still let it grow past
-    ///   [`WAL_RESTART_FRAMES`], `RESTART`: wait, holding the turn, until they are done.
+    ///   [`WAL_RESTART_FRAMES`], `RESTART`: wait for them, holding the turn, at most 100 ms
+    ///   (a longer reader postpones the restart to a later round).
     ///
     /// A process that opens the database without running this (a CLI command) leaves the log
     /// to be checkpointed when its last connection closes, as SQLite does.
@@ -292,30 +293,17 @@ impl Db {
         let Db::Sqlite(pool, writers) = self else { return };
         let mut every = tokio::time::interval(CHECKPOINT_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let checkpoint = |mode: &'static str| async move {
-            let sql = match mode {
-                "RESTART" => "PRAGMA wal_checkpoint(RESTART)",
-                _ => "PRAGMA wal_checkpoint(PASSIVE)",
-            };
-            // (busy, frames in the log, frames copied)
-            sqlx::query_as::<_, (i64, i64, i64)>(sql).fetch_one(pool).await
-        };
         loop {
+            // A cycle waits for a connection and the turn: shutting down does not wait for it.
             tokio::select! {
                 () = async {
                     let _ = stopped.wait_for(|s| *s).await;
                 } => break,
-                _ = every.tick() => {
-                    let cycle = async {
-                        checkpoint("PASSIVE").await?;
-                        let _turn = writers.turn().await?;
-                        let (_, frames, _) = checkpoint("PASSIVE").await?;
-                        if frames > WAL_RESTART_FRAMES {
-                            checkpoint("RESTART").await?;
-                        }
-                        Ok::<_, DbError>(())
-                    };
-                    if let Err(e) = cycle.await {
+                done = async {
+                    every.tick().await;
+                    checkpoint_cycle(pool, writers).await
+                } => {
+                    if let Err(e) = done {
                         tracing::warn!(error = %e, "WAL checkpoint failed");
                     }
                 }
@@ -329,14 +317,59 @@ impl Db {
     }
 }
 
+/// One round of [`Db::checkpoints`] on one connection, taken before the turn so that no
+/// writer waits for the pool behind it.
+async fn checkpoint_cycle(pool: &SqlitePool, writers: &Writers) -> Result<(), DbError> {
+    const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+    let mut conn = pool.acquire().await?;
+    // (busy, frames in the log, frames copied)
+    sqlx::query_as::<_, (i64, i64, i64)>(PASSIVE).fetch_one(&mut *conn).await?;
+    let _turn = writers.turn().await?;
+    let (_, frames, _) = sqlx::query_as::<_, (i64, i64, i64)>(PASSIVE).fetch_one(&mut *conn).await?;
+    if frames > WAL_RESTART_FRAMES {
+        // Waits for the old readers at most RESTART_WAIT, not the 10 s busy timeout: every write
+        // of the process waits meanwhile. If they are not done, the next round tries again.
+        // The connection is closed afterwards rather than returned with a changed setting.
+        conn.close_on_drop();
+        sqlx::query(RESTART_WAIT_PRAGMA).execute(&mut *conn).await?;
+        let restarted =
+            sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *conn).await;
+        sqlx::query(BUSY_TIMEOUT_PRAGMA).execute(&mut *conn).await?;
+        if restarted?.0 != 0 {
+            tracing::debug!(frames, "WAL restart postponed: readers still on the log");
+        }
+    }
+    Ok(())
+}
+
+/// How long a `RESTART` checkpoint waits for old readers (see [`checkpoint_cycle`]).
+const RESTART_WAIT_PRAGMA: &str = "PRAGMA busy_timeout = 100";
+/// The connections' busy timeout again ([`SQLITE_BUSY_TIMEOUT`]).
+const BUSY_TIMEOUT_PRAGMA: &str = "PRAGMA busy_timeout = 10000";
+
 impl Tx {
     /// Commits; nothing written in the transaction is visible before this returns.
     pub async fn commit(self) -> Result<(), DbError> {
+        self.commit_then(|| ()).await
+    }
+
+    /// Commits, then runs `then` before this process's next writer may begin (on SQLite, still
+    /// holding the writer turn): for an announcement that must come before any later write is
+    /// seen, such as dropping a cache that another writer would otherwise bring up to date
+    /// without this commit's rows. `then` does not run if the commit fails.
+    pub async fn commit_then<T>(self, then: impl FnOnce() -> T) -> Result<T, DbError> {
         match self {
-            Tx::Sqlite(tx, _turn) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, turn) => {
+                tx.commit().await?;
+                let done = then();
+                drop(turn);
+                Ok(done)
+            }
+            Tx::Postgres(tx) => {
+                tx.commit().await?;
+                Ok(then())
+            }
         }
-        Ok(())
     }
 
     /// The dialect of this transaction.
