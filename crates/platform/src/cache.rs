@@ -100,6 +100,8 @@ impl Coherence {
 
     /// Announces a committed change to the other instances only, for a writer that brings its
     /// own caches up to date itself (with [`ExactCache::update`]) instead of dropping them.
+    /// Handlers here are not run: another copy of the same service on this platform would
+    /// not hear of the change (none is built twice today).
     pub fn tell_others(&self, kind: &'static str, key: &str) {
         if self.0.shared
             && let Some(publish) = self.0.publisher.get()
@@ -212,7 +214,8 @@ impl<K: Eq + Hash, V: Clone> ExactCache<K, V> {
         if inner.1.len() >= inner.2 {
             let ttl = self.ttl;
             inner.1.retain(|_, (_, at, g)| *g == epoch.generation && at.elapsed() < ttl);
-            if inner.1.len() >= CAPACITY {
+            // Past half the capacity, sweeps would come ever more often: start over instead.
+            if inner.1.len() * 2 >= CAPACITY {
                 inner.1.clear();
             }
             inner.2 = (inner.1.len() * 2).clamp(SWEEP_FLOOR, CAPACITY);
