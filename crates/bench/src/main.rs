@@ -114,14 +114,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let (_, token) = server.register("bench@example.com").await?;
     let (receiver_id, receiver_token) = server.register("bench-receiver@example.com").await?;
-    let room = server
-        .call("POST", "/api/v1/chat/rooms", Some(&token), r#"{"name":"Bench","visibility":"private"}"#, 201)
-        .await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let member = serde_json::json!({ "user_id": receiver_id }).to_string();
-    server.call("POST", &format!("/api/v1/chat/rooms/{room}/members"), Some(&token), &member, 201).await?;
+    let room = server.private_room(&token, "Bench", &receiver_id).await?;
     for i in 0..1000 {
         let body = serde_json::json!({ "content": format!("history message {i}") }).to_string();
         server.call("POST", &format!("/api/v1/chat/rooms/{room}/messages"), Some(&token), &body, 201).await?;
@@ -170,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
     // Closing them keeps the server busy for a moment; the fan-out runs start after that.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
+    let member = serde_json::json!({ "user_id": receiver_id }).to_string();
     server.call("POST", &format!("/api/v1/work/projects/{project}/members"), Some(&token), &member, 201).await?;
     let target = ws_load::Target {
         addr: server.addr,

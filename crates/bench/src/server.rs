@@ -120,6 +120,18 @@ impl Server {
         Ok(v["access_token"].as_str().context("no access_token")?.to_string())
     }
 
+    /// Creates a private room as `token`'s user with `member` in it; the room's id.
+    pub async fn private_room(&self, token: &str, name: &str, member: &str) -> anyhow::Result<String> {
+        let body = serde_json::json!({ "name": name, "visibility": "private" }).to_string();
+        let room = self.call("POST", "/api/v1/chat/rooms", Some(token), &body, 201).await?["id"]
+            .as_str()
+            .context("no room id")?
+            .to_string();
+        let member = serde_json::json!({ "user_id": member }).to_string();
+        self.call("POST", &format!("/api/v1/chat/rooms/{room}/members"), Some(token), &member, 201).await?;
+        Ok(room)
+    }
+
     /// The server's data directory (the SQLite database, mail, uploads).
     pub fn data_dir(&self) -> &std::path::Path {
         self.data.path()

@@ -350,14 +350,8 @@ pub async fn run(server: &Server, minutes: u64) -> anyhow::Result<String> {
         server.register(&email).await?;
         users.push(email);
     }
-    let room = server
-        .call("POST", "/api/v1/chat/rooms", Some(&sender), r#"{"name":"Soak","visibility":"private"}"#, 201)
-        .await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let room = server.private_room(&sender, "Soak", &receiver_id).await?;
     let member = serde_json::json!({ "user_id": receiver_id }).to_string();
-    server.call("POST", &format!("/api/v1/chat/rooms/{room}/members"), Some(&sender), &member, 201).await?;
     let project =
         server.call("POST", "/api/v1/work/projects", Some(&sender), r#"{"name":"Soak board"}"#, 201).await?["id"]
             .as_str()

@@ -100,6 +100,11 @@ impl Caches {
     /// room (its last message and unread counts).
     fn forget_messages(&self, room: Uuid) {
         self.recent.invalidate(&room);
+        self.forget_built_from_messages(room);
+    }
+
+    /// The pages built from the room's newest messages, and the lists showing the room.
+    fn forget_built_from_messages(&self, room: Uuid) {
         self.pages.invalidate_where(|(r, _), _| *r == room);
         self.lists.invalidate_where(|_, page| page.rooms.contains(&room));
     }
@@ -113,8 +118,7 @@ impl Caches {
     /// exactly what was added since.
     fn messages_added(&self, room: Uuid, added: &[&Message]) {
         self.recent.update(&room, |recent| Some(recent.with(added)));
-        self.pages.invalidate_where(|(r, _), _| *r == room);
-        self.lists.invalidate_where(|_, page| page.rooms.contains(&room));
+        self.forget_built_from_messages(room);
     }
 
     /// Someone joined, left or changed role: their role, every list of theirs (the joined

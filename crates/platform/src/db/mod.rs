@@ -329,13 +329,12 @@ async fn checkpoint_cycle(pool: &SqlitePool, writers: &Writers) -> Result<(), Db
     if frames > WAL_RESTART_FRAMES {
         // Waits for the old readers at most RESTART_WAIT, not the 10 s busy timeout: every write
         // of the process waits meanwhile. If they are not done, the next round tries again.
-        // The connection is closed afterwards rather than returned with a changed setting.
+        // The connection is closed afterwards rather than returned with the shorter timeout.
         conn.close_on_drop();
         sqlx::query(RESTART_WAIT_PRAGMA).execute(&mut *conn).await?;
         let restarted =
-            sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *conn).await;
-        sqlx::query(BUSY_TIMEOUT_PRAGMA).execute(&mut *conn).await?;
-        if restarted?.0 != 0 {
+            sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *conn).await?;
+        if restarted.0 != 0 {
             tracing::debug!(frames, "WAL restart postponed: readers still on the log");
         }
     }
@@ -344,8 +343,6 @@ async fn checkpoint_cycle(pool: &SqlitePool, writers: &Writers) -> Result<(), Db
 
 /// How long a `RESTART` checkpoint waits for old readers (see [`checkpoint_cycle`]).
 const RESTART_WAIT_PRAGMA: &str = "PRAGMA busy_timeout = 100";
-/// The connections' busy timeout again ([`SQLITE_BUSY_TIMEOUT`]).
-const BUSY_TIMEOUT_PRAGMA: &str = "PRAGMA busy_timeout = 10000";
 
 impl Tx {
     /// Commits; nothing written in the transaction is visible before this returns.
