@@ -51,8 +51,20 @@ fn spawn(binary: &std::path::Path, data: &std::path::Path, addr: SocketAddr) -> 
         .env("FERROBASE_BIND", addr.to_string())
         .env("FERROBASE_DATA_DIR", data)
         .env("FERROBASE_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
+        .stdout(server_log()?)
         .spawn()?)
+}
+
+/// Where the server's log goes: the file named by `FERROBASE_BENCH_SERVER_LOG` (appended to),
+/// to see what it warned of during a run, or nowhere.
+fn server_log() -> anyhow::Result<Stdio> {
+    match std::env::var_os("FERROBASE_BENCH_SERVER_LOG") {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+            Ok(file.with_context(|| format!("FERROBASE_BENCH_SERVER_LOG: {}", path.display()))?.into())
+        }
+        None => Ok(Stdio::null()),
+    }
 }
 
 async fn wait_ready(addr: SocketAddr) -> anyhow::Result<Duration> {

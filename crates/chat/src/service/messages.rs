@@ -54,16 +54,17 @@ impl Chat {
     }
 
     pub(super) async fn recent_messages(&self, room: Uuid) -> Result<Arc<Recent>> {
-        if let Some(recent) = self.caches.recent.get(&room) {
-            return Ok(recent);
-        }
-        let epoch = self.caches.recent.epoch();
-        let mut messages = store::history(&self.platform.db, room, None, RECENT as i64 + 1).await?;
-        let has_more = messages.len() > RECENT;
-        messages.truncate(RECENT);
-        let recent = Arc::new(Recent { messages, has_more });
-        self.caches.recent.put(epoch, room, recent.clone());
-        Ok(recent)
+        // One read per room at a time: every history request of a busy room misses together
+        // when its entry expires.
+        self.caches
+            .recent
+            .get_or_load(room, || async {
+                let mut messages = store::history(&self.platform.db, room, None, RECENT as i64 + 1).await?;
+                let has_more = messages.len() > RECENT;
+                messages.truncate(RECENT);
+                Ok(Arc::new(Recent { messages, has_more }))
+            })
+            .await
     }
 
     /// Sends a message: stored, mentions recorded, then broadcast to the room.
@@ -94,8 +95,8 @@ impl Chat {
             client_id: client_id.map(str::to_string),
         };
         // The id is taken inside the write (holding the writer turn on SQLite, or by the
-        // batcher in its turn): ids then follow commit order, so history pages never gain an
-        // older message after they were read.
+        // batcher in its turn): on SQLite ids then follow commit order, so history pages never
+        // gain an older message after they were read.
         if mentioned.is_empty() && !self.platform.outbox.wants(events::MESSAGE_CREATED) {
             // The message is the only row: inserted with others queued at the same time, in
             // one statement and no transaction around it (see `batch`).
@@ -124,8 +125,9 @@ impl Chat {
                 recorded.push(self.notifications.record(&mut tx, note).await?);
             }
         }
-        // Dropped before the next writer's turn: the group commit would otherwise add its
-        // messages to cached newest messages that lack this one (see `Caches::messages_added`).
+        // Dropped right after the commit (on SQLite before the next writer's turn): the group
+        // commit would otherwise add its messages to cached newest messages that lack this one
+        // (see `Caches::messages_added`).
         tx.commit_then(|| self.messages_changed(room)).await?;
         if evented {
             self.platform.outbox.wake();

@@ -47,6 +47,10 @@ pub enum Scope {
 /// Messages kept per room by the recent-history cache (and the largest page it serves).
 const RECENT: usize = 100;
 
+/// The text a batch may add to a room's cached newest messages in place (see
+/// `Caches::messages_added`): the 64 updates the cache remembers then hold 2 MiB at most.
+const UPDATE_MOST_BYTES: usize = 32 * 1024;
+
 /// How long a cached role, page or list is served without a fresh read, at most.
 const CACHE_TTL: Duration = Duration::from_secs(30);
 
@@ -109,15 +113,26 @@ impl Caches {
         self.lists.invalidate_where(|_, page| page.rooms.contains(&room));
     }
 
-    /// Messages of `room` were stored (oldest first) and nothing else changed: they join the
-    /// newest messages instead of dropping them; the pages and lists built from them go.
+    /// Messages of `room` were stored and nothing else changed: they join the newest messages
+    /// instead of dropping them (and the reads of them under way), and the pages and lists
+    /// built from them go.
     ///
-    /// Only for the SQLite group commit, where ids follow commit order, and every other post,
-    /// edit or deletion drops the room's entry before the next writer's turn (`Tx::commit_then`):
-    /// an entry therefore holds every message up to its newest, and what is newer than that is
-    /// exactly what was added since.
+    /// An entry therefore holds every message up to its newest, but for the moments between
+    /// a commit and its announcement: what is stored on this instance is either added here
+    /// (the group commit) or drops the entry right after its commit (every other post, edit
+    /// or deletion; on SQLite before the next writer's turn: `Tx::commit_then`), and what other
+    /// instances store drops it when their announcement comes, as for any cache.
+    ///
+    /// The cache remembers each update for the reads under way (up to 64 of them), so a batch
+    /// larger than [`UPDATE_MOST_BYTES`] drops the entry instead of being remembered.
     fn messages_added(&self, room: Uuid, added: &[&Message]) {
-        self.recent.update(&room, |recent| Some(recent.with(added)));
+        let bytes: usize = added.iter().map(|m| m.content.len() + m.sender_name.len()).sum();
+        if bytes > UPDATE_MOST_BYTES {
+            self.forget_messages(room);
+            return;
+        }
+        let added: Arc<[Message]> = added.iter().map(|m| (*m).clone()).collect();
+        self.recent.update(&room, move |recent| Some(recent.with(&added)));
         self.forget_built_from_messages(room);
     }
 
@@ -151,13 +166,14 @@ struct Recent {
 }
 
 impl Recent {
-    /// These with `added` (stored after them, oldest first) in front, at most [`RECENT`].
-    /// Ids follow commit order, so a message not newer than the newest here was stored before
-    /// this was read, and is here already.
-    fn with(&self, added: &[&Message]) -> Arc<Recent> {
-        let newest = self.messages.first().map(|m| m.id);
-        let fresh = added.iter().rev().filter(|m| newest.is_none_or(|n| m.id > n)).map(|m| (*m).clone());
-        let mut messages: Vec<Message> = fresh.chain(self.messages.iter().cloned()).take(RECENT + 1).collect();
+    /// These and `added` (stored since these were read, or about then), newest first, at most
+    /// [`RECENT`]. Merged by id, not put in front: on PostgreSQL a message that took an older
+    /// id (in another transaction) can commit after a newer one was read, and a read that began
+    /// before a batch was stored may already hold some of it.
+    fn with(&self, added: &[Message]) -> Arc<Recent> {
+        let fresh = added.iter().filter(|m| !self.messages.iter().any(|known| known.id == m.id));
+        let mut messages: Vec<Message> = self.messages.iter().chain(fresh).cloned().collect();
+        messages.sort_unstable_by_key(|m| std::cmp::Reverse(m.id));
         let has_more = self.has_more || messages.len() > RECENT;
         messages.truncate(RECENT);
         Arc::new(Recent { messages, has_more })
@@ -165,7 +181,7 @@ impl Recent {
 }
 
 /// Open sockets in a room (on this instance) from which its messages are gathered into
-/// batches even when it is quiet (see `batch`): about where one write per socket costs more
+/// batches (see `batch`): about where one write per socket costs more
 /// than the millisecond a message may wait.
 const WIDE_ROOM: usize = 100;
 
@@ -201,23 +217,16 @@ impl Chat {
                 },
                 {
                     let (coherence, hub) = (platform.caches.clone(), platform.hub.clone());
-                    // Ids follow commit order only where one process holds the one writer
-                    // turn: on PostgreSQL a transaction that took a later id may commit first.
-                    let in_commit_order = platform.db.dialect() == platform::db::Dialect::Sqlite;
                     move |messages: &[&Message]| {
                         // Every cache first, then the broadcasts: a client that reads history
-                        // on an event never finds a stale page. On SQLite the newest messages
-                        // are brought up to date rather than read again: under a steady stream
-                        // of posts they were dropped hundreds of times a second, and nearly
-                        // every history read went to the database (docs/benchmarks.md, soak).
+                        // on an event never finds a stale page. The newest messages are brought
+                        // up to date rather than read again: under a steady stream of posts
+                        // they were dropped hundreds of times a second, and nearly every
+                        // history read went to the database (docs/benchmarks.md, soak).
                         let rooms = events::by_room(messages);
                         for (room, added) in &rooms {
-                            if in_commit_order {
-                                caches.messages_added(*room, added);
-                                coherence.tell_others(MESSAGES_CHANGED, &room.to_string());
-                            } else {
-                                coherence.changed(MESSAGES_CHANGED, &room.to_string());
-                            }
+                            caches.messages_added(*room, added);
+                            coherence.tell_others(MESSAGES_CHANGED, &room.to_string());
                         }
                         for (room, messages) in rooms {
                             events::publish_each(&hub, room, events::MESSAGE_CREATED, &messages);
@@ -390,25 +399,45 @@ mod tests {
     }
 
     #[test]
-    fn added_messages_go_in_front_newest_first_and_once() {
+    fn added_messages_are_merged_newest_first_and_once() {
         let room = Uuid::now_v7();
         let (a, b, c, d) = (message(room), message(room), message(room), message(room));
         let recent = Recent { messages: vec![b.clone(), a.clone()], has_more: false };
         // `b` was read already (a read that raced the batch): it is not added twice.
-        let next = recent.with(&[&b, &c, &d]);
+        let next = recent.with(&[b.clone(), c.clone(), d.clone()]);
         assert_eq!(ids(&next), vec![d.id, c.id, b.id, a.id]);
         assert!(!next.has_more);
         let empty = Recent { messages: Vec::new(), has_more: false };
-        assert_eq!(ids(&empty.with(&[&a, &b])), vec![b.id, a.id]);
+        let b_id = b.id;
+        assert_eq!(ids(&empty.with(&[a.clone(), b])), vec![b_id, a.id]);
+    }
+
+    #[test]
+    fn a_message_stored_after_a_newer_one_was_read_goes_in_its_place() {
+        // On PostgreSQL `b` can take its id before `c` and commit after `c` was read.
+        let room = Uuid::now_v7();
+        let (a, b, c, d) = (message(room), message(room), message(room), message(room));
+        let recent = Recent { messages: vec![c.clone(), a.clone()], has_more: false };
+        let next = recent.with(&[b.clone(), d.clone()]);
+        assert_eq!(ids(&next), vec![d.id, c.id, b.id, a.id]);
+        // Older than a full window: not shown, but there is more to read.
+        let mut full: Vec<Message> = (0..RECENT).map(|_| message(room)).collect();
+        full.reverse();
+        let recent = Recent { messages: full, has_more: false };
+        let next = recent.with(std::slice::from_ref(&a));
+        assert!(!ids(&next).contains(&a.id));
+        assert!(next.has_more);
     }
 
     #[test]
     fn the_newest_are_kept_and_older_ones_are_said_to_exist() {
         let room = Uuid::now_v7();
-        let old: Vec<Message> = (0..RECENT).map(|_| message(room)).rev().collect();
+        // Newest first, as read.
+        let mut old: Vec<Message> = (0..RECENT).map(|_| message(room)).collect();
+        old.reverse();
         let recent = Recent { messages: old.clone(), has_more: false };
         let new = message(room);
-        let next = recent.with(&[&new]);
+        let next = recent.with(std::slice::from_ref(&new));
         assert_eq!(next.messages.len(), RECENT);
         assert_eq!(next.messages[0].id, new.id);
         assert_eq!(next.messages[RECENT - 1].id, old[RECENT - 2].id);

@@ -353,18 +353,24 @@ impl Tx {
     /// Commits, then runs `then` before this process's next writer may begin (on SQLite, still
     /// holding the writer turn): for an announcement that must come before any later write is
     /// seen, such as dropping a cache that another writer would otherwise bring up to date
-    /// without this commit's rows. `then` does not run if the commit fails.
+    /// without this commit's rows. `then` runs whatever the commit's outcome, also when the
+    /// caller stops waiting half way (a client that hung up): the commit may have landed all the
+    /// same, and announcing a change that did not happen only drops cache entries.
     pub async fn commit_then<T>(self, then: impl FnOnce() -> T) -> Result<T, DbError> {
+        let mut then = Then(Some(then));
         match self {
             Tx::Sqlite(tx, turn) => {
-                tx.commit().await?;
-                let done = then();
+                let committed = tx.commit().await;
+                let done = then.run();
                 drop(turn);
+                committed?;
                 Ok(done)
             }
             Tx::Postgres(tx) => {
-                tx.commit().await?;
-                Ok(then())
+                let committed = tx.commit().await;
+                let done = then.run();
+                committed?;
+                Ok(done)
             }
         }
     }
@@ -374,6 +380,25 @@ impl Tx {
         match self {
             Tx::Sqlite(..) => Dialect::Sqlite,
             Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+/// What [`Tx::commit_then`] runs after the commit: once, and on drop if the commit was abandoned.
+struct Then<T, F: FnOnce() -> T>(Option<F>);
+
+impl<T, F: FnOnce() -> T> Then<T, F> {
+    fn run(&mut self) -> T {
+        let then = self.0.take();
+        // Taken only here and in `drop`, which comes after: always there.
+        then.map(|f| f()).unwrap_or_else(|| unreachable!("commit_then runs its closure once"))
+    }
+}
+
+impl<T, F: FnOnce() -> T> Drop for Then<T, F> {
+    fn drop(&mut self) {
+        if let Some(then) = self.0.take() {
+            then();
         }
     }
 }
