@@ -48,8 +48,8 @@ impl SessionCache {
         self.entries.epoch()
     }
 
-    /// Remembers a live session read from the database at `epoch`; ignored if anything was
-    /// invalidated since.
+    /// Remembers a live session read from the database at `epoch`; ignored if this session was
+    /// invalidated since, or any user's sessions all at once.
     pub fn put(&self, epoch: Epoch, user: Uuid, session: Uuid, role: String, expires_at: Ts) {
         self.entries.put(epoch, session, Entry { user, role, expires_at });
     }

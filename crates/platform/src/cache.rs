@@ -559,6 +559,18 @@ mod tests {
         }
     }
 
+    /// A reader of key 1 on a task of its own, whose read (if it makes one) answers `value`
+    /// after `delay`.
+    fn reader(
+        c: &Arc<ExactCache<u32, u32>>,
+        loads: &Arc<std::sync::atomic::AtomicUsize>,
+        value: u32,
+        delay: Duration,
+    ) -> tokio::task::JoinHandle<Result<u32, ()>> {
+        let (c, loads) = (c.clone(), loads.clone());
+        tokio::spawn(async move { c.get_or_load(1, || counted(&loads, value, delay)).await })
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn readers_that_miss_together_share_one_read() {
         let c = Arc::new(ExactCache::new(&on(), Duration::from_secs(60)));
@@ -581,26 +593,17 @@ mod tests {
         let c = Arc::new(ExactCache::new(&on(), Duration::from_secs(60)));
         let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let slow = Duration::from_millis(400);
-        let first = tokio::spawn({
-            let (c, loads) = (c.clone(), loads.clone());
-            async move { c.get_or_load(1, || counted(&loads, 1, slow)).await }
-        });
+        let first = reader(&c, &loads, 1, slow);
         tokio::time::sleep(Duration::from_millis(100)).await;
         // Came while the first read ran: that read may predate what this reader has seen.
-        let second = tokio::spawn({
-            let (c, loads) = (c.clone(), loads.clone());
-            async move { c.get_or_load(1, || counted(&loads, 2, slow)).await }
-        });
+        let second = reader(&c, &loads, 2, slow);
         tokio::time::sleep(Duration::from_millis(100)).await;
         c.invalidate(&1);
         assert_eq!(first.await.unwrap(), Ok(1), "its own read");
         // The third comes while the second reads; nothing changes meanwhile, so the second's
         // read is stored, and the third is answered with it.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let third = tokio::spawn({
-            let (c, loads) = (c.clone(), loads.clone());
-            async move { c.get_or_load(1, || counted(&loads, 3, slow)).await }
-        });
+        let third = reader(&c, &loads, 3, slow);
         assert_eq!(second.await.unwrap(), Ok(2), "read again: the first was not stored");
         assert_eq!(third.await.unwrap(), Ok(2));
         assert_eq!(loads.load(Ordering::SeqCst), 2);
@@ -612,10 +615,7 @@ mod tests {
         let c = Arc::new(ExactCache::new(&on(), Duration::from_secs(60)));
         let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let slow = Duration::from_millis(400);
-        let first = tokio::spawn({
-            let (c, loads) = (c.clone(), loads.clone());
-            async move { c.get_or_load(1, || counted(&loads, 1, slow)).await }
-        });
+        let first = reader(&c, &loads, 1, slow);
         tokio::time::sleep(Duration::from_millis(100)).await;
         // Two readers queue behind the first; the first's read is not stored.
         let queued: Vec<_> = (0..2)
