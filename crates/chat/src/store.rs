@@ -239,13 +239,18 @@ pub async fn insert_message(tx: &mut Tx, m: &Message) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The largest batch whose insert is kept prepared (see [`insert_messages_alone`]).
+const PREPARED_ROWS_MOST: usize = 4;
+
 /// Inserts `messages` in one statement (all or none; it commits by itself); hold the writer turn.
 ///
-/// Only the one-row statement is kept prepared: each batch size is a statement of its own, and
-/// keeping all 64 on every connection cost SQLite several MiB per connection for statements
-/// that rarely repeat, while preparing one is a small part of writing its batch.
+/// Only the statements of up to [`PREPARED_ROWS_MOST`] rows are kept prepared: each batch size is
+/// a statement of its own, and keeping all 64 on every connection cost SQLite several MiB per
+/// connection for statements that rarely repeat. The small ones are nearly every batch under a
+/// steady load, and on PostgreSQL an unprepared statement is one more round trip (parse and
+/// describe, then execute) for every batch.
 pub async fn insert_messages_alone(db: &Db, messages: &[Message]) -> Result<(), DbError> {
-    let keep_prepared = messages.len() == 1;
+    let keep_prepared = messages.len() <= PREPARED_ROWS_MOST;
     with_db!(db, |pool| {
         let mut insert = sqlx::QueryBuilder::new(concat!("INSERT INTO chat_messages (", message_columns!(), ") "));
         insert.push_values(messages, |mut row, m| {
