@@ -508,6 +508,7 @@ pub async fn assemble(mut config: Config, modules: &[&dyn Module]) -> anyhow::Re
         worker = worker.handler(kind, handler);
     }
     worker = worker.job(Arc::new(crate::idempotency::Cleanup(platform.db.clone())));
+    worker = worker.job(Arc::new(crate::db::Analyze(platform.db.clone())));
     for job in kernel.jobs {
         worker = worker.job(job);
     }

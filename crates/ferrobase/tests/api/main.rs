@@ -10,6 +10,7 @@ mod caching;
 mod chat_api;
 mod cli;
 mod crash;
+mod db_statistics;
 mod departures;
 mod events;
 mod faults;

@@ -7,10 +7,12 @@
 
 mod migrate;
 mod schema;
+mod statistics;
 mod ts;
 
 pub use migrate::{Migration, migrate};
 pub use schema::{Schema, introspect};
+pub use statistics::{Analyze, analyze_stale_tables};
 pub use ts::{MAX_YEAR, MIN_YEAR, Ts, TsError};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
