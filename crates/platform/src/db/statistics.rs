@@ -19,21 +19,27 @@ use super::{Db, DbError};
 const STALE_TABLES: &str = "SELECT format('%I.%I', s.schemaname, s.relname)
       FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
      WHERE s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)
+       AND s.schemaname = ANY (current_schemas(false)) AND pg_has_role(c.relowner, 'USAGE')
      ORDER BY s.n_mod_since_analyze DESC";
 
-/// Analyzes the tables whose statistics have gone stale; answers how many. Nothing to do on
-/// SQLite, whose planner needs no statistics for the indexed reads we make.
+/// Analyzes the stale tables of our schemas that we own; answers how many it analyzed. Nothing
+/// to do on SQLite, whose planner needs no statistics for the indexed reads we make.
 ///
-/// `ANALYZE` samples at most 30 000 rows of a table (at the default statistics target) and
-/// takes a lock that neither reads nor writes wait for.
+/// `ANALYZE` samples at most 30 000 rows of a table (at the default statistics target); its
+/// lock lets reads and writes go on, but schema changes (a migration) wait for it. A table that
+/// fails (dropped meanwhile) is logged and the others are still analyzed.
 pub async fn analyze_stale_tables(db: &Db) -> Result<usize, DbError> {
     let Db::Postgres(pool) = db else { return Ok(0) };
     let stale: Vec<(String,)> = sqlx::query_as(STALE_TABLES).fetch_all(pool).await?;
+    let mut analyzed = 0;
     for (table,) in &stale {
         // The name is quoted by `format('%I')` above, from PostgreSQL's own catalogue.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE {table}"))).execute(pool).await?;
+        match sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE {table}"))).execute(pool).await {
+            Ok(_) => analyzed += 1,
+            Err(e) => tracing::warn!(table = %table, error = %e, "could not analyze a table"),
+        }
     }
-    Ok(stale.len())
+    Ok(analyzed)
 }
 
 /// The scheduled job running [`analyze_stale_tables`].
