@@ -173,9 +173,9 @@ impl Studio {
         self.platform.outbox.enqueue(&mut tx, GENERATION_JOB, &GenerationJob { id: row.id }).await?;
         tx.commit().await?;
         self.platform.outbox.wake();
-        let generation = Generation::from_row(row, &self.platform.file_urls);
-        self.announce(user, &generation);
-        Ok(generation)
+        // Announced as queued by the instance that takes it (`dispatch`), not here: that
+        // instance also announces `running`, and one publisher keeps the two in order.
+        Ok(Generation::from_row(row, &self.platform.file_urls))
     }
 
     /// One of the caller's generations.
@@ -209,27 +209,36 @@ impl Studio {
         }
     }
 
-    /// The worker's part, when the outbox hands over a queued generation: the run goes on in
-    /// its own task (a provider may take minutes, and the outbox delivers other rows in
-    /// batches), bounded by this instance's run slots.
+    /// The worker's part, when the outbox hands over a queued generation: it is announced as
+    /// queued, and the run goes on in its own task (a provider may take minutes, and the outbox
+    /// delivers other rows in batches), bounded by this instance's run slots.
+    ///
+    /// The `queued` event is published here rather than by the request that created the row:
+    /// the request's instance and this one could differ, and even on one instance the request's
+    /// task could be scheduled after this one had announced `running`. Published by the one
+    /// task that later announces `running`, the events of a generation arrive in order.
     pub async fn dispatch(&self, id: Uuid) -> Result<()> {
         let Some(row) = store::generations::find_any(&self.platform.db, id).await? else {
             return Ok(()); // Gone with its owner's account.
         };
         if row.status == "queued" {
-            self.spawn_run(row);
+            let queued = Generation::from_row(row.clone(), &self.platform.file_urls);
+            let owner = row.owner_id;
+            self.spawn_run(row, || self.announce(owner, &queued));
         }
         Ok(())
     }
 
     /// Starts a task that runs `row` once a run slot is free, unless this instance has one
-    /// for it already. Another instance may hold the same row (the sweep hands stale rows out
-    /// again): only one of them moves it from `queued` to `running`.
-    fn spawn_run(&self, row: GenerationRow) {
+    /// for it already; `before` runs first, and only when it does. Another instance may hold
+    /// the same row (the sweep hands stale rows out again): only one of them moves it from
+    /// `queued` to `running`.
+    fn spawn_run(&self, row: GenerationRow, before: impl FnOnce()) {
         let id = row.id;
         if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(id) {
             return;
         }
+        before();
         let studio = self.clone();
         tokio::spawn(async move {
             studio.run(row).await;
@@ -390,7 +399,7 @@ impl Studio {
             self.settle_failed(*id, if *queued { "queue_timeout" } else { "timeout" }, *queued).await;
         }
         for row in store::generations::waiting(&self.platform.db, now.minus(HANDED_OUT_AGAIN), 500).await? {
-            self.spawn_run(row);
+            self.spawn_run(row, || {});
         }
         Ok(stranded.len())
     }
