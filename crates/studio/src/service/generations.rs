@@ -215,16 +215,25 @@ impl Studio {
     ///
     /// The `queued` event is published here rather than by the request that created the row:
     /// the request's instance and this one could differ, and even on one instance the request's
-    /// task could be scheduled after this one had announced `running`. Published by the one
-    /// task that later announces `running`, the events of a generation arrive in order.
+    /// task could be scheduled after this one had announced `running`. Published on the
+    /// instance that runs the row, before its run task exists, it goes out ahead of that
+    /// task's `running` and outcome through the same hub. A hand-out later than the sweep's
+    /// (a minute) announces nothing: the sweep may have run the row meanwhile, and a `queued`
+    /// then would follow its outcome. Each event carries the whole generation with its
+    /// `updated_at`, so a client can still drop one older than what it holds.
     pub async fn dispatch(&self, id: Uuid) -> Result<()> {
         let Some(row) = store::generations::find_any(&self.platform.db, id).await? else {
             return Ok(()); // Gone with its owner's account.
         };
         if row.status == "queued" {
+            let fresh = row.created_at.get() + HANDED_OUT_AGAIN > Ts::now().get();
             let queued = Generation::from_row(row.clone(), &self.platform.file_urls);
             let owner = row.owner_id;
-            self.spawn_run(row, || self.announce(owner, &queued));
+            self.spawn_run(row, || {
+                if fresh {
+                    self.announce(owner, &queued);
+                }
+            });
         }
         Ok(())
     }
