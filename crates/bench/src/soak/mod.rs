@@ -23,70 +23,19 @@
 //! row with the database size (SQLite file and WAL, or `pg_database_size`), the latency
 //! percentiles of that minute alone and its errors. The table is printed in Markdown at the end.
 
+mod report;
+
 use crate::raw_ws::{Frame, RawWs};
 use crate::server::{Server, status_field};
 use bytes::Bytes;
-use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use report::{HEADER, Meter, Row, db_size};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-
-/// The latency and failures of one kind of request, for the current minute.
-struct Meter {
-    minute: Mutex<Minute>,
-    errors: AtomicU64,
-}
-
-/// One minute of a [`Meter`].
-struct Minute {
-    /// From each request's scheduled time.
-    hist: Histogram<u64>,
-    /// From the moment the request was handed to its connection. The difference from `hist` is
-    /// the time it waited to be sent: behind the connection's previous request, for this
-    /// process's own threads, or for a new connection; it tells the server's tail from the
-    /// load generator's.
-    sent: Histogram<u64>,
-    errors: u64,
-}
-
-impl Meter {
-    fn new() -> Arc<Self> {
-        Arc::new(Self { minute: Mutex::new(Minute::new()), errors: AtomicU64::new(0) })
-    }
-
-    /// A request's latency counted from its scheduled time only (what has no sending time).
-    fn record(&self, micros: u64) {
-        let _ = self.minute.lock().expect("meter lock").hist.record(micros.max(1));
-    }
-
-    /// A request's latency from its scheduled time and from its sending.
-    fn record_both(&self, from_due: u64, from_sent: u64) {
-        let mut minute = self.minute.lock().expect("meter lock");
-        let _ = minute.hist.record(from_due.max(1));
-        let _ = minute.sent.record(from_sent.max(1));
-    }
-
-    /// This minute's histograms and errors; starts the next minute.
-    fn take(&self) -> Minute {
-        let mut minute = std::mem::replace(&mut *self.minute.lock().expect("meter lock"), Minute::new());
-        minute.errors = self.errors.swap(0, Ordering::Relaxed);
-        minute
-    }
-}
-
-impl Minute {
-    fn new() -> Self {
-        Self { hist: histogram(), sent: histogram(), errors: 0 }
-    }
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
-}
 
 /// Access tokens the load uses, renewed by the login task before they expire.
 struct Tokens {
@@ -313,82 +262,6 @@ enum Got {
     Reauth,
     Closed,
     Nothing,
-}
-
-/// One minute's row of the report.
-struct Row {
-    minute: u64,
-    rss_mib: f64,
-    anon_mib: f64,
-    db_mib: Option<f64>,
-    wal_mib: Option<f64>,
-    post: Minute,
-    read: Minute,
-    task: Minute,
-    login: Minute,
-    delivery: Histogram<u64>,
-    delivered: u64,
-    reconnects: u64,
-}
-
-fn ms(micros: u64) -> f64 {
-    micros as f64 / 1000.0
-}
-
-impl Row {
-    fn markdown(&self) -> String {
-        let size = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.0}"));
-        let errors = self.post.errors + self.read.errors + self.task.errors + self.login.errors;
-        format!(
-            "| {} | {:.1} | {:.1} | {} | {} | {:.1} / {:.1} / {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {} ({:.1}) | {} | {} |",
-            self.minute,
-            self.rss_mib,
-            self.anon_mib,
-            size(self.db_mib),
-            size(self.wal_mib),
-            ms(self.post.hist.value_at_quantile(0.5)),
-            ms(self.post.hist.value_at_quantile(0.99)),
-            ms(self.post.hist.max()),
-            ms(self.post.sent.value_at_quantile(0.99)),
-            ms(self.read.hist.value_at_quantile(0.99)),
-            ms(self.task.hist.value_at_quantile(0.99)),
-            ms(self.login.hist.value_at_quantile(0.99)),
-            self.delivered,
-            ms(self.delivery.value_at_quantile(0.99)),
-            self.reconnects,
-            errors,
-        )
-    }
-}
-
-const HEADER: &str = "| min | RSS MiB | anon MiB | DB MiB | WAL MiB | post p50 / p99 / max ms | post p99 ms from sending | \
-                      read p99 ms | task p99 ms | login p99 ms | deliveries (p99 ms) | reconnects | errors |\n\
-                      |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
-
-/// The database's size in MiB: the SQLite file and its WAL, or PostgreSQL's `pg_database_size`
-/// (read with `psql`; none if that fails).
-fn db_size(server: &Server) -> (Option<f64>, Option<f64>) {
-    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-    if let Ok(url) = std::env::var("FERROBASE_DATABASE_URL")
-        && url.starts_with("postgres")
-    {
-        let out = std::process::Command::new("psql")
-            .args([url.as_str(), "-Atc", "SELECT pg_database_size(current_database())"])
-            .output();
-        let size = out.ok().and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok());
-        return (size.map(mib), None);
-    }
-    let file = |suffix: &str| {
-        std::fs::read_dir(server.data_dir())
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
-            .filter_map(|e| e.metadata().ok())
-            .map(|m| m.len())
-            .sum::<u64>()
-    };
-    (Some(mib(file(".db"))), Some(mib(file(".db-wal"))))
 }
 
 /// Runs the soak for `minutes` and returns the report (a Markdown table and a summary).
