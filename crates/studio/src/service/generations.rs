@@ -226,12 +226,9 @@ impl Studio {
             return Ok(()); // Gone with its owner's account.
         };
         if row.status == "queued" {
-            let fresh = row.created_at.get() + HANDED_OUT_AGAIN > Ts::now().get();
-            let queued = Generation::from_row(row.clone(), &self.platform.file_urls);
-            let owner = row.owner_id;
-            self.spawn_run(row, || {
-                if fresh {
-                    self.announce(owner, &queued);
+            self.spawn_run(row, |row| {
+                if row.created_at.get() + HANDED_OUT_AGAIN > Ts::now().get() {
+                    self.announce(row.owner_id, &Generation::from_row(row.clone(), &self.platform.file_urls));
                 }
             });
         }
@@ -239,15 +236,15 @@ impl Studio {
     }
 
     /// Starts a task that runs `row` once a run slot is free, unless this instance has one
-    /// for it already; `before` runs first, and only when it does. Another instance may hold
+    /// for it already; `before` runs first, with the row, and only when it does. Another instance may hold
     /// the same row (the sweep hands stale rows out again): only one of them moves it from
     /// `queued` to `running`.
-    fn spawn_run(&self, row: GenerationRow, before: impl FnOnce()) {
+    fn spawn_run(&self, row: GenerationRow, before: impl FnOnce(&GenerationRow)) {
         let id = row.id;
         if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(id) {
             return;
         }
-        before();
+        before(&row);
         let studio = self.clone();
         tokio::spawn(async move {
             studio.run(row).await;
@@ -408,7 +405,7 @@ impl Studio {
             self.settle_failed(*id, if *queued { "queue_timeout" } else { "timeout" }, *queued).await;
         }
         for row in store::generations::waiting(&self.platform.db, now.minus(HANDED_OUT_AGAIN), 500).await? {
-            self.spawn_run(row, || {});
+            self.spawn_run(row, |_| {});
         }
         Ok(stranded.len())
     }
