@@ -3,7 +3,8 @@
 //! `--purchases` measures only ticket purchases (with exact seat accounting) and prints them;
 //! `--freelance` measures only the invoice list at 10 000 invoices and invoice PDFs, and prints
 //! them; `--studio` measures only the template catalogue at 10 000 templates and the memory of
-//! character uploads, and prints them; `--soak MINUTES` holds a steady mixed load for that long
+//! character uploads, and prints them; `--fanout` runs only the WebSocket fan-out scenarios
+//! (the transports side by side) and prints them; `--soak MINUTES` holds a steady mixed load for that long
 //! and prints memory, database size and latency per minute (see `soak`);
 //! the server's `FERROBASE_*` environment passes through, so `FERROBASE_DATABASE_URL` and
 //! `FERROBASE_REDIS_URL` measure the scale-out mode.
@@ -25,8 +26,8 @@ use std::time::Duration;
 use ws_load::Receivers;
 
 /// Settings from the command line:
-/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases] [--freelance |
-/// --studio [--settle SECONDS] | --soak MINUTES]`.
+/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases] [--fanout]
+/// [--freelance | --studio [--settle SECONDS] | --soak MINUTES]`.
 struct Args {
     seconds: u64,
     connections: usize,
@@ -34,6 +35,8 @@ struct Args {
     quick: bool,
     /// Only the ticket purchase measurement, printed (the report is left as it is).
     purchases_only: bool,
+    /// Only the WebSocket fan-out scenarios (the transports side by side), printed.
+    fanout_only: bool,
     /// Only the freelance measurements, printed.
     freelance_only: bool,
     /// Only the studio measurements, printed.
@@ -51,6 +54,7 @@ fn args() -> anyhow::Result<Args> {
         out: "docs/benchmarks.md".into(),
         quick: false,
         purchases_only: false,
+        fanout_only: false,
         freelance_only: false,
         studio_only: false,
         settle: 0,
@@ -65,13 +69,14 @@ fn args() -> anyhow::Result<Args> {
             "--out" => a.out = value()?,
             "--quick" => a.quick = true,
             "--purchases" => a.purchases_only = true,
+            "--fanout" => a.fanout_only = true,
             "--freelance" => a.freelance_only = true,
             "--studio" => a.studio_only = true,
             "--settle" => a.settle = value()?.parse()?,
             "--soak" => a.soak = Some(value()?.parse()?),
             other => anyhow::bail!(
-                "unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases, --freelance, \
-                 --studio, --settle, --soak"
+                "unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases, --fanout, \
+                 --freelance, --studio, --settle, --soak"
             ),
         }
     }
@@ -115,15 +120,28 @@ async fn main() -> anyhow::Result<()> {
     let (_, token) = server.register("bench@example.com").await?;
     let (receiver_id, receiver_token) = server.register("bench-receiver@example.com").await?;
     let room = server.private_room(&token, "Bench", &receiver_id).await?;
-    for i in 0..1000 {
-        let body = serde_json::json!({ "content": format!("history message {i}") }).to_string();
-        server.call("POST", &format!("/api/v1/chat/rooms/{room}/messages"), Some(&token), &body, 201).await?;
-    }
     let project =
         server.call("POST", "/api/v1/work/projects", Some(&token), r#"{"name":"Bench board"}"#, 201).await?["id"]
             .as_str()
             .unwrap_or_default()
             .to_string();
+    let member = serde_json::json!({ "user_id": receiver_id }).to_string();
+    server.call("POST", &format!("/api/v1/work/projects/{project}/members"), Some(&token), &member, 201).await?;
+    let target = ws_load::Target {
+        addr: server.addr,
+        receiver_token: &receiver_token,
+        sender_token: &token,
+        room: &room,
+        project: &project,
+    };
+    if args.fanout_only {
+        fanouts(&server, &target, args.quick, duration).await?;
+        return Ok(());
+    }
+    for i in 0..1000 {
+        let body = serde_json::json!({ "content": format!("history message {i}") }).to_string();
+        server.call("POST", &format!("/api/v1/chat/rooms/{room}/messages"), Some(&token), &body, 201).await?;
+    }
     for i in 0..1000 {
         let priority = ["low", "medium", "high", "urgent"][i % 4];
         let body = serde_json::json!({ "project_id": project, "title": format!("bench task {i}"),
@@ -163,38 +181,7 @@ async fn main() -> anyhow::Result<()> {
     // Closing them keeps the server busy for a moment; the fan-out runs start after that.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let member = serde_json::json!({ "user_id": receiver_id }).to_string();
-    server.call("POST", &format!("/api/v1/work/projects/{project}/members"), Some(&token), &member, 201).await?;
-    let target = ws_load::Target {
-        addr: server.addr,
-        receiver_token: &receiver_token,
-        sender_token: &token,
-        room: &room,
-        project: &project,
-    };
-    let mut fanouts = Vec::new();
-    let (small, large) = if args.quick { ((200, 50), None) } else { ((1_000, 100), Some((2_000, 400))) };
-    // The gateway at both loads, then each other transport beside the gateway on the same
-    // events at the smaller load.
-    let mut scenarios = vec![(Receivers::ChatGateway, small)];
-    scenarios.extend(large.map(|l| (Receivers::ChatGateway, l)));
-    scenarios.extend([
-        (Receivers::ChatRoomSocket, small),
-        (Receivers::BoardGateway, small),
-        (Receivers::BoardSocketIo, small),
-    ]);
-    for (receivers, (connections, rate)) in scenarios {
-        let (server_cpu, own_cpu) = (server.cpu_seconds()?, server::cpu_seconds("/proc/self/stat")?);
-        let result = ws_load::fanout(&target, receivers, connections, rate, duration).await?;
-        let server_cpu = server.cpu_seconds()? - server_cpu;
-        let own_cpu = server::cpu_seconds("/proc/self/stat")? - own_cpu;
-        println!(
-            "fan-out: {result}; CPU s server {server_cpu:.1}, load generator {own_cpu:.1}; RSS {} KiB",
-            server.rss_kib()?
-        );
-        fanouts.push((result, server_cpu, own_cpu));
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let fanouts = fanouts(&server, &target, args.quick, duration).await?;
 
     let peak = server.peak_rss_kib()?;
     let cold_ready = server.ready_in;
@@ -216,4 +203,37 @@ async fn main() -> anyhow::Result<()> {
     )?;
     println!("wrote {}", args.out);
     Ok(())
+}
+
+/// The WebSocket fan-out scenarios, one after the other on `server`: the chat gateway at both
+/// loads, then each other transport beside the gateway on the same events at the smaller load.
+/// Each result comes with the CPU seconds the server and this process used meanwhile.
+async fn fanouts(
+    server: &server::Server,
+    target: &ws_load::Target<'_>,
+    quick: bool,
+    duration: Duration,
+) -> anyhow::Result<Vec<(ws_load::FanoutResult, f64, f64)>> {
+    let mut fanouts = Vec::new();
+    let (small, large) = if quick { ((200, 50), None) } else { ((1_000, 100), Some((2_000, 400))) };
+    let mut scenarios = vec![(Receivers::ChatGateway, small)];
+    scenarios.extend(large.map(|l| (Receivers::ChatGateway, l)));
+    scenarios.extend([
+        (Receivers::ChatRoomSocket, small),
+        (Receivers::BoardGateway, small),
+        (Receivers::BoardSocketIo, small),
+    ]);
+    for (receivers, (connections, rate)) in scenarios {
+        let (server_cpu, own_cpu) = (server.cpu_seconds()?, server::cpu_seconds("/proc/self/stat")?);
+        let result = ws_load::fanout(target, receivers, connections, rate, duration).await?;
+        let server_cpu = server.cpu_seconds()? - server_cpu;
+        let own_cpu = server::cpu_seconds("/proc/self/stat")? - own_cpu;
+        println!(
+            "fan-out: {result}; CPU s server {server_cpu:.1}, load generator {own_cpu:.1}; RSS {} KiB",
+            server.rss_kib()?
+        );
+        fanouts.push((result, server_cpu, own_cpu));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(fanouts)
 }

@@ -104,8 +104,9 @@ pub fn write(path: &str, r: &Report) -> anyhow::Result<()> {
          | max ms | CPU s server / load generator | target |"
     )?;
     writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")?;
+    let results: Vec<&FanoutResult> = r.fanouts.iter().map(|(f, ..)| f).collect();
     for (f, server_cpu, own_cpu) in &r.fanouts {
-        writeln!(md, "{}", fanout_row(f, *server_cpu, *own_cpu))?;
+        writeln!(md, "{}", fanout_row(f, *server_cpu, *own_cpu, verdict(f, &results)))?;
     }
     writeln!(
         md,
@@ -143,13 +144,37 @@ pub fn write(path: &str, r: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fanout_row(f: &FanoutResult, server_cpu: f64, own_cpu: f64) -> String {
+/// Whether a fan-out row met its target (None: it has none). socket.io is held to the board
+/// gateway's figures from the same run, so the verdict compares the transports, not machines.
+fn verdict(f: &FanoutResult, all: &[&FanoutResult]) -> Option<bool> {
+    let every = f.delivered == f.expected;
+    let p99_within = |ms: u64| f.p99_us <= ms * 1000;
+    match (f.receivers, f.connections, f.rate) {
+        (Receivers::ChatGateway, 1_000, 100) => Some(every && p99_within(20)),
+        (Receivers::ChatGateway, 2_000, 400) => Some(every && p99_within(100)),
+        (Receivers::BoardSocketIo, n, rate) => {
+            let gateway = all
+                .iter()
+                .find(|g| matches!(g.receivers, Receivers::BoardGateway) && g.connections == n && g.rate == rate)?;
+            let rate_of = |r: &FanoutResult| r.delivered as f64 / r.seconds;
+            Some(every && rate_of(f) >= rate_of(gateway) && f.p99_us <= gateway.p99_us)
+        }
+        _ => None,
+    }
+}
+
+fn fanout_row(f: &FanoutResult, server_cpu: f64, own_cpu: f64, met: Option<bool>) -> String {
     let target = match (f.receivers, f.connections, f.rate) {
         (Receivers::ChatGateway, 1_000, 100) => "all delivered, p99 ≤ 20 ms",
         (Receivers::ChatGateway, 2_000, 400) => "all delivered, p99 ≤ 100 ms",
         (Receivers::ChatRoomSocket, ..) => "the reference for the chat gateway",
         (Receivers::BoardSocketIo, ..) => "at least the board gateway's deliveries, p99 no worse",
         _ => "",
+    };
+    let target = match met {
+        Some(true) => format!("{target}: met"),
+        Some(false) => format!("{target}: **missed**"),
+        None => target.to_string(),
     };
     format!(
         "| {} | {} | {} | {} | {} / {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} / {:.1} | {} |",
@@ -167,4 +192,42 @@ fn fanout_row(f: &FanoutResult, server_cpu: f64, own_cpu: f64) -> String {
         own_cpu,
         target
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(receivers: Receivers, delivered: u64, p99_ms: u64) -> FanoutResult {
+        FanoutResult {
+            receivers,
+            connections: 1_000,
+            rate: 100,
+            seconds: 10.0,
+            sent: 1_000,
+            expected: 1_000_000,
+            delivered,
+            p50_us: 1_000,
+            p99_us: p99_ms * 1000,
+            max_us: p99_ms * 2000,
+        }
+    }
+
+    #[test]
+    fn socket_io_is_judged_against_the_board_gateway_of_the_same_run() {
+        let gateway = run(Receivers::BoardGateway, 1_000_000, 30);
+        let all_of = |sio: &FanoutResult| verdict(sio, &[&gateway, sio]);
+        assert_eq!(all_of(&run(Receivers::BoardSocketIo, 1_000_000, 30)), Some(true));
+        assert_eq!(all_of(&run(Receivers::BoardSocketIo, 1_000_000, 31)), Some(false), "a slower p99");
+        assert_eq!(all_of(&run(Receivers::BoardSocketIo, 999_999, 10)), Some(false), "one delivery lost");
+        let alone = run(Receivers::BoardSocketIo, 1_000_000, 10);
+        assert_eq!(verdict(&alone, &[&alone]), None, "no gateway row to compare with");
+    }
+
+    #[test]
+    fn the_chat_gateway_rows_have_absolute_bounds() {
+        assert_eq!(verdict(&run(Receivers::ChatGateway, 1_000_000, 20), &[]), Some(true));
+        assert_eq!(verdict(&run(Receivers::ChatGateway, 1_000_000, 21), &[]), Some(false));
+        assert_eq!(verdict(&run(Receivers::ChatRoomSocket, 1_000_000, 500), &[]), None);
+    }
 }
