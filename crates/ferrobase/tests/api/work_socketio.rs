@@ -225,7 +225,31 @@ async fn socketio_sockets_close_when_the_session_ends(app: TestApp) {
     assert!(!board.drain().iter().any(|e| e == "task:created"), "a logged-out socket still receives the board");
 }
 
+/// Removing a member ends its socket's subscription at once: the next task is not delivered to
+/// it, while another member's socket on the same board receives it.
+async fn socketio_a_removed_member_receives_nothing_more(app: TestApp) {
+    let (owner, bob, p) = setup(&app).await;
+    let mut bobs = connect(&app, Some(&bob.access)).await;
+    assert_eq!(bobs.request("join:project", json!({"projectId": p})).await["ok"], true);
+    let mut owners = connect(&app, Some(&owner.access)).await;
+    assert_eq!(owners.request("join:project", json!({"projectId": p})).await["ok"], true);
+    app.post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "Shared"})).await.expect(201);
+    bobs.expect("task:created").await;
+    owners.expect("task:created").await;
+    app.delete(&format!("/api/v1/work/projects/{p}/members/{}", bob.user_id), Some(&owner.access), None)
+        .await
+        .expect(204);
+    let hidden = app
+        .post("/api/v1/work/tasks", Some(&owner.access), json!({"project_id": p, "title": "Members only"}))
+        .await
+        .expect(201);
+    assert_eq!(owners.expect("task:created").await["task"]["id"], hidden.json["id"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!bobs.drain().iter().any(|e| e == "task:created"), "a removed member's socket still receives tasks");
+}
+
 testkit::api_tests!(
+    socketio_a_removed_member_receives_nothing_more,
     socketio_board_follows_rest_changes,
     socketio_refuses_connections_without_a_valid_token,
     socketio_sockets_close_when_the_session_ends,

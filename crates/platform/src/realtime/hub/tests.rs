@@ -142,3 +142,43 @@ async fn dropping_a_connection_unsubscribes_it() {
     hub.unsubscribe(&mut c, &topic);
     assert_eq!(hub.local_subscribers(&topic), 0);
 }
+
+#[tokio::test]
+async fn a_direct_connection_takes_each_entry_as_published_and_is_revoked_like_any() {
+    let hub = Hub::new();
+    let a = Uuid::now_v7();
+    let topic = format!("user.{a}");
+    let taken = Arc::new(std::sync::Mutex::new(Vec::<Frames>::new()));
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sink: Sink = {
+        let (taken, open) = (taken.clone(), open.clone());
+        Arc::new(move |frames: &Frames| {
+            let takes = open.load(Ordering::SeqCst);
+            if takes {
+                taken.lock().unwrap().push(frames.clone());
+            }
+            takes
+        })
+    };
+    let mut c = hub.connect_direct(sink);
+    hub.subscribe(&mut c, &user(a), &topic).await.unwrap();
+    hub.publish_each(&topic, "n", &[1, 2]);
+    hub.publish(&topic, "n", &3);
+    let entries: Vec<usize> = taken.lock().unwrap().iter().map(|e| e.len()).collect();
+    assert_eq!(entries, [2, 1], "each publication handed over at once, as one entry");
+    assert!(c.frames().await.is_none(), "nothing queues for a direct connection");
+    // A sink that cannot take an entry: the entry's events count as missed.
+    open.store(false, Ordering::SeqCst);
+    hub.publish_each(&topic, "n", &[4, 5, 6]);
+    assert_eq!(c.take_missed(), 3);
+    open.store(true, Ordering::SeqCst);
+    // Revoked: told once, then nothing more.
+    taken.lock().unwrap().clear();
+    hub.revoke(&topic, a);
+    hub.publish(&topic, "n", &7);
+    let after: Vec<String> = taken.lock().unwrap().iter().flat_map(|e| e.iter().map(|f| f.to_string())).collect();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(after[0].contains("unsubscribed"), "{after:?}");
+    assert_eq!(hub.local_subscribers(&topic), 0);
+    drop(c);
+}
