@@ -9,16 +9,14 @@
 //!
 //! socket.io is only an adapter over the [`Hub`]: each socket has one hub connection, joining
 //! a project subscribes it to the project's topic (authorised by the work module like every
-//! subscription, and revoked the same way), and events reach it through the hub, so they cross
-//! instances through the same Redis backplane. The hub hands each event straight to the
-//! socket's own socketioxide queue ([`Hub::connect_direct`]), whose writer task sends it. The
-//! socket is also joined to the socket.io room `project:{id}`. It is disconnected when its
-//! session ends (logout, revocation) or its access token expires, when it sends faster than the
-//! gateway's per-connection message rate, and when it falls so far behind that its queue is
-//! full: its client reconnects and reloads the board.
+//! subscription), and events reach it through the hub, so they cross instances through the
+//! same Redis backplane. The socket is also joined to the socket.io room `project:{id}`. It is
+//! disconnected when its session ends (logout, revocation) or its access token expires, and
+//! when it sends faster than the gateway's per-connection message rate. A socket whose queue
+//! overflowed receives `resync {missed}`: reload the board.
 
 use platform::auth::AuthUser;
-use platform::realtime::{Bucket, EntryMemo, Frames, Gateway, QUEUE_CAPACITY, Sink, SubscribeError};
+use platform::realtime::{Bucket, EntryMemo, Frames, Gateway, SubscribeError};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -61,9 +59,6 @@ enum Command {
 pub fn layer(gateway: Gateway) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
-        // The hub's entries go straight into this queue (see `run`): it holds what a hub queue
-        // holds for the other transports before a socket is found too slow.
-        .max_buffer_size(QUEUE_CAPACITY)
         .ping_interval(Duration::from_secs(25))
         .ping_timeout(Duration::from_secs(20))
         .build_layer();
@@ -159,8 +154,8 @@ fn start(gateway: Gateway, socket: SocketRef, user: AuthUser, events: EntryMemo<
     tokio::spawn(run(gateway, socket, user, inbox, events));
 }
 
-/// One socket's connection task: subscriptions, and closing the socket when its session ends,
-/// its token expires or it can no longer take the board's events.
+/// One socket's connection task: subscriptions, forwarding hub events, closing when the
+/// session ends or the token expires.
 async fn run(
     gateway: Gateway,
     socket: SocketRef,
@@ -170,22 +165,7 @@ async fn run(
 ) {
     let hub = &gateway.hub;
     let mut budget = Bucket::full(gateway.rate_burst);
-    // The hub emits each entry into the socket's socketioxide queue as it is published. Through
-    // a queue of ours and this task, every delivery woke two tasks instead of one (this one,
-    // then socketioxide's writer), and socket.io cost the server a quarter more than the native
-    // gateway for the same board (docs/benchmarks.md).
-    let stalled = Arc::new(tokio::sync::Notify::new());
-    let sink: Sink = {
-        let (socket, stalled) = (socket.clone(), stalled.clone());
-        Arc::new(move |entry: &Frames| {
-            let sent = emit_all(&socket, &events.get(entry, events_of));
-            if !sent {
-                stalled.notify_one();
-            }
-            sent
-        })
-    };
-    let mut conn = hub.connect_direct(sink);
+    let mut conn = hub.connect();
     // Ended meanwhile: the loop below sees it as any end.
     gateway.bind_live(&conn, &user).await;
     let ended = conn.ended.clone();
@@ -221,8 +201,15 @@ async fn run(
                 }
                 Some(Command::Disconnected) | None => break,
             },
-            // Its queue was full (the client reads too slowly) or it is gone.
-            _ = stalled.notified() => break,
+            Some(frames) = conn.frames() => {
+                if !emit_all(&socket, &events.get(&frames, events_of)) {
+                    break;
+                }
+                let missed = conn.take_missed();
+                if missed > 0 && socket.emit("resync", &json!({"missed": missed})).is_err() {
+                    break;
+                }
+            }
             _ = ended.notified() => break,
             // Control messages may have been missed (the backplane was cut): re-check.
             _ = audit.notified() => {
@@ -240,10 +227,10 @@ async fn run(
             _ = &mut expiry => break,
         }
     }
-    // However the loop ended (session ended or revoked, token expired, rate exceeded, an event
-    // could not be queued), the socket no longer receives the board's events: closed, its
-    // client reconnects and reloads the board, where a socket left connected would wait for
-    // them forever.
+    // However the loop ended (session ended or revoked, token expired, rate exceeded, an emit
+    // failed because the send buffer was full), the socket no longer receives the board's
+    // events: closed, its client reconnects and reloads the board, where a socket left
+    // connected would wait for them forever.
     let _ = socket.disconnect();
 }
 

@@ -9,7 +9,7 @@ mod audit;
 mod queue;
 
 pub use audit::AUDITS_AT_ONCE;
-pub use queue::{Connection, ENTRY_FRAMES, Frames, QUEUE_CAPACITY, Sink};
+pub use queue::{Connection, ENTRY_FRAMES, Frames, QUEUE_CAPACITY};
 use queue::{Inlet, Refused};
 
 use crate::auth::AuthUser;
@@ -240,21 +240,7 @@ impl Hub {
     /// Opens a connection's queue.
     pub fn connect(&self) -> Connection {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        self.open(Inlet::Queue { tx, queued: Arc::default() }, rx)
-    }
-
-    /// Opens a connection whose entries go straight to `sink` as they are published, for a
-    /// transport that queues and writes on its own (socket.io): the entry is not queued twice,
-    /// and no task of ours is woken per delivery. Everything else is as for [`Hub::connect`]:
-    /// subscriptions are authorised and revoked per connection, and session ends and audits
-    /// reach the connection's owner through [`Connection::ended`] and [`Connection::audit`].
-    /// Its [`Connection::frames`] answers `None` at once: nothing queues for it.
-    pub fn connect_direct(&self, sink: Sink) -> Connection {
-        let (_, rx) = mpsc::channel(1);
-        self.open(Inlet::Direct(sink), rx)
-    }
-
-    fn open(&self, inlet: Inlet, rx: mpsc::Receiver<Frames>) -> Connection {
+        let inlet = Inlet { tx, queued: Arc::default() };
         metrics::gauge!("realtime_connections").increment(1.0);
         Connection {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),

@@ -1,6 +1,4 @@
-//! A connection's queue: entries of frames, bounded in frames, and the connection's end of it;
-//! or, for a transport that has a queue and a writing task of its own, a sink that takes each
-//! entry as it is published.
+//! A connection's queue: entries of frames, bounded in frames, and the connection's end of it.
 
 use super::Hub;
 use axum::extract::ws::Utf8Bytes;
@@ -26,20 +24,12 @@ pub type Frames = Arc<[Utf8Bytes]>;
 /// and its client's turn (which come between entries) stay bounded.
 pub const ENTRY_FRAMES: usize = 64;
 
-/// Takes a connection's entries as they are published, in order, on the publishing thread and
-/// under the hub's lock of the topic's subscribers: it must not wait and must not call the hub.
-/// It answers false when it could not take an entry (its own buffer is full, or the connection
-/// is going); the hub then counts the entry as dropped for this connection.
-pub type Sink = Arc<dyn Fn(&Frames) -> bool + Send + Sync>;
-
-/// How the hub reaches a connection.
+/// The sending end of a connection's queue. It counts the frames in the queue, so that the
+/// bound is [`QUEUE_CAPACITY`] frames (and their memory), not that many entries.
 #[derive(Clone)]
-pub(super) enum Inlet {
-    /// The sending end of the connection's queue. It counts the frames in the queue, so that
-    /// the bound is [`QUEUE_CAPACITY`] frames (and their memory), not that many entries.
-    Queue { tx: mpsc::Sender<Frames>, queued: Arc<AtomicUsize> },
-    /// A sink that takes each entry at once ([`super::Hub::connect_direct`]).
-    Direct(Sink),
+pub(super) struct Inlet {
+    pub(super) tx: mpsc::Sender<Frames>,
+    pub(super) queued: Arc<AtomicUsize>,
 }
 
 /// Why frames were not queued.
@@ -54,19 +44,15 @@ impl Inlet {
     /// Queues `frames` whole, or not at all when the queue would then hold more than
     /// [`QUEUE_CAPACITY`] frames.
     pub(super) fn offer(&self, frames: &Frames) -> Result<(), Refused> {
-        let (tx, queued) = match self {
-            Inlet::Queue { tx, queued } => (tx, queued),
-            Inlet::Direct(sink) => return if sink(frames) { Ok(()) } else { Err(Refused::Full) },
-        };
         let n = frames.len();
-        if queued.fetch_add(n, Ordering::AcqRel) + n > QUEUE_CAPACITY {
-            queued.fetch_sub(n, Ordering::AcqRel);
+        if self.queued.fetch_add(n, Ordering::AcqRel) + n > QUEUE_CAPACITY {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
             return Err(Refused::Full);
         }
         // Each entry holds at least one frame, so the channel (as many entries as frames) is
         // never the one that is full.
-        tx.try_send(frames.clone()).map_err(|e| {
-            queued.fetch_sub(n, Ordering::AcqRel);
+        self.tx.try_send(frames.clone()).map_err(|e| {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
             match e {
                 mpsc::error::TrySendError::Full(_) => Refused::Full,
                 mpsc::error::TrySendError::Closed(_) => Refused::Closed,
@@ -80,7 +66,6 @@ pub struct Connection {
     /// Hub-wide connection id.
     pub id: u64,
     /// Frames to send to the client (read them with the methods below, which keep the count).
-    /// Closed from the start for a connection with a [`Sink`]: its entries never queue here.
     pub(super) rx: mpsc::Receiver<Frames>,
     pub(super) inlet: Inlet,
     /// Events dropped because the queue was full (reset by [`Connection::take_missed`]).
@@ -116,9 +101,7 @@ impl Connection {
     }
 
     fn taken(&self, frames: &Frames) {
-        if let Inlet::Queue { queued, .. } = &self.inlet {
-            queued.fetch_sub(frames.len(), Ordering::AcqRel);
-        }
+        self.inlet.queued.fetch_sub(frames.len(), Ordering::AcqRel);
     }
 
     /// How many events were dropped since the last call, resetting the count.
