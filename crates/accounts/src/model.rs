@@ -197,13 +197,15 @@ pub mod avatar {
         }
     }
 
-    /// The public URLs (original, thumbnail) of a user's avatar.
-    pub fn urls(user: Uuid, key: Option<&str>) -> (Option<String>, Option<String>) {
+    /// The public URLs (original, thumbnail) of a user's avatar, on `public` (the server's
+    /// public URL).
+    pub fn urls(public: &str, user: Uuid, key: Option<&str>) -> (Option<String>, Option<String>) {
         match key {
             None => (None, None),
             Some(key) => {
                 let version = key.rsplit('/').next().and_then(|f| f.split('.').next()).unwrap_or_default();
-                let base = format!("/api/v1/users/{user}/avatar?v={version}");
+                let public = public.trim_end_matches('/');
+                let base = format!("{public}/api/v1/users/{user}/avatar?v={version}");
                 (Some(base.clone()), Some(format!("{base}&size=thumbnail")))
             }
         }
@@ -242,9 +244,10 @@ pub struct User {
     pub avatar_thumbnail_url: Option<String>,
 }
 
-impl From<UserRow> for User {
-    fn from(r: UserRow) -> Self {
-        let (avatar_url, avatar_thumbnail_url) = avatar::urls(r.id, r.avatar_key.as_deref());
+impl User {
+    /// The API view of `r`, its links on `public` (the server's public URL).
+    pub fn from_row(r: UserRow, public: &str) -> Self {
+        let (avatar_url, avatar_thumbnail_url) = avatar::urls(public, r.id, r.avatar_key.as_deref());
         Self {
             avatar_url,
             avatar_thumbnail_url,
@@ -416,10 +419,10 @@ mod tests {
         assert!(key.starts_with(&format!("avatars/{user}/")) && key.ends_with(".png"));
         assert_eq!(avatar::thumbnail_key("avatars/u/abc.png"), "avatars/u/abc-thumb.jpg");
         assert_eq!(avatar::content_type("avatars/u/abc.webp"), "image/webp");
-        let (original, thumb) = avatar::urls(user, Some("avatars/u/abc.png"));
-        assert_eq!(original.unwrap(), format!("/api/v1/users/{user}/avatar?v=abc"));
-        assert_eq!(thumb.unwrap(), format!("/api/v1/users/{user}/avatar?v=abc&size=thumbnail"));
-        assert_eq!(avatar::urls(user, None), (None, None));
+        let (original, thumb) = avatar::urls("https://api.example.org/", user, Some("avatars/u/abc.png"));
+        assert_eq!(original.unwrap(), format!("https://api.example.org/api/v1/users/{user}/avatar?v=abc"));
+        assert_eq!(thumb.unwrap(), format!("https://api.example.org/api/v1/users/{user}/avatar?v=abc&size=thumbnail"));
+        assert_eq!(avatar::urls("https://x", user, None), (None, None));
     }
 
     #[test]

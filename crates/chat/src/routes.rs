@@ -114,7 +114,9 @@ pub struct RoomsQuery {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// Messages older than this one (the previous page's `next_cursor`).
+    /// The previous page's `next_cursor`: the messages older than its last one.
+    pub cursor: Option<String>,
+    /// The same as `cursor` (the original chat app's name); give one or the other.
     pub before: Option<String>,
     /// Page size, 1–100 (default 20).
     pub limit: Option<i64>,
@@ -345,7 +347,11 @@ async fn list_messages(
     Path(id): Path<Uuid>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Response> {
-    let (limit, before) = page(q.limit, q.before)?;
+    let cursor = match (q.cursor, q.before) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid_field("cursor", "give `cursor` or `before`, not both")),
+        (cursor, before) => cursor.or(before),
+    };
+    let (limit, before) = page(q.limit, cursor)?;
     let json = s.chat.history_json(&me, id, before, limit).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], json).into_response())
 }

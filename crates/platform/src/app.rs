@@ -135,7 +135,7 @@ impl Platform {
                 }),
                 staging: staging_dir(&config)?,
             },
-            file_urls: crate::files::FileUrls::new(&secret, config.file_url_ttl_secs),
+            file_urls: crate::files::FileUrls::new(&secret, config.file_url_ttl_secs, &config.public_url),
             hasher: PasswordHasher::new(cores).map_err(|e| anyhow::anyhow!("{e}"))?,
             outbox: Outbox::new(),
             metrics: crate::telemetry::install_metrics(),

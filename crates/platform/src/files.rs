@@ -34,6 +34,8 @@ pub const MAX_TTL_SECS: i64 = 7 * 24 * 3600;
 pub struct FileUrls {
     key: Secret,
     default_ttl_secs: i64,
+    /// The server's public URL: links are absolute (see `Config::link`).
+    public: String,
 }
 
 impl std::fmt::Debug for FileUrls {
@@ -76,11 +78,13 @@ impl DomainError for FileUrlError {
 }
 
 impl FileUrls {
-    /// URLs signed under a key derived from `secret`, valid `default_ttl_secs` unless asked otherwise.
-    pub fn new(secret: &Secret, default_ttl_secs: i64) -> Self {
+    /// URLs on `public` (the server's public URL) signed under a key derived from `secret`,
+    /// valid `default_ttl_secs` unless asked otherwise.
+    pub fn new(secret: &Secret, default_ttl_secs: i64, public: &str) -> Self {
         Self {
             key: Secret::new(hmac_hex(secret.expose().as_bytes(), "file-urls")),
             default_ttl_secs: default_ttl_secs.clamp(1, MAX_TTL_SECS),
+            public: public.trim_end_matches('/').to_string(),
         }
     }
 
@@ -97,7 +101,7 @@ impl FileUrls {
         // (the key's slashes travel as %2F), and the route decodes it back exactly.
         let encoded = percent_encoding::utf8_percent_encode(key, SEGMENT).to_string();
         SignedUrl {
-            url: format!("{FILES_PATH}/{encoded}?expires={expires}&signature={signature}"),
+            url: format!("{}{FILES_PATH}/{encoded}?expires={expires}&signature={signature}", self.public),
             expires_at: DateTime::from_timestamp(expires, 0).unwrap_or(now),
         }
     }
@@ -180,7 +184,7 @@ mod tests {
     use super::*;
 
     fn urls() -> FileUrls {
-        FileUrls::new(&Secret::new("a-test-secret-that-is-long-enough-000"), 900)
+        FileUrls::new(&Secret::new("a-test-secret-that-is-long-enough-000"), 900, "https://api.example.org/")
     }
 
     fn parts(url: &str) -> (i64, String) {
@@ -201,7 +205,11 @@ mod tests {
     fn a_signed_url_works_until_it_expires() {
         let now = Utc::now();
         let signed = urls().sign_for("studio/u1/a.png", 60, now);
-        assert!(signed.url.starts_with("/api/v1/files/studio%2Fu1%2Fa.png?expires="));
+        assert!(
+            signed.url.starts_with("https://api.example.org/api/v1/files/studio%2Fu1%2Fa.png?expires="),
+            "{}",
+            signed.url
+        );
         let (expires, sig) = parts(&signed.url);
         assert_eq!(urls().verify("studio/u1/a.png", expires, &sig, now), Ok(()));
         let later = now + chrono::Duration::seconds(61);
@@ -214,7 +222,8 @@ mod tests {
         let (expires, sig) = parts(&urls().sign_for("studio/u1/a.png", 60, now).url);
         assert_eq!(urls().verify("studio/u2/a.png", expires, &sig, now), Err(FileUrlError::BadSignature));
         assert_eq!(urls().verify("studio/u1/a.png", expires + 3600, &sig, now), Err(FileUrlError::BadSignature));
-        let other = FileUrls::new(&Secret::new("another-secret-that-is-long-enough-11"), 900);
+        let other =
+            FileUrls::new(&Secret::new("another-secret-that-is-long-enough-11"), 900, "https://api.example.org");
         assert_eq!(other.verify("studio/u1/a.png", expires, &sig, now), Err(FileUrlError::BadSignature));
     }
 
@@ -222,7 +231,7 @@ mod tests {
     fn keys_with_any_characters_round_trip() {
         let key = "a b/c+d%2F/é.png";
         let url = urls().sign_for(key, 60, Utc::now()).url;
-        let segment = url.strip_prefix("/api/v1/files/").unwrap().split('?').next().unwrap();
+        let segment = url.strip_prefix("https://api.example.org/api/v1/files/").unwrap().split('?').next().unwrap();
         assert!(!segment.contains('/') && !segment.contains('+') && !segment.contains(' '), "{segment}");
         assert_eq!(percent_encoding::percent_decode_str(segment).decode_utf8().unwrap(), key);
     }

@@ -180,16 +180,18 @@ impl TestApp {
         Self::start(config, self.backend, Arc::new(data)).await
     }
 
-    async fn start(config: Config, backend: Backend, data: Arc<tempfile::TempDir>) -> Self {
+    async fn start(mut config: Config, backend: Backend, data: Arc<tempfile::TempDir>) -> Self {
         platform::logging::init(&config);
+        // Bound first, so that the links the app hands out (on its public URL) reach it.
+        let listener = platform::listen(config.bind).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        config.public_url = format!("http://{addr}");
         let app = ferrobase::build(config.clone()).await.expect("build app");
         let hub = app.platform.hub.clone();
         let caches = app.platform.caches.clone();
         let accounts = app.accounts.clone();
         let files =
             platform::files::FilesState { urls: app.platform.file_urls.clone(), storage: app.platform.storage.clone() };
-        let listener = platform::listen(config.bind).await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             ferrobase::run(app, listener, async {
@@ -226,8 +228,11 @@ impl TestApp {
         }
     }
 
-    /// The full URL of `path`.
+    /// The full URL of `path`; a link the app handed out (already absolute) as it is.
     pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            return path.to_string();
+        }
         format!("{}{}", self.base, path)
     }
 

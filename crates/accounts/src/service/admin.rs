@@ -8,7 +8,10 @@ impl Accounts {
         let q = q.map(str::trim).filter(|q| !q.is_empty());
         let rows = store::list_users(&self.platform.db, q, cursor, limit + 1).await?;
         let page = Page::from_rows(rows, limit, |r| r.id);
-        Ok(Page { items: page.items.into_iter().map(User::from).collect(), next_cursor: page.next_cursor })
+        Ok(Page {
+            items: page.items.into_iter().map(|r| User::from_row(r, &self.platform.config.public_url)).collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Changes a user's role or disabled flag; either change ends all their sessions.
@@ -25,7 +28,7 @@ impl Accounts {
         } else {
             self.sessions_changed(target);
         }
-        Ok(after.into())
+        Ok(User::from_row(after, &self.platform.config.public_url))
     }
 
     /// Creates a verified admin, or promotes (and re-passwords) an existing account. CLI only.
@@ -65,6 +68,6 @@ impl Accounts {
         tx.commit().await?;
         self.platform.outbox.wake();
         self.ended(Ended::User { user: user.id, except: None });
-        Ok(user.into())
+        Ok(User::from_row(user, &self.platform.config.public_url))
     }
 }

@@ -162,7 +162,10 @@ impl Accounts {
             return Ok(user);
         }
         let epoch = self.users.epoch();
-        let user = store::find_user(&self.platform.db, id).await?.map(User::from).ok_or(AccountsError::NotFound)?;
+        let user = store::find_user(&self.platform.db, id)
+            .await?
+            .map(|r| User::from_row(r, &self.platform.config.public_url))
+            .ok_or(AccountsError::NotFound)?;
         self.users.put(epoch, id, user.clone());
         Ok(user)
     }
@@ -170,14 +173,19 @@ impl Accounts {
     /// A user by id, read through the caller's open transaction: code that holds a transaction
     /// never waits for a second connection (a small pool would stall under load).
     pub async fn user_in(&self, tx: &mut platform::db::Tx, id: Uuid) -> Result<User> {
-        store::find_user_in(tx, id).await?.map(User::from).ok_or(AccountsError::NotFound)
+        store::find_user_in(tx, id)
+            .await?
+            .map(|r| User::from_row(r, &self.platform.config.public_url))
+            .ok_or(AccountsError::NotFound)
     }
 
     /// The active user who owns (has verified) `email`, if any.
     pub async fn verified_user_by_email(&self, email: &str) -> Result<Option<User>> {
         let email = EmailAddress::parse(email)?;
         let found = store::find_user_by_email(&self.platform.db, email.as_str()).await?;
-        Ok(found.map(User::from).filter(|u| u.email_verified && !u.disabled))
+        Ok(found
+            .map(|r| User::from_row(r, &self.platform.config.public_url))
+            .filter(|u| u.email_verified && !u.disabled))
     }
 
     /// The users that `@`-mentions in `content` could name, as (id, name): found by name, not
@@ -196,13 +204,16 @@ impl Accounts {
     /// them to someone entitled (an organiser sees their buyers' addresses).
     pub async fn users(&self, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, User>> {
         let rows = store::find_users(&self.platform.db, ids).await?;
-        Ok(rows.into_iter().map(|r| (r.id, User::from(r))).collect())
+        Ok(rows.into_iter().map(|r| (r.id, User::from_row(r, &self.platform.config.public_url))).collect())
     }
 
     /// The public profiles of the users among `ids` that exist.
     pub async fn public_users(&self, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, PublicUser>> {
         let rows = store::find_users(&self.platform.db, ids).await?;
-        Ok(rows.into_iter().map(|r| (r.id, PublicUser::from(User::from(r)))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.id, PublicUser::from(User::from_row(r, &self.platform.config.public_url))))
+            .collect())
     }
 }
 

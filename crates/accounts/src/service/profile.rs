@@ -22,7 +22,7 @@ impl Accounts {
         )
         .await?;
         self.user_changed(user);
-        Ok(row.into())
+        Ok(User::from_row(row, &self.platform.config.public_url))
     }
 
     /// Deletes the caller's account after checking the password (accounts without a password,
@@ -147,7 +147,7 @@ impl Accounts {
         tx.commit().await?;
         self.platform.outbox.wake();
         self.user_changed(user);
-        Ok(row.into())
+        Ok(User::from_row(row, &self.platform.config.public_url))
     }
 
     /// Removes the caller's avatar.
@@ -159,7 +159,7 @@ impl Accounts {
         tx.commit().await?;
         self.platform.outbox.wake();
         self.user_changed(user);
-        Ok(row.into())
+        Ok(User::from_row(row, &self.platform.config.public_url))
     }
 
     /// A user's avatar (or its thumbnail) and its content type.

@@ -53,7 +53,7 @@ impl Accounts {
         store::insert_refresh_token(tx, &sha256_hex(&refresh), session).await?;
         let access = self.platform.keys.issue(user.id, session, &user.role)?;
         Ok(SessionTokens {
-            user: user.into(),
+            user: User::from_row(user, &self.platform.config.public_url),
             access_token: access,
             refresh_token: refresh,
             token_type: "Bearer".into(),

@@ -82,7 +82,7 @@ impl Accounts {
         tx.commit().await?;
         self.platform.outbox.wake();
         self.user_changed(user.id);
-        Ok(user.into())
+        Ok(User::from_row(user, &self.platform.config.public_url))
     }
 
     /// Sends a new verification code to an unverified address; silent otherwise.

@@ -103,6 +103,9 @@ async fn avatars_are_checked_thumbnailed_and_served(app: TestApp) {
     let r = upload(&app, Some(&a.access), original.clone(), "file").await.expect(200);
     let url = r.json["avatar_url"].as_str().unwrap().to_string();
     let thumb_url = r.json["avatar_thumbnail_url"].as_str().unwrap().to_string();
+    // Links are absolute, on the server's public URL (the test app's own address).
+    assert!(url.starts_with(&format!("{}/api/v1/users/", app.config.public_url)), "{url}");
+    assert!(thumb_url.starts_with(&app.config.public_url), "{thumb_url}");
 
     let (status, ct, body) = fetch(&app, &url).await;
     assert_eq!((status, ct.as_str()), (200, "image/png"));

@@ -134,6 +134,7 @@ async fn only_administrators_write_the_catalogue(app: TestApp) {
     put_image(&app, &boss.access, &t_id, b"not an image at all".to_vec()).await.expect(415);
     let with_image = put_image(&app, &boss.access, &t_id, png(300, 200)).await.expect(200).json;
     let url = with_image["image_url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("{}/api/v1/studio/templates/", app.config.public_url)), "{url}");
     let (status, ct, body) = fetch(&app, &url).await;
     assert_eq!((status, ct.as_str()), (200, "image/png"));
     assert_eq!(image::load_from_memory(&body).unwrap().width(), 300);

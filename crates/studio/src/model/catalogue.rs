@@ -68,19 +68,20 @@ pub struct Template {
 
 /// Where a template's public picture is served (the version changes with the picture, so
 /// caches may keep it).
-pub fn template_image_url(id: Uuid, key: &str, thumbnail: bool) -> String {
+pub fn template_image_url(public: &str, id: Uuid, key: &str, thumbnail: bool) -> String {
     let version = key.rsplit('/').next().and_then(|name| name.split('.').next()).unwrap_or_default();
     let size = if thumbnail { "&size=thumbnail" } else { "" };
-    format!("/api/v1/studio/templates/{id}/image?v={version}{size}")
+    format!("{}/api/v1/studio/templates/{id}/image?v={version}{size}", public.trim_end_matches('/'))
 }
 
 impl Template {
-    /// The API view of `row`; `is_favorite` is the caller's, if there is one.
-    pub fn from_row(row: TemplateRow, is_favorite: Option<bool>) -> Self {
+    /// The API view of `row`, its links on `public` (the server's public URL); `is_favorite` is
+    /// the caller's, if there is one.
+    pub fn from_row(row: TemplateRow, is_favorite: Option<bool>, public: &str) -> Self {
         let tags = serde_json::from_str(&row.tags).unwrap_or_default();
         Self {
-            image_url: row.image_key.as_deref().map(|k| template_image_url(row.id, k, false)),
-            thumbnail_url: row.image_key.as_deref().map(|k| template_image_url(row.id, k, true)),
+            image_url: row.image_key.as_deref().map(|k| template_image_url(public, row.id, k, false)),
+            thumbnail_url: row.image_key.as_deref().map(|k| template_image_url(public, row.id, k, true)),
             id: row.id,
             category_id: row.category_id,
             title: row.title,

@@ -160,7 +160,7 @@ impl Studio {
             .await
             .map_err(no_category)?;
         tx.commit().await?;
-        Ok(Template::from_row(row, Some(false)))
+        Ok(Template::from_row(row, Some(false), &self.platform.config.public_url))
     }
 
     /// Changes a template (administrators only).
@@ -195,7 +195,7 @@ impl Studio {
         let row = store::catalogue::update_template(&mut tx, id, &fields, Ts::now()).await.map_err(no_category)?;
         tx.commit().await?;
         let favorite = self.favorite_flags(Some(user.user_id), &[row.id]).await?;
-        Ok(Template::from_row(row, favorite.map(|f| !f.is_empty())))
+        Ok(Template::from_row(row, favorite.map(|f| !f.is_empty()), &self.platform.config.public_url))
     }
 
     /// Deletes a template and, after the commit, its picture (administrators only).
@@ -271,7 +271,7 @@ impl Studio {
             }
         }
         let favorite = self.favorite_flags(caller, &[id]).await?;
-        Ok(Template::from_row(row, favorite.map(|f| !f.is_empty())))
+        Ok(Template::from_row(row, favorite.map(|f| !f.is_empty()), &self.platform.config.public_url))
     }
 
     /// A page of the catalogue; `is_favorite` is the caller's when signed in.
@@ -322,7 +322,7 @@ impl Studio {
             .into_iter()
             .map(|r| {
                 let favorite = favorites.as_ref().map(|f| f.contains(&r.id));
-                Template::from_row(r, favorite)
+                Template::from_row(r, favorite, &self.platform.config.public_url)
             })
             .collect();
         Ok(Page { items, next_cursor: page.next_cursor })

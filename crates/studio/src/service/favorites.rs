@@ -71,7 +71,7 @@ impl Studio {
             rows,
             limit,
             |(at, t)| format!("{}~{}", at.to_rfc3339(), t.id),
-            |(_, t)| Template::from_row(t, Some(true)),
+            |(_, t)| Template::from_row(t, Some(true), &self.platform.config.public_url),
         ))
     }
 }
