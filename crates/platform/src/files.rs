@@ -34,7 +34,7 @@ pub const MAX_TTL_SECS: i64 = 7 * 24 * 3600;
 pub struct FileUrls {
     key: Secret,
     default_ttl_secs: i64,
-    /// The server's public URL: links are absolute (see `Config::link`).
+    /// The server's public URL: links are absolute (docs/decisions.md, "Operating it").
     public: String,
 }
 
