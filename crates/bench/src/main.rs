@@ -1,5 +1,6 @@
 //! `cargo run --release -p bench`: builds and starts the release server on a fresh data dir,
-//! drives HTTP and WebSocket load at it with our own clients, and writes `docs/benchmarks.md`.
+//! drives HTTP and WebSocket load at it with our own clients, and writes the report to
+//! `target/bench/benchmarks.md` (`--update-docs`: to the tracked `docs/benchmarks.md`).
 //! `--purchases` measures only ticket purchases (with exact seat accounting) and prints them;
 //! `--freelance` measures only the invoice list at 10 000 invoices and invoice PDFs, and prints
 //! them; `--studio` measures only the template catalogue at 10 000 templates and the memory of
@@ -26,8 +27,8 @@ use std::time::Duration;
 use ws_load::Receivers;
 
 /// Settings from the command line:
-/// `bench [--seconds N] [--connections N] [--out PATH] [--quick] [--purchases] [--fanout]
-/// [--freelance | --studio [--settle SECONDS] | --soak MINUTES]`.
+/// `bench [--seconds N] [--connections N] [--out PATH | --update-docs] [--quick] [--purchases]
+/// [--fanout] [--freelance | --studio [--settle SECONDS] | --soak MINUTES]`.
 struct Args {
     seconds: u64,
     connections: usize,
@@ -51,7 +52,7 @@ fn args() -> anyhow::Result<Args> {
     let mut a = Args {
         seconds: 10,
         connections: 64,
-        out: "docs/benchmarks.md".into(),
+        out: default_out(),
         quick: false,
         purchases_only: false,
         fanout_only: false,
@@ -67,6 +68,7 @@ fn args() -> anyhow::Result<Args> {
             "--seconds" => a.seconds = value()?.parse()?,
             "--connections" => a.connections = value()?.parse()?,
             "--out" => a.out = value()?,
+            "--update-docs" => a.out = "docs/benchmarks.md".into(),
             "--quick" => a.quick = true,
             "--purchases" => a.purchases_only = true,
             "--fanout" => a.fanout_only = true,
@@ -75,7 +77,7 @@ fn args() -> anyhow::Result<Args> {
             "--settle" => a.settle = value()?.parse()?,
             "--soak" => a.soak = Some(value()?.parse()?),
             other => anyhow::bail!(
-                "unknown argument {other}; use --seconds, --connections, --out, --quick, --purchases, --fanout, \
+                "unknown argument {other}; use --seconds, --connections, --out, --update-docs, --quick, --purchases, --fanout, \
                  --freelance, --studio, --settle, --soak"
             ),
         }
@@ -83,9 +85,37 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
+/// Where the report goes unless asked: beside the build output, not over the tracked report.
+fn default_out() -> String {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    format!("{target}/bench/benchmarks.md")
+}
+
+/// Open files the full run needs: its 10 000 idle connections (each a socket here and one in
+/// the server, which raises its own limit to its hard limit), the fan-out's 2 000, and some to
+/// spare.
+const FILES_NEEDED: u64 = 12_500;
+
+/// Raises this process's open-file limit to what the run needs (the usual soft limit is 1 024),
+/// or explains what to change when the hard limit does not allow it.
+fn raise_open_files(needed: u64) -> anyhow::Result<()> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    if soft >= needed {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        hard >= needed,
+        "the run opens up to {needed} files at once but this shell allows at most {hard}: raise the hard \
+         limit (`ulimit -Hn {needed}` as root, or `nofile` in /etc/security/limits.conf), or run with --quick"
+    );
+    rlimit::Resource::NOFILE.set(needed, hard)?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
+    raise_open_files(if args.quick { 3_000 } else { FILES_NEEDED })?;
     let server = server::Server::start().await?;
     let idle_rss = server.rss_kib()?;
     println!("server ready in {:?}, idle RSS {} KiB", server.ready_in, idle_rss);

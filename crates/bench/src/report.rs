@@ -47,7 +47,7 @@ pub fn write(path: &str, r: &Report) -> anyhow::Result<()> {
     writeln!(md, "# Benchmarks\n")?;
     writeln!(
         md,
-        "Written by `cargo run --release -p bench` (crates/bench), except the last section. Do not edit by hand; run it again.\n"
+        "Written by `cargo run --release -p bench -- --update-docs` (crates/bench), except the last section. Do not edit by hand; run it again.\n"
     )?;
     writeln!(md, "- Machine: {}; load generator and server on the same machine.", machine())?;
     writeln!(md, "- Server: release build, embedded default (SQLite in a fresh data dir), logs at `warn`.")?;
@@ -83,7 +83,7 @@ pub fn write(path: &str, r: &Report) -> anyhow::Result<()> {
     if let Some(history) = r.rows.get(2) {
         writeln!(
             md,
-            "\nTarget (BRIEF §6): authenticated read of 50 chat messages on SQLite ≥ 20 000 req/s with p99 ≤ 10 ms \
+            "\nTarget: authenticated read of 50 chat messages on SQLite ≥ 20 000 req/s with p99 ≤ 10 ms \
              at 64 connections; measured {:.0} req/s, p99 {:.2} ms.",
             history.result.rps(),
             history.result.p99_us as f64 / 1000.0
@@ -94,7 +94,7 @@ pub fn write(path: &str, r: &Report) -> anyhow::Result<()> {
         md,
         "One chat room and one task board. Chat senders post `chat.send` frames on the gateway; task senders \
          create tasks over REST; each message or task carries its send time, and every receiver records the \
-         delay. The receivers listen on the native gateway, on the room's seed-format socket (chat) or over \
+         delay. The receivers listen on the native gateway, on the room's socket in the original chat app's format (chat) or over \
          socket.io (task board), so the same events compare the transports. Delivered counts every frame that \
          arrived, against messages sent × connections.\n"
     )?;
@@ -123,7 +123,7 @@ pub fn write(path: &str, r: &Report) -> anyhow::Result<()> {
         r.idle_connections, r.idle_bytes_per_connection
     )?;
     writeln!(md, "\n## Process\n")?;
-    writeln!(md, "| measure | value | target (BRIEF §6) |")?;
+    writeln!(md, "| measure | value | target |")?;
     writeln!(md, "|---|---:|---:|")?;
     writeln!(md, "| idle memory (RSS after start) | {:.1} MiB | ≤ 25 MiB |", r.idle_rss_kib as f64 / 1024.0)?;
     writeln!(md, "| peak memory during the run | {:.1} MiB | |", r.peak_rss_kib as f64 / 1024.0)?;

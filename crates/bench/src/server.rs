@@ -27,15 +27,38 @@ fn build_release() -> anyhow::Result<std::path::PathBuf> {
         return Ok(binary);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "ferrobase", "--bin", "ferrobase"])
-        .status()
-        .context("running cargo build")?;
+    let mut build = Command::new(cargo);
+    build.args(["build", "--release", "-p", "ferrobase", "--bin", "ferrobase"]);
+    // `cargo run` gives this process the variables of the bench package (its name, manifest,
+    // binary). Passed on, the inner build's crates would see them where a plain `cargo build`
+    // sees none, and cargo would rebuild the server from scratch, and then again at the next
+    // plain build. The user's own cargo settings (CARGO_HOME, CARGO_TARGET_DIR …) stay.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            build.env_remove(&name);
+        }
+    }
+    let status = build.status().context("running cargo build")?;
     anyhow::ensure!(status.success(), "cargo build --release failed");
     let me = std::env::current_exe()?;
     let binary = me.with_file_name("ferrobase");
     anyhow::ensure!(binary.exists(), "{} not found", binary.display());
     Ok(binary)
+}
+
+/// The variables `cargo run` sets for the program it runs (the Cargo book, "Environment
+/// variables Cargo sets for crates").
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "CARGO_TARGET_TMPDIR"
+        )
 }
 
 /// Starts the server with a clean environment; `FERROBASE_*` settings given to the benchmark

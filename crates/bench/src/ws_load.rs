@@ -39,7 +39,7 @@ impl Receivers {
     pub fn label(self) -> &'static str {
         match self {
             Receivers::ChatGateway => "chat room, native gateway",
-            Receivers::ChatRoomSocket => "chat room, room socket (seed format)",
+            Receivers::ChatRoomSocket => "chat room, room socket (original chat app's format)",
             Receivers::BoardGateway => "task board, native gateway",
             Receivers::BoardSocketIo => "task board, socket.io",
         }

@@ -100,6 +100,37 @@ pub async fn run(
     Ok(())
 }
 
+/// Asks the server listening at `bind` on this machine for `/health/ready` (an unspecified
+/// address, `0.0.0.0` or `::`, is asked on loopback); Ok when it answers 200 within `timeout`.
+/// Plain HTTP/1.0 over a socket: the probe needs no client library and no runtime.
+pub fn probe_ready(bind: std::net::SocketAddr, timeout: std::time::Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let ip = match bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let address = SocketAddr::new(ip, bind.port());
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout).map_err(|e| format!("{address}: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("GET /health/ready HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
+        .map_err(|e| format!("{address}: {e}"))?;
+    // The status line is all that is needed; the body of a 503 names what is down.
+    let mut answer = Vec::new();
+    stream.take(4096).read_to_end(&mut answer).map_err(|e| format!("{address}: {e}"))?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
+        Err(format!("{status} {body}").trim().to_string())
+    }
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

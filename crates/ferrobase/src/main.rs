@@ -8,7 +8,16 @@ use platform::config::Config;
 #[command(
     name = "ferrobase",
     version,
-    about = "One backend for accounts, chat, work, ticketing, freelance and studio apps"
+    about = "One backend for accounts, chat, work, ticketing, freelance and studio apps",
+    after_help = "\
+Settings come from FERROBASE_* environment variables, which win over an optional ferrobase.toml
+in the working directory (or the file FERROBASE_CONFIG names; its keys are the variables' names
+in lower case without the prefix). `ferrobase config` prints every setting and its value.
+
+With no settings the server runs on the embedded database and keeps everything in ./data
+(FERROBASE_DATA_DIR): the SQLite database, stored files, the mail and SMS it would send (read
+verification codes there), and its generated token signing secret. README.md lists every
+setting."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,6 +32,24 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets hidden.
     Config,
+    /// Ask the server at `FERROBASE_BIND` on this machine whether it is ready
+    /// (`/health/ready`): exit 0 if it answers 200, 1 otherwise. For container health checks,
+    /// whose images carry no HTTP client.
+    Health,
+    /// Copy the embedded database (a consistent copy, taken while the server runs), the stored
+    /// files and the generated signing secret into PATH, a new directory. PostgreSQL and S3
+    /// are backed up with their own tools (README "Deploy").
+    Backup {
+        /// A directory that does not exist yet (or is empty).
+        path: std::path::PathBuf,
+    },
+    /// Replace the embedded database, stored files and signing secret with a backup made by
+    /// `backup`. Stop the server first; what is replaced is moved to
+    /// `<data dir>/before-restore-<time>`.
+    Restore {
+        /// The backup's directory.
+        path: std::path::PathBuf,
+    },
     /// Administration tasks.
     Admin {
         #[command(subcommand)]
@@ -74,6 +101,11 @@ async fn main() -> anyhow::Result<()> {
     platform::logging::init(&config);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            // The embedded database is this process's alone while it serves (restore waits).
+            let _lock = platform::backup::DataDirLock::for_serving(&config)?;
+            if let Err(e) = platform::housekeeping::raise_open_files() {
+                tracing::warn!(error = %e, "could not raise the open-file limit");
+            }
             let bind = config.bind;
             let app = ferrobase::build(config).await?;
             let listener = platform::listen(bind).await?;
@@ -83,6 +115,31 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             ferrobase::build(config).await?;
             println!("migrations applied");
+        }
+        Command::Health => {
+            if let Err(problem) = ferrobase::probe_ready(config.bind, std::time::Duration::from_secs(3)) {
+                eprintln!("not ready: {problem}");
+                std::process::exit(1);
+            }
+            println!("ready");
+        }
+        Command::Backup { path } => {
+            let manifest = platform::backup::backup(&config, &path).await?;
+            println!(
+                "backup written to {}: the database as of {}, {} files ({} bytes){}",
+                path.display(),
+                manifest.taken_at,
+                manifest.files,
+                manifest.file_bytes,
+                if manifest.signing_secret { ", the signing secret" } else { "" }
+            );
+        }
+        Command::Restore { path } => {
+            let restored = platform::backup::restore(&config, &path).await?;
+            println!("restored the backup taken at {}", restored.manifest.taken_at);
+            if let Some(aside) = restored.set_aside {
+                println!("what it replaced is in {}", aside.display());
+            }
         }
         Command::Config => {
             platform::module::check_settings(&mut config, ferrobase::MODULES)?;

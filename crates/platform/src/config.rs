@@ -287,6 +287,20 @@ impl Config {
         split_list(&self.trusted_proxies).iter().filter_map(|s| s.parse().ok()).collect()
     }
 
+    /// Where the signing secret comes from, for [`Config::describe`]: set, or generated into
+    /// the data dir (already there, or at the first start).
+    fn jwt_secret_source(&self) -> String {
+        if !self.jwt_secret.is_empty() {
+            return "[redacted]".into();
+        }
+        let path = self.data_dir.join("jwt-secret");
+        if path.is_file() {
+            format!("(unset: the generated one in {} is used)", path.display())
+        } else {
+            format!("(unset: one is generated into {} at the first start)", path.display())
+        }
+    }
+
     /// A human-readable listing of every effective setting, secrets hidden.
     pub fn describe(&self) -> String {
         let secret = |s: &Secret| if s.is_empty() { "(unset)".to_string() } else { "[redacted]".to_string() };
@@ -308,8 +322,15 @@ impl Config {
             ("public_url", self.public_url.clone()),
             ("cors_origins", self.cors_origins.clone()),
             ("modules", if self.modules.is_empty() { "(all)".into() } else { self.modules.clone() }),
-            ("jwt_secret", secret(&self.jwt_secret)),
-            ("metrics_token", secret(&self.metrics_token)),
+            ("jwt_secret", self.jwt_secret_source()),
+            (
+                "metrics_token",
+                if self.metrics_token.is_empty() {
+                    "(unset: /metrics answers only to this machine)".into()
+                } else {
+                    secret(&self.metrics_token)
+                },
+            ),
             ("log_format", self.log_format.clone()),
             ("log_level", self.log_level.clone()),
             ("trusted_proxies", self.trusted_proxies.clone()),
@@ -363,6 +384,20 @@ mod tests {
         assert!(!text.contains("abcdefsecretkey"), "{text}");
         assert!(text.contains("postgres://u:***@h/db"));
         assert!(!format!("{c:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn describe_says_where_a_generated_signing_secret_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        let line = |text: String| text.lines().find(|l| l.contains("JWT_SECRET")).unwrap().to_string();
+        let before = line(c.describe());
+        assert!(before.contains("generated into") && before.contains("jwt-secret"), "{before}");
+        std::fs::write(dir.path().join("jwt-secret"), "x".repeat(40)).unwrap();
+        let after = line(c.describe());
+        assert!(after.contains("the generated one in") && !after.contains("xxxx"), "{after}");
+        let set = Config { jwt_secret: Secret::new("y".repeat(40)), ..c };
+        assert!(line(set.describe()).contains("[redacted]"));
     }
 
     #[test]

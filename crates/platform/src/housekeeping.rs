@@ -31,6 +31,17 @@ pub async fn run(metrics: PrometheusHandle, mut stopped: watch::Receiver<bool>) 
     }
 }
 
+/// Raises this process's soft limit of open files to its hard limit and answers the new soft
+/// limit. Every connection is a file: at the usual soft limit of 1 024, the 1 025th WebSocket
+/// client would be refused while the system allows far more (often 524 288).
+pub fn raise_open_files() -> std::io::Result<u64> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    if soft < hard {
+        rlimit::Resource::NOFILE.set(hard, hard)?;
+    }
+    Ok(hard.max(soft))
+}
+
 /// Returns the whole free pages the allocator holds to the operating system; true if any were.
 /// Elsewhere than glibc it does nothing: the other allocators return memory by themselves.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -131,7 +131,7 @@ impl Mailer {
             }
             Mailer::File(dir, from) => {
                 // Written aside and renamed into place: a reader never sees half a message.
-                let file_name: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                let file_name = spool_name(id);
                 let (part, whole) = (dir.join(format!(".{file_name}.part")), dir.join(format!("{file_name}.eml")));
                 let io = |e: std::io::Error| MailError::Transport(e.to_string());
                 tokio::fs::write(&part, build(from)?.formatted()).await.map_err(io)?;
@@ -140,6 +140,22 @@ impl Mailer {
             Mailer::Log => tracing::info!(subject = %mail.subject, "mail sent (log transport)"),
         }
         Ok(())
+    }
+}
+
+/// The name of a message written to a directory (mail or SMS, without the extension): the time
+/// it was queued, then its id, so that `ls` lists a mailbox oldest first. The time is the one in
+/// the id (a UUIDv7, as outbox rows have), not the time of writing: a redelivered message gets
+/// the same name and replaces its first copy. An id without a time is the whole name.
+pub fn spool_name(id: &str) -> String {
+    let safe: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let queued = uuid::Uuid::parse_str(id).ok().and_then(|u| u.get_timestamp()).and_then(|t| {
+        let (secs, nanos) = t.to_unix();
+        chrono::DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+    });
+    match queued {
+        Some(at) => format!("{}-{safe}", at.format("%Y%m%dT%H%M%S%.3fZ")),
+        None => safe,
     }
 }
 
@@ -264,6 +280,25 @@ mod tests {
         assert!(text.contains("multipart/alternative"));
         assert!(text.contains("text/html"));
         assert!(text.contains("Message-ID: <abc@ferrobase>"));
+    }
+
+    #[test]
+    fn spooled_names_sort_by_the_time_messages_were_queued() {
+        let ids: Vec<uuid::Uuid> = (0..3)
+            .map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                uuid::Uuid::now_v7()
+            })
+            .collect();
+        let names: Vec<String> = ids.iter().rev().map(|id| spool_name(&id.to_string())).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(sorted, names.into_iter().rev().collect::<Vec<_>>(), "oldest first");
+        let queued = chrono::NaiveDateTime::parse_from_str(&sorted[0][..20], "%Y%m%dT%H%M%S%.3fZ").unwrap();
+        assert!((chrono::Utc::now().naive_utc() - queued).num_seconds().abs() < 60, "{}", sorted[0]);
+        assert!(sorted[0].ends_with(&format!("Z-{}", ids[0])), "{}", sorted[0]);
+        assert_eq!(spool_name(&ids[0].to_string()), sorted[0], "the same id, the same name");
+        assert_eq!(spool_name("abc/../x"), "abcx");
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl SmsSender {
         match self {
             SmsSender::File(dir) => {
                 tokio::fs::create_dir_all(dir).await?;
-                let name = format!("{}-{id}.txt", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"));
+                let name = format!("{}.txt", crate::mail::spool_name(id));
                 let tmp = dir.join(format!(".{name}.tmp"));
                 tokio::fs::write(&tmp, format!("To: {}\n\n{}\n", sms.to, sms.body)).await?;
                 tokio::fs::rename(&tmp, dir.join(name)).await?;

@@ -216,6 +216,51 @@ async fn json_logs_carry_request_ids_and_never_secrets() {
 }
 
 #[tokio::test]
+async fn human_logs_carry_no_colour_codes_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base, http) = serve(dir.path(), &[("FERROBASE_LOG_LEVEL", "info")], Stdio::piped).await;
+    http.get(format!("{base}/api/v1/nothing-here")).send().await.unwrap();
+    terminate(&child);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let logs = text(&out);
+    assert!(logs.contains("ferrobase ready"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "escape sequences in a pipe: {logs:?}");
+}
+
+#[test]
+fn help_names_the_environment_the_config_file_and_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferrobase(dir.path()).arg("--help").output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for needed in
+        ["FERROBASE_", "ferrobase.toml", "FERROBASE_CONFIG", "./data", "FERROBASE_DATA_DIR", "ferrobase config"]
+    {
+        assert!(t.contains(needed), "--help does not mention {needed}: {t}");
+    }
+}
+
+/// Every setting `ferrobase config` lists, and the variables the commands read, are in the
+/// README's tables.
+#[test]
+fn the_readme_lists_every_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferrobase(dir.path()).arg("config").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let mut names: Vec<String> = text(&out)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("FERROBASE_"))
+        .map(String::from)
+        .collect();
+    assert!(names.len() > 30, "{names:?}");
+    names.extend(["FERROBASE_CONFIG".to_string(), "FERROBASE_ADMIN_PASSWORD".to_string()]);
+    let missing: Vec<&String> = names.iter().filter(|n| !readme.contains(&format!("`{n}`"))).collect();
+    assert!(missing.is_empty(), "not in the README: {missing:?}");
+}
+
+#[tokio::test]
 async fn outbox_lists_and_retries_parked_rows() {
     let dir = tempfile::tempdir().unwrap();
     assert!(ferrobase(dir.path()).arg("migrate").output().unwrap().status.success());

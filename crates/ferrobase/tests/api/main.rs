@@ -6,12 +6,15 @@
 
 mod accounts_api;
 mod avatars;
+mod backup;
 mod caching;
 mod chat_api;
 mod cli;
+mod conventions;
 mod crash;
 mod db_statistics;
 mod departures;
+mod deploy;
 mod events;
 mod faults;
 mod freelance_api;

@@ -28,7 +28,11 @@ pub fn free_port() -> u16 {
 pub async fn serve(dir: &Path, env: &[(&str, &str)], output: fn() -> Stdio) -> (Child, String, reqwest::Client) {
     let port = free_port();
     let mut cmd = ferrobase(dir);
-    cmd.arg("serve").env("FERROBASE_BIND", format!("127.0.0.1:{port}")).stdout(output()).stderr(output());
+    cmd.arg("serve")
+        .env("FERROBASE_BIND", format!("127.0.0.1:{port}"))
+        .env("FERROBASE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .stdout(output())
+        .stderr(output());
     for (k, v) in env {
         cmd.env(k, v);
     }

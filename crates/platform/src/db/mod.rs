@@ -313,6 +313,26 @@ impl Db {
         }
     }
 
+    /// On SQLite, writes a consistent copy of the whole database to the new file `path`
+    /// (`VACUUM INTO`): one read transaction, so the server's writers go on meanwhile and the
+    /// copy holds exactly the transactions committed before it began. None on PostgreSQL,
+    /// whose own tools (`pg_dump`) do this.
+    pub async fn snapshot_into(&self, path: &std::path::Path) -> Result<Option<()>, DbError> {
+        let Db::Sqlite(pool, _) = self else { return Ok(None) };
+        let path =
+            path.to_str().ok_or_else(|| DbError::Other(sqlx::Error::Protocol("a path that is not UTF-8".into())))?;
+        sqlx::query("VACUUM INTO $1").bind(path).execute(pool).await?;
+        Ok(Some(()))
+    }
+
+    /// SQLite's `PRAGMA quick_check` (every page and index readable and well-formed): the
+    /// problems it lists, none for a sound database. Nothing is checked on PostgreSQL.
+    pub async fn quick_check(&self) -> Result<Vec<String>, DbError> {
+        let Db::Sqlite(pool, _) = self else { return Ok(Vec::new()) };
+        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA quick_check").fetch_all(pool).await?;
+        Ok(rows.into_iter().map(|(line,)| line).filter(|line| line != "ok").collect())
+    }
+
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
         crate::with_db!(self, |pool| pool.close().await)

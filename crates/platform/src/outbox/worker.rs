@@ -179,16 +179,48 @@ impl Worker {
                 }
             }
             ran += 1;
-            if let Err(e) = job.run().await {
-                tracing::warn!(job = job.name(), error = %e, "scheduled job failed");
-            }
+            let outcome = match job.run().await {
+                Ok(()) => "ok",
+                Err(e) => {
+                    tracing::warn!(job = job.name(), error = %e, "scheduled job failed");
+                    "failed"
+                }
+            };
+            metrics::counter!("jobs_runs_total", "job" => job.name(), "outcome" => outcome).increment(1);
         }
         ran
+    }
+
+    /// Sets the `outbox_rows` gauge: rows waiting for delivery and rows given up, counted in the
+    /// database (so every instance reports the same totals).
+    pub async fn measure_backlog(&self) {
+        for status in [PENDING, PARKED] {
+            match store::count_by_status(&self.db, status).await {
+                #[allow(clippy::cast_precision_loss)] // a gauge; exact below 2^53 rows
+                Ok(n) => metrics::gauge!("outbox_rows", "status" => status).set(n as f64),
+                Err(e) => tracing::warn!(error = %e, "counting the outbox failed"),
+            }
+        }
+    }
+
+    /// Registers this worker's per-kind and per-job series at zero, so they show before their
+    /// first delivery or run (see `telemetry::METRICS`).
+    fn register_metrics(&self) {
+        for kind in self.handlers.keys() {
+            metrics::counter!("outbox_delivered_total", "kind" => *kind).increment(0);
+            metrics::counter!("outbox_failed_total", "kind" => *kind).increment(0);
+        }
+        for job in &self.jobs {
+            for outcome in ["ok", "failed"] {
+                metrics::counter!("jobs_runs_total", "job" => job.name(), "outcome" => outcome).increment(0);
+            }
+        }
     }
 
     /// Runs until `shutdown` turns true; attempts in progress are finished first, and leases
     /// are given up so another instance takes over at once.
     pub async fn run(mut self, shutdown: watch::Receiver<bool>) {
+        self.register_metrics();
         let relay = self.relay.take().map(|relay| {
             let wake = self.outbox.events_wake();
             tokio::spawn(relay.run(wake, self.poll, self.backoff, shutdown.clone()))
@@ -225,7 +257,10 @@ impl Worker {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = jobs.tick() => { self.run_jobs_once().await; }
+                _ = jobs.tick() => {
+                    self.run_jobs_once().await;
+                    self.measure_backlog().await;
+                }
             }
             if *shutdown.borrow() {
                 break;
