@@ -101,8 +101,11 @@ async fn main() -> anyhow::Result<()> {
     platform::logging::init(&config);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            // The embedded database is this process's alone while it serves (restore waits).
+            // The embedded database is this process's alone while it serves (a restore refuses).
             let _lock = platform::backup::DataDirLock::for_serving(&config)?;
+            if let Some(warning) = config.public_url_warning() {
+                tracing::warn!("{warning}");
+            }
             if let Err(e) = platform::housekeeping::raise_open_files() {
                 tracing::warn!(error = %e, "could not raise the open-file limit");
             }
@@ -135,10 +138,10 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Restore { path } => {
-            let restored = platform::backup::restore(&config, &path).await?;
+            let restored = platform::backup::restore(&config, &path, &ferrobase::migrations()).await?;
             println!("restored the backup taken at {}", restored.manifest.taken_at);
-            if let Some(aside) = restored.set_aside {
-                println!("what it replaced is in {}", aside.display());
+            for aside in restored.set_aside {
+                println!("what it replaced: {}", aside.display());
             }
         }
         Command::Config => {

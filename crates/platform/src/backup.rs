@@ -2,14 +2,16 @@
 //! stored files and the generated signing secret, copied into a directory and back.
 //!
 //! The database copy is consistent and taken while the server runs (see
-//! [`crate::db::Db::snapshot_into`]). Files are copied before it and again after it, new ones only: a file
-//! is stored before the row that names it commits and deleted only after that row is gone, so
-//! every file the database copy names was there for one of the two passes (unless it was
-//! created and deleted again while the backup ran). PostgreSQL and S3 keep their data
+//! [`crate::db::Db::snapshot_into`]). Files are copied before it and again after it, new ones
+//! only: a file is stored before the row that names it commits and deleted only after that row
+//! is gone, so every file the database copy names was there for one of the two passes (unless
+//! it was created and deleted again while the backup ran). PostgreSQL and S3 keep their data
 //! themselves; their own tools back them up (README "Deploy").
 //!
 //! A restore needs the server stopped: [`DataDirLock`] is held by a serving process, and
-//! restore takes it too. What a restore replaces is moved aside, never deleted.
+//! restore takes it too. It prepares everything beside its place first and then only renames;
+//! what it replaces is moved aside, never deleted, and a restore that stopped half-way leaves a
+//! mark that keeps the server from starting on a database that is not there.
 
 use crate::config::Config;
 use anyhow::{Context, bail, ensure};
@@ -22,7 +24,8 @@ const MANIFEST: &str = "manifest.json";
 const DATABASE: &str = "ferrobase.db";
 const FILES: &str = "files";
 const SECRET: &str = "jwt-secret";
-const LOCK: &str = "ferrobase.lock";
+/// Left in the data directory while a restore renames things into place.
+const RESTORING: &str = "restore-in-progress";
 
 /// What a backup holds (`manifest.json`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,25 +44,39 @@ pub struct Manifest {
     pub signing_secret: bool,
 }
 
-/// An exclusive lock on the data directory (`<data dir>/ferrobase.lock`), held by a server
-/// serving the embedded database and by a restore, so that neither runs under the other.
-/// The operating system lets it go when the process ends, however it ends.
+/// An exclusive lock on the embedded database (`<database>.lock` beside it), held by a
+/// serving process and by a restore, so that neither runs under the other and two servers
+/// never share one database file. The operating system lets it go when the process ends,
+/// however it ends.
 #[derive(Debug)]
 pub struct DataDirLock {
     _file: std::fs::File,
 }
 
 impl DataDirLock {
-    /// The lock a server takes before it serves: on the data directory with the embedded
-    /// database, none with PostgreSQL (whose instances may share a data directory).
+    /// The lock a server takes before it serves: on the embedded database, none with
+    /// PostgreSQL (whose instances may share a data directory). Refused while a restore that
+    /// stopped half-way has left its mark.
     pub fn for_serving(config: &Config) -> anyhow::Result<Option<Self>> {
-        if config.database_url().starts_with("sqlite:") { Self::acquire(&config.data_dir).map(Some) } else { Ok(None) }
+        let Ok(database) = sqlite_path(config) else { return Ok(None) };
+        let mark = config.data_dir.join(RESTORING);
+        if let Ok(note) = std::fs::read_to_string(&mark) {
+            bail!(
+                "a restore of {} did not finish: {note}\nRun the restore again, or put those files back and \
+                 remove {}",
+                config.data_dir.display(),
+                mark.display()
+            );
+        }
+        Self::acquire(&database).map(Some)
     }
 
-    /// Takes the lock, or says which process of this data directory holds it.
-    pub fn acquire(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let path = data_dir.join(LOCK);
+    /// Takes the lock of the database at `database`, or says that another process holds it.
+    pub fn acquire(database: &Path) -> anyhow::Result<Self> {
+        let path = PathBuf::from(format!("{}.lock", database.display()));
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -70,7 +87,7 @@ impl DataDirLock {
             Ok(()) => Ok(Self { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => bail!(
                 "another ferrobase process is using {} (a server is running on it); stop it first",
-                data_dir.display()
+                database.display()
             ),
             Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
         }
@@ -95,14 +112,15 @@ fn files_dir(config: &Config) -> Option<PathBuf> {
     config.storage_url().strip_prefix("file://").map(PathBuf::from)
 }
 
-/// Copies the files under `from` that `to` does not have yet; answers (files, bytes) copied.
-/// Files being written by the store (`name#n`, renamed into place when complete) are skipped.
+/// Copies the regular files under `from` that `to` does not have yet, readable by their owner
+/// only; answers (files, bytes) copied. Links are not followed, and files being written by the
+/// store (`name#n`, renamed into place when complete) are skipped.
 fn copy_new_files(from: &Path, to: &Path) -> anyhow::Result<(u64, u64)> {
     let (mut files, mut bytes) = (0, 0);
     if !from.is_dir() {
         return Ok((0, 0));
     }
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    create_private_dir(to)?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;
         let name = entry.file_name();
@@ -112,10 +130,11 @@ fn copy_new_files(from: &Path, to: &Path) -> anyhow::Result<(u64, u64)> {
             let (f, b) = copy_new_files(&source, &target)?;
             files += f;
             bytes += b;
-        } else if kind.is_file() && !name.to_string_lossy().contains('#') && !target.exists() {
+        } else if kind.is_file() && !being_written(&name.to_string_lossy()) && !target.exists() {
             // A file deleted since the directory was read is no longer wanted.
             match std::fs::copy(&source, &target) {
                 Ok(n) => {
+                    make_private(&target)?;
                     files += 1;
                     bytes += n;
                 }
@@ -125,6 +144,11 @@ fn copy_new_files(from: &Path, to: &Path) -> anyhow::Result<(u64, u64)> {
         }
     }
     Ok((files, bytes))
+}
+
+/// object_store writes a file as `name#n` and renames it into place when it is whole.
+fn being_written(name: &str) -> bool {
+    name.rsplit_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Writes a backup of the embedded database, the stored files and the generated signing secret
@@ -144,13 +168,15 @@ pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<Manifest> {
     }
     let db = crate::db::connect(&format!("sqlite://{}", database.display()), 2).await?;
     let taken_at = chrono::Utc::now().to_rfc3339();
-    db.snapshot_into(&dest.join(DATABASE)).await.context("copying the database")?;
+    let copy = dest.join(DATABASE);
+    db.snapshot_into(&copy).await.context("copying the database")?;
     db.close().await;
+    make_private(&copy)?;
     if let Some(dir) = &files_dir {
         let (f, b) = copy_new_files(dir, &dest.join(FILES))?;
         copied = (copied.0 + f, copied.1 + b);
     }
-    verify(&dest.join(DATABASE)).await.context("checking the copy")?;
+    verify(&copy, None).await.context("checking the copy")?;
     let secret = config.data_dir.join(SECRET);
     let signing_secret = config.jwt_secret.is_empty() && secret.is_file();
     if signing_secret {
@@ -164,7 +190,9 @@ pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<Manifest> {
         file_bytes: copied.1,
         signing_secret,
     };
+    // Written last: a directory without it is an unfinished backup, which restore refuses.
     std::fs::write(dest.join(MANIFEST), serde_json::to_vec_pretty(&manifest)?)?;
+    make_private(&dest.join(MANIFEST))?;
     Ok(manifest)
 }
 
@@ -173,14 +201,31 @@ pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<Manifest> {
 pub struct Restored {
     /// The backup's manifest.
     pub manifest: Manifest,
-    /// Where the database, files and secret it replaced were moved (None if there were none).
-    pub set_aside: Option<PathBuf>,
+    /// Where what it replaced was moved (None if there was nothing).
+    pub set_aside: Vec<PathBuf>,
+}
+
+/// One rename of a restore, undone if a later one fails.
+struct Moved {
+    from: PathBuf,
+    to: PathBuf,
+}
+
+/// Renames `from` to `to` (if `from` exists), recording it in `done`.
+fn rename(from: &Path, to: &Path, done: &mut Vec<Moved>) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(from).is_err() {
+        return Ok(());
+    }
+    std::fs::rename(from, to).with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+    done.push(Moved { from: from.to_path_buf(), to: to.to_path_buf() });
+    Ok(())
 }
 
 /// Replaces the embedded database, the stored files and the generated signing secret with the
-/// backup in `src`. No server may be running on the data directory; what is replaced is moved
-/// into `<data dir>/before-restore-<time>`.
-pub async fn restore(config: &Config, src: &Path) -> anyhow::Result<Restored> {
+/// backup in `src`. No server may be running on the database. `known` are this build's
+/// migrations: a backup with others was made by a newer ferrobase and is refused. What is
+/// replaced is moved to `<name>.before-restore-<time>` beside it.
+pub async fn restore(config: &Config, src: &Path, known: &[&[crate::db::Migration]]) -> anyhow::Result<Restored> {
     let database = sqlite_path(config)?;
     let manifest: Manifest = serde_json::from_slice(
         &std::fs::read(src.join(MANIFEST)).with_context(|| format!("{} is not a ferrobase backup", src.display()))?,
@@ -188,58 +233,112 @@ pub async fn restore(config: &Config, src: &Path) -> anyhow::Result<Restored> {
     .with_context(|| format!("reading {}", src.join(MANIFEST).display()))?;
     ensure!(manifest.format == FORMAT, "backup format {} is not the one this build reads ({FORMAT})", manifest.format);
     ensure!(src.join(DATABASE).is_file(), "{} has no database", src.display());
-    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let _lock = DataDirLock::acquire(&database)?;
 
-    // The copy is checked where it will live, before anything is replaced.
-    let incoming = database.with_extension("db.restoring");
+    // Everything is prepared beside its place (so the renames below stay on one file system)
+    // and checked before anything is replaced.
+    let incoming = with_suffix(&database, ".restoring");
     remove_database(&incoming)?;
-    if let Some(parent) = database.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
     std::fs::copy(src.join(DATABASE), &incoming).context("copying the database")?;
-    verify(&incoming).await.context("checking the backup's database")?;
-
-    let aside = config.data_dir.join(format!("before-restore-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
-    let mut moved = false;
-    let mut set_aside = |path: &Path, name: &str| -> anyhow::Result<()> {
-        if path.exists() {
-            create_private_dir(&aside)?;
-            std::fs::rename(path, aside.join(name)).with_context(|| format!("moving {} aside", path.display()))?;
-            moved = true;
+    make_private(&incoming)?;
+    verify(&incoming, Some(known)).await.context("checking the backup's database")?;
+    let files = files_dir(config);
+    let incoming_files = files.as_ref().map(|dir| with_suffix(dir, ".restoring"));
+    if let (Some(dir), Some(incoming_files)) = (&files, &incoming_files) {
+        if incoming_files.exists() {
+            std::fs::remove_dir_all(incoming_files)
+                .with_context(|| format!("removing {}", incoming_files.display()))?;
         }
-        Ok(())
-    };
-    for suffix in ["", "-wal", "-shm"] {
-        let path = PathBuf::from(format!("{}{suffix}", database.display()));
-        set_aside(&path, &format!("{DATABASE}{suffix}"))?;
+        copy_new_files(&src.join(FILES), incoming_files)?;
+        create_private_dir(incoming_files)?;
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
     }
-    if let Some(dir) = files_dir(config) {
-        set_aside(&dir, FILES)?;
-        copy_new_files(&src.join(FILES), &dir)?;
-        std::fs::create_dir_all(&dir)?;
+    let secret = config.data_dir.join(SECRET);
+    let incoming_secret = with_suffix(&secret, ".restoring");
+    let restore_secret = src.join(SECRET).is_file() && config.jwt_secret.is_empty();
+    if restore_secret {
+        copy_private(&src.join(SECRET), &incoming_secret)?;
     }
-    let secret = src.join(SECRET);
-    if secret.is_file() && config.jwt_secret.is_empty() {
-        set_aside(&config.data_dir.join(SECRET), SECRET)?;
-        copy_private(&secret, &config.data_dir.join(SECRET))?;
+
+    // Only renames from here; the mark keeps a server from starting on a half-done restore.
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+    let aside = |path: &Path| with_suffix(path, &format!(".before-restore-{stamp}"));
+    let mark = config.data_dir.join(RESTORING);
+    std::fs::write(
+        &mark,
+        format!(
+            "replaced files were being moved to *.before-restore-{stamp} and the backup's from *.restoring, \
+             beside {} and {}",
+            database.display(),
+            files.as_ref().map_or("-".into(), |f| f.display().to_string())
+        ),
+    )?;
+    let mut done = Vec::new();
+    let renamed: anyhow::Result<()> = (|| {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = with_suffix(&database, suffix);
+            rename(&path, &aside(&path), &mut done)?;
+        }
+        if let (Some(dir), Some(incoming_files)) = (&files, &incoming_files) {
+            rename(dir, &aside(dir), &mut done)?;
+            rename(incoming_files, dir, &mut done)?;
+        }
+        if restore_secret {
+            rename(&secret, &aside(&secret), &mut done)?;
+            rename(&incoming_secret, &secret, &mut done)?;
+        }
+        rename(&incoming, &database, &mut done)
+    })();
+    if let Err(e) = renamed {
+        // Put back what was moved, newest first; the mark stays if that fails too.
+        let undone = done.iter().rev().all(|m| std::fs::rename(&m.to, &m.from).is_ok());
+        if undone {
+            let _ = std::fs::remove_file(&mark);
+        }
+        return Err(e.context(if undone { "nothing was changed" } else { "the restore is half done" }));
     }
-    std::fs::rename(&incoming, &database).context("putting the database in place")?;
-    Ok(Restored { manifest, set_aside: moved.then_some(aside) })
+    std::fs::remove_file(&mark)?;
+    let set_aside =
+        done.into_iter().filter(|m| m.to.to_string_lossy().contains(".before-restore-")).map(|m| m.to).collect();
+    Ok(Restored { manifest, set_aside })
 }
 
-/// Opens the SQLite file at `path` and runs its quick check.
-async fn verify(path: &Path) -> anyhow::Result<()> {
+/// `path` with `suffix` added to its last component.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", path.display()))
+}
+
+/// Opens the SQLite file at `path` and runs its quick check; with `known`, also refuses a
+/// database with migrations this build does not have.
+async fn verify(path: &Path, known: Option<&[&[crate::db::Migration]]>) -> anyhow::Result<()> {
     let db = crate::db::connect(&format!("sqlite://{}", path.display()), 2).await?;
     let problems = db.quick_check().await;
+    let applied = db.applied_migrations().await;
     db.close().await;
     let problems = problems?;
     ensure!(problems.is_empty(), "the database is damaged: {}", problems.join("; "));
+    if let Some(known) = known {
+        let newer: Vec<String> = applied?
+            .into_iter()
+            .filter(|(module, version)| {
+                !known.iter().flat_map(|set| set.iter()).any(|m| m.module == module && m.version == *version)
+            })
+            .map(|(module, version)| format!("{module} {version}"))
+            .collect();
+        ensure!(
+            newer.is_empty(),
+            "the backup was made by a newer ferrobase (migrations {} are unknown to this one); restore it with that version",
+            newer.join(", ")
+        );
+    }
     Ok(())
 }
 
 fn remove_database(path: &Path) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
-        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        let file = with_suffix(path, suffix);
         match std::fs::remove_file(&file) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).with_context(|| format!("removing {}", file.display()));
@@ -250,21 +349,28 @@ fn remove_database(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A directory only its owner reads: a backup holds every account's data.
+/// A directory only its owner reads: a backup holds every account's data. An existing one
+/// (an empty directory named for the backup) is narrowed too.
 fn create_private_dir(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .with_context(|| format!("creating {}", path.display()))
+        .with_context(|| format!("creating {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {}", path.display()))
+}
+
+fn make_private(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {}", path.display()))
 }
 
 fn copy_private(from: &Path, to: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
+    make_private(to)
 }
 
 #[cfg(test)]
@@ -272,13 +378,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_second_lock_on_a_data_dir_is_refused_until_the_first_is_dropped() {
+    fn a_second_lock_on_a_database_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let first = DataDirLock::acquire(dir.path()).unwrap();
-        let second = DataDirLock::acquire(dir.path()).unwrap_err().to_string();
+        let database = dir.path().join("data/ferrobase.db");
+        let first = DataDirLock::acquire(&database).unwrap();
+        let second = DataDirLock::acquire(&database).unwrap_err().to_string();
         assert!(second.contains("stop it first"), "{second}");
         drop(first);
-        DataDirLock::acquire(dir.path()).unwrap();
+        DataDirLock::acquire(&database).unwrap();
+    }
+
+    #[test]
+    fn a_half_done_restore_keeps_the_server_from_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        std::fs::write(dir.path().join(RESTORING), "moved to x.before-restore-1").unwrap();
+        let refused = DataDirLock::for_serving(&config).unwrap_err().to_string();
+        assert!(refused.contains("did not finish") && refused.contains("x.before-restore-1"), "{refused}");
+        std::fs::remove_file(dir.path().join(RESTORING)).unwrap();
+        assert!(DataDirLock::for_serving(&config).unwrap().is_some());
     }
 
     #[test]
@@ -294,9 +412,14 @@ mod tests {
         std::fs::create_dir_all(from.path().join("a/b")).unwrap();
         std::fs::write(from.path().join("a/b/one"), "1").unwrap();
         std::fs::write(from.path().join("a/two#3"), "partial").unwrap();
-        assert_eq!(copy_new_files(from.path(), to.path()).unwrap(), (1, 1));
-        assert!(!to.path().join("a/two#3").exists());
+        std::fs::write(from.path().join("a/C#sharp"), "#").unwrap();
+        assert_eq!(copy_new_files(from.path(), to.path()).unwrap(), (2, 2));
+        assert!(!to.path().join("a/two#3").exists() && to.path().join("a/C#sharp").exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(to.path().join("a/b/one")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "copies are their owner's alone");
         std::fs::write(from.path().join("a/three"), "333").unwrap();
         assert_eq!(copy_new_files(from.path(), to.path()).unwrap(), (1, 3), "only the new file");
+        assert!(being_written("x#12") && !being_written("x#") && !being_written("x#a1"));
     }
 }

@@ -111,6 +111,16 @@ async fn a_backup_under_write_load_restores_every_write_acknowledged_before_it()
         before.len()
     );
 
+    // Every account's data: the backup is its owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&backup), mode(&backup.join("ferrobase.db"))), (0o700, 0o600));
+
+    // Written after the backup: a restore must take it away.
+    let url = format!("{base}/api/v1/chat/rooms/{room}/messages");
+    let (status, late) = call(http.post(url).bearer_auth(&token).json(&json!({"content": "after the backup"}))).await;
+    assert_eq!(status, 201, "{late}");
+
     // A restore is refused while the server serves this data directory, and changes nothing.
     let refused = ferrobase(dir.path()).arg("restore").arg(&backup).output().unwrap();
     assert!(!refused.status.success());
@@ -118,16 +128,28 @@ async fn a_backup_under_write_load_restores_every_write_acknowledged_before_it()
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // Restored over the same data directory: what it replaced is set aside.
+    // Lost since: the signing secret and the stored files. The restore brings them back.
+    let data = dir.path().join("data");
+    std::fs::remove_file(data.join("jwt-secret")).unwrap();
+    std::fs::remove_dir_all(data.join("files")).unwrap();
     let restore = ferrobase(dir.path()).arg("restore").arg(&backup).output().unwrap();
     assert!(restore.status.success(), "{}", text(&restore));
-    assert!(text(&restore).contains("before-restore-"), "{}", text(&restore));
+    assert!(text(&restore).contains("ferrobase.db.before-restore-"), "what it replaced is kept: {}", text(&restore));
+    let kept: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".before-restore-"))
+        .collect();
+    assert!(kept.iter().any(|n| n.starts_with("ferrobase.db.before-restore-")), "{kept:?}");
+    assert!(!data.join("restore-in-progress").exists() && !data.join("ferrobase.db.restoring").exists());
 
     let (mut child, base, http) = serve(dir.path(), &[], Stdio::null).await;
-    // The access token still verifies: the signing secret came back with the database.
+    // The old access token verifies: the signing secret came back with the database.
     let restored = room_history(&http, &base, &token, &room).await;
     let restored: std::collections::HashSet<&String> = restored.iter().collect();
     let lost: Vec<&String> = before.iter().filter(|id| !restored.contains(id)).collect();
+    let late_id = late["id"].as_str().unwrap().to_string();
+    assert!(!restored.contains(&late_id), "a message written after the backup survived the restore");
     // The link names the first server's address; the restored one listens elsewhere.
     let avatar = format!("{base}/api/{}", avatar.split_once("/api/").unwrap().1);
     let avatar_status = http.get(avatar).send().await.unwrap().status().as_u16();
@@ -135,6 +157,48 @@ async fn a_backup_under_write_load_restores_every_write_acknowledged_before_it()
     child.wait().unwrap();
     assert!(lost.is_empty(), "{} of {} acknowledged messages lost: {lost:?}", lost.len(), before.len());
     assert_eq!(avatar_status, 200, "the stored file came back");
+}
+
+/// A backup made by a newer ferrobase (a migration this build does not know) is refused, and
+/// nothing is replaced.
+#[test]
+fn restore_refuses_a_backup_from_a_newer_version() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(ferrobase(dir.path()).arg("migrate").output().unwrap().status.success());
+    let backup = dir.path().join("newer");
+    let out = ferrobase(dir.path()).arg("backup").arg(&backup).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    record_unknown_migration(&backup.join("ferrobase.db"));
+    let before = std::fs::metadata(dir.path().join("data/ferrobase.db")).unwrap().modified().unwrap();
+    let refused = ferrobase(dir.path()).arg("restore").arg(&backup).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("newer ferrobase") && text(&refused).contains("accounts 9999"),
+        "{}",
+        text(&refused)
+    );
+    let after = std::fs::metadata(dir.path().join("data/ferrobase.db")).unwrap().modified().unwrap();
+    assert_eq!(before, after, "the database was left as it was");
+}
+
+/// Records a migration no build has in the SQLite file at `path`.
+fn record_unknown_migration(path: &std::path::Path) {
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async move {
+            let db = platform::db::connect(&format!("sqlite://{}", path.display()), 2).await.unwrap();
+            let platform::db::Db::Sqlite(pool, _) = &db else { unreachable!("a SQLite URL") };
+            sqlx::query(
+                "INSERT INTO schema_migrations (module, version, file, applied_at) VALUES ('accounts', 9999, 'x.sql', 'now')",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+            db.close().await;
+        })
+    })
+    .join()
+    .unwrap()
 }
 
 #[test]

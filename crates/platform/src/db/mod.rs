@@ -315,14 +315,22 @@ impl Db {
 
     /// On SQLite, writes a consistent copy of the whole database to the new file `path`
     /// (`VACUUM INTO`): one read transaction, so the server's writers go on meanwhile and the
-    /// copy holds exactly the transactions committed before it began. None on PostgreSQL,
+    /// copy holds exactly the transactions committed before it began. False on PostgreSQL,
     /// whose own tools (`pg_dump`) do this.
-    pub async fn snapshot_into(&self, path: &std::path::Path) -> Result<Option<()>, DbError> {
-        let Db::Sqlite(pool, _) = self else { return Ok(None) };
+    pub async fn snapshot_into(&self, path: &std::path::Path) -> Result<bool, DbError> {
+        let Db::Sqlite(pool, _) = self else { return Ok(false) };
         let path =
             path.to_str().ok_or_else(|| DbError::Other(sqlx::Error::Protocol("a path that is not UTF-8".into())))?;
         sqlx::query("VACUUM INTO $1").bind(path).execute(pool).await?;
-        Ok(Some(()))
+        Ok(true)
+    }
+
+    /// The migrations recorded in the database, as (module, version).
+    pub async fn applied_migrations(&self) -> Result<Vec<(String, i64)>, DbError> {
+        let rows: Vec<(String, i64)> = crate::with_db!(self, |pool| {
+            sqlx::query_as("SELECT module, version FROM schema_migrations").fetch_all(pool).await
+        })?;
+        Ok(rows)
     }
 
     /// SQLite's `PRAGMA quick_check` (every page and index readable and well-formed): the
