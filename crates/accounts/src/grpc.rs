@@ -8,7 +8,7 @@
 use crate::error::AccountsError;
 use crate::service::{Accounts, ClientInfo};
 use platform::auth::{AuthUser, Authenticator};
-use platform::http::ClientIp;
+use platform::http::{ClientIp, IpNet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -31,7 +31,7 @@ pub mod mail_pb {
 
 /// The person a call is made for: the caller's address, or the one a trusted proxy names in
 /// `x-forwarded-for` metadata, and the `user-agent` metadata.
-fn client<T>(request: &Request<T>, trusted: &[IpAddr]) -> ClientInfo {
+fn client<T>(request: &Request<T>, trusted: &[IpNet]) -> ClientInfo {
     let peer = request.remote_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     let forwarded = request.metadata().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
     let user_agent = request.metadata().get("user-agent").and_then(|v| v.to_str().ok());
@@ -61,7 +61,7 @@ fn bounded(field: &str, value: &str, min: usize, max: usize) -> Result<(), Statu
 pub struct AccountsService {
     accounts: Accounts,
     auth: Authenticator,
-    trusted: Arc<Vec<IpAddr>>,
+    trusted: Arc<Vec<IpNet>>,
 }
 
 impl AccountsService {
@@ -71,7 +71,7 @@ impl AccountsService {
     pub fn new(
         accounts: Accounts,
         auth: Authenticator,
-        trusted: Arc<Vec<IpAddr>>,
+        trusted: Arc<Vec<IpNet>>,
     ) -> pb::accounts_server::AccountsServer<Self> {
         pb::accounts_server::AccountsServer::new(Self { accounts, auth, trusted })
             .max_decoding_message_size(MAX_REQUEST_BYTES)
@@ -160,16 +160,13 @@ impl pb::accounts_server::Accounts for AccountsService {
 /// The email-code service.
 pub struct VerificationService {
     accounts: Accounts,
-    trusted: Arc<Vec<IpAddr>>,
+    trusted: Arc<Vec<IpNet>>,
 }
 
 impl VerificationService {
     /// The service over accounts; `trusted` are the deployment's proxies. Requests over
     /// [`MAX_REQUEST_BYTES`] are refused before they are decoded.
-    pub fn new(
-        accounts: Accounts,
-        trusted: Arc<Vec<IpAddr>>,
-    ) -> mail_pb::verification_server::VerificationServer<Self> {
+    pub fn new(accounts: Accounts, trusted: Arc<Vec<IpNet>>) -> mail_pb::verification_server::VerificationServer<Self> {
         mail_pb::verification_server::VerificationServer::new(Self { accounts, trusted })
             .max_decoding_message_size(MAX_REQUEST_BYTES)
     }

@@ -208,6 +208,11 @@ impl Config {
 
     /// Checks values whose mistakes would otherwise surface late.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(bad) = split_list(&self.trusted_proxies).into_iter().find(|e| parse_proxy(e).is_none()) {
+            return Err(ConfigError(format!(
+                "trusted_proxies: {bad:?} is neither an address nor a network (203.0.113.7, 10.42.0.0/16)"
+            )));
+        }
         match self.log_format.as_str() {
             "human" | "json" => {}
             other => return Err(ConfigError(format!("log_format must be human or json, not {other:?}"))),
@@ -282,9 +287,21 @@ impl Config {
         list.is_empty() || list.iter().any(|m| m == name)
     }
 
-    /// Trusted proxy addresses.
-    pub fn trusted_proxy_list(&self) -> Vec<std::net::IpAddr> {
-        split_list(&self.trusted_proxies).iter().filter_map(|s| s.parse().ok()).collect()
+    /// A warning when links would point at the default public URL while the server listens on
+    /// every interface (in a container, say): users could not follow them.
+    pub fn public_url_warning(&self) -> Option<String> {
+        (self.bind.ip().is_unspecified() && self.public_url == Config::default().public_url).then(|| {
+            format!(
+                "FERROBASE_PUBLIC_URL is not set: links in answers point at {}; set it to the address users reach",
+                self.public_url
+            )
+        })
+    }
+
+    /// Trusted proxies: addresses or networks (`10.42.0.0/16`, the pods of an ingress
+    /// controller). [`Config::validate`] refuses an entry that is neither.
+    pub fn trusted_proxy_list(&self) -> Vec<ipnet::IpNet> {
+        split_list(&self.trusted_proxies).iter().filter_map(|s| parse_proxy(s)).collect()
     }
 
     /// Where the signing secret comes from, for [`Config::describe`]: set, or generated into
@@ -354,6 +371,10 @@ fn default_file_url(value: &Secret, data_dir: &Path, sub: &str) -> String {
     if value.is_empty() { format!("file://{}", data_dir.join(sub).display()) } else { value.expose().to_string() }
 }
 
+fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
+    entry.parse::<ipnet::IpNet>().ok().or_else(|| entry.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
 fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
@@ -384,6 +405,25 @@ mod tests {
         assert!(!text.contains("abcdefsecretkey"), "{text}");
         assert!(text.contains("postgres://u:***@h/db"));
         assert!(!format!("{c:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_nothing_else() {
+        let c = Config { trusted_proxies: " 10.42.0.0/16, 192.0.2.7 ,2001:db8::/32".into(), ..Config::default() };
+        c.validate().unwrap();
+        let list: Vec<String> = c.trusted_proxy_list().iter().map(ToString::to_string).collect();
+        assert_eq!(list, ["10.42.0.0/16", "192.0.2.7/32", "2001:db8::/32"]);
+        let typo = Config { trusted_proxies: "10.42.0.0/16, 10.0.0.300".into(), ..Config::default() };
+        assert!(typo.validate().unwrap_err().0.contains("10.0.0.300"));
+    }
+
+    #[test]
+    fn a_server_on_every_interface_with_the_default_public_url_is_warned() {
+        let open = Config { bind: "0.0.0.0:8080".parse().unwrap(), ..Config::default() };
+        assert!(open.public_url_warning().unwrap().contains("FERROBASE_PUBLIC_URL"));
+        let named = Config { public_url: "https://api.example.org".into(), ..open.clone() };
+        assert_eq!(named.public_url_warning(), None);
+        assert_eq!(Config::default().public_url_warning(), None, "loopback: the default is right");
     }
 
     #[test]

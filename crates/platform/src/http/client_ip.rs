@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// The configured trusted proxies (an extension set by the HTTP shell).
 #[derive(Clone, Debug, Default)]
-pub struct TrustedProxies(pub Arc<Vec<IpAddr>>);
+pub struct TrustedProxies(pub Arc<Vec<ipnet::IpNet>>);
 
 /// The client's IP address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,19 +53,39 @@ impl ClientIp {
     /// `trusted` proxies, when the `forwarded` values (`X-Forwarded-For`, as many as were sent)
     /// are walked from the right, skipping our own proxies, and the first other hop is the
     /// client. The same rule for HTTP and gRPC (metadata `x-forwarded-for`).
-    pub fn resolve<'a>(peer: IpAddr, trusted: &[IpAddr], forwarded: impl Iterator<Item = &'a str>) -> ClientIp {
-        if !trusted.contains(&peer) {
+    pub fn resolve<'a>(peer: IpAddr, trusted: &[ipnet::IpNet], forwarded: impl Iterator<Item = &'a str>) -> ClientIp {
+        // An IPv4 peer on an IPv6 socket (`::ffff:a.b.c.d`) is the IPv4 address it carries.
+        let is_trusted = |ip: &IpAddr| {
+            let ip = match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(*ip, IpAddr::V4),
+                v4 => *v4,
+            };
+            trusted.iter().any(|net| net.contains(&ip))
+        };
+        if !is_trusted(&peer) {
             return ClientIp(peer);
         }
         let forwarded: Vec<IpAddr> =
             forwarded.flat_map(|v| v.split(',')).filter_map(|s| s.trim().parse::<IpAddr>().ok()).collect();
-        ClientIp(forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer))
+        ClientIp(forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxies_are_trusted_by_address_or_network() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.42.0.0/16".parse().unwrap(), "192.0.2.10/32".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let via = |peer: &str, header: &str| ClientIp::resolve(ip(peer), &trusted, std::iter::once(header)).0;
+        assert_eq!(via("10.42.7.9", "203.0.113.5"), ip("203.0.113.5"), "a pod of the controller's network");
+        assert_eq!(via("192.0.2.10", "203.0.113.5, 10.42.0.3"), ip("203.0.113.5"), "our own hops are skipped");
+        assert_eq!(via("::ffff:10.42.1.1", "203.0.113.5"), ip("203.0.113.5"), "an IPv4 peer on an IPv6 socket");
+        assert_eq!(via("10.43.0.1", "203.0.113.5"), ip("10.43.0.1"), "outside the network: not believed");
+        assert_eq!(via("10.42.0.1", "10.42.0.2"), ip("10.42.0.1"), "nothing but proxies: the peer");
+    }
 
     #[test]
     fn limits_count_ipv6_per_64() {

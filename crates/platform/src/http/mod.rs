@@ -9,6 +9,8 @@ mod shell;
 
 pub use crate::telemetry::install_metrics;
 pub use client_ip::{ClientIp, TrustedProxies};
+/// A trusted proxy's address or network (`FERROBASE_TRUSTED_PROXIES`).
+pub use ipnet::IpNet;
 pub use openapi::ApiDoc;
 
 use crate::app::Platform;
