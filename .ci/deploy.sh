@@ -31,7 +31,7 @@ fi
 # --- static checks --------------------------------------------------------------------------
 "$venv/bin/hadolint" Dockerfile
 echo "Dockerfile: hadolint clean"
-"$venv/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/*.yaml
+"$venv/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/*.yaml deploy/kubernetes/examples/*.yaml
 echo "deploy/kubernetes: valid against the Kubernetes 1.37 schemas"
 work=$(mktemp -d)
 container=ferrobase-ci-$$
@@ -56,6 +56,13 @@ if env -i PATH="$PATH" docker-compose -f deploy/compose.yaml --env-file "$work/e
 fi
 grep -q "set POSTGRES_PASSWORD" "$work/unset.log" || { cat "$work/unset.log"; echo "compose failed for another reason"; exit 1; }
 echo "deploy/compose.yaml: valid; refuses to start without its secrets"
+# The example's placeholder signing secret must not be one the server accepts.
+placeholder=$(sed -n 's/^FERROBASE_JWT_SECRET=//p' deploy/.env.example)
+mkdir "$work/placeholder"
+if (cd "$work/placeholder" && env -i PATH="$PATH" FERROBASE_JWT_SECRET="$placeholder" "$binary" migrate >"$work/placeholder.log" 2>&1); then
+  echo "the server accepts deploy/.env.example's placeholder signing secret"; exit 1
+fi
+grep -q "at least 32 characters" "$work/placeholder.log" || { cat "$work/placeholder.log"; exit 1; }
 
 # --- the image ------------------------------------------------------------------------------
 # This machine's cgroups need runc (crun refuses hybrid cgroups) and limits no higher than the

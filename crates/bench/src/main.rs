@@ -267,3 +267,26 @@ async fn fanouts(
     }
     Ok(fanouts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_what_the_run_needs() {
+        let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        let needed = hard.min(4_096);
+        raise_open_files(needed).unwrap();
+        assert!(rlimit::Resource::NOFILE.get().unwrap().0 >= needed);
+        if hard < u64::MAX {
+            let refused = raise_open_files(hard + 1).unwrap_err().to_string();
+            assert!(refused.contains("ulimit -Hn"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn the_report_goes_under_the_build_output_unless_asked() {
+        let out = default_out();
+        assert!(out.ends_with("/bench/benchmarks.md") && !out.starts_with("docs/"), "{out}");
+    }
+}

@@ -271,3 +271,27 @@ pub fn cpu_seconds(stat_path: &str) -> anyhow::Result<f64> {
         fields.get(11).context("utime")?.parse::<f64>()? + fields.get(12).context("stime")?.parse::<f64>()?;
     Ok(ticks / 100.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inner_build_drops_what_cargo_run_set_and_keeps_the_users_cargo_settings() {
+        for set in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_BIN_NAME",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(set_by_cargo_run(set), "{set}");
+        }
+        for kept in ["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_BUILD_JOBS", "CARGO_PROFILE_RELEASE_LTO", "CARGO", "PATH"]
+        {
+            assert!(!set_by_cargo_run(kept), "{kept}");
+        }
+    }
+}
