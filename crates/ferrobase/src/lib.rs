@@ -41,6 +41,8 @@ pub struct App {
 
 /// Connects, migrates and assembles every module configured.
 pub async fn build(config: Config) -> anyhow::Result<App> {
+    // Opening a database that a half-done restore moved away would create an empty one.
+    platform::backup::refuse_half_restored(&config)?;
     let assembled = assemble(config, MODULES).await?;
     let accounts =
         assembled.services.get::<Accounts>().cloned().ok_or_else(|| anyhow::anyhow!("accounts is missing"))?;

@@ -44,8 +44,8 @@ enum Command {
         path: std::path::PathBuf,
     },
     /// Replace the embedded database, stored files and signing secret with a backup made by
-    /// `backup`. Stop the server first; what is replaced is moved to
-    /// `<data dir>/before-restore-<time>`.
+    /// `backup`. Stop the server first; what is replaced is kept beside it as
+    /// `<name>.before-restore-<time>`.
     Restore {
         /// The backup's directory.
         path: std::path::PathBuf,

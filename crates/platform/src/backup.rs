@@ -56,18 +56,10 @@ pub struct DataDirLock {
 impl DataDirLock {
     /// The lock a server takes before it serves: on the embedded database, none with
     /// PostgreSQL (whose instances may share a data directory). Refused while a restore that
-    /// stopped half-way has left its mark.
+    /// stopped half-way has left its mark ([`refuse_half_restored`]).
     pub fn for_serving(config: &Config) -> anyhow::Result<Option<Self>> {
         let Ok(database) = sqlite_path(config) else { return Ok(None) };
-        let mark = config.data_dir.join(RESTORING);
-        if let Ok(note) = std::fs::read_to_string(&mark) {
-            bail!(
-                "a restore of {} did not finish: {note}\nRun the restore again, or put those files back and \
-                 remove {}",
-                config.data_dir.display(),
-                mark.display()
-            );
-        }
+        refuse_half_restored(config)?;
         Self::acquire(&database).map(Some)
     }
 
@@ -109,7 +101,8 @@ fn sqlite_path(config: &Config) -> anyhow::Result<PathBuf> {
 
 /// The directory of a `file://` store; None for S3.
 fn files_dir(config: &Config) -> Option<PathBuf> {
-    config.storage_url().strip_prefix("file://").map(PathBuf::from)
+    // Through its components: `file:///data/files/` names the directory `files`.
+    config.storage_url().strip_prefix("file://").map(|dir| Path::new(dir).components().collect())
 }
 
 /// Copies the regular files under `from` that `to` does not have yet, readable by their owner
@@ -135,6 +128,7 @@ fn copy_new_files(from: &Path, to: &Path) -> anyhow::Result<(u64, u64)> {
             match std::fs::copy(&source, &target) {
                 Ok(n) => {
                     make_private(&target)?;
+                    sync(&target)?;
                     files += 1;
                     bytes += n;
                 }
@@ -172,6 +166,7 @@ pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<Manifest> {
     db.snapshot_into(&copy).await.context("copying the database")?;
     db.close().await;
     make_private(&copy)?;
+    sync(&copy)?;
     if let Some(dir) = &files_dir {
         let (f, b) = copy_new_files(dir, &dest.join(FILES))?;
         copied = (copied.0 + f, copied.1 + b);
@@ -191,8 +186,9 @@ pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<Manifest> {
         signing_secret,
     };
     // Written last: a directory without it is an unfinished backup, which restore refuses.
-    std::fs::write(dest.join(MANIFEST), serde_json::to_vec_pretty(&manifest)?)?;
+    write_synced(&dest.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
     make_private(&dest.join(MANIFEST))?;
+    sync(dest)?;
     Ok(manifest)
 }
 
@@ -201,32 +197,68 @@ pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<Manifest> {
 pub struct Restored {
     /// The backup's manifest.
     pub manifest: Manifest,
-    /// Where what it replaced was moved (None if there was nothing).
+    /// Where what it replaced was moved (empty if there was nothing).
     pub set_aside: Vec<PathBuf>,
 }
 
-/// One rename of a restore, undone if a later one fails.
-struct Moved {
-    from: PathBuf,
-    to: PathBuf,
+/// Refuses while a restore that stopped half-way has left its mark in the data directory: the
+/// database may not be in place, and opening it would create an empty one.
+pub fn refuse_half_restored(config: &Config) -> anyhow::Result<()> {
+    let mark = config.data_dir.join(RESTORING);
+    match std::fs::read_to_string(&mark) {
+        Ok(note) => bail!(
+            "a restore in {} did not finish. What it had done:\n{note}\nPut the files back as listed (or finish \
+             the renames), then remove {}",
+            config.data_dir.display(),
+            mark.display()
+        ),
+        Err(_) => Ok(()),
+    }
 }
 
-/// Renames `from` to `to` (if `from` exists), recording it in `done`.
-fn rename(from: &Path, to: &Path, done: &mut Vec<Moved>) -> anyhow::Result<()> {
-    if std::fs::symlink_metadata(from).is_err() {
-        return Ok(());
+/// The renames of a restore, written to the mark as they happen, so that a restore stopped
+/// half-way says what it had done.
+struct Renames {
+    mark: PathBuf,
+    done: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Renames {
+    /// Renames `from` to `to` if `from` exists, and records it in the mark.
+    fn rename(&mut self, from: &Path, to: &Path) -> anyhow::Result<()> {
+        if std::fs::symlink_metadata(from).is_err() {
+            return Ok(());
+        }
+        std::fs::rename(from, to).with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+        self.done.push((from.to_path_buf(), to.to_path_buf()));
+        self.write()
     }
-    std::fs::rename(from, to).with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
-    done.push(Moved { from: from.to_path_buf(), to: to.to_path_buf() });
-    Ok(())
+
+    fn write(&self) -> anyhow::Result<()> {
+        let lines: String =
+            self.done.iter().map(|(from, to)| format!("moved {} to {}\n", from.display(), to.display())).collect();
+        write_synced(&self.mark, lines.as_bytes())
+    }
+
+    /// Puts back every rename, newest first; the ones that could not be, as text.
+    fn undo(&mut self) -> Vec<String> {
+        let mut failed = Vec::new();
+        while let Some((from, to)) = self.done.pop() {
+            if let Err(e) = std::fs::rename(&to, &from) {
+                failed.push(format!("{} is still at {}: {e}", from.display(), to.display()));
+            }
+        }
+        failed
+    }
 }
 
 /// Replaces the embedded database, the stored files and the generated signing secret with the
 /// backup in `src`. No server may be running on the database. `known` are this build's
-/// migrations: a backup with others was made by a newer ferrobase and is refused. What is
-/// replaced is moved to `<name>.before-restore-<time>` beside it.
+/// migrations: a backup with others, or with other texts of them, was made by another build and
+/// is refused. What is replaced is moved to `<name>.before-restore-<time>` beside it.
 pub async fn restore(config: &Config, src: &Path, known: &[&[crate::db::Migration]]) -> anyhow::Result<Restored> {
     let database = sqlite_path(config)?;
+    refuse_half_restored(config)?;
     let manifest: Manifest = serde_json::from_slice(
         &std::fs::read(src.join(MANIFEST)).with_context(|| format!("{} is not a ferrobase backup", src.display()))?,
     )
@@ -235,13 +267,14 @@ pub async fn restore(config: &Config, src: &Path, known: &[&[crate::db::Migratio
     ensure!(src.join(DATABASE).is_file(), "{} has no database", src.display());
     let _lock = DataDirLock::acquire(&database)?;
 
-    // Everything is prepared beside its place (so the renames below stay on one file system)
-    // and checked before anything is replaced.
+    // Everything is prepared beside its place (so the renames below stay on one file system),
+    // written to disk and checked before anything is replaced.
     let incoming = with_suffix(&database, ".restoring");
     remove_database(&incoming)?;
     std::fs::copy(src.join(DATABASE), &incoming).context("copying the database")?;
     make_private(&incoming)?;
     verify(&incoming, Some(known)).await.context("checking the backup's database")?;
+    sync(&incoming)?;
     let files = files_dir(config);
     let incoming_files = files.as_ref().map(|dir| with_suffix(dir, ".restoring"));
     if let (Some(dir), Some(incoming_files)) = (&files, &incoming_files) {
@@ -262,56 +295,78 @@ pub async fn restore(config: &Config, src: &Path, known: &[&[crate::db::Migratio
         copy_private(&src.join(SECRET), &incoming_secret)?;
     }
 
-    // Only renames from here; the mark keeps a server from starting on a half-done restore.
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+    // Only renames from here, each recorded in the mark, which keeps the server from starting
+    // on a half-done restore.
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ").to_string();
     let aside = |path: &Path| with_suffix(path, &format!(".before-restore-{stamp}"));
-    let mark = config.data_dir.join(RESTORING);
-    std::fs::write(
-        &mark,
-        format!(
-            "replaced files were being moved to *.before-restore-{stamp} and the backup's from *.restoring, \
-             beside {} and {}",
-            database.display(),
-            files.as_ref().map_or("-".into(), |f| f.display().to_string())
-        ),
-    )?;
-    let mut done = Vec::new();
+    let mut renames = Renames { mark: config.data_dir.join(RESTORING), done: Vec::new() };
+    renames.write()?;
     let renamed: anyhow::Result<()> = (|| {
         for suffix in ["", "-wal", "-shm"] {
+            // The kept database keeps its log under the name SQLite looks for beside it.
             let path = with_suffix(&database, suffix);
-            rename(&path, &aside(&path), &mut done)?;
+            renames.rename(&path, &with_suffix(&database, &format!(".before-restore-{stamp}{suffix}")))?;
         }
         if let (Some(dir), Some(incoming_files)) = (&files, &incoming_files) {
-            rename(dir, &aside(dir), &mut done)?;
-            rename(incoming_files, dir, &mut done)?;
+            renames.rename(dir, &aside(dir))?;
+            renames.rename(incoming_files, dir)?;
         }
         if restore_secret {
-            rename(&secret, &aside(&secret), &mut done)?;
-            rename(&incoming_secret, &secret, &mut done)?;
+            renames.rename(&secret, &aside(&secret))?;
+            renames.rename(&incoming_secret, &secret)?;
         }
-        rename(&incoming, &database, &mut done)
+        renames.rename(&incoming, &database)?;
+        for dir in [database.parent(), files.as_deref().and_then(Path::parent), Some(config.data_dir.as_path())]
+            .into_iter()
+            .flatten()
+        {
+            sync(dir)?;
+        }
+        Ok(())
     })();
     if let Err(e) = renamed {
-        // Put back what was moved, newest first; the mark stays if that fails too.
-        let undone = done.iter().rev().all(|m| std::fs::rename(&m.to, &m.from).is_ok());
-        if undone {
-            let _ = std::fs::remove_file(&mark);
+        let failed = renames.undo();
+        if failed.is_empty() {
+            let _ = std::fs::remove_file(&renames.mark);
+            return Err(e.context("the restore failed and nothing was changed"));
         }
-        return Err(e.context(if undone { "nothing was changed" } else { "the restore is half done" }));
+        let _ = write_synced(&renames.mark, format!("{}\n", failed.join("\n")).as_bytes());
+        return Err(e.context(format!("the restore failed half-way: {}", failed.join("; "))));
     }
-    std::fs::remove_file(&mark)?;
-    let set_aside =
-        done.into_iter().filter(|m| m.to.to_string_lossy().contains(".before-restore-")).map(|m| m.to).collect();
+    let set_aside = renames
+        .done
+        .iter()
+        .map(|(_, to)| to.clone())
+        .filter(|to| to.to_string_lossy().contains(".before-restore-"))
+        .collect();
+    std::fs::remove_file(&renames.mark)?;
     Ok(Restored { manifest, set_aside })
 }
 
-/// `path` with `suffix` added to its last component.
+/// `path` with `suffix` added to its last component (a trailing `/` does not count).
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    PathBuf::from(format!("{}{suffix}", path.display()))
+    match path.file_name() {
+        Some(name) => path.with_file_name(format!("{}{suffix}", name.to_string_lossy())),
+        None => PathBuf::from(format!("{}{suffix}", path.display())),
+    }
+}
+
+/// Writes `bytes` to `path` and to the disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Flushes a file or a directory (its entries: renames) to the disk.
+fn sync(path: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", path.display()))
 }
 
 /// Opens the SQLite file at `path` and runs its quick check; with `known`, also refuses a
-/// database with migrations this build does not have.
+/// database with migrations this build does not have, or whose text differs from this build's.
 async fn verify(path: &Path, known: Option<&[&[crate::db::Migration]]>) -> anyhow::Result<()> {
     let db = crate::db::connect(&format!("sqlite://{}", path.display()), 2).await?;
     let problems = db.quick_check().await;
@@ -320,17 +375,24 @@ async fn verify(path: &Path, known: Option<&[&[crate::db::Migration]]>) -> anyho
     let problems = problems?;
     ensure!(problems.is_empty(), "the database is damaged: {}", problems.join("; "));
     if let Some(known) = known {
-        let newer: Vec<String> = applied?
+        let foreign: Vec<String> = applied?
             .into_iter()
-            .filter(|(module, version)| {
-                !known.iter().flat_map(|set| set.iter()).any(|m| m.module == module && m.version == *version)
+            .filter(|(module, version, sum)| {
+                let ours =
+                    known.iter().flat_map(|set| set.iter()).find(|m| m.module == module && m.version == *version);
+                match (ours, sum) {
+                    (None, _) => true,
+                    (Some(m), Some(sum)) => crate::db::checksum(m.sqlite) != *sum,
+                    (Some(_), None) => false,
+                }
             })
-            .map(|(module, version)| format!("{module} {version}"))
+            .map(|(module, version, _)| format!("{module} {version}"))
             .collect();
         ensure!(
-            newer.is_empty(),
-            "the backup was made by a newer ferrobase (migrations {} are unknown to this one); restore it with that version",
-            newer.join(", ")
+            foreign.is_empty(),
+            "the backup was made by another ferrobase, a newer one (migrations {} are unknown to this one, or \
+             differ); restore it with that version",
+            foreign.join(", ")
         );
     }
     Ok(())
@@ -395,8 +457,45 @@ mod tests {
         std::fs::write(dir.path().join(RESTORING), "moved to x.before-restore-1").unwrap();
         let refused = DataDirLock::for_serving(&config).unwrap_err().to_string();
         assert!(refused.contains("did not finish") && refused.contains("x.before-restore-1"), "{refused}");
+        let config_again = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        assert!(refuse_half_restored(&config_again).is_err(), "every command refuses, not only serve");
         std::fs::remove_file(dir.path().join(RESTORING)).unwrap();
         assert!(DataDirLock::for_serving(&config).unwrap().is_some());
+    }
+
+    #[test]
+    fn suffixes_go_on_the_last_component_whatever_the_slashes() {
+        assert_eq!(with_suffix(Path::new("/data/files/"), ".restoring"), Path::new("/data/files.restoring"));
+        assert_eq!(with_suffix(Path::new("data/ferrobase.db"), "-wal"), Path::new("data/ferrobase.db-wal"));
+        let config = Config { storage_url: crate::secret::Secret::new("file:///srv/files/"), ..Config::default() };
+        assert_eq!(files_dir(&config).unwrap(), Path::new("/srv/files"));
+    }
+
+    #[tokio::test]
+    async fn a_restore_keeps_the_replaced_database_with_its_log_under_names_sqlite_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+        let url = config.database_url();
+        let db = crate::db::connect(&url, 2).await.unwrap();
+        crate::db::migrate(&db, &[crate::MIGRATIONS]).await.unwrap();
+        db.close().await;
+        let dest = dir.path().join("backup");
+        backup(&config, &dest).await.unwrap();
+        // A log left by a server that was killed: it belongs to the database it sits beside.
+        let database = config.data_dir.join("ferrobase.db");
+        std::fs::write(with_suffix(&database, "-wal"), b"the killed server's last writes").unwrap();
+        let restored = restore(&config, &dest, &[crate::MIGRATIONS]).await.unwrap();
+        let kept = restored.set_aside.iter().find(|p| p.to_string_lossy().ends_with("-wal")).unwrap();
+        let name = kept.file_name().unwrap().to_string_lossy().to_string();
+        assert!(name.starts_with("ferrobase.db.before-restore-") && name.ends_with("Z-wal"), "{name}");
+        let kept_db = restored.set_aside.iter().find(|p| with_suffix(p, "-wal") == *kept);
+        assert!(kept_db.is_some(), "the log is named after the kept database: {:?}", restored.set_aside);
+        assert!(database.is_file() && !config.data_dir.join(RESTORING).exists());
+        // Another build's text of a migration this one has: refused.
+        let mut edited = crate::MIGRATIONS.to_vec();
+        edited[0].sqlite = "SELECT 1";
+        let refused = restore(&config, &dest, &[&edited]).await.unwrap_err();
+        assert!(format!("{refused:#}").contains("another ferrobase"), "{refused:#}");
     }
 
     #[test]

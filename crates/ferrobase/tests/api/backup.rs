@@ -81,7 +81,10 @@ async fn a_backup_under_write_load_restores_every_write_acknowledged_before_it()
         }));
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
+    // An empty directory made for it, open to everyone: the backup narrows it.
     let backup = dir.path().join("backup");
+    std::fs::create_dir(&backup).unwrap();
+    std::fs::set_permissions(&backup, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let began = Instant::now();
     let command = {
         let mut cmd = ferrobase(dir.path());
@@ -173,7 +176,7 @@ fn restore_refuses_a_backup_from_a_newer_version() {
     let refused = ferrobase(dir.path()).arg("restore").arg(&backup).output().unwrap();
     assert!(!refused.status.success());
     assert!(
-        text(&refused).contains("newer ferrobase") && text(&refused).contains("accounts 9999"),
+        text(&refused).contains("another ferrobase") && text(&refused).contains("accounts 9999"),
         "{}",
         text(&refused)
     );

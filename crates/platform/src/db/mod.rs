@@ -10,7 +10,7 @@ mod schema;
 mod statistics;
 mod ts;
 
-pub use migrate::{Migration, migrate};
+pub use migrate::{Migration, checksum, migrate};
 pub use schema::{Schema, introspect};
 pub use statistics::{Analyze, analyze_stale_tables};
 pub use ts::{MAX_YEAR, MIN_YEAR, Ts, TsError};
@@ -325,10 +325,10 @@ impl Db {
         Ok(true)
     }
 
-    /// The migrations recorded in the database, as (module, version).
-    pub async fn applied_migrations(&self) -> Result<Vec<(String, i64)>, DbError> {
-        let rows: Vec<(String, i64)> = crate::with_db!(self, |pool| {
-            sqlx::query_as("SELECT module, version FROM schema_migrations").fetch_all(pool).await
+    /// The migrations recorded in the database, as (module, version, checksum of its text).
+    pub async fn applied_migrations(&self) -> Result<Vec<(String, i64, Option<String>)>, DbError> {
+        let rows: Vec<(String, i64, Option<String>)> = crate::with_db!(self, |pool| {
+            sqlx::query_as("SELECT module, version, checksum FROM schema_migrations").fetch_all(pool).await
         })?;
         Ok(rows)
     }

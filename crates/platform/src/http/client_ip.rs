@@ -54,13 +54,13 @@ impl ClientIp {
     /// are walked from the right, skipping our own proxies, and the first other hop is the
     /// client. The same rule for HTTP and gRPC (metadata `x-forwarded-for`).
     pub fn resolve<'a>(peer: IpAddr, trusted: &[ipnet::IpNet], forwarded: impl Iterator<Item = &'a str>) -> ClientIp {
-        // An IPv4 peer on an IPv6 socket (`::ffff:a.b.c.d`) is the IPv4 address it carries.
+        // An IPv4 peer on an IPv6 socket (`::ffff:a.b.c.d`) matches an entry in either form.
         let is_trusted = |ip: &IpAddr| {
-            let ip = match ip {
+            let plain = match ip {
                 IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(*ip, IpAddr::V4),
                 v4 => *v4,
             };
-            trusted.iter().any(|net| net.contains(&ip))
+            trusted.iter().any(|net| net.contains(ip) || net.contains(&plain))
         };
         if !is_trusted(&peer) {
             return ClientIp(peer);
@@ -85,6 +85,9 @@ mod tests {
         assert_eq!(via("::ffff:10.42.1.1", "203.0.113.5"), ip("203.0.113.5"), "an IPv4 peer on an IPv6 socket");
         assert_eq!(via("10.43.0.1", "203.0.113.5"), ip("10.43.0.1"), "outside the network: not believed");
         assert_eq!(via("10.42.0.1", "10.42.0.2"), ip("10.42.0.1"), "nothing but proxies: the peer");
+        let mapped: Vec<ipnet::IpNet> = vec!["::ffff:192.0.2.10/128".parse().unwrap()];
+        let peer = ip("::ffff:192.0.2.10");
+        assert_eq!(ClientIp::resolve(peer, &mapped, std::iter::once("203.0.113.5")).0, ip("203.0.113.5"), "as logged");
     }
 
     #[test]
