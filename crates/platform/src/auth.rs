@@ -12,7 +12,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 /// What an access token says.
@@ -44,6 +45,45 @@ struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    verified: Verified,
+}
+
+/// Tokens whose signature was checked, at most this many.
+const VERIFIED_TOKENS: usize = 4096;
+
+/// Access tokens whose signature checked out, with their claims. A client sends the same token
+/// with every request until it refreshes it, and checking it again (base64, HMAC-SHA256, two
+/// JSON documents) was an eighth of the server's time on a cached authenticated read
+/// (docs/benchmarks.md, eleventh session). Only a token that verified is stored, under its
+/// whole text, so a lookup finds nothing that these keys did not sign; the expiry is checked on
+/// every use, and revocation stays the session check's job, asked on every request as before.
+/// (Lookups hash with the map's per-process random keys and compare whole texts only within a
+/// bucket, so timing them tells a caller nothing about tokens it does not already hold.) When
+/// full, the expired tokens go, and all of them if that is not enough: a client pays one
+/// signature check more.
+#[derive(Default)]
+struct Verified(RwLock<HashMap<Box<str>, Claims>>);
+
+impl Verified {
+    fn get(&self, token: &str) -> Option<Claims> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).get(token).cloned()
+    }
+
+    fn insert(&self, token: &str, claims: &Claims, now: i64) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= VERIFIED_TOKENS {
+            map.retain(|_, c| c.exp >= now);
+            if map.len() >= VERIFIED_TOKENS {
+                map.clear();
+            }
+        }
+        map.insert(token.into(), claims.clone());
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -63,6 +103,7 @@ impl TokenKeys {
                 encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
                 decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
                 validation,
+                verified: Verified::default(),
             }),
             ttl_secs,
         }
@@ -78,14 +119,25 @@ impl TokenKeys {
 
     /// The claims of a token whose signature and expiry are good.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.keys.decoding, &self.keys.validation)
+        self.verify_at(token, chrono::Utc::now().timestamp())
+    }
+
+    /// [`TokenKeys::verify`] at `now` (Unix seconds) for a token checked before; a token seen
+    /// for the first time is checked against the clock.
+    fn verify_at(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
+        let expired = || ApiError::unauthorized("token_expired", "The access token has expired.");
+        // As the decoder's own rule (no leeway): a token is good through its `exp` second.
+        if let Some(claims) = self.keys.verified.get(token) {
+            return if claims.exp < now { Err(expired()) } else { Ok(claims) };
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.keys.decoding, &self.keys.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    ApiError::unauthorized("token_expired", "The access token has expired.")
-                }
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => expired(),
                 _ => ApiError::unauthorized("invalid_token", "The access token is not valid."),
-            })
+            })?;
+        self.keys.verified.insert(token, &claims, now);
+        Ok(claims)
     }
 }
 
@@ -207,6 +259,41 @@ mod tests {
         assert_eq!((claims.sub, claims.sid), (u, s));
         let other = TokenKeys::new(&Secret::new("x".repeat(32)), 60);
         assert_eq!(other.verify(&token).unwrap_err().code, "invalid_token");
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_but_still_expires_and_tampering_is_still_refused() {
+        let keys = TokenKeys::new(&Secret::new("k".repeat(32)), 60);
+        let token = keys.issue(Uuid::now_v7(), Uuid::now_v7(), "user").unwrap();
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!(keys.keys.verified.len(), 1, "remembered");
+        // Past its expiry the remembered token is refused like any expired one.
+        assert_eq!(keys.verify_at(&token, claims.exp).unwrap().sid, claims.sid, "good through its exp second");
+        assert_eq!(keys.verify_at(&token, claims.exp + 1).unwrap_err().code, "token_expired");
+        // One character changed anywhere (claims or signature) is another text: checked afresh.
+        for at in [token.find('.').unwrap() + 3, token.len() - 2] {
+            let mut bytes = token.clone().into_bytes();
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(bytes).unwrap();
+            assert_eq!(keys.verify(&tampered).unwrap_err().code, "invalid_token", "changed at {at}");
+        }
+        // Another key's token is not found under these keys' memory.
+        let other = TokenKeys::new(&Secret::new("x".repeat(32)), 60);
+        assert_eq!(other.verify(&token).unwrap_err().code, "invalid_token");
+        assert_eq!(keys.keys.verified.len(), 1, "refused tokens are not remembered");
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_is_bounded() {
+        let keys = TokenKeys::new(&Secret::new("k".repeat(32)), 60);
+        let tokens: Vec<String> =
+            (0..VERIFIED_TOKENS + 10).map(|_| keys.issue(Uuid::now_v7(), Uuid::now_v7(), "user").unwrap()).collect();
+        for t in &tokens {
+            keys.verify(t).unwrap();
+            assert!(keys.keys.verified.len() <= VERIFIED_TOKENS);
+        }
+        // Forgotten or not, every one of them still verifies.
+        assert!(tokens.iter().all(|t| keys.verify(t).is_ok()));
     }
 
     #[test]

@@ -24,9 +24,21 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-/// State of the accounts routes.
+/// State of the accounts routes, behind one `Arc` (axum clones it for every request; see
+/// `chat::routes::ChatState`).
 #[derive(Clone)]
-pub struct AccountsState {
+pub struct AccountsState(std::sync::Arc<AccountsParts>);
+
+impl std::ops::Deref for AccountsState {
+    type Target = AccountsParts;
+
+    fn deref(&self) -> &AccountsParts {
+        &self.0
+    }
+}
+
+/// What the accounts routes use.
+pub struct AccountsParts {
     /// The service.
     pub accounts: Accounts,
     /// Checks bearer tokens.
@@ -54,7 +66,7 @@ pub fn router(accounts: Accounts, auth: Authenticator, uploads: Uploads) -> Open
         .merge(auth::routes())
         .merge(users::routes())
         .merge(admin::routes())
-        .with_state(AccountsState { accounts, auth, uploads })
+        .with_state(AccountsState(std::sync::Arc::new(AccountsParts { accounts, auth, uploads })))
 }
 
 fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
