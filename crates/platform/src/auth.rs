@@ -51,6 +51,9 @@ struct Keys {
 /// Tokens whose signature was checked, at most this many.
 const VERIFIED_TOKENS: usize = 4096;
 
+/// The longest text taken for an access token.
+const MAX_TOKEN_BYTES: usize = 4096;
+
 /// Access tokens whose signature checked out, with their claims. A client sends the same token
 /// with every request until it refreshes it, and checking it again (base64, HMAC-SHA256, two
 /// JSON documents) was an eighth of the server's time on a cached authenticated read
@@ -59,8 +62,9 @@ const VERIFIED_TOKENS: usize = 4096;
 /// every use, and revocation stays the session check's job, asked on every request as before.
 /// (Lookups hash with the map's per-process random keys and compare whole texts only within a
 /// bucket, so timing them tells a caller nothing about tokens it does not already hold.) When
-/// full, the expired tokens go, and all of them if that is not enough: a client pays one
-/// signature check more.
+/// full, the expired tokens go, and all of them if that frees less than a quarter: a client
+/// pays one signature check more. The remembered path repeats the decoder's rules as
+/// [`TokenKeys::new`] sets them (no leeway, no `nbf`); a test pins those settings.
 #[derive(Default)]
 struct Verified(RwLock<HashMap<Box<str>, Claims>>);
 
@@ -73,7 +77,9 @@ impl Verified {
         let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= VERIFIED_TOKENS {
             map.retain(|_, c| c.exp >= now);
-            if map.len() >= VERIFIED_TOKENS {
+            // Unless the sweep freed a quarter, start again: sweeping a map that stays nearly
+            // full would scan it all, under the lock readers wait on, on every insert.
+            if map.len() >= VERIFIED_TOKENS * 3 / 4 {
                 map.clear();
             }
         }
@@ -96,6 +102,7 @@ impl TokenKeys {
     /// Keys from the signing secret.
     pub fn new(secret: &Secret, ttl_secs: i64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
+        // [`Verified`] repeats these rules for remembered tokens: change both together.
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
@@ -122,10 +129,16 @@ impl TokenKeys {
         self.verify_at(token, chrono::Utc::now().timestamp())
     }
 
-    /// [`TokenKeys::verify`] at `now` (Unix seconds) for a token checked before; a token seen
-    /// for the first time is checked against the clock.
+    /// [`TokenKeys::verify`] at `now` (Unix seconds) for a token checked before. A token seen
+    /// for the first time is checked by the decoder against the clock; `now` then only decides
+    /// which remembered tokens count as expired when the memory is full.
     fn verify_at(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
         let expired = || ApiError::unauthorized("token_expired", "The access token has expired.");
+        // Ours are about 300 bytes; a text far longer is no token we signed, and is not worth
+        // hashing or decoding.
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(ApiError::unauthorized("invalid_token", "The access token is not valid."));
+        }
         // As the decoder's own rule (no leeway): a token is good through its `exp` second.
         if let Some(claims) = self.keys.verified.get(token) {
             return if claims.exp < now { Err(expired()) } else { Ok(claims) };
@@ -281,6 +294,41 @@ mod tests {
         let other = TokenKeys::new(&Secret::new("x".repeat(32)), 60);
         assert_eq!(other.verify(&token).unwrap_err().code, "invalid_token");
         assert_eq!(keys.keys.verified.len(), 1, "refused tokens are not remembered");
+    }
+
+    #[test]
+    fn the_remembered_path_repeats_the_decoders_rules() {
+        let keys = TokenKeys::new(&Secret::new("k".repeat(32)), 60);
+        let v = &keys.keys.validation;
+        assert_eq!((v.leeway, v.reject_tokens_expiring_in_less_than), (0, 0));
+        assert!(v.validate_exp && !v.validate_nbf && v.algorithms == [Algorithm::HS256]);
+        assert_eq!(keys.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)).unwrap_err().code, "invalid_token");
+    }
+
+    #[test]
+    fn a_full_memory_forgets_expired_tokens_first() {
+        let keys = TokenKeys::new(&Secret::new("k".repeat(32)), 3600);
+        let short = TokenKeys { ttl_secs: 1, ..keys.clone() };
+        let issue = |k: &TokenKeys| k.issue(Uuid::now_v7(), Uuid::now_v7(), "user").unwrap();
+        let long: Vec<String> = (0..VERIFIED_TOKENS / 2).map(|_| issue(&keys)).collect();
+        for t in &long {
+            keys.verify(t).unwrap();
+        }
+        for _ in 0..VERIFIED_TOKENS / 2 {
+            short.verify(&issue(&short)).unwrap();
+        }
+        assert_eq!(keys.keys.verified.len(), VERIFIED_TOKENS);
+        // Full: an hour later the short-lived half has expired and goes; the rest stays.
+        let now = chrono::Utc::now().timestamp() + 100;
+        keys.verify_at(&issue(&keys), now).unwrap();
+        assert_eq!(keys.keys.verified.len(), VERIFIED_TOKENS / 2 + 1);
+        assert!(long.iter().all(|t| keys.keys.verified.get(t).is_some()), "the live ones are kept");
+        // When a sweep frees less than a quarter, everything goes.
+        for _ in 0..VERIFIED_TOKENS / 2 - 1 {
+            keys.verify(&issue(&keys)).unwrap();
+        }
+        keys.verify_at(&issue(&keys), now).unwrap();
+        assert_eq!(keys.keys.verified.len(), 1);
     }
 
     #[test]

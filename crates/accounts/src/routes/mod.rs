@@ -24,8 +24,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-/// State of the accounts routes, behind one `Arc` (axum clones it for every request; see
-/// `chat::routes::ChatState`).
+/// State of the accounts routes, behind one `Arc`: axum clones a route's state for every
+/// request, and one reference count is cheaper than the parts' dozen (docs/benchmarks.md,
+/// eleventh session).
 #[derive(Clone)]
 pub struct AccountsState(std::sync::Arc<AccountsParts>);
 
