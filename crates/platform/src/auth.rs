@@ -134,10 +134,11 @@ impl TokenKeys {
     /// which remembered tokens count as expired when the memory is full.
     fn verify_at(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
         let expired = || ApiError::unauthorized("token_expired", "The access token has expired.");
+        let invalid = || ApiError::unauthorized("invalid_token", "The access token is not valid.");
         // Ours are about 300 bytes; a text far longer is no token we signed, and is not worth
         // hashing or decoding.
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(ApiError::unauthorized("invalid_token", "The access token is not valid."));
+            return Err(invalid());
         }
         // As the decoder's own rule (no leeway): a token is good through its `exp` second.
         if let Some(claims) = self.keys.verified.get(token) {
@@ -147,7 +148,7 @@ impl TokenKeys {
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => expired(),
-                _ => ApiError::unauthorized("invalid_token", "The access token is not valid."),
+                _ => invalid(),
             })?;
         self.keys.verified.insert(token, &claims, now);
         Ok(claims)
