@@ -13,8 +13,12 @@
 //! same Redis backplane. The socket is also joined to the socket.io room `project:{id}`. It is
 //! disconnected when its session ends (logout, revocation) or its access token expires, and
 //! when it sends faster than the gateway's per-connection message rate. A socket whose queue
-//! overflowed receives `resync {missed}`: reload the board.
+//! overflowed receives `resync {missed}`: reload the board. Each socket's connection loop runs
+//! in one of a few shared driver tasks rather than a task of its own (see [`Drivers`]).
 
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use platform::auth::AuthUser;
 use platform::realtime::{Bucket, EntryMemo, Frames, Gateway, SubscribeError};
 use serde::Deserialize;
@@ -24,6 +28,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -66,12 +71,13 @@ pub fn layer(gateway: Gateway) -> (SocketIoLayer, SocketIo) {
     // before it runs the connect handler (in a task of its own), so handlers registered there
     // could miss an event the client emits right after connecting.
     let events = EntryMemo::<Events>::default();
+    let drivers = Drivers::default();
     let authenticate = move |socket: SocketRef, TryData(data): TryData<ConnectAuth>| {
-        let (gateway, events) = (gateway.clone(), events.clone());
+        let (gateway, events, drivers) = (gateway.clone(), events.clone(), drivers.clone());
         async move {
             let token = data.map_err(|_| Refused("authentication required: connect with auth {token}"))?.token;
             let user = gateway.auth.authenticate(&token).await.map_err(|_| Refused("invalid or expired token"))?;
-            start(gateway, socket, user, events);
+            start(gateway, socket, user, events, &drivers);
             Ok::<(), Refused>(())
         }
     };
@@ -113,8 +119,8 @@ fn events_of(entry: &Frames) -> Events {
         .collect()
 }
 
-/// Registers the socket's handlers and runs its connection task.
-fn start(gateway: Gateway, socket: SocketRef, user: AuthUser, events: EntryMemo<Events>) {
+/// Registers the socket's handlers and runs its connection loop on one of the drivers.
+fn start(gateway: Gateway, socket: SocketRef, user: AuthUser, events: EntryMemo<Events>, drivers: &Drivers) {
     let (commands, inbox) = mpsc::channel::<Command>(16);
     let joins = commands.clone();
     socket.on("join:project", move |TryData(data): TryData<Value>, ack: AckSender| {
@@ -151,10 +157,74 @@ fn start(gateway: Gateway, socket: SocketRef, user: AuthUser, events: EntryMemo<
             let _ = commands.send(Command::Disconnected).await;
         }
     });
-    tokio::spawn(run(gateway, socket, user, inbox, events));
+    drivers.run(run(gateway, socket, user, inbox, events).boxed());
 }
 
-/// One socket's connection task: subscriptions, forwarding hub events, closing when the
+/// A socket's connection loop, as the drivers run it.
+type Loop = BoxFuture<'static, ()>;
+
+/// The few tasks that run every socket's connection loop on this instance, one per core.
+///
+/// A board event wakes the loop of each socket on the board, and each loop hands the event to
+/// socketioxide, whose own task per socket writes it. With a task per loop, a thousand-socket
+/// board cost two thousand task hand-offs per event, and an event waited in the runtime's
+/// queues twice on its way out (p50 36–105 ms against the gateway's 15–19 ms, which has one
+/// task per socket). Run as futures in a shared set, a woken loop costs the set a queue entry
+/// and its driver one wake-up per batch (docs/benchmarks.md, twelfth session). The loops are
+/// spread over one driver per core so that the work still runs on every core; a loop that
+/// panics ends alone.
+#[derive(Clone, Default)]
+struct Drivers(Arc<DriverParts>);
+
+#[derive(Default)]
+struct DriverParts {
+    /// Started with the first socket, inside the runtime (the layer is built before it runs).
+    inboxes: std::sync::OnceLock<Vec<mpsc::UnboundedSender<Loop>>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Drivers {
+    /// Runs `socket_loop` on the next driver, in turn.
+    fn run(&self, socket_loop: Loop) {
+        let inboxes = self.0.inboxes.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+            (0..cores)
+                .map(|_| {
+                    let (inbox, loops) = mpsc::unbounded_channel();
+                    tokio::spawn(drive(loops));
+                    inbox
+                })
+                .collect()
+        });
+        let turn = self.0.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % inboxes.len();
+        // A driver ends only when every sender is gone, so this send fails only while the
+        // runtime shuts down; the loop then runs as a task of its own like any other.
+        if let Err(refused) = inboxes[turn].send(socket_loop) {
+            tokio::spawn(refused.0);
+        }
+    }
+}
+
+/// One driver: takes new loops from `loops` and runs them all until they end.
+async fn drive(mut loops: mpsc::UnboundedReceiver<Loop>) {
+    let mut running = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            socket_loop = loops.recv() => match socket_loop {
+                Some(socket_loop) => running.push(AssertUnwindSafe(socket_loop).catch_unwind()),
+                None => break,
+            },
+            Some(ended) = running.next(), if !running.is_empty() => {
+                if ended.is_err() {
+                    tracing::error!("a socket.io connection loop panicked");
+                }
+            }
+        }
+    }
+    while running.next().await.is_some() {}
+}
+
+/// One socket's connection loop: subscriptions, forwarding hub events, closing when the
 /// session ends or the token expires.
 async fn run(
     gateway: Gateway,
@@ -237,4 +307,42 @@ async fn run(
 /// Emits each event; false when the socket is gone or its send buffer is full.
 fn emit_all(socket: &SocketRef, events: &[(String, Box<RawValue>)]) -> bool {
     events.iter().all(|(event, data)| socket.emit(event.as_str(), data).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_loop_that_panics_leaves_the_other_loops_of_its_driver_running() {
+        let drivers = Drivers::default();
+        let (fail, failing) = oneshot::channel::<()>();
+        drivers.run(
+            async move {
+                let _ = failing.await;
+                panic!("a connection loop fails");
+            }
+            .boxed(),
+        );
+        // One loop for each other driver, so that the next one shares the failing loop's driver.
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        for _ in 1..cores {
+            drivers.run(async {}.boxed());
+        }
+        let (go, going) = oneshot::channel::<()>();
+        let (done, finished) = oneshot::channel::<()>();
+        drivers.run(
+            async move {
+                if going.await.is_ok() {
+                    let _ = done.send(());
+                }
+            }
+            .boxed(),
+        );
+        fail.send(()).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        go.send(()).unwrap();
+        let finished = tokio::time::timeout(Duration::from_secs(5), finished).await;
+        assert!(matches!(finished, Ok(Ok(()))), "the neighbour of a panicking loop was dropped: {finished:?}");
+    }
 }
