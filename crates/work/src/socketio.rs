@@ -13,8 +13,8 @@
 //! same Redis backplane. The socket is also joined to the socket.io room `project:{id}`. It is
 //! disconnected when its session ends (logout, revocation) or its access token expires, and
 //! when it sends faster than the gateway's per-connection message rate. A socket whose queue
-//! overflowed receives `resync {missed}`: reload the board. Each socket's connection loop runs
-//! in one of a few shared driver tasks rather than a task of its own (see [`Drivers`]).
+//! overflowed receives `resync {missed}`: reload the board. Sockets' connection loops run in
+//! shared driver tasks rather than a task each (see [`Drivers`]).
 
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -24,12 +24,13 @@ use platform::realtime::{Bucket, EntryMemo, Frames, Gateway, SubscribeError};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SocketError, SocketIo};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -157,82 +158,162 @@ fn start(gateway: Gateway, socket: SocketRef, user: AuthUser, events: EntryMemo<
             let _ = commands.send(Command::Disconnected).await;
         }
     });
-    drivers.run(run(gateway, socket, user, inbox, events).boxed());
+    drivers.adopt(connection_loop(gateway, socket, user, inbox, events).boxed());
 }
 
 /// A socket's connection loop, as the drivers run it.
 type Loop = BoxFuture<'static, ()>;
 
-/// The few tasks that run every socket's connection loop on this instance, one per core.
+/// Connection loops one driver runs at most. A driver polls its woken loops one after the
+/// other, so a board event with large frames holds it for the sum of their emits; small drivers
+/// keep that short and let the runtime spread them over its workers.
+const LOOPS_PER_DRIVER: usize = 128;
+
+/// The tasks that run the sockets' connection loops on this instance, each up to
+/// [`LOOPS_PER_DRIVER`] of them.
 ///
 /// A board event wakes the loop of each socket on the board, and each loop hands the event to
 /// socketioxide, whose own task per socket writes it. With a task per loop, a thousand-socket
-/// board cost two thousand task hand-offs per event, and an event waited in the runtime's
-/// queues twice on its way out (p50 36–105 ms against the gateway's 15–19 ms, which has one
-/// task per socket). Run as futures in a shared set, a woken loop costs the set a queue entry
-/// and its driver one wake-up per batch (docs/benchmarks.md, twelfth session). The loops are
-/// spread over one driver per core so that the work still runs on every core; a loop that
-/// panics ends alone.
-#[derive(Clone, Default)]
+/// board cost two thousand task hand-offs per event, and every delivery waited in the runtime's
+/// queues twice (p50 36–105 ms, against 15–19 ms on the native gateway, whose task per socket
+/// writes itself). In a driver, a woken loop is an entry in the driver's ready set, and the
+/// driver is woken once for all of them (docs/benchmarks.md, twelfth session).
+#[derive(Clone)]
 struct Drivers(Arc<DriverParts>);
 
-#[derive(Default)]
 struct DriverParts {
-    /// Started with the first socket, inside the runtime (the layer is built before it runs).
-    inboxes: std::sync::OnceLock<Vec<mpsc::UnboundedSender<Loop>>>,
-    next: std::sync::atomic::AtomicUsize,
+    per_driver: usize,
+    /// The drivers started so far (the first with the first socket).
+    drivers: Mutex<Vec<Driver>>,
+}
+
+/// One driver: the queue it takes new loops from, and how many it runs.
+struct Driver {
+    queue: mpsc::UnboundedSender<Loop>,
+    running: Arc<AtomicUsize>,
+}
+
+/// Counts a loop out of its driver when the loop ends, panics included.
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Default for Drivers {
+    fn default() -> Self {
+        Self::new(LOOPS_PER_DRIVER)
+    }
 }
 
 impl Drivers {
-    /// Runs `socket_loop` on the next driver, in turn.
-    fn run(&self, socket_loop: Loop) {
-        let inboxes = self.0.inboxes.get_or_init(|| {
-            let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-            (0..cores)
-                .map(|_| {
-                    let (inbox, loops) = mpsc::unbounded_channel();
-                    tokio::spawn(drive(loops));
-                    inbox
-                })
-                .collect()
-        });
-        let turn = self.0.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % inboxes.len();
-        // A driver ends only when every sender is gone, so this send fails only while the
-        // runtime shuts down; the loop then runs as a task of its own like any other.
-        if let Err(refused) = inboxes[turn].send(socket_loop) {
+    fn new(per_driver: usize) -> Self {
+        Self(Arc::new(DriverParts { per_driver, drivers: Mutex::default() }))
+    }
+
+    /// Hands `connection_loop` to the first driver with room for it, starting a driver when
+    /// none has.
+    fn adopt(&self, connection_loop: Loop) {
+        let mut drivers = self.0.drivers.lock().unwrap_or_else(PoisonError::into_inner);
+        // A driver whose task ended (it panicked outside a loop) takes no more.
+        drivers.retain(|driver| !driver.queue.is_closed());
+        let free = drivers.iter().position(|driver| driver.running.load(Ordering::Relaxed) < self.0.per_driver);
+        let driver = match free {
+            Some(at) => &drivers[at],
+            None => {
+                let (queue, loops) = mpsc::unbounded_channel();
+                tokio::spawn(drive(loops));
+                drivers.push(Driver { queue, running: Arc::default() });
+                &drivers[drivers.len() - 1]
+            }
+        };
+        driver.running.fetch_add(1, Ordering::Relaxed);
+        let running = Running(driver.running.clone());
+        let counted = async move {
+            let _running = running;
+            connection_loop.await;
+        };
+        if let Err(refused) = driver.queue.send(counted.boxed()) {
+            tracing::warn!("a socket.io driver ended; this connection loop runs as a task of its own");
             tokio::spawn(refused.0);
         }
     }
 }
 
-/// One driver: takes new loops from `loops` and runs them all until they end.
+/// One driver: takes new loops from `loops` and runs them until they end. A loop that panics
+/// ends alone (its socket is disconnected as it is dropped, see [`Disconnects`]).
 async fn drive(mut loops: mpsc::UnboundedReceiver<Loop>) {
     let mut running = FuturesUnordered::new();
+    let ended = |result: std::thread::Result<()>| {
+        if result.is_err() {
+            tracing::error!("a socket.io connection loop panicked");
+        }
+    };
     loop {
         tokio::select! {
-            socket_loop = loops.recv() => match socket_loop {
-                Some(socket_loop) => running.push(AssertUnwindSafe(socket_loop).catch_unwind()),
+            connection_loop = loops.recv() => match connection_loop {
+                Some(connection_loop) => running.push(AssertUnwindSafe(connection_loop).catch_unwind()),
                 None => break,
             },
-            Some(ended) = running.next(), if !running.is_empty() => {
-                if ended.is_err() {
-                    tracing::error!("a socket.io connection loop panicked");
-                }
-            }
+            Some(result) = running.next(), if !running.is_empty() => ended(result),
         }
     }
-    while running.next().await.is_some() {}
+    while let Some(result) = running.next().await {
+        ended(result);
+    }
+}
+
+/// Disconnects its socket when dropped, so that a socket whose loop ended, however it ended
+/// (a panic included), does not stay connected hearing nothing.
+struct Disconnects(SocketRef);
+
+impl Drop for Disconnects {
+    fn drop(&mut self) {
+        disconnect(self.0.clone());
+    }
+}
+
+/// How often, and for how long at most, a socket whose send buffer is full is asked again to
+/// take its DISCONNECT packet: longer than engine.io's heartbeat (25 + 20 s), which closes a
+/// client that reads nothing at all.
+const DISCONNECT_RETRY: Duration = Duration::from_millis(50);
+const DISCONNECT_RETRIES: u32 = 1_200;
+
+/// Disconnects `socket`. socketioxide refuses while the socket's send buffer is full (the
+/// DISCONNECT packet has no room in it) and then leaves the socket open, so this asks again
+/// until the client has read enough to make room, or the socket is gone.
+fn disconnect(socket: SocketRef) {
+    let refused = |socket: &SocketRef| matches!(socket.clone().disconnect(), Err(SocketError::InternalChannelFull));
+    if !refused(&socket) {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
+        for _ in 0..DISCONNECT_RETRIES {
+            tokio::time::sleep(DISCONNECT_RETRY).await;
+            if !socket.connected() || !refused(&socket) {
+                return;
+            }
+        }
+    });
 }
 
 /// One socket's connection loop: subscriptions, forwarding hub events, closing when the
 /// session ends or the token expires.
-async fn run(
+async fn connection_loop(
     gateway: Gateway,
     socket: SocketRef,
     user: AuthUser,
     mut inbox: mpsc::Receiver<Command>,
     events: EntryMemo<Events>,
 ) {
+    // However the loop ends (session ended or revoked, token expired, rate exceeded, an emit
+    // failed because the send buffer was full, a panic), the socket no longer receives the
+    // board's events: closed, its client reconnects and reloads the board, where a socket left
+    // connected would wait for them forever.
+    let _disconnects = Disconnects(socket.clone());
     let hub = &gateway.hub;
     let mut budget = Bucket::full(gateway.rate_burst);
     let mut conn = hub.connect();
@@ -297,11 +378,6 @@ async fn run(
             _ = &mut expiry => break,
         }
     }
-    // However the loop ended (session ended or revoked, token expired, rate exceeded, an emit
-    // failed because the send buffer was full), the socket no longer receives the board's
-    // events: closed, its client reconnects and reloads the board, where a socket left
-    // connected would wait for them forever.
-    let _ = socket.disconnect();
 }
 
 /// Emits each event; false when the socket is gone or its send buffer is full.
@@ -315,23 +391,18 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_loop_that_panics_leaves_the_other_loops_of_its_driver_running() {
-        let drivers = Drivers::default();
+        let drivers = Drivers::new(2);
         let (fail, failing) = oneshot::channel::<()>();
-        drivers.run(
+        drivers.adopt(
             async move {
                 let _ = failing.await;
                 panic!("a connection loop fails");
             }
             .boxed(),
         );
-        // One loop for each other driver, so that the next one shares the failing loop's driver.
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        for _ in 1..cores {
-            drivers.run(async {}.boxed());
-        }
         let (go, going) = oneshot::channel::<()>();
         let (done, finished) = oneshot::channel::<()>();
-        drivers.run(
+        drivers.adopt(
             async move {
                 if going.await.is_ok() {
                     let _ = done.send(());
@@ -339,10 +410,42 @@ mod tests {
             }
             .boxed(),
         );
+        assert_eq!(drivers.0.drivers.lock().unwrap().len(), 1, "two loops fit one driver");
         fail.send(()).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        go.send(()).unwrap();
+        let _ = go.send(());
         let finished = tokio::time::timeout(Duration::from_secs(5), finished).await;
         assert!(matches!(finished, Ok(Ok(()))), "the neighbour of a panicking loop was dropped: {finished:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn drivers_take_a_bounded_number_of_loops_and_reuse_the_places_of_ended_ones() {
+        let drivers = Drivers::new(2);
+        let running = |drivers: &Drivers| {
+            let list = drivers.0.drivers.lock().unwrap();
+            list.iter().map(|driver| driver.running.load(Ordering::Relaxed)).collect::<Vec<_>>()
+        };
+        let mut stops = Vec::new();
+        for _ in 0..3 {
+            let (stop, stopped) = oneshot::channel::<()>();
+            drivers.adopt(
+                async move {
+                    let _ = stopped.await;
+                }
+                .boxed(),
+            );
+            stops.push(stop);
+        }
+        assert_eq!(running(&drivers), [2, 1]);
+        stops.remove(0).send(()).unwrap();
+        for _ in 0..200 {
+            if running(&drivers) == [1, 1] {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(running(&drivers), [1, 1], "an ended loop leaves its driver's count");
+        drivers.adopt(std::future::pending::<()>().boxed());
+        assert_eq!(running(&drivers), [2, 1], "a freed place is taken before another driver starts");
     }
 }

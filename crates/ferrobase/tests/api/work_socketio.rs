@@ -280,6 +280,60 @@ async fn socketio_sockets_that_flood_are_closed() {
     board.expect_within("close", Duration::from_secs(3)).await;
 }
 
+/// A socket that fell so far behind that its send buffer filled is disconnected once its client
+/// reads again. socketioxide refuses a DISCONNECT packet while the buffer is full and leaves the
+/// socket open; the socket's loop has ended by then, so it would hear nothing more, ever. A raw
+/// engine.io client (rust_socketio always reads) with a small receive buffer stops reading while
+/// the board takes large tasks, then reads on and answers pings until the DISCONNECT comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_a_socket_that_fell_behind_is_disconnected_when_it_reads_again() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (owner, bob, p) = setup(&app).await;
+    let addr = app.base.trim_start_matches("http://").parse::<std::net::SocketAddr>().unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(addr).await.unwrap();
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    async fn text(ws: &mut (impl StreamExt<Item = tokio_tungstenite::tungstenite::Result<Message>> + Unpin)) -> String {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) if t.as_str() != "2" => return t.to_string(),
+                Ok(Some(Ok(_))) => {}
+                other => panic!("no text frame: {other:?}"),
+            }
+        }
+    }
+    let open = text(&mut ws).await;
+    assert!(open.starts_with('0'), "engine.io open: {open}");
+    ws.send(Message::Text(format!(r#"40{{"token":"{}"}}"#, bob.access).into())).await.unwrap();
+    let connected = text(&mut ws).await;
+    assert!(connected.starts_with("40"), "socket.io connect: {connected}");
+    ws.send(Message::Text(format!(r#"421["join:project",{{"projectId":"{p}"}}]"#).into())).await.unwrap();
+    assert_eq!(text(&mut ws).await, r#"431[{"ok":true}]"#);
+
+    // About 5 MB of events while nothing is read: more than the kernel's buffers and
+    // socketioxide's 128 packets hold.
+    let description = "x".repeat(8_000);
+    for i in 0..600 {
+        let task = json!({"project_id": p, "title": format!("Large {i}"), "description": description});
+        app.post("/api/v1/work/tasks", Some(&owner.access), task).await.expect(201);
+    }
+
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match tokio::time::timeout_at(until, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2" => ws.send(Message::Text("3".into())).await.unwrap(),
+            Ok(Some(Ok(Message::Text(t)))) if t.starts_with("41") => break,
+            Ok(Some(Ok(_))) => {}
+            Ok(ended) => panic!("closed without a DISCONNECT packet: {ended:?}"),
+            Err(_) => panic!("a socket that fell behind stayed open after its client read everything"),
+        }
+    }
+}
+
 /// Two instances sharing PostgreSQL and Redis: a socket on one sees changes made on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(ferrobase_postgres), ignore = "needs FERROBASE_TEST_POSTGRES_URL")]
