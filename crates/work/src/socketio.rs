@@ -54,7 +54,7 @@ impl std::fmt::Display for Refused {
     }
 }
 
-/// What a socket's handlers ask of its connection task.
+/// What a socket's handlers ask of its connection loop.
 enum Command {
     Join(Uuid, oneshot::Sender<Result<(), &'static str>>),
     Leave(Uuid),
@@ -158,7 +158,19 @@ fn start(gateway: Gateway, socket: SocketRef, user: AuthUser, events: EntryMemo<
             let _ = commands.send(Command::Disconnected).await;
         }
     });
-    drivers.adopt(connection_loop(gateway, socket, user, inbox, events).boxed());
+    // However the loop ends (session ended or revoked, token expired, rate exceeded, an emit
+    // failed because the send buffer was full, a panic, or dropped before it ever ran), the
+    // socket no longer receives the board's events: closed, its client reconnects and reloads
+    // the board, where a socket left connected would wait for them forever.
+    let disconnects = Disconnects(socket.clone());
+    let connection = connection_loop(gateway, socket, user, inbox, events);
+    drivers.adopt(
+        async move {
+            let _disconnects = disconnects;
+            connection.await;
+        }
+        .boxed(),
+    );
 }
 
 /// A socket's connection loop, as the drivers run it.
@@ -283,8 +295,13 @@ const DISCONNECT_RETRIES: u32 = 1_200;
 
 /// Disconnects `socket`. socketioxide refuses while the socket's send buffer is full (the
 /// DISCONNECT packet has no room in it) and then leaves the socket open, so this asks again
-/// until the client has read enough to make room, or the socket is gone.
+/// until the client has read enough to make room or the socket is gone, for a minute at most.
 fn disconnect(socket: SocketRef) {
+    // A client that left needs none (and a DISCONNECT sent then could reach a socket it opened
+    // since on the same engine.io connection).
+    if !socket.connected() {
+        return;
+    }
     let refused = |socket: &SocketRef| matches!(socket.clone().disconnect(), Err(SocketError::InternalChannelFull));
     if !refused(&socket) {
         return;
@@ -309,11 +326,6 @@ async fn connection_loop(
     mut inbox: mpsc::Receiver<Command>,
     events: EntryMemo<Events>,
 ) {
-    // However the loop ends (session ended or revoked, token expired, rate exceeded, an emit
-    // failed because the send buffer was full, a panic), the socket no longer receives the
-    // board's events: closed, its client reconnects and reloads the board, where a socket left
-    // connected would wait for them forever.
-    let _disconnects = Disconnects(socket.clone());
     let hub = &gateway.hub;
     let mut budget = Bucket::full(gateway.rate_burst);
     let mut conn = hub.connect();

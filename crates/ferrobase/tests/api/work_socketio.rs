@@ -284,7 +284,8 @@ async fn socketio_sockets_that_flood_are_closed() {
 /// reads again. socketioxide refuses a DISCONNECT packet while the buffer is full and leaves the
 /// socket open; the socket's loop has ended by then, so it would hear nothing more, ever. A raw
 /// engine.io client (rust_socketio always reads) with a small receive buffer stops reading while
-/// the board takes large tasks, then reads on and answers pings until the DISCONNECT comes.
+/// the board takes large tasks (well within engine.io's heartbeat: the first ping is answered,
+/// the next comes 25 s later), then reads on, answering pings, until the DISCONNECT comes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_a_socket_that_fell_behind_is_disconnected_when_it_reads_again() {
     use futures::{SinkExt, StreamExt};
@@ -297,10 +298,15 @@ async fn socketio_a_socket_that_fell_behind_is_disconnected_when_it_reads_again(
     let stream = tcp.connect(addr).await.unwrap();
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
     let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    async fn text(ws: &mut (impl StreamExt<Item = tokio_tungstenite::tungstenite::Result<Message>> + Unpin)) -> String {
+    type Raw = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+    /// The next text frame, answering engine.io's pings (the first comes with the open packet).
+    async fn text(ws: &mut Raw) -> String {
         loop {
             match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) if t.as_str() != "2" => return t.to_string(),
+                Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2" => {
+                    ws.send(Message::Text("3".into())).await.unwrap()
+                }
+                Ok(Some(Ok(Message::Text(t)))) => return t.to_string(),
                 Ok(Some(Ok(_))) => {}
                 other => panic!("no text frame: {other:?}"),
             }
