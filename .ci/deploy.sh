@@ -114,15 +114,17 @@ for _ in $(seq 1 50); do
 done
 "${podman_run[@]}" exec "$container" sh -c 'test -s /data/ferrobase.db && ls /data/mail/*.eml' >/dev/null ||
   { echo "the data directory in the volume holds no database or mail"; exit 1; }
-# Its logs are JSON lines without colour codes.
-"${podman_run[@]}" logs "$container" 2>/dev/null | head -5 | python3 -c '
+# Its logs are JSON lines without colour codes. They are read into a file first: under pipefail,
+# `podman logs | head` fails whenever podman is still writing when head has had its lines.
+"${podman_run[@]}" logs "$container" >"$work/container.log" 2>/dev/null
+python3 - "$work/container.log" <<'PY' || { echo "the container's logs are not JSON lines:"; head -5 "$work/container.log"; exit 1; }
 import json, sys
-lines = [l for l in sys.stdin if l.strip()]
+lines = [l for l in open(sys.argv[1]) if l.strip()][:5]
 assert lines, "no log lines"
 for l in lines:
     assert "\x1b" not in l, l
     json.loads(l)
-' || { echo "the container's logs are not JSON lines"; exit 1; }
+PY
 # SIGTERM stops it gracefully.
 "${podman_run[@]}" stop -t 15 "$container" >/dev/null 2>>"$work/podman.log"
 status=$("${podman_run[@]}" inspect "$container" --format '{{.State.ExitCode}}')
