@@ -164,13 +164,10 @@ fn start(gateway: Gateway, socket: SocketRef, user: AuthUser, events: EntryMemo<
     // the board, where a socket left connected would wait for them forever.
     let disconnects = Disconnects(socket.clone());
     let connection = connection_loop(gateway, socket, user, inbox, events);
-    drivers.adopt(
-        async move {
-            let _disconnects = disconnects;
-            connection.await;
-        }
-        .boxed(),
-    );
+    drivers.adopt(async move {
+        let _disconnects = disconnects;
+        connection.await;
+    });
 }
 
 /// A socket's connection loop, as the drivers run it.
@@ -226,8 +223,8 @@ impl Drivers {
     }
 
     /// Hands `connection_loop` to the first driver with room for it, starting a driver when
-    /// none has.
-    fn adopt(&self, connection_loop: Loop) {
+    /// none has. The loop is boxed here, once, together with its place in the driver's count.
+    fn adopt(&self, connection_loop: impl Future<Output = ()> + Send + 'static) {
         let mut drivers = self.0.drivers.lock().unwrap_or_else(PoisonError::into_inner);
         // A driver whose task ended (it panicked outside a loop) takes no more.
         drivers.retain(|driver| !driver.queue.is_closed());
@@ -405,23 +402,17 @@ mod tests {
     async fn a_loop_that_panics_leaves_the_other_loops_of_its_driver_running() {
         let drivers = Drivers::new(2);
         let (fail, failing) = oneshot::channel::<()>();
-        drivers.adopt(
-            async move {
-                let _ = failing.await;
-                panic!("a connection loop fails");
-            }
-            .boxed(),
-        );
+        drivers.adopt(async move {
+            let _ = failing.await;
+            panic!("a connection loop fails");
+        });
         let (go, going) = oneshot::channel::<()>();
         let (done, finished) = oneshot::channel::<()>();
-        drivers.adopt(
-            async move {
-                if going.await.is_ok() {
-                    let _ = done.send(());
-                }
+        drivers.adopt(async move {
+            if going.await.is_ok() {
+                let _ = done.send(());
             }
-            .boxed(),
-        );
+        });
         assert_eq!(drivers.0.drivers.lock().unwrap().len(), 1, "two loops fit one driver");
         fail.send(()).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -440,12 +431,9 @@ mod tests {
         let mut stops = Vec::new();
         for _ in 0..3 {
             let (stop, stopped) = oneshot::channel::<()>();
-            drivers.adopt(
-                async move {
-                    let _ = stopped.await;
-                }
-                .boxed(),
-            );
+            drivers.adopt(async move {
+                let _ = stopped.await;
+            });
             stops.push(stop);
         }
         assert_eq!(running(&drivers), [2, 1]);
@@ -457,7 +445,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(running(&drivers), [1, 1], "an ended loop leaves its driver's count");
-        drivers.adopt(std::future::pending::<()>().boxed());
+        drivers.adopt(std::future::pending::<()>());
         assert_eq!(running(&drivers), [2, 1], "a freed place is taken before another driver starts");
     }
 }

@@ -299,26 +299,29 @@ async fn socketio_a_socket_that_fell_behind_is_disconnected_when_it_reads_again(
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
     let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     type Raw = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-    /// The next text frame, answering engine.io's pings (the first comes with the open packet).
-    async fn text(ws: &mut Raw) -> String {
+    /// The next text frame before `until` (None when none came), answering engine.io's pings on
+    /// the way (the first comes with the open packet).
+    async fn text(ws: &mut Raw, until: tokio::time::Instant) -> Option<String> {
         loop {
-            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            match tokio::time::timeout_at(until, ws.next()).await {
                 Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2" => {
                     ws.send(Message::Text("3".into())).await.unwrap()
                 }
-                Ok(Some(Ok(Message::Text(t)))) => return t.to_string(),
+                Ok(Some(Ok(Message::Text(t)))) => return Some(t.to_string()),
                 Ok(Some(Ok(_))) => {}
-                other => panic!("no text frame: {other:?}"),
+                Ok(ended) => panic!("closed without a DISCONNECT packet: {ended:?}"),
+                Err(_) => return None,
             }
         }
     }
-    let open = text(&mut ws).await;
+    let soon = || tokio::time::Instant::now() + Duration::from_secs(5);
+    let open = text(&mut ws, soon()).await.expect("engine.io open");
     assert!(open.starts_with('0'), "engine.io open: {open}");
     ws.send(Message::Text(format!(r#"40{{"token":"{}"}}"#, bob.access).into())).await.unwrap();
-    let connected = text(&mut ws).await;
+    let connected = text(&mut ws, soon()).await.expect("socket.io connect");
     assert!(connected.starts_with("40"), "socket.io connect: {connected}");
     ws.send(Message::Text(format!(r#"421["join:project",{{"projectId":"{p}"}}]"#).into())).await.unwrap();
-    assert_eq!(text(&mut ws).await, r#"431[{"ok":true}]"#);
+    assert_eq!(text(&mut ws, soon()).await.as_deref(), Some(r#"431[{"ok":true}]"#));
 
     // About 5 MB of events while nothing is read: more than the kernel's buffers and
     // socketioxide's 128 packets hold.
@@ -330,12 +333,10 @@ async fn socketio_a_socket_that_fell_behind_is_disconnected_when_it_reads_again(
 
     let until = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        match tokio::time::timeout_at(until, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2" => ws.send(Message::Text("3".into())).await.unwrap(),
-            Ok(Some(Ok(Message::Text(t)))) if t.starts_with("41") => break,
-            Ok(Some(Ok(_))) => {}
-            Ok(ended) => panic!("closed without a DISCONNECT packet: {ended:?}"),
-            Err(_) => panic!("a socket that fell behind stayed open after its client read everything"),
+        match text(&mut ws, until).await {
+            Some(t) if t.starts_with("41") => break,
+            Some(_) => {}
+            None => panic!("a socket that fell behind stayed open after its client read everything"),
         }
     }
 }
