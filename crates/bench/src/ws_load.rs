@@ -108,9 +108,12 @@ pub async fn connect(addr: SocketAddr, token: &str) -> anyhow::Result<Socket> {
 }
 
 /// Extracts the send time from a frame that carries `"<field>":"t:<micros>"` (a chat message's
-/// content or a task's title).
+/// content or a task's title). The field is found with a SIMD substring search: compared byte
+/// window by byte window, a native gateway frame (content at byte ~230, behind its topic and the
+/// message's ids) cost the load generator 1.8 s more CPU per 2 000 × 400/s run than a room socket
+/// frame (content first), and on a shared 2-core machine that CPU came out of the server's share.
 pub(crate) fn sent_at(frame: &[u8], field: &[u8]) -> Option<u64> {
-    let start = frame.windows(field.len()).position(|w| w == field)? + field.len();
+    let start = memchr::memmem::find(frame, field)? + field.len();
     let digits = frame[start..].iter().take_while(|b| b.is_ascii_digit());
     Some(digits.fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
@@ -311,4 +314,19 @@ pub async fn fanout(
         p99_us: total.value_at_quantile(0.99),
         max_us: total.max(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sent_at;
+
+    #[test]
+    fn the_send_time_is_read_wherever_the_field_is() {
+        let field = br#""content":"t:"#;
+        assert_eq!(sent_at(br#"{"content":"t:1234|x","id":"a"}"#, field), Some(1234));
+        let late = br#"{"type":"event","topic":"chat.room.1","data":{"id":"a","content":"t:98765"}}"#;
+        assert_eq!(sent_at(late, field), Some(98765));
+        assert_eq!(sent_at(br#"{"title":"t:5"}"#, field), None, "another field");
+        assert_eq!(sent_at(br#"{"content":"t"#, field), None, "cut short before the field ends");
+    }
 }
