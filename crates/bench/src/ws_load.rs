@@ -110,8 +110,8 @@ pub async fn connect(addr: SocketAddr, token: &str) -> anyhow::Result<Socket> {
 /// Extracts the send time from a frame that carries `"<field>":"t:<micros>"` (a chat message's
 /// content or a task's title). The field is found with a SIMD substring search: compared byte
 /// window by byte window, a native gateway frame (content at byte ~230, behind its topic and the
-/// message's ids) cost the load generator 1.8 s more CPU per 2 000 × 400/s run than a room socket
-/// frame (content first), and on a shared 2-core machine that CPU came out of the server's share.
+/// message's ids) cost the load generator 1.3–1.4 s more CPU per 2 000 × 400/s run than it does
+/// now, and on a shared 2-core machine that CPU came out of the server's share.
 pub(crate) fn sent_at(frame: &[u8], field: &[u8]) -> Option<u64> {
     let start = memchr::memmem::find(frame, field)? + field.len();
     let digits = frame[start..].iter().take_while(|b| b.is_ascii_digit());
