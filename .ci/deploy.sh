@@ -116,7 +116,8 @@ done
   { echo "the data directory in the volume holds no database or mail"; exit 1; }
 # Its logs are JSON lines without colour codes. They are read into a file first: under pipefail,
 # `podman logs | head` fails whenever podman is still writing when head has had its lines.
-"${podman_run[@]}" logs "$container" >"$work/container.log" 2>/dev/null
+"${podman_run[@]}" logs "$container" >"$work/container.log" 2>>"$work/podman.log" ||
+  { echo "podman logs failed:"; tail -5 "$work/podman.log"; exit 1; }
 python3 - "$work/container.log" <<'PY' || { echo "the container's logs are not JSON lines:"; head -5 "$work/container.log"; exit 1; }
 import json, sys
 lines = [l for l in open(sys.argv[1]) if l.strip()][:5]

@@ -235,8 +235,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The WebSocket fan-out scenarios, one after the other on `server`: the chat gateway at both
-/// loads, then each other transport beside the gateway on the same events at the smaller load.
+/// The WebSocket fan-out scenarios, one after the other on `server`: the chat gateway and the
+/// room socket at both loads, then the task board's native gateway and socket.io at the smaller.
 /// Each result comes with the CPU seconds the server and this process used meanwhile.
 async fn fanouts(
     server: &server::Server,

@@ -114,8 +114,13 @@ pub async fn connect(addr: SocketAddr, token: &str) -> anyhow::Result<Socket> {
 /// now, and on a shared 2-core machine that CPU came out of the server's share.
 pub(crate) fn sent_at(frame: &[u8], field: &[u8]) -> Option<u64> {
     let start = memchr::memmem::find(frame, field)? + field.len();
-    let digits = frame[start..].iter().take_while(|b| b.is_ascii_digit());
-    Some(digits.fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+    let digits = &frame[start..];
+    let digits = &digits[..digits.iter().take_while(|b| b.is_ascii_digit()).count()];
+    // No digits is no send time (a delay from 0 would be dropped by the histogram unseen).
+    if digits.is_empty() {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// What a receiver found in a frame.
@@ -328,5 +333,7 @@ mod tests {
         assert_eq!(sent_at(late, field), Some(98765));
         assert_eq!(sent_at(br#"{"title":"t:5"}"#, field), None, "another field");
         assert_eq!(sent_at(br#"{"content":"t"#, field), None, "cut short before the field ends");
+        assert_eq!(sent_at(br#"{"content":"t:"#, field), None, "the field at the very end");
+        assert_eq!(sent_at(br#"{"content":"t:x1"}"#, field), None, "no digits after the field");
     }
 }
