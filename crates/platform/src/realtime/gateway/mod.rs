@@ -199,6 +199,7 @@ pub enum Mode {
     Topic(TopicSocket),
 }
 
+mod pace;
 mod session;
 
 pub use session::serve;

@@ -1,6 +1,8 @@
 //! One connection's life: authentication deadlines, the heartbeat, the order in which its loop
-//! looks at what woke it, batched writes of queued events, and the client's frames.
+//! looks at what woke it, batched (and, for a firehose, paced) writes of queued events, and the
+//! client's frames.
 
+use super::pace::Pace;
 use super::{AUTH_TIMEOUT, Bucket, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Gateway, HEARTBEAT, Mode, REAUTH_GRACE};
 use crate::auth::AuthUser;
 use crate::realtime::hub::{Connection, Frames, SubscribeError};
@@ -15,6 +17,11 @@ struct Session {
     user: Option<AuthUser>,
     reauth_by: Option<Instant>,
     mode: Mode,
+    pace: Pace,
+    /// Entries taken from the queue and held for the next paced flush, oldest first.
+    held: Vec<Frames>,
+    /// Frames in `held`.
+    held_frames: usize,
 }
 
 fn far_future() -> Instant {
@@ -63,7 +70,16 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     }
     let ended = conn.ended.clone();
     let audit = conn.audit.clone();
-    let mut s = Session { gateway, conn, user, reauth_by: None, mode };
+    let mut s = Session {
+        gateway,
+        conn,
+        user,
+        reauth_by: None,
+        mode,
+        pace: Pace::new(Instant::now()),
+        held: Vec::new(),
+        held_frames: 0,
+    };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     // Ticks missed while the loop was busy are not made up in a burst: that would count a
     // healthy client's pings as unanswered.
@@ -80,9 +96,11 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     let auth_timer = sleep_until(auth_by);
     let expiry_timer = sleep_until(timed.0.map_or_else(far_future, expiry_instant));
     let reauth_timer = sleep_until(s.reauth_by.unwrap_or_else(far_future));
+    // Set when a paced connection starts holding events; looked at only while it holds some.
+    let pace_timer = sleep_until(far_future());
     let ended_signal = ended.notified();
     let audit_signal = audit.notified();
-    tokio::pin!(auth_timer, expiry_timer, reauth_timer, ended_signal, audit_signal);
+    tokio::pin!(auth_timer, expiry_timer, reauth_timer, pace_timer, ended_signal, audit_signal);
     loop {
         let expiry = token_expiry(&s);
         if expiry != timed.0 {
@@ -94,10 +112,12 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
             reauth_timer.as_mut().reset(s.reauth_by.unwrap_or_else(far_future));
         }
         // Polled in this order, the first ready branch wins: an ended session and the timers
-        // first (they end or warn the socket and must not wait), then queued events, which wake
+        // first (they end or warn the socket and must not wait; a held batch that is due goes
+        // out before more events are taken), then queued events, which wake
         // this loop far more often than anything else and would otherwise pay for polling every
         // other branch (a fifth of the CPU of a busy fan-out), then the client's frames, which
         // get the first look after every [`EVENT_STREAK`] batches of events, and the heartbeat.
+        let look = s.look();
         tokio::select! {
             biased;
             _ = &mut ended_signal => {
@@ -127,9 +147,22 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 close(&mut socket, CLOSE_UNAUTHORIZED, "access token expired").await;
                 break;
             }
-            input = next_input(&mut socket, &mut s.conn, &mut streak) => match input {
+            _ = &mut pace_timer, if !s.held.is_empty() => {
+                if s.forward(&mut socket).await.is_err() {
+                    break;
+                }
+            }
+            input = next_input(&mut socket, &mut s.conn, &mut streak, look) => match input {
                 Input::Event(frame) => {
-                    if s.forward(&mut socket, frame).await.is_err() {
+                    s.held_frames += frame.len();
+                    s.held.push(frame);
+                    if s.held_frames < WRITE_BATCH && let Some(due) = s.pace.hold_until(Instant::now()) {
+                        if s.held.len() == 1 {
+                            pace_timer.as_mut().reset(due);
+                        }
+                        continue;
+                    }
+                    if s.forward(&mut socket).await.is_err() {
                         break;
                     }
                 }
@@ -188,18 +221,34 @@ enum Input {
     Client(Option<Result<Message, axum::Error>>),
 }
 
-/// The next queued event or client frame: events first, except once every [`EVENT_STREAK`]
-/// batches of events, when the client's frames go first, so that a busy room cannot hold back what a
-/// client sends (its pongs, its messages, its close) for longer than that.
+/// Which of its inputs a connection's loop looks at, and in which order.
+#[derive(Clone, Copy)]
+enum Look {
+    /// Events first, except once every [`EVENT_STREAK`] batches of events, when the client's
+    /// frames go first, so that a busy room cannot hold back what a client sends (its pongs,
+    /// its messages, its close) for longer than that.
+    EventsFirst,
+    /// The client's frames first: a paced connection between holds, whose writes are few
+    /// whatever arrives, so that each hold delays the client's frames once at most.
+    ClientFirst,
+    /// Events only: while events are held, the client's frames wait for the flush (100 ms at
+    /// most). Read earlier, a Close would end the connection with the held events unsent, and
+    /// an answer would overtake events published before its command.
+    EventsOnly,
+}
+
+/// The next queued event or client frame, looked at as `look` says.
 fn next_input<'a>(
     socket: &'a mut WebSocket,
     events: &'a mut Connection,
     streak: &'a mut u8,
+    look: Look,
 ) -> impl std::future::Future<Output = Input> + 'a {
     use futures::StreamExt as _;
     use std::task::Poll;
+    let client = !matches!(look, Look::EventsOnly);
     std::future::poll_fn(move |cx| {
-        let client_first = *streak >= EVENT_STREAK;
+        let client_first = matches!(look, Look::ClientFirst) || (client && *streak >= EVENT_STREAK);
         if client_first {
             *streak = 0;
             if let Poll::Ready(incoming) = socket.poll_next_unpin(cx) {
@@ -211,7 +260,10 @@ fn next_input<'a>(
             *streak = streak.saturating_add(1);
             return Poll::Ready(Input::Event(frame));
         }
-        if !client_first && let Poll::Ready(incoming) = socket.poll_next_unpin(cx) {
+        if client
+            && !client_first
+            && let Poll::Ready(incoming) = socket.poll_next_unpin(cx)
+        {
             *streak = 0;
             return Poll::Ready(Input::Client(incoming));
         }
@@ -220,6 +272,16 @@ fn next_input<'a>(
 }
 
 impl Session {
+    fn look(&self) -> Look {
+        if !self.held.is_empty() {
+            Look::EventsOnly
+        } else if self.pace.is_firehose() {
+            Look::ClientFirst
+        } else {
+            Look::EventsFirst
+        }
+    }
+
     /// A one-topic socket whose topic was taken away by a re-authorisation has nothing left.
     fn lost_its_topic(&self) -> bool {
         matches!(self.mode, Mode::Topic(_)) && self.user.is_some() && self.conn.topics.is_empty()
@@ -233,33 +295,47 @@ impl Session {
         hub.audit(&mut self.conn, &user, self.gateway.auth.sessions.as_ref()).await.is_some()
     }
 
-    /// Writes `first` and whatever else is already queued (up to [`WRITE_BATCH`] frames, and
-    /// always whole entries) with one flush, then a `resync` notice if events were dropped for
-    /// this connection.
-    async fn forward(&mut self, socket: &mut WebSocket, first: Frames) -> Result<(), axum::Error> {
+    /// Writes the held entries and whatever else is already queued (up to [`WRITE_BATCH`]
+    /// frames, and always whole entries) with one flush, then a `resync` notice if events were
+    /// dropped for this connection.
+    async fn forward(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
         use futures::SinkExt;
-        let mut next = Some(first);
+        let mut held = std::mem::take(&mut self.held);
+        self.held_frames = 0;
         let mut written = 0;
-        while let Some(entry) = next.take() {
-            let frames = match &self.mode {
-                Mode::Native => entry,
-                Mode::Topic(t) => (t.outbound)(&entry),
-            };
-            for frame in frames.iter() {
-                socket.feed(Message::Text(frame.clone())).await?;
-                written += 1;
-            }
-            if written < WRITE_BATCH {
-                next = self.conn.try_frames();
-            }
+        for entry in held.drain(..) {
+            written += self.feed(socket, &entry).await?;
+        }
+        // The emptied list keeps its capacity for the next hold.
+        self.held = held;
+        while written < WRITE_BATCH
+            && let Some(entry) = self.conn.try_frames()
+        {
+            written += self.feed(socket, &entry).await?;
         }
         let missed = self.conn.take_missed();
         if missed > 0 {
             let topics: Vec<&str> = self.conn.topics.iter().map(|t| t.as_ref()).collect();
             let resync = json!({"type": "resync", "missed": missed, "topics": topics});
             socket.feed(Message::Text(Utf8Bytes::from(resync.to_string()))).await?;
+            written += 1;
         }
+        self.pace.flushed(Instant::now(), written);
         socket.flush().await
+    }
+
+    /// Buffers one queue entry's frames (translated for a topic socket) without flushing; the
+    /// number of frames it buffered.
+    async fn feed(&self, socket: &mut WebSocket, entry: &Frames) -> Result<usize, axum::Error> {
+        use futures::SinkExt;
+        let frames = match &self.mode {
+            Mode::Native => entry.clone(),
+            Mode::Topic(t) => (t.outbound)(entry),
+        };
+        for frame in frames.iter() {
+            socket.feed(Message::Text(frame.clone())).await?;
+        }
+        Ok(frames.len())
     }
 
     /// Handles one client frame and returns the answer frame, if it has one.

@@ -1,0 +1,122 @@
+//! Write pacing for a connection that receives a firehose.
+//!
+//! Each flush to a socket costs the server a system call and the loopback or network stack's
+//! work, and costs the client a wake-up and a read, whatever the flush carries. A connection
+//! that is written each time an event arrives pays those costs per event; when hundreds of events
+//! a second reach each of thousands of sockets, the writes alone take most of a core on the
+//! server and the reads as much again on the clients, and everything waits behind them
+//! (docs/benchmarks.md, fourteenth session). So a connection that has been receiving at least
+//! [`FIREHOSE_RATE`] frames a second writes at most once per [`FIREHOSE_EVERY`]: what arrives
+//! in between is held and written with the next flush. A connection below that rate, which is
+//! every ordinary one, writes each event as soon as it arrives, as before. Pacing never drops
+//! or reorders anything, and a held batch that reaches the write batch is written at once, so
+//! it never limits throughput either. While events are held, the client's own frames wait in
+//! the socket until the flush (a Close read earlier would end the connection with the held
+//! events unsent), and after each flush they are read first, so each one waits once at most.
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Frames per second from which a connection's writes are paced.
+pub const FIREHOSE_RATE: f64 = 200.0;
+
+/// The shortest time between two flushes of a paced connection: the longest an event waits
+/// for its batch. At [`FIREHOSE_RATE`] a flush carries about twenty frames.
+pub const FIREHOSE_EVERY: Duration = Duration::from_millis(100);
+
+/// The time over which the rate is measured.
+const WINDOW: Duration = Duration::from_millis(250);
+
+/// A connection's recent write rate and last flush.
+#[derive(Debug)]
+pub struct Pace {
+    last_flush: Option<Instant>,
+    window_start: Instant,
+    window_frames: u32,
+    /// Frames per second over the last full window.
+    rate: f64,
+}
+
+impl Pace {
+    /// A connection that has written nothing yet.
+    pub fn new(now: Instant) -> Self {
+        Pace { last_flush: None, window_start: now, window_frames: 0, rate: 0.0 }
+    }
+
+    /// When an event arriving at `now` may be written: `None` for at once, or the instant its
+    /// held batch is due.
+    pub fn hold_until(&self, now: Instant) -> Option<Instant> {
+        if !self.is_firehose() {
+            return None;
+        }
+        self.last_flush.map(|last| last + FIREHOSE_EVERY).filter(|due| *due > now)
+    }
+
+    /// Whether the connection has been receiving a firehose (its writes are paced).
+    pub fn is_firehose(&self) -> bool {
+        self.rate >= FIREHOSE_RATE
+    }
+
+    /// Records a flush of `frames` frames at `now`.
+    pub fn flushed(&mut self, now: Instant, frames: usize) {
+        self.last_flush = Some(now);
+        self.window_frames = self.window_frames.saturating_add(u32::try_from(frames).unwrap_or(u32::MAX));
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= WINDOW {
+            self.rate = f64::from(self.window_frames) / elapsed.as_secs_f64();
+            self.window_frames = 0;
+            self.window_start = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Flushes `per_flush` frames every `gap` for `flushes` times from `start`; returns the
+    /// instant of the last flush.
+    fn feed(pace: &mut Pace, start: Instant, gap: Duration, per_flush: usize, flushes: u32) -> Instant {
+        let mut now = start;
+        for _ in 0..flushes {
+            now += gap;
+            pace.flushed(now, per_flush);
+        }
+        now
+    }
+
+    #[test]
+    fn an_ordinary_connection_is_never_held() {
+        let start = Instant::now();
+        let mut pace = Pace::new(start);
+        // 100 frames a second, in bursts of ten: a busy chat room.
+        let last = feed(&mut pace, start, Duration::from_millis(100), 10, 20);
+        assert_eq!(pace.hold_until(last + Duration::from_millis(1)), None);
+        // A first event is never held.
+        assert_eq!(Pace::new(start).hold_until(start), None);
+    }
+
+    #[test]
+    fn a_firehose_writes_at_most_once_per_interval() {
+        let start = Instant::now();
+        let mut pace = Pace::new(start);
+        // 400 frames a second, written one flush per event.
+        let last = feed(&mut pace, start, Duration::from_micros(2500), 1, 200);
+        let soon = last + Duration::from_millis(10);
+        assert_eq!(pace.hold_until(soon), Some(last + FIREHOSE_EVERY));
+        // Once the interval has passed, the next event goes out at once.
+        assert_eq!(pace.hold_until(last + FIREHOSE_EVERY), None);
+    }
+
+    #[test]
+    fn a_firehose_that_stops_is_not_held_when_it_resumes() {
+        let start = Instant::now();
+        let mut pace = Pace::new(start);
+        let last = feed(&mut pace, start, Duration::from_micros(2500), 1, 200);
+        // A quiet second, then one event: written at once, and the rate measured again.
+        let later = last + Duration::from_secs(1);
+        assert_eq!(pace.hold_until(later), None);
+        pace.flushed(later, 1);
+        assert_eq!(pace.hold_until(later + Duration::from_millis(1)), None, "one frame in a second is no firehose");
+    }
+}
