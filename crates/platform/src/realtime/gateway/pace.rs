@@ -6,13 +6,15 @@
 //! a second reach each of thousands of sockets, the writes alone take most of a core on the
 //! server and the reads as much again on the clients, and everything waits behind them
 //! (docs/benchmarks.md, fourteenth session). So a connection that has been receiving at least
-//! [`FIREHOSE_RATE`] frames a second writes at most once per [`FIREHOSE_EVERY`]: what arrives
-//! in between is held and written with the next flush. A connection below that rate, which is
+//! [`FIREHOSE_RATE`] frames a second flushes events at most once per [`FIREHOSE_EVERY`] unless
+//! a write batch fills: what arrives in between is held and written with the next flush
+//! (answers to the client's frames and pings are written as they come). A connection below that rate, which is
 //! every ordinary one, writes each event as soon as it arrives, as before. Pacing never drops
 //! or reorders anything, and a held batch that reaches the write batch is written at once, so
 //! it never limits throughput either. While events are held, the client's own frames wait in
 //! the socket until the flush (a Close read earlier would end the connection with the held
-//! events unsent), and after each flush they are read first, so each one waits once at most.
+//! events unsent); after each flush they are read first until the next flush is due, so each
+//! waits through one hold at most and events still get a turn every interval.
 
 use std::time::Duration;
 use tokio::time::Instant;
@@ -53,7 +55,7 @@ impl Pace {
     }
 
     /// Whether the connection has been receiving a firehose (its writes are paced).
-    pub fn is_firehose(&self) -> bool {
+    fn is_firehose(&self) -> bool {
         self.rate >= FIREHOSE_RATE
     }
 

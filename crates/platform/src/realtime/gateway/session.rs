@@ -117,6 +117,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
         // this loop far more often than anything else and would otherwise pay for polling every
         // other branch (a fifth of the CPU of a busy fan-out), then the client's frames, which
         // get the first look after every [`EVENT_STREAK`] batches of events, and the heartbeat.
+        // A paced connection changes the middle of that order ([`Look`]).
         let look = s.look();
         tokio::select! {
             biased;
@@ -228,12 +229,13 @@ enum Look {
     /// frames go first, so that a busy room cannot hold back what a client sends (its pongs,
     /// its messages, its close) for longer than that.
     EventsFirst,
-    /// The client's frames first: a paced connection between holds, whose writes are few
-    /// whatever arrives, so that each hold delays the client's frames once at most.
+    /// The client's frames first: a paced connection after a flush, until its next flush is
+    /// due, so that the frames that waited through a hold are all answered (not one per hold),
+    /// while events still get their turn at least once per interval. Answers may then overtake
+    /// events queued in that interval, as they may after [`EVENT_STREAK`] batches.
     ClientFirst,
     /// Events only: while events are held, the client's frames wait for the flush (100 ms at
-    /// most). Read earlier, a Close would end the connection with the held events unsent, and
-    /// an answer would overtake events published before its command.
+    /// most). Read earlier, a Close would end the connection with the held events unsent.
     EventsOnly,
 }
 
@@ -275,7 +277,7 @@ impl Session {
     fn look(&self) -> Look {
         if !self.held.is_empty() {
             Look::EventsOnly
-        } else if self.pace.is_firehose() {
+        } else if self.pace.hold_until(Instant::now()).is_some() {
             Look::ClientFirst
         } else {
             Look::EventsFirst
