@@ -45,18 +45,15 @@ impl Pace {
         Pace { last_flush: None, window_start: now, window_frames: 0, rate: 0.0 }
     }
 
-    /// When an event arriving at `now` may be written: `None` for at once, or the instant its
-    /// held batch is due.
-    pub fn hold_until(&self, now: Instant) -> Option<Instant> {
-        if !self.is_firehose() {
+    /// When an event arriving now may be written: `None` for at once, or the instant its held
+    /// batch is due. `now` is called only for a paced connection, so that ordinary ones, which
+    /// are almost all, do not read the clock for every event.
+    pub fn hold_until(&self, now: impl FnOnce() -> Instant) -> Option<Instant> {
+        if self.rate < FIREHOSE_RATE {
             return None;
         }
-        self.last_flush.map(|last| last + FIREHOSE_EVERY).filter(|due| *due > now)
-    }
-
-    /// Whether the connection has been receiving a firehose (its writes are paced).
-    fn is_firehose(&self) -> bool {
-        self.rate >= FIREHOSE_RATE
+        let due = self.last_flush? + FIREHOSE_EVERY;
+        (due > now()).then_some(due)
     }
 
     /// Records a flush of `frames` frames at `now`.
@@ -93,32 +90,36 @@ mod tests {
         let mut pace = Pace::new(start);
         // 100 frames a second, in bursts of ten: a busy chat room.
         let last = feed(&mut pace, start, Duration::from_millis(100), 10, 20);
-        assert_eq!(pace.hold_until(last + Duration::from_millis(1)), None);
+        assert_eq!(pace.hold_until(|| last + Duration::from_millis(1)), None);
         // A first event is never held.
-        assert_eq!(Pace::new(start).hold_until(start), None);
+        assert_eq!(Pace::new(start).hold_until(|| start), None);
+    }
+
+    /// A connection that received 400 frames a second for half a second, written one flush per
+    /// event; and the instant of its last flush.
+    fn firehose() -> (Pace, Instant) {
+        let start = Instant::now();
+        let mut pace = Pace::new(start);
+        let last = feed(&mut pace, start, Duration::from_micros(2500), 1, 200);
+        (pace, last)
     }
 
     #[test]
     fn a_firehose_writes_at_most_once_per_interval() {
-        let start = Instant::now();
-        let mut pace = Pace::new(start);
-        // 400 frames a second, written one flush per event.
-        let last = feed(&mut pace, start, Duration::from_micros(2500), 1, 200);
+        let (pace, last) = firehose();
         let soon = last + Duration::from_millis(10);
-        assert_eq!(pace.hold_until(soon), Some(last + FIREHOSE_EVERY));
+        assert_eq!(pace.hold_until(|| soon), Some(last + FIREHOSE_EVERY));
         // Once the interval has passed, the next event goes out at once.
-        assert_eq!(pace.hold_until(last + FIREHOSE_EVERY), None);
+        assert_eq!(pace.hold_until(|| last + FIREHOSE_EVERY), None);
     }
 
     #[test]
     fn a_firehose_that_stops_is_not_held_when_it_resumes() {
-        let start = Instant::now();
-        let mut pace = Pace::new(start);
-        let last = feed(&mut pace, start, Duration::from_micros(2500), 1, 200);
+        let (mut pace, last) = firehose();
         // A quiet second, then one event: written at once, and the rate measured again.
         let later = last + Duration::from_secs(1);
-        assert_eq!(pace.hold_until(later), None);
+        assert_eq!(pace.hold_until(|| later), None);
         pace.flushed(later, 1);
-        assert_eq!(pace.hold_until(later + Duration::from_millis(1)), None, "one frame in a second is no firehose");
+        assert_eq!(pace.hold_until(|| later + Duration::from_millis(1)), None, "one frame in a second is no firehose");
     }
 }

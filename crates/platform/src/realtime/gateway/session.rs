@@ -157,7 +157,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 Input::Event(frame) => {
                     s.held_frames += frame.len();
                     s.held.push(frame);
-                    if s.held_frames < WRITE_BATCH && let Some(due) = s.pace.hold_until(Instant::now()) {
+                    if s.held_frames < WRITE_BATCH && let Some(due) = s.pace.hold_until(Instant::now) {
                         if s.held.len() == 1 {
                             pace_timer.as_mut().reset(due);
                         }
@@ -277,7 +277,7 @@ impl Session {
     fn look(&self) -> Look {
         if !self.held.is_empty() {
             Look::EventsOnly
-        } else if self.pace.hold_until(Instant::now()).is_some() {
+        } else if self.pace.hold_until(Instant::now).is_some() {
             Look::ClientFirst
         } else {
             Look::EventsFirst
