@@ -38,6 +38,11 @@ pub fn install_metrics() -> PrometheusHandle {
 pub const METRICS: &[(&str, Kind, &str)] = &[
     ("realtime_connections", Kind::Gauge, "Open realtime connections (gateway, room sockets, socket.io)."),
     ("realtime_subscriptions", Kind::Gauge, "Topic subscriptions of the open connections."),
+    (
+        "realtime_paced_connections",
+        Kind::Gauge,
+        "Connections whose writes are paced: they receive a firehose (200 events a second or more).",
+    ),
     ("realtime_published_total", Kind::Counter, "Events published on topics."),
     ("realtime_delivered_total", Kind::Counter, "Event deliveries queued for connections."),
     (

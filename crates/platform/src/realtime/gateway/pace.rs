@@ -49,7 +49,7 @@ impl Pace {
     /// batch is due. `now` is called only for a paced connection, so that ordinary ones, which
     /// are almost all, do not read the clock for every event.
     pub fn hold_until(&self, now: impl FnOnce() -> Instant) -> Option<Instant> {
-        if self.rate < FIREHOSE_RATE {
+        if !self.paced() {
             return None;
         }
         let due = self.last_flush? + FIREHOSE_EVERY;
@@ -62,9 +62,27 @@ impl Pace {
         self.window_frames = self.window_frames.saturating_add(u32::try_from(frames).unwrap_or(u32::MAX));
         let elapsed = now.saturating_duration_since(self.window_start);
         if elapsed >= WINDOW {
+            let was_paced = self.paced();
             self.rate = f64::from(self.window_frames) / elapsed.as_secs_f64();
             self.window_frames = 0;
             self.window_start = now;
+            if self.paced() != was_paced {
+                let gauge = metrics::gauge!("realtime_paced_connections");
+                if was_paced { gauge.decrement(1.0) } else { gauge.increment(1.0) }
+            }
+        }
+    }
+
+    fn paced(&self) -> bool {
+        self.rate >= FIREHOSE_RATE
+    }
+}
+
+/// A connection that ends while paced leaves the count of paced connections.
+impl Drop for Pace {
+    fn drop(&mut self) {
+        if self.paced() {
+            metrics::gauge!("realtime_paced_connections").decrement(1.0);
         }
     }
 }
