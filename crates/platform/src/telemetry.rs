@@ -41,7 +41,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "realtime_paced_connections",
         Kind::Gauge,
-        "Connections whose writes are paced: they receive a firehose (200 events a second or more).",
+        "Gateway and room-socket connections whose writes are paced: they receive 200 frames a second or more.",
     ),
     ("realtime_published_total", Kind::Counter, "Events published on topics."),
     ("realtime_delivered_total", Kind::Counter, "Event deliveries queued for connections."),

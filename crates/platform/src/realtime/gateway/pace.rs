@@ -60,6 +60,14 @@ impl Pace {
     pub fn flushed(&mut self, now: Instant, frames: usize) {
         self.last_flush = Some(now);
         self.window_frames = self.window_frames.saturating_add(u32::try_from(frames).unwrap_or(u32::MAX));
+        self.measure(now);
+    }
+
+    /// Ends the window if it is over: measures the rate, and counts the connection in or out
+    /// of `realtime_paced_connections`. Called at every flush, and at the connection's
+    /// heartbeat, so that one that falls quiet (and so flushes no more) leaves the count
+    /// within a heartbeat.
+    pub fn measure(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.window_start);
         if elapsed >= WINDOW {
             let was_paced = self.paced();
@@ -129,6 +137,32 @@ mod tests {
         assert_eq!(pace.hold_until(|| soon), Some(last + FIREHOSE_EVERY));
         // Once the interval has passed, the next event goes out at once.
         assert_eq!(pace.hold_until(|| last + FIREHOSE_EVERY), None);
+    }
+
+    #[test]
+    fn paced_connections_are_counted_until_they_slow_down_fall_quiet_or_end() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let counted = || {
+            let text = handle.render();
+            text.lines().find_map(|l| l.strip_prefix("realtime_paced_connections ")).map(str::to_owned)
+        };
+        metrics::with_local_recorder(&recorder, || {
+            let (mut slowed, last) = firehose();
+            let (mut quiet, _) = firehose();
+            let (ended, _) = firehose();
+            assert_eq!(counted().as_deref(), Some("3"));
+            // Ten frames a second from now on.
+            feed(&mut slowed, last, Duration::from_millis(100), 1, 3);
+            assert_eq!(counted().as_deref(), Some("2"), "a connection that slowed down");
+            // No flush at all, then its heartbeat.
+            quiet.measure(last + Duration::from_secs(30));
+            assert_eq!(counted().as_deref(), Some("1"), "a connection that fell quiet");
+            drop(ended);
+            assert_eq!(counted().as_deref(), Some("0"), "a connection that ended");
+            drop((slowed, quiet));
+            assert_eq!(counted().as_deref(), Some("0"), "counted out once only");
+        });
     }
 
     #[test]

@@ -198,6 +198,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 }
             },
             _ = heartbeat.tick() => {
+                s.pace.measure(Instant::now());
                 if unanswered_pings >= 2 {
                     close(&mut socket, 1001, "heartbeat timeout").await;
                     break;
