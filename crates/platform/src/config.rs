@@ -74,6 +74,11 @@ pub struct Config {
     pub ws_messages_per_sec: f64,
     /// Messages one WebSocket connection may send in a burst.
     pub ws_message_burst: f64,
+    /// Frames per second, summed over the WebSocket connections that each receive 200 or more
+    /// a second, from which those connections' writes are paced; 0 chooses
+    /// [`crate::realtime::gateway::PACING_FROM_PER_CORE`] per core
+    /// ([`Config::ws_pacing_from`]).
+    pub ws_pacing_from: u64,
     /// Each module's own settings, by module name: the `[chat]` table of `ferrobase.toml` or
     /// `FERROBASE_CHAT__DEFAULT_ROOMS=false`. Checked and read by the modules through
     /// [`crate::module::Kernel::settings`].
@@ -123,6 +128,7 @@ impl Default for Config {
             jobs_interval_secs: 60,
             ws_messages_per_sec: 20.0,
             ws_message_burst: 60.0,
+            ws_pacing_from: 0,
             module_settings: Default::default(),
             loose_settings: Default::default(),
             env_module_settings: Default::default(),
@@ -256,6 +262,18 @@ impl Config {
         }
     }
 
+    /// The firehose load from which firehose connections are paced: the configured one, else
+    /// [`crate::realtime::gateway::PACING_FROM_PER_CORE`] per core. Writing each event as it
+    /// comes costs the server and each client a write and a read per event; what a machine
+    /// can afford scales with its cores.
+    pub fn ws_pacing_from(&self) -> u64 {
+        if self.ws_pacing_from > 0 {
+            return self.ws_pacing_from;
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        crate::realtime::gateway::PACING_FROM_PER_CORE.saturating_mul(u64::try_from(cores).unwrap_or(u64::MAX))
+    }
+
     /// The mail URL, with the embedded default filled in.
     pub fn mail_url(&self) -> String {
         default_file_url(&self.mail_url, &self.data_dir, "mail")
@@ -362,6 +380,7 @@ impl Config {
             ("jobs_interval_secs", self.jobs_interval_secs.to_string()),
             ("ws_messages_per_sec", self.ws_messages_per_sec.to_string()),
             ("ws_message_burst", self.ws_message_burst.to_string()),
+            ("ws_pacing_from", self.ws_pacing_from().to_string()),
         ];
         rows.into_iter().map(|(k, v)| format!("FERROBASE_{:<24} {v}\n", k.to_uppercase())).collect()
     }

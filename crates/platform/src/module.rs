@@ -463,6 +463,7 @@ pub async fn assemble(mut config: Config, modules: &[&dyn Module]) -> anyhow::Re
         commands: commands.clone(),
         rate_per_sec: platform.config.ws_messages_per_sec,
         rate_burst: platform.config.ws_message_burst,
+        pacing: Arc::new(crate::realtime::gateway::FirehoseLoad::new(platform.config.ws_pacing_from())),
     };
     kernel.routes(crate::realtime::gateway::router(gateway.clone()));
     kernel.serving = Some((auth, gateway));

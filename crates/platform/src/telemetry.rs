@@ -41,7 +41,14 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "realtime_paced_connections",
         Kind::Gauge,
-        "Gateway and room-socket connections whose writes are paced: they receive 200 frames a second or more.",
+        "Gateway and room-socket connections whose writes are paced: they receive 200 frames a second or more \
+         while the instance's firehose load is at FERROBASE_WS_PACING_FROM or above.",
+    ),
+    (
+        "realtime_firehose_frames_per_second",
+        Kind::Gauge,
+        "Frames per second to gateway and room-socket connections that each receive 200 or more, summed: \
+         the firehose load that FERROBASE_WS_PACING_FROM is compared with.",
     ),
     ("realtime_published_total", Kind::Counter, "Events published on topics."),
     ("realtime_delivered_total", Kind::Counter, "Event deliveries queued for connections."),

@@ -77,6 +77,8 @@ pub struct Gateway {
     pub rate_per_sec: f64,
     /// Messages a connection may send in a burst.
     pub rate_burst: f64,
+    /// The instance's firehose load, which decides whether firehose connections are paced.
+    pub pacing: Arc<FirehoseLoad>,
 }
 
 impl Gateway {
@@ -202,4 +204,5 @@ pub enum Mode {
 mod pace;
 mod session;
 
+pub use pace::{FirehoseLoad, PACING_FROM_PER_CORE};
 pub use session::serve;

@@ -1,48 +1,149 @@
-//! Write pacing for a connection that receives a firehose.
+//! Write pacing for connections that receive a firehose, while the instance is busy with them.
 //!
 //! Each flush to a socket costs the server a system call and the loopback or network stack's
 //! work, and costs the client a wake-up and a read, whatever the flush carries. A connection
 //! that is written each time an event arrives pays those costs per event; when hundreds of events
 //! a second reach each of thousands of sockets, the writes alone take most of a core on the
 //! server and the reads as much again on the clients, and everything waits behind them
-//! (docs/benchmarks.md, fourteenth session). So a connection that has been receiving at least
-//! [`FIREHOSE_RATE`] frames a second flushes events at most once per [`FIREHOSE_EVERY`] unless
-//! a write batch fills: what arrives in between is held and written with the next flush
-//! (answers to the client's frames and pings are written as they come). A connection below that rate, which is
-//! every ordinary one, writes each event as soon as it arrives, as before. Pacing never drops
-//! or reorders anything, and a held batch that reaches the write batch is written at once, so
-//! it never limits throughput either. While events are held, the client's own frames wait in
-//! the socket until the flush (a Close read earlier would end the connection with the held
-//! events unsent); after each flush they are read first until the next flush is due, so each
-//! waits through one hold at most and events still get a turn every interval.
+//! (docs/benchmarks.md, fourteenth session). Where the instance keeps up, though, holding events
+//! only makes them late (sixteenth session). So a connection that has been receiving at least
+//! [`FIREHOSE_RATE`] frames a second is a firehose, the rates of the instance's firehoses are
+//! summed in its [`FirehoseLoad`], and while that sum is at or above the instance's threshold
+//! (by default [`PACING_FROM_PER_CORE`] per core) each firehose flushes events at most once per
+//! [`FIREHOSE_EVERY`] unless a write batch fills: what arrives in between is held and written
+//! with the next flush (answers to the client's frames and pings are written as they come).
+//! Every other connection, and every firehose of an instance below the threshold, writes each
+//! event as soon as it arrives. The sum is of what arrives, not of what was written, so pacing
+//! does not lower the signal that turned it on. Pacing never drops or reorders anything, and a
+//! held batch that reaches the write batch is written at once, so it never limits throughput
+//! either. While events are held, the client's own frames wait in the socket until the flush
+//! (a Close read earlier would end the connection with the held events unsent); after each
+//! flush they are read first until the next flush is due, so each waits through one hold at
+//! most and events still get a turn every interval.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Frames per second from which a connection's writes are paced.
+/// Frames per second from which a connection is a firehose.
 pub const FIREHOSE_RATE: f64 = 200.0;
 
 /// The shortest time between two flushes of a paced connection: the longest an event waits
 /// for its batch. At [`FIREHOSE_RATE`] a flush carries about twenty frames.
 pub const FIREHOSE_EVERY: Duration = Duration::from_millis(100);
 
-/// The time over which the rate is measured.
+/// The default threshold of [`FirehoseLoad`], per core: frames per second to firehose
+/// connections, summed. On two cores shared with the load generator, 1 000 sockets at 400
+/// frames a second each (400 000 in all) were written one event at a time with a p99 of 32–37
+/// ms, and 2 000 at 400 (800 000) fell seconds behind (docs/benchmarks.md, thirteenth session).
+pub const PACING_FROM_PER_CORE: u64 = 300_000;
+
+/// The time over which a connection's rate is measured.
 const WINDOW: Duration = Duration::from_millis(250);
+
+/// How long the firehose load must stay below four fifths of the threshold before pacing
+/// stops. A room's senders pause (a database write that takes a moment, a sender's client that
+/// falls behind) and the rates measured over the next windows dip with them; pacing that stopped
+/// at every dip would let the writes pile up again for a moment each time.
+const CALM: Duration = Duration::from_secs(2);
+
+/// The instance's firehose load: the last measured rates of its firehose connections, summed,
+/// and whether that is enough for them to be paced. Shared by every connection of the gateway.
+#[derive(Debug)]
+pub struct FirehoseLoad {
+    /// Frames per second, summed over the connections measured at [`FIREHOSE_RATE`] or more.
+    total: AtomicU64,
+    /// From this total on, firehoses are paced.
+    from: u64,
+    /// Set when the total reaches `from`, cleared once it has stayed below four fifths of it
+    /// for [`CALM`], so that a load near the threshold or one that dips for a moment does not
+    /// turn pacing on and off.
+    busy: AtomicBool,
+    /// Since when (nanoseconds after `epoch`, plus one; 0 for not) the total has been below
+    /// four fifths of `from`.
+    below_since: AtomicU64,
+    epoch: Instant,
+    /// `realtime_firehose_frames_per_second`.
+    gauge: metrics::Gauge,
+}
+
+impl FirehoseLoad {
+    /// An instance with no firehose yet, whose firehoses are paced from `from` frames a second
+    /// in all (at least 1).
+    pub fn new(from: u64) -> Self {
+        FirehoseLoad {
+            total: AtomicU64::new(0),
+            from: from.max(1),
+            busy: AtomicBool::new(false),
+            below_since: AtomicU64::new(0),
+            epoch: Instant::now(),
+            gauge: metrics::gauge!("realtime_firehose_frames_per_second"),
+        }
+    }
+
+    /// A connection's share was `old` frames a second and is now `new`: measured at `now`, at
+    /// the end of each of its windows while either is not 0 (so that a load that stays below
+    /// the threshold is seen to stay there even when no share changes), or `None` when the
+    /// connection ended.
+    fn update(&self, old: u64, new: u64, now: Option<Instant>) {
+        let total = if new >= old {
+            self.total.fetch_add(new - old, Ordering::AcqRel) + (new - old)
+        } else {
+            self.total.fetch_sub(old - new, Ordering::AcqRel) - (old - new)
+        };
+        #[allow(clippy::cast_precision_loss)] // a gauge; frames a second fit an f64's 52 bits
+        self.gauge.set(total as f64);
+        // Two connections measuring at once may store in either order; the next measure (a
+        // window later) stores again from the total as it then is.
+        if total >= self.from {
+            self.below_since.store(0, Ordering::Relaxed);
+            self.busy.store(true, Ordering::Relaxed);
+        } else if total == 0 {
+            // No firehose left, so none to pace: the next one starts on a calm instance.
+            self.below_since.store(0, Ordering::Relaxed);
+            self.busy.store(false, Ordering::Relaxed);
+        } else if total < self.from - self.from / 5 {
+            // The calm is timed by the measures of connections that are still there.
+            let Some(now) = now else { return };
+            let at = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+            let since = match self.below_since.compare_exchange(0, at, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => at,
+                Err(since) => since,
+            };
+            if Duration::from_nanos(at.saturating_sub(since)) >= CALM {
+                self.busy.store(false, Ordering::Relaxed);
+            }
+        } else {
+            self.below_since.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// True while the instance's firehoses are paced.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
+    }
+}
 
 /// A connection's recent write rate and last flush.
 #[derive(Debug)]
 pub struct Pace {
+    load: Arc<FirehoseLoad>,
     last_flush: Option<Instant>,
     window_start: Instant,
     window_frames: u32,
     /// Frames per second over the last full window.
     rate: f64,
+    /// This connection's part of `load`: its rate while it is a firehose, else 0.
+    share: u64,
+    /// Whether `realtime_paced_connections` counts this connection.
+    counted: bool,
 }
 
 impl Pace {
-    /// A connection that has written nothing yet.
-    pub fn new(now: Instant) -> Self {
-        Pace { last_flush: None, window_start: now, window_frames: 0, rate: 0.0 }
+    /// A connection of an instance with `load` that has written nothing yet.
+    pub fn new(load: Arc<FirehoseLoad>, now: Instant) -> Self {
+        Pace { load, last_flush: None, window_start: now, window_frames: 0, rate: 0.0, share: 0, counted: false }
     }
 
     /// When an event arriving now may be written: `None` for at once, or the instant its held
@@ -63,41 +164,61 @@ impl Pace {
         self.measure(now);
     }
 
-    /// Ends the window if it is over: measures the rate, and counts the connection in or out
-    /// of `realtime_paced_connections`. Called at every flush, and at the connection's
-    /// heartbeat, so that one that falls quiet (and so flushes no more) leaves the count
-    /// within a heartbeat.
+    /// Ends the window if it is over: measures the rate, gives the instance's load this
+    /// connection's new share, and counts the connection in or out of
+    /// `realtime_paced_connections`. Called at every flush, and at the connection's heartbeat,
+    /// so that one that falls quiet (and so flushes no more) leaves both within a heartbeat.
     pub fn measure(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.window_start);
         if elapsed >= WINDOW {
-            let was_paced = self.paced();
             self.rate = f64::from(self.window_frames) / elapsed.as_secs_f64();
             self.window_frames = 0;
             self.window_start = now;
-            if self.paced() != was_paced {
-                let gauge = metrics::gauge!("realtime_paced_connections");
-                if was_paced { gauge.decrement(1.0) } else { gauge.increment(1.0) }
+            // Whole frames a second; a rate is finite and not negative.
+            let share = if self.firehose() { self.rate.round() as u64 } else { 0 };
+            if share != 0 || self.share != 0 {
+                self.load.update(self.share, share, Some(now));
+                self.share = share;
             }
         }
+        self.count(self.paced());
+    }
+
+    fn firehose(&self) -> bool {
+        self.rate >= FIREHOSE_RATE
     }
 
     fn paced(&self) -> bool {
-        self.rate >= FIREHOSE_RATE
+        self.firehose() && self.load.busy()
+    }
+
+    fn count(&mut self, paced: bool) {
+        if paced != self.counted {
+            self.counted = paced;
+            let gauge = metrics::gauge!("realtime_paced_connections");
+            if paced { gauge.increment(1.0) } else { gauge.decrement(1.0) }
+        }
     }
 }
 
-/// A connection that ends while paced leaves the count of paced connections.
+/// A connection that ends leaves the instance's load and the count of paced connections.
 impl Drop for Pace {
     fn drop(&mut self) {
-        if self.paced() {
-            metrics::gauge!("realtime_paced_connections").decrement(1.0);
+        if self.share > 0 {
+            self.load.update(self.share, 0, None);
         }
+        self.count(false);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An instance whose firehoses are paced as soon as there is one.
+    fn eager() -> Arc<FirehoseLoad> {
+        Arc::new(FirehoseLoad::new(1))
+    }
 
     /// Flushes `per_flush` frames every `gap` for `flushes` times from `start`; returns the
     /// instant of the last flush.
@@ -113,30 +234,63 @@ mod tests {
     #[test]
     fn an_ordinary_connection_is_never_held() {
         let start = Instant::now();
-        let mut pace = Pace::new(start);
+        let mut pace = Pace::new(eager(), start);
         // 100 frames a second, in bursts of ten: a busy chat room.
         let last = feed(&mut pace, start, Duration::from_millis(100), 10, 20);
         assert_eq!(pace.hold_until(|| last + Duration::from_millis(1)), None);
         // A first event is never held.
-        assert_eq!(Pace::new(start).hold_until(|| start), None);
+        assert_eq!(Pace::new(eager(), start).hold_until(|| start), None);
     }
 
-    /// A connection that received 400 frames a second for half a second, written one flush per
-    /// event; and the instant of its last flush.
-    fn firehose() -> (Pace, Instant) {
+    /// A connection of an instance with `load` that received 400 frames a second for half a
+    /// second, written one flush per event; and the instant of its last flush.
+    fn firehose(load: &Arc<FirehoseLoad>) -> (Pace, Instant) {
         let start = Instant::now();
-        let mut pace = Pace::new(start);
+        let mut pace = Pace::new(load.clone(), start);
         let last = feed(&mut pace, start, Duration::from_micros(2500), 1, 200);
         (pace, last)
     }
 
     #[test]
     fn a_firehose_writes_at_most_once_per_interval() {
-        let (pace, last) = firehose();
+        let (pace, last) = firehose(&eager());
         let soon = last + Duration::from_millis(10);
         assert_eq!(pace.hold_until(|| soon), Some(last + FIREHOSE_EVERY));
         // Once the interval has passed, the next event goes out at once.
         assert_eq!(pace.hold_until(|| last + FIREHOSE_EVERY), None);
+    }
+
+    #[test]
+    fn firehoses_are_paced_only_while_the_instance_is_busy_with_them() {
+        // Paced from 2 000 frames a second in all: five sockets at 400 a second.
+        let load = Arc::new(FirehoseLoad::new(2000));
+        let held = |pace: &Pace, last: Instant| pace.hold_until(|| last + Duration::from_millis(10)).is_some();
+        let mut sockets: Vec<(Pace, Instant)> = (0..4).map(|_| firehose(&load)).collect();
+        assert!(sockets.iter().all(|(p, last)| !held(p, *last)), "1 600 frames a second: written as they come");
+        sockets.push(firehose(&load));
+        assert!(sockets.iter().all(|(p, last)| held(p, *last)), "2 000 a second: every firehose is paced");
+        // Pacing does not lower the load it is measured by: a paced socket's windows still
+        // count what arrived, one flush of forty frames every 100 ms.
+        let (mut paced, last) = sockets.pop().unwrap_or_else(|| unreachable!());
+        let last = feed(&mut paced, last, FIREHOSE_EVERY, 40, 5);
+        assert!(held(&paced, last), "still 2 000 a second");
+        // Two sockets end: 1 200 a second, below four fifths of the threshold. A second of
+        // that is a dip, and pacing goes on; more than two seconds of it, and it stops.
+        sockets.truncate(2);
+        let last = feed(&mut paced, last, FIREHOSE_EVERY, 40, 10);
+        assert!(held(&paced, last), "1 200 frames a second for a second: still paced");
+        let last = feed(&mut paced, last, FIREHOSE_EVERY, 40, 15);
+        assert!(!held(&paced, last), "1 200 a second for 2.5 s: written as they come again");
+        // Between four fifths and the threshold, it stays as it was.
+        sockets.push(firehose(&load));
+        assert!(!held(&paced, last), "1 600 a second, having been below: still not paced");
+        sockets.push(firehose(&load));
+        assert!(held(&paced, last), "2 000 a second again");
+        sockets.pop();
+        assert!(held(&paced, last), "1 600 a second, having been above: still paced");
+        drop((sockets, paced));
+        assert_eq!(load.total.load(Ordering::Relaxed), 0, "every connection took its share back");
+        assert!(!load.busy(), "no firehose left: none is paced, the next one included");
     }
 
     #[test]
@@ -148,9 +302,10 @@ mod tests {
             text.lines().find_map(|l| l.strip_prefix("realtime_paced_connections ")).map(str::to_owned)
         };
         metrics::with_local_recorder(&recorder, || {
-            let (mut slowed, last) = firehose();
-            let (mut quiet, _) = firehose();
-            let (ended, _) = firehose();
+            let load = eager();
+            let (mut slowed, last) = firehose(&load);
+            let (mut quiet, _) = firehose(&load);
+            let (ended, _) = firehose(&load);
             assert_eq!(counted().as_deref(), Some("3"));
             // Ten frames a second from now on.
             feed(&mut slowed, last, Duration::from_millis(100), 1, 3);
@@ -162,12 +317,17 @@ mod tests {
             assert_eq!(counted().as_deref(), Some("0"), "a connection that ended");
             drop((slowed, quiet));
             assert_eq!(counted().as_deref(), Some("0"), "counted out once only");
+            // A firehose of an instance that is not busy with firehoses is not paced.
+            let (idle, _) = firehose(&Arc::new(FirehoseLoad::new(1_000_000)));
+            assert_eq!(counted().as_deref(), Some("0"), "a firehose that is not paced");
+            drop(idle);
+            assert_eq!(counted().as_deref(), Some("0"));
         });
     }
 
     #[test]
     fn a_firehose_that_stops_is_not_held_when_it_resumes() {
-        let (mut pace, last) = firehose();
+        let (mut pace, last) = firehose(&eager());
         // A quiet second, then one event: written at once, and the rate measured again.
         let later = last + Duration::from_secs(1);
         assert_eq!(pace.hold_until(|| later), None);

@@ -70,16 +70,8 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     }
     let ended = conn.ended.clone();
     let audit = conn.audit.clone();
-    let mut s = Session {
-        gateway,
-        conn,
-        user,
-        reauth_by: None,
-        mode,
-        pace: Pace::new(Instant::now()),
-        held: Vec::new(),
-        held_frames: 0,
-    };
+    let pace = Pace::new(gateway.pacing.clone(), Instant::now());
+    let mut s = Session { gateway, conn, user, reauth_by: None, mode, pace, held: Vec::new(), held_frames: 0 };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     // Ticks missed while the loop was busy are not made up in a burst: that would count a
     // healthy client's pings as unanswered.
