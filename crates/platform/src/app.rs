@@ -118,7 +118,7 @@ impl Platform {
             Some(conn) => RateLimiter::redis(conn.clone(), &config.redis_prefix),
             None => RateLimiter::local(),
         };
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = crate::config::cores();
         Ok(Self(Arc::new(PlatformParts {
             keys: TokenKeys::new(&secret, config.access_token_ttl_secs),
             code_key: Secret::new(crate::crypto::hmac_hex(secret.expose().as_bytes(), "one-time-codes")),

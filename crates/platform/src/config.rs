@@ -77,7 +77,7 @@ pub struct Config {
     /// Frames per second, summed over the WebSocket connections that each receive 200 or more
     /// a second, from which those connections' writes are paced; 0 chooses
     /// [`crate::realtime::gateway::PACING_FROM_PER_CORE`] per core
-    /// ([`Config::ws_pacing_from`]).
+    /// ([`Config::ws_pacing_from()`]).
     pub ws_pacing_from: u64,
     /// Each module's own settings, by module name: the `[chat]` table of `ferrobase.toml` or
     /// `FERROBASE_CHAT__DEFAULT_ROOMS=false`. Checked and read by the modules through
@@ -134,6 +134,12 @@ impl Default for Config {
             env_module_settings: Default::default(),
         }
     }
+}
+
+/// The cores this process may use (its CPU quota or affinity, where set), 2 when that cannot
+/// be read: what the defaults that scale with the machine are sized by.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Two SQLite connections per core, 4 to 16.
@@ -255,11 +261,7 @@ impl Config {
         if self.db_max_connections > 0 {
             return self.db_max_connections;
         }
-        if self.database_url().starts_with("sqlite:") {
-            sqlite_pool(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        } else {
-            16
-        }
+        if self.database_url().starts_with("sqlite:") { sqlite_pool(cores()) } else { 16 }
     }
 
     /// The firehose load from which firehose connections are paced: the configured one, else
@@ -270,8 +272,7 @@ impl Config {
         if self.ws_pacing_from > 0 {
             return self.ws_pacing_from;
         }
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        crate::realtime::gateway::PACING_FROM_PER_CORE.saturating_mul(u64::try_from(cores).unwrap_or(u64::MAX))
+        crate::realtime::gateway::PACING_FROM_PER_CORE.saturating_mul(u64::try_from(cores()).unwrap_or(u64::MAX))
     }
 
     /// The mail URL, with the embedded default filled in.
@@ -463,8 +464,7 @@ mod tests {
     fn the_pool_is_sized_for_the_backend_unless_configured() {
         let sizes: Vec<u32> = [1, 2, 3, 4, 8, 64].into_iter().map(sqlite_pool).collect();
         assert_eq!(sizes, [4, 4, 6, 8, 16, 16]);
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        assert_eq!(Config::default().db_pool_size(), sqlite_pool(cores));
+        assert_eq!(Config::default().db_pool_size(), sqlite_pool(cores()));
         let pg = Config { database_url: Secret::new("postgres://u@h/db"), ..Config::default() };
         assert_eq!(pg.db_pool_size(), 16);
         let set = Config { db_max_connections: 7, ..pg };
@@ -472,6 +472,17 @@ mod tests {
         let shown = set.describe();
         let line = shown.lines().find(|l| l.starts_with("FERROBASE_DB_MAX_CONNECTIONS")).unwrap();
         assert_eq!(line.split_whitespace().nth(1), Some("7"), "{shown}");
+    }
+
+    #[test]
+    fn firehoses_are_paced_from_a_load_per_core_unless_configured() {
+        let per_core = crate::realtime::gateway::PACING_FROM_PER_CORE;
+        assert_eq!(Config::default().ws_pacing_from(), per_core * cores() as u64);
+        let set = Config { ws_pacing_from: 5000, ..Config::default() };
+        assert_eq!(set.ws_pacing_from(), 5000);
+        let shown = Config::default().describe();
+        let line = shown.lines().find(|l| l.starts_with("FERROBASE_WS_PACING_FROM")).unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some((per_core * cores() as u64).to_string().as_str()), "{shown}");
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "realtime_paced_connections",
         Kind::Gauge,
         "Gateway and room-socket connections whose writes are paced: they receive 200 frames a second or more \
-         while the instance's firehose load is at FERROBASE_WS_PACING_FROM or above.",
+         while the instance's firehose load keeps it busy (from FERROBASE_WS_PACING_FROM until 2 s below four fifths of it).",
     ),
     (
         "realtime_firehose_frames_per_second",

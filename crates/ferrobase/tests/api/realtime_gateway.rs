@@ -179,7 +179,7 @@ async fn a_paced_firehose_loses_nothing_and_still_answers() {
         let (hub, topic, stop) = (app.hub.clone(), topic(&s), stop.clone());
         tokio::spawn(async move {
             let mut published = 0u64;
-            // A few hundred events a second: above the pacing threshold, and slow enough that
+            // A few hundred events a second: a firehose (200 a second or more), and slow enough that
             // each hold lasts its full 100 ms rather than ending at a full write batch.
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 hub.publish(&topic, "tick", &json!({"i": published}));
@@ -296,6 +296,7 @@ async fn a_slow_client_does_not_delay_others() {
     for series in [
         "realtime_connections",
         "realtime_paced_connections",
+        "realtime_firehose_frames_per_second",
         "realtime_subscriptions",
         "realtime_published_total",
         "realtime_delivered_total",

@@ -42,7 +42,7 @@ pub struct Fonts {
 impl Fonts {
     /// Parses the embedded fonts.
     pub fn load() -> Option<Self> {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let cores = platform::config::cores();
         Some(Self {
             renders: tokio::sync::Semaphore::new(cores),
             regular: Font::new(REGULAR.into(), 0)?,

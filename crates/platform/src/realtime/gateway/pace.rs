@@ -6,23 +6,23 @@
 //! a second reach each of thousands of sockets, the writes alone take most of a core on the
 //! server and the reads as much again on the clients, and everything waits behind them
 //! (docs/benchmarks.md, fourteenth session). Where the instance keeps up, though, holding events
-//! only makes them late (sixteenth session). So a connection that has been receiving at least
+//! only makes them late (fifteenth session). So a connection that has been receiving at least
 //! [`FIREHOSE_RATE`] frames a second is a firehose, the rates of the instance's firehoses are
-//! summed in its [`FirehoseLoad`], and while that sum is at or above the instance's threshold
-//! (by default [`PACING_FROM_PER_CORE`] per core) each firehose flushes events at most once per
-//! [`FIREHOSE_EVERY`] unless a write batch fills: what arrives in between is held and written
-//! with the next flush (answers to the client's frames and pings are written as they come).
-//! Every other connection, and every firehose of an instance below the threshold, writes each
-//! event as soon as it arrives. The sum is of what arrives, not of what was written, so pacing
-//! does not lower the signal that turned it on. Pacing never drops or reorders anything, and a
-//! held batch that reaches the write batch is written at once, so it never limits throughput
-//! either. While events are held, the client's own frames wait in the socket until the flush
-//! (a Close read earlier would end the connection with the held events unsent); after each
-//! flush they are read first until the next flush is due, so each waits through one hold at
-//! most and events still get a turn every interval.
+//! summed in its [`FirehoseLoad`], and while that load keeps the instance busy (see there)
+//! each firehose flushes events at most once per [`FIREHOSE_EVERY`] unless a write batch fills:
+//! what arrives in between is held and written with the next flush (answers to the client's
+//! frames and pings are written as they come). Every other connection, and every firehose while
+//! the instance is not busy, writes each event as soon as it arrives. A connection's rate counts
+//! every frame it writes, held ones included; pacing delays a write by 100 ms at most and drops
+//! none, so it does not lower the load that turned it on. Pacing never drops or reorders
+//! anything, and a held batch that reaches the write batch is written at once, so it never
+//! limits throughput either. While events are held, the client's own frames wait in the socket
+//! until the flush (a Close read earlier would end the connection with the held events unsent);
+//! after each flush they are read first until the next flush is due, so each waits through one
+//! hold at most and events still get a turn every interval.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -36,7 +36,8 @@ pub const FIREHOSE_EVERY: Duration = Duration::from_millis(100);
 /// The default threshold of [`FirehoseLoad`], per core: frames per second to firehose
 /// connections, summed. On two cores shared with the load generator, 1 000 sockets at 400
 /// frames a second each (400 000 in all) were written one event at a time with a p99 of 32–37
-/// ms, and 2 000 at 400 (800 000) fell seconds behind (docs/benchmarks.md, thirteenth session).
+/// ms, and 2 000 at 400 (800 000) fell about a second behind (p99 0.76–1.05 s;
+/// docs/benchmarks.md, thirteenth session).
 pub const PACING_FROM_PER_CORE: u64 = 300_000;
 
 /// The time over which a connection's rate is measured.
@@ -49,35 +50,46 @@ const WINDOW: Duration = Duration::from_millis(250);
 const CALM: Duration = Duration::from_secs(2);
 
 /// The instance's firehose load: the last measured rates of its firehose connections, summed,
-/// and whether that is enough for them to be paced. Shared by every connection of the gateway.
+/// and whether that keeps the instance busy, so that they are paced. The instance becomes busy
+/// when the load reaches the threshold and stops being busy once the load has stayed below four
+/// fifths of it for [`CALM`], or at once when no firehose is left: a load near the threshold,
+/// or one that dips for a moment, does not turn pacing on and off. Shared by every connection
+/// of the gateway.
 #[derive(Debug)]
 pub struct FirehoseLoad {
     /// Frames per second, summed over the connections measured at [`FIREHOSE_RATE`] or more.
     total: AtomicU64,
-    /// From this total on, firehoses are paced.
+    /// From this total on, the instance is busy.
     from: u64,
-    /// Set when the total reaches `from`, cleared once it has stayed below four fifths of it
-    /// for [`CALM`], so that a load near the threshold or one that dips for a moment does not
-    /// turn pacing on and off.
+    /// Whether the instance is busy, as last decided: read for every event of a firehose.
     busy: AtomicBool,
-    /// Since when (nanoseconds after `epoch`, plus one; 0 for not) the total has been below
-    /// four fifths of `from`.
-    below_since: AtomicU64,
-    epoch: Instant,
+    /// The decision, made under this lock after every change of the total from the total as it
+    /// then is, so that the last decision always saw the last change. (Made without it, a
+    /// connection paused between its change and its decision could store a stale "busy" after
+    /// the last firehose left, and nothing would correct it.) Taken a few times a second per
+    /// firehose, never per event.
+    calm: Mutex<Calm>,
     /// `realtime_firehose_frames_per_second`.
     gauge: metrics::Gauge,
 }
 
+/// The state behind [`FirehoseLoad::busy`].
+#[derive(Debug, Default)]
+struct Calm {
+    busy: bool,
+    /// Since when the total has been below four fifths of the threshold, as seen by the
+    /// measures of connections still there.
+    below_since: Option<Instant>,
+}
+
 impl FirehoseLoad {
-    /// An instance with no firehose yet, whose firehoses are paced from `from` frames a second
-    /// in all (at least 1).
+    /// An instance with no firehose yet, busy from `from` frames a second in all (at least 1).
     pub fn new(from: u64) -> Self {
         FirehoseLoad {
             total: AtomicU64::new(0),
             from: from.max(1),
             busy: AtomicBool::new(false),
-            below_since: AtomicU64::new(0),
-            epoch: Instant::now(),
+            calm: Mutex::new(Calm::default()),
             gauge: metrics::gauge!("realtime_firehose_frames_per_second"),
         }
     }
@@ -87,35 +99,34 @@ impl FirehoseLoad {
     /// the threshold is seen to stay there even when no share changes), or `None` when the
     /// connection ended.
     fn update(&self, old: u64, new: u64, now: Option<Instant>) {
-        let total = if new >= old {
-            self.total.fetch_add(new - old, Ordering::AcqRel) + (new - old)
+        if new >= old {
+            self.total.fetch_add(new - old, Ordering::AcqRel);
         } else {
-            self.total.fetch_sub(old - new, Ordering::AcqRel) - (old - new)
-        };
-        #[allow(clippy::cast_precision_loss)] // a gauge; frames a second fit an f64's 52 bits
+            self.total.fetch_sub(old - new, Ordering::AcqRel);
+        }
+        let mut calm = self.calm.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let total = self.total.load(Ordering::Acquire);
+        #[allow(clippy::cast_precision_loss)] // a gauge; frames a second fit an f64's 53 bits
         self.gauge.set(total as f64);
-        // Two connections measuring at once may store in either order; the next measure (a
-        // window later) stores again from the total as it then is.
         if total >= self.from {
-            self.below_since.store(0, Ordering::Relaxed);
-            self.busy.store(true, Ordering::Relaxed);
+            calm.below_since = None;
+            calm.busy = true;
         } else if total == 0 {
             // No firehose left, so none to pace: the next one starts on a calm instance.
-            self.below_since.store(0, Ordering::Relaxed);
-            self.busy.store(false, Ordering::Relaxed);
+            *calm = Calm::default();
         } else if total < self.from - self.from / 5 {
             // The calm is timed by the measures of connections that are still there.
-            let Some(now) = now else { return };
-            let at = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX - 1) + 1;
-            let since = match self.below_since.compare_exchange(0, at, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => at,
-                Err(since) => since,
-            };
-            if Duration::from_nanos(at.saturating_sub(since)) >= CALM {
-                self.busy.store(false, Ordering::Relaxed);
+            if let Some(now) = now {
+                let since = *calm.below_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= CALM {
+                    calm.busy = false;
+                }
             }
         } else {
-            self.below_since.store(0, Ordering::Relaxed);
+            calm.below_since = None;
+        }
+        if self.busy.load(Ordering::Relaxed) != calm.busy {
+            self.busy.store(calm.busy, Ordering::Relaxed);
         }
     }
 
@@ -242,13 +253,16 @@ mod tests {
         assert_eq!(Pace::new(eager(), start).hold_until(|| start), None);
     }
 
-    /// A connection of an instance with `load` that received 400 frames a second for half a
-    /// second, written one flush per event; and the instant of its last flush.
-    fn firehose(load: &Arc<FirehoseLoad>) -> (Pace, Instant) {
-        let start = Instant::now();
+    /// A connection of an instance with `load`, opened at `start`, that received 400 frames a
+    /// second for half a second, written one flush per event; and the instant of its last flush.
+    fn firehose_from(load: &Arc<FirehoseLoad>, start: Instant) -> (Pace, Instant) {
         let mut pace = Pace::new(load.clone(), start);
         let last = feed(&mut pace, start, Duration::from_micros(2500), 1, 200);
         (pace, last)
+    }
+
+    fn firehose(load: &Arc<FirehoseLoad>) -> (Pace, Instant) {
+        firehose_from(load, Instant::now())
     }
 
     #[test]
@@ -262,35 +276,76 @@ mod tests {
 
     #[test]
     fn firehoses_are_paced_only_while_the_instance_is_busy_with_them() {
-        // Paced from 2 000 frames a second in all: five sockets at 400 a second.
+        // Busy from 2 000 frames a second in all: five sockets at 400 a second. One clock for
+        // the whole test; `now` is the latest instant any socket has seen.
         let load = Arc::new(FirehoseLoad::new(2000));
         let held = |pace: &Pace, last: Instant| pace.hold_until(|| last + Duration::from_millis(10)).is_some();
-        let mut sockets: Vec<(Pace, Instant)> = (0..4).map(|_| firehose(&load)).collect();
+        let start = Instant::now();
+        let mut sockets: Vec<(Pace, Instant)> = (0..4).map(|_| firehose_from(&load, start)).collect();
         assert!(sockets.iter().all(|(p, last)| !held(p, *last)), "1 600 frames a second: written as they come");
-        sockets.push(firehose(&load));
+        sockets.push(firehose_from(&load, start));
         assert!(sockets.iter().all(|(p, last)| held(p, *last)), "2 000 a second: every firehose is paced");
         // Pacing does not lower the load it is measured by: a paced socket's windows still
         // count what arrived, one flush of forty frames every 100 ms.
-        let (mut paced, last) = sockets.pop().unwrap_or_else(|| unreachable!());
-        let last = feed(&mut paced, last, FIREHOSE_EVERY, 40, 5);
-        assert!(held(&paced, last), "still 2 000 a second");
-        // Two sockets end: 1 200 a second, below four fifths of the threshold. A second of
-        // that is a dip, and pacing goes on; more than two seconds of it, and it stops.
+        let (mut paced, now) = sockets.pop().unwrap_or_else(|| unreachable!());
+        let mut paced_for = |flushes: u32, from: Instant| feed(&mut paced, from, FIREHOSE_EVERY, 40, flushes);
+        let now = paced_for(5, now);
+        // Two sockets end: 1 200 a second, below four fifths of the threshold. A second of that
+        // is a dip and pacing goes on; more than two seconds of it, and it stops.
         sockets.truncate(2);
-        let last = feed(&mut paced, last, FIREHOSE_EVERY, 40, 10);
-        assert!(held(&paced, last), "1 200 frames a second for a second: still paced");
-        let last = feed(&mut paced, last, FIREHOSE_EVERY, 40, 15);
-        assert!(!held(&paced, last), "1 200 a second for 2.5 s: written as they come again");
-        // Between four fifths and the threshold, it stays as it was.
-        sockets.push(firehose(&load));
-        assert!(!held(&paced, last), "1 600 a second, having been below: still not paced");
-        sockets.push(firehose(&load));
-        assert!(held(&paced, last), "2 000 a second again");
+        let now = paced_for(10, now);
+        assert!(load.busy(), "1 200 frames a second for a second: still paced");
+        let now = paced_for(15, now);
+        assert!(!load.busy(), "1 200 a second for 2.5 s: written as they come again");
+        // Between four fifths and the threshold it stays as it was, however long.
+        sockets.push(firehose_from(&load, now));
+        let now = paced_for(30, now + Duration::from_millis(500));
+        assert!(!load.busy(), "1 600 a second for 3 s, having been below: still not paced");
+        sockets.push(firehose_from(&load, now));
+        assert!(load.busy(), "2 000 a second again");
         sockets.pop();
-        assert!(held(&paced, last), "1 600 a second, having been above: still paced");
+        let now = paced_for(30, now + Duration::from_millis(500));
+        assert!(load.busy(), "1 600 a second for 3 s, having been above: still paced");
+        // Going above the threshold starts the calm again: 1.5 s below, a moment above (one
+        // socket at 800 a second, straight from below to above), and 1.5 s below again is not
+        // 2 s of calm.
+        sockets.pop();
+        let now = paced_for(15, now);
+        let mut burst = Pace::new(load.clone(), now);
+        feed(&mut burst, now, Duration::from_micros(1250), 1, 400);
+        assert!(load.busy(), "2 000 a second");
+        drop(burst);
+        let now = paced_for(15, now + Duration::from_millis(500));
+        assert!(load.busy(), "1 200 a second for 1.5 s since it was last above: still paced");
+        paced_for(10, now);
+        assert!(!load.busy(), "and 2.5 s: not");
         drop((sockets, paced));
         assert_eq!(load.total.load(Ordering::Relaxed), 0, "every connection took its share back");
-        assert!(!load.busy(), "no firehose left: none is paced, the next one included");
+        // A stale "busy" would pace the next firehose of an idle instance.
+        let (next, last) = firehose(&load);
+        assert!(!held(&next, last), "no firehose left: the next one is not paced");
+    }
+
+    #[test]
+    fn the_load_is_shown_as_a_gauge() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let shown = || {
+            let text = handle.render();
+            let line = text.lines().find_map(|l| l.strip_prefix("realtime_firehose_frames_per_second "));
+            line.and_then(|n| n.parse::<f64>().ok()).unwrap_or(-1.0)
+        };
+        metrics::with_local_recorder(&recorder, || {
+            let load = Arc::new(FirehoseLoad::new(1_000_000));
+            let start = Instant::now();
+            let first = firehose_from(&load, start);
+            let second = firehose_from(&load, start);
+            assert!((790.0..=810.0).contains(&shown()), "two firehoses at 400 a second: {}", shown());
+            drop(first);
+            assert!((395.0..=405.0).contains(&shown()), "one: {}", shown());
+            drop(second);
+            assert!(shown().abs() < f64::EPSILON, "none: {}", shown());
+        });
     }
 
     #[test]

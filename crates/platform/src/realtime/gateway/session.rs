@@ -1,6 +1,6 @@
 //! One connection's life: authentication deadlines, the heartbeat, the order in which its loop
-//! looks at what woke it, batched (and, for a firehose, paced) writes of queued events, and the
-//! client's frames.
+//! looks at what woke it, batched (and, for a firehose while the instance is busy, paced) writes
+//! of queued events, and the client's frames.
 
 use super::pace::Pace;
 use super::{AUTH_TIMEOUT, Bucket, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Gateway, HEARTBEAT, Mode, REAUTH_GRACE};
