@@ -326,14 +326,24 @@ mod tests {
         assert!(!held(&next, last), "no firehose left: the next one is not paced");
     }
 
-    #[test]
-    fn the_load_is_shown_as_a_gauge() {
+    /// A Prometheus recorder of the test's own (`cargo test` shares the global one between
+    /// tests), and a reader of one series' value from it.
+    fn recorder() -> (metrics_exporter_prometheus::PrometheusRecorder, impl Fn(&str) -> Option<String>) {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
-        let shown = || {
+        let read = move |series: &str| {
             let text = handle.render();
-            let line = text.lines().find_map(|l| l.strip_prefix("realtime_firehose_frames_per_second "));
-            line.and_then(|n| n.parse::<f64>().ok()).unwrap_or(-1.0)
+            text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')).map(str::to_owned)
+        };
+        (recorder, read)
+    }
+
+    #[test]
+    fn the_load_is_shown_as_a_gauge() {
+        let (recorder, read) = recorder();
+        let shown = || {
+            let value = read("realtime_firehose_frames_per_second");
+            value.and_then(|n| n.parse::<f64>().ok()).unwrap_or(-1.0)
         };
         metrics::with_local_recorder(&recorder, || {
             let load = Arc::new(FirehoseLoad::new(1_000_000));
@@ -350,12 +360,8 @@ mod tests {
 
     #[test]
     fn paced_connections_are_counted_until_they_slow_down_fall_quiet_or_end() {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        let counted = || {
-            let text = handle.render();
-            text.lines().find_map(|l| l.strip_prefix("realtime_paced_connections ")).map(str::to_owned)
-        };
+        let (recorder, read) = recorder();
+        let counted = || read("realtime_paced_connections");
         metrics::with_local_recorder(&recorder, || {
             let load = eager();
             let (mut slowed, last) = firehose(&load);
