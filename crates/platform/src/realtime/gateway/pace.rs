@@ -21,7 +21,7 @@
 //! after each flush they are read first until the next flush is due, so each waits through one
 //! hold at most and events still get a turn every interval.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -57,25 +57,24 @@ const CALM: Duration = Duration::from_secs(2);
 /// of the gateway.
 #[derive(Debug)]
 pub struct FirehoseLoad {
-    /// Frames per second, summed over the connections measured at [`FIREHOSE_RATE`] or more.
-    total: AtomicU64,
     /// From this total on, the instance is busy.
     from: u64,
     /// Whether the instance is busy, as last decided: read for every event of a firehose.
     busy: AtomicBool,
-    /// The decision, made under this lock after every change of the total from the total as it
-    /// then is, so that the last decision always saw the last change. (Made without it, a
-    /// connection paused between its change and its decision could store a stale "busy" after
-    /// the last firehose left, and nothing would correct it.) Taken a few times a second per
-    /// firehose, never per event.
-    calm: Mutex<Calm>,
+    /// The total and the decision, changed together under this lock, so that the last decision
+    /// always saw the last change. (Decided apart from its change, a connection paused between
+    /// the two could store a stale "busy" after the last firehose left, and nothing would
+    /// correct it.) Taken a few times a second per firehose, never per event.
+    state: Mutex<LoadState>,
     /// `realtime_firehose_frames_per_second`.
     gauge: metrics::Gauge,
 }
 
 /// The state behind [`FirehoseLoad::busy`].
 #[derive(Debug, Default)]
-struct Calm {
+struct LoadState {
+    /// Frames per second, summed over the connections measured at [`FIREHOSE_RATE`] or more.
+    total: u64,
     busy: bool,
     /// Since when the total has been below four fifths of the threshold, as seen by the
     /// measures of connections still there.
@@ -86,10 +85,9 @@ impl FirehoseLoad {
     /// An instance with no firehose yet, busy from `from` frames a second in all (at least 1).
     pub fn new(from: u64) -> Self {
         FirehoseLoad {
-            total: AtomicU64::new(0),
             from: from.max(1),
             busy: AtomicBool::new(false),
-            calm: Mutex::new(Calm::default()),
+            state: Mutex::new(LoadState::default()),
             gauge: metrics::gauge!("realtime_firehose_frames_per_second"),
         }
     }
@@ -99,34 +97,31 @@ impl FirehoseLoad {
     /// the threshold is seen to stay there even when no share changes), or `None` when the
     /// connection ended.
     fn update(&self, old: u64, new: u64, now: Option<Instant>) {
-        if new >= old {
-            self.total.fetch_add(new - old, Ordering::AcqRel);
-        } else {
-            self.total.fetch_sub(old - new, Ordering::AcqRel);
-        }
-        let mut calm = self.calm.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let total = self.total.load(Ordering::Acquire);
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Every share is added before it is taken back, so the total never goes below 0.
+        state.total = (state.total + new).saturating_sub(old);
+        let total = state.total;
         #[allow(clippy::cast_precision_loss)] // a gauge; frames a second fit an f64's 53 bits
         self.gauge.set(total as f64);
         if total >= self.from {
-            calm.below_since = None;
-            calm.busy = true;
+            state.below_since = None;
+            state.busy = true;
         } else if total == 0 {
             // No firehose left, so none to pace: the next one starts on a calm instance.
-            *calm = Calm::default();
+            *state = LoadState::default();
         } else if total < self.from - self.from / 5 {
             // The calm is timed by the measures of connections that are still there.
             if let Some(now) = now {
-                let since = *calm.below_since.get_or_insert(now);
+                let since = *state.below_since.get_or_insert(now);
                 if now.saturating_duration_since(since) >= CALM {
-                    calm.busy = false;
+                    state.busy = false;
                 }
             }
         } else {
-            calm.below_since = None;
+            state.below_since = None;
         }
-        if self.busy.load(Ordering::Relaxed) != calm.busy {
-            self.busy.store(calm.busy, Ordering::Relaxed);
+        if self.busy.load(Ordering::Relaxed) != state.busy {
+            self.busy.store(state.busy, Ordering::Relaxed);
         }
     }
 
@@ -320,7 +315,8 @@ mod tests {
         paced_for(10, now);
         assert!(!load.busy(), "and 2.5 s: not");
         drop((sockets, paced));
-        assert_eq!(load.total.load(Ordering::Relaxed), 0, "every connection took its share back");
+        let total = load.state.lock().map(|state| state.total).unwrap_or(u64::MAX);
+        assert_eq!(total, 0, "every connection took its share back");
         // A stale "busy" would pace the next firehose of an idle instance.
         let (next, last) = firehose(&load);
         assert!(!held(&next, last), "no firehose left: the next one is not paced");
