@@ -49,15 +49,10 @@ struct Gathering {
     most: Duration,
 }
 
-/// 3 ms after the last message that came, 25 ms at most. A burst whose posts arrive spread
-/// out is still gathered whole, and the wait ends soon after the posts stop. The posts of a
-/// burst spread out most when the machine is busiest: each poster's frame is read only when its
-/// socket's turn comes among the room's writes, so while the last broadcast is being written
-/// they arrive milliseconds apart. A window of 1 ms (3 at most) then cut a burst of 20 into four
-/// or five broadcasts, each a write to every socket, and the extra writes made the next burst
-/// spread out more: on a slower two-core machine, 1 000 sockets × 20 posters fell into that
-/// state in half the runs (docs/benchmarks.md, seventeenth session).
-const GATHERING: Gathering = Gathering { wait: Duration::from_millis(3), most: Duration::from_millis(25) };
+/// A millisecond after the last message that came, 3 at most. A burst whose posts arrive
+/// spread out (a client or a server that is still warming up) is still gathered whole, and the
+/// wait ends as soon as the posts stop.
+const GATHERING: Gathering = Gathering { wait: Duration::from_millis(1), most: Duration::from_millis(3) };
 
 struct Pending {
     message: Message,
