@@ -1,35 +1,39 @@
 //! Group commit of plain messages. Posting is the busiest write, and one insert at a time
 //! waited on its round trips to the database (several thread hand-offs each on SQLite) while
 //! the cores idled. Messages that are the only row of their write (no mention, no domain event
-//! wanted) queue here instead; one task takes everything queued (up to [`BATCH`]) and inserts
-//! it in one statement under the writer turn, then answers each poster. At low load a batch is
-//! one message and costs what it did; under load the round trips are shared.
+//! wanted) queue here instead; one task takes what is queued and inserts it (up to [`BATCH`])
+//! in one statement under the writer turn, then answers each poster. At low load a batch is one
+//! message and costs what it did; under load the round trips are shared.
 //!
-//! When a message is for a room with many open sockets here (the caller's `wide` rule), the
-//! first message of a batch waits for others: until [`GATHERING`]`.wait` passes with none, or
-//! [`GATHERING`]`.most` in all. Posters tend to send at once (a burst), and a batch is
-//! broadcast as one delivery: written alone, the first message of a burst made every socket of
-//! the room write once for it and once more for the rest, and the rest waited behind that first
-//! round (measured in `docs/benchmarks.md`). A few milliseconds are little beside writing to
-//! hundreds of sockets. What arrives while a gathered batch is being written (within its
-//! window) is written in the same writer turn and broadcast with it.
+//! A room with many open sockets here (the caller's `wide` rule) has its messages gathered on
+//! their own: the room's first message waits for more of the room's until [`GATHERING`]`.wait`
+//! passes with none, [`GATHERING`]`.most` in all, or [`BATCH`] came. Posters tend to send at
+//! once (a burst), and a room's messages of one batch are broadcast as one delivery: written
+//! apart, each part of a burst made every socket of the room write once more, and the posters
+//! of the later parts were read only after those writes (a whole round later; measured in
+//! `docs/benchmarks.md`). When the sockets are busy the posts of a burst arrive spread out,
+//! so the window waits for a few milliseconds of quiet, which is little beside writing to
+//! hundreds of sockets. What comes while a batch waits for the writer turn joins its room's
+//! messages if that room's window is still open.
 //!
-//! A batch of other rooms' messages alone never waits: what queued while the last batch was
-//! written is the next batch, so batches grow with the load by themselves. They used to wait
-//! too whenever the instance had written a batch in the last quarter second, and under a
-//! steady stream of posts from a few clients that wait (up to 3 ms) was most of a post's
-//! 4.4 ms median; on PostgreSQL, where the write itself is slower, the soak's posts then fell
-//! behind (docs/benchmarks.md, soak).
+//! The gathering is per room, so a trickle of posts into one wide room holds back only that
+//! room's messages. Everything else is written as soon as the writer is free: what queued while
+//! the last batch was written is the next batch, so batches grow with the load by themselves.
+//! Each writer turn writes one statement of at most [`BATCH`] messages: a flood into a wide
+//! room neither keeps the turn that every other write of the instance waits for nor gives a
+//! socket more than [`BATCH`] frames in one delivery (its queue holds 512).
 //!
 //! Ids and times are taken inside the writer turn, in queue order, so ids still follow commit
-//! order. If a batch fails (a room deleted meanwhile), its messages are inserted one by one so
-//! that each poster gets its own answer.
+//! order; a room's messages keep their queue order (a message for a room that is gathering
+//! joins it, even if the room is no longer wide). If a batch fails (a room deleted meanwhile),
+//! its messages are inserted one by one so that each poster gets its own answer.
 
 use super::{Result, store};
 use crate::error::ChatError;
 use crate::model::Message;
 use futures::FutureExt;
 use platform::db::{Db, DbError, Ts};
+use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -38,21 +42,23 @@ use uuid::Uuid;
 
 /// Messages inserted by one statement at most.
 const BATCH: usize = 64;
-/// Messages waiting before posters wait to queue.
+/// Messages waiting before posters wait to queue; the task holds as many again at most
+/// (gathering, or waiting for a turn).
 const QUEUE: usize = 4096;
-/// When the first message of a batch waits for others.
+/// When the first message of a wide room waits for others.
 #[derive(Clone, Copy)]
 struct Gathering {
-    /// How long it waits for the next message: each one that comes starts the wait again.
+    /// How long it waits for the room's next message: each one that comes starts the wait
+    /// again.
     wait: Duration,
     /// How long it waits in all, at most.
     most: Duration,
 }
 
-/// A millisecond after the last message that came, 3 at most. A burst whose posts arrive
-/// spread out (a client or a server that is still warming up) is still gathered whole, and the
-/// wait ends as soon as the posts stop.
-const GATHERING: Gathering = Gathering { wait: Duration::from_millis(1), most: Duration::from_millis(3) };
+/// 3 ms after the room's last message, 25 ms at most. On a busy two-core machine the posts of
+/// one burst were read up to a few milliseconds apart, and a 1 ms wait (3 ms at most) split
+/// many bursts into four or five broadcasts (`docs/benchmarks.md`, seventeenth session).
+const GATHERING: Gathering = Gathering { wait: Duration::from_millis(3), most: Duration::from_millis(25) };
 
 struct Pending {
     message: Message,
@@ -92,7 +98,7 @@ impl Batcher {
 
     fn start_with(db: Db, gathering: Gathering, wide: Wide, stored: Stored) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, pending, gathering, wide, stored));
+        tokio::spawn(run(db, pending, Held::new(gathering, wide), stored));
         Self { queue }
     }
 
@@ -104,85 +110,186 @@ impl Batcher {
     }
 }
 
-async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, gathering: Gathering, wide: Wide, stored: Stored) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while pending.recv_many(&mut batch, BATCH).await > 0 {
-        let until = Instant::now() + gathering.most;
-        let gathered = batch.iter().any(|p| wide(p.message.room_id));
-        if gathered {
-            gather(&mut pending, &mut batch, gathering.wait, until).await;
+async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, mut held: Held, stored: Stored) {
+    let mut incoming = Vec::with_capacity(BATCH);
+    let mut open = true;
+    loop {
+        // Until something may be written, take what comes.
+        while !held.due(Instant::now()) {
+            if !open {
+                if held.is_empty() {
+                    return;
+                }
+                held.end_all();
+                continue;
+            }
+            let next = held.next_due();
+            let received = pending.recv_many(&mut incoming, BATCH);
+            let received = match next {
+                None => received.await,
+                Some(at) => match tokio::time::timeout_at(at, received).await {
+                    Ok(received) => received,
+                    Err(_) => continue,
+                },
+            };
+            // Zero: every handle is gone and the queue is empty; what is held is still written.
+            open = received > 0;
+            let now = Instant::now();
+            for p in incoming.drain(..) {
+                held.add(p, now);
+            }
         }
-        let late = gathered.then_some(Late { pending: &mut pending, until });
+        let turn = db.writer_turn().await;
+        // What came while the batch waited for the turn joins its room if the room's window is
+        // still open (or is the next batch's).
+        let now = Instant::now();
+        while held.len < QUEUE {
+            match pending.try_recv() {
+                Ok(p) => held.add(p, now),
+                Err(_) => break,
+            }
+        }
+        let batch = held.take();
         // A panic while announcing or broadcasting fails this batch's posters (their answers
         // are dropped: 503), not the task.
-        let written = AssertUnwindSafe(write(&db, std::mem::take(&mut batch), late, &stored)).catch_unwind().await;
+        let written = AssertUnwindSafe(write(&db, turn, batch, &stored)).catch_unwind().await;
         if written.is_err() {
             tracing::error!("announcing or broadcasting a batch of chat messages panicked");
         }
     }
 }
 
-/// Adds to `batch` what arrives within `wait` of the last message, until it is full or `until`.
-async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, wait: Duration, until: Instant) {
-    let mut next = Instant::now() + wait;
-    while batch.len() < BATCH {
-        match tokio::time::timeout_at(next.min(until), pending.recv_many(batch, BATCH - batch.len())).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => next = Instant::now() + wait,
-        }
-    }
+/// The messages the task holds: wide rooms' that are gathering, and those ready to be written.
+struct Held {
+    gathering: Gathering,
+    wide: Wide,
+    /// At most one gathering per room.
+    gathering_rooms: HashMap<Uuid, Gather>,
+    /// In the order they are to be written: a gathered room's messages stay together.
+    ready: VecDeque<Vec<Pending>>,
+    /// Messages held in all.
+    len: usize,
 }
 
-/// Where a gathered batch looks for messages that came while it was being written.
-struct Late<'a> {
-    pending: &'a mut mpsc::Receiver<Pending>,
-    /// The end of the batch's gathering window.
+/// One wide room's messages while they gather.
+struct Gather {
+    messages: Vec<Pending>,
+    /// When its wait ends, unless another message of the room comes first.
+    quiet: Instant,
+    /// The end of its window.
     until: Instant,
+    /// Its wait ended and it waits for the turn: what comes still joins it (within `until`)
+    /// but no longer makes it wait.
+    ended: bool,
 }
 
-impl Late<'_> {
-    /// What is queued now, without waiting, if the window is still open.
-    fn take(&mut self) -> Vec<Pending> {
-        let mut more = Vec::new();
-        while more.len() < BATCH && Instant::now() < self.until {
-            match self.pending.try_recv() {
-                Ok(p) => more.push(p),
-                Err(_) => break,
+impl Held {
+    fn new(gathering: Gathering, wide: Wide) -> Self {
+        Self { gathering, wide, gathering_rooms: HashMap::new(), ready: VecDeque::new(), len: 0 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds a message that came at `now`: to its room's gathering, to a new one if the room is
+    /// wide, or to those ready.
+    fn add(&mut self, p: Pending, now: Instant) {
+        self.len += 1;
+        let room = p.message.room_id;
+        if let Some(gather) = self.gathering_rooms.get_mut(&room) {
+            if now < gather.until {
+                gather.messages.push(p);
+                if !gather.ended {
+                    gather.quiet = (now + self.gathering.wait).min(gather.until);
+                }
+                if gather.messages.len() >= BATCH {
+                    self.end(room);
+                }
+                return;
             }
+            // Its window is over: it is written first, and this message after it.
+            self.end(room);
         }
-        more
+        if (self.wide)(room) {
+            let gather = Gather {
+                messages: vec![p],
+                quiet: now + self.gathering.wait,
+                until: now + self.gathering.most,
+                ended: false,
+            };
+            self.gathering_rooms.insert(room, gather);
+        } else {
+            self.ready.push_back(vec![p]);
+        }
+    }
+
+    /// Moves a room's gathering to those ready.
+    fn end(&mut self, room: Uuid) {
+        if let Some(gather) = self.gathering_rooms.remove(&room) {
+            self.ready.push_back(gather.messages);
+        }
+    }
+
+    /// Ends every gathering (the queue is closed: nothing more will come).
+    fn end_all(&mut self) {
+        for gather in self.gathering_rooms.values_mut() {
+            gather.ended = true;
+        }
+    }
+
+    /// Whether anything may be written at `now`; marks the gatherings whose wait is over.
+    fn due(&mut self, now: Instant) -> bool {
+        let mut due = !self.ready.is_empty();
+        for gather in self.gathering_rooms.values_mut() {
+            gather.ended |= gather.quiet <= now;
+            due |= gather.ended;
+        }
+        due
+    }
+
+    /// When the first wait ends.
+    fn next_due(&self) -> Option<Instant> {
+        self.gathering_rooms.values().map(|g| g.quiet).min()
+    }
+
+    /// The next batch: the ended gatherings join those ready, and whole groups are taken in
+    /// order up to [`BATCH`] messages (one group at least).
+    fn take(&mut self) -> Vec<Pending> {
+        let ended: Vec<Uuid> = self.gathering_rooms.iter().filter(|(_, g)| g.ended).map(|(room, _)| *room).collect();
+        for room in ended {
+            self.end(room);
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(group) = self.ready.front() {
+            if !batch.is_empty() && batch.len() + group.len() > BATCH {
+                break;
+            }
+            batch.extend(self.ready.pop_front().into_iter().flatten());
+        }
+        self.len -= batch.len();
+        batch
     }
 }
 
-/// Writes `batch`, then (when it was gathered) whatever came meanwhile within its window, all
-/// under one writer turn, and broadcasts them together before answering the posters.
-async fn write(db: &Db, batch: Vec<Pending>, mut late: Option<Late<'_>>, stored: &Stored) {
-    let turn = match db.writer_turn().await {
-        Ok(turn) => turn,
-        Err(_) => {
-            for p in batch {
-                let _ = p.done.send(Err(ChatError::Db(DbError::Unavailable(sqlx::Error::PoolTimedOut))));
-            }
-            return;
+type Turn = std::result::Result<Option<tokio::sync::OwnedSemaphorePermit>, DbError>;
+
+/// Writes `batch` under the writer `turn` and announces and broadcasts it before answering the
+/// posters.
+async fn write(db: &Db, turn: Turn, batch: Vec<Pending>, stored: &Stored) {
+    let Ok(turn) = turn else {
+        for p in batch {
+            let _ = p.done.send(Err(ChatError::Db(DbError::Unavailable(sqlx::Error::PoolTimedOut))));
         }
+        return;
     };
     // One batch per broadcast; `chat_message_inserts_total` counts its statements.
     metrics::counter!("chat_message_batches_total").increment(1);
     let mut answers = Vec::with_capacity(batch.len());
-    let mut next = batch;
-    // The rest of a burst whose first part the gathering window cut off arrives while that
-    // part is written: broadcast apart, it made every socket of the room write twice, and
-    // once the first part's writes were queued, the rest's posters were read only after them
-    // (a whole round later). Written in the same turn and broadcast together, the burst stays
-    // one write per socket; the broadcast waits until the window ends, plus one insert.
-    while !next.is_empty() {
-        // A panic fails the posters of this insert (their answers are dropped: 503); what the
-        // turn wrote before it is still announced, broadcast and answered.
-        if AssertUnwindSafe(insert(db, next, &mut answers)).catch_unwind().await.is_err() {
-            tracing::error!("writing a batch of chat messages panicked");
-            break;
-        }
-        next = late.as_mut().map(Late::take).unwrap_or_default();
+    // A panic fails the posters of this insert (their answers are dropped: 503); what it wrote
+    // before (one by one) is still announced, broadcast and answered.
+    if AssertUnwindSafe(insert(db, batch, &mut answers)).catch_unwind().await.is_err() {
+        tracing::error!("writing a batch of chat messages panicked");
     }
     // Announced and broadcast before the turn is let go: a message written after this batch
     // (one with a mention, in its own transaction) is then broadcast after it too, so a room's
@@ -230,13 +337,18 @@ mod tests {
     async fn db_with_room(dir: &tempfile::TempDir) -> (Db, Uuid) {
         let db = platform::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4).await.unwrap();
         platform::db::migrate(&db, &[accounts::MIGRATIONS, crate::MIGRATIONS]).await.unwrap();
+        let room = add_room(&db).await;
+        (db, room)
+    }
+
+    async fn add_room(db: &Db) -> Uuid {
         let room = Uuid::now_v7();
         let mut tx = db.begin().await.unwrap();
         let new =
             NewRoom { id: room, name: "R", description: "", visibility: "public", owner_id: None, unique_key: None };
         store::insert_room(&mut tx, &new).await.unwrap();
         tx.commit().await.unwrap();
-        (db, room)
+        room
     }
 
     /// Windows far longer than an insert, so that what is asserted does not hang on timing.
@@ -278,29 +390,31 @@ mod tests {
         assert!(start.elapsed() < SLOW.wait);
     }
 
+    /// Posts `content` in `room` from a task of its own.
+    fn post(batcher: &Batcher, room: Uuid, content: &str) -> tokio::task::JoinHandle<Result<Message>> {
+        let (batcher, content) = (batcher.clone(), content.to_string());
+        tokio::spawn(async move { batcher.insert(message(room, &content)).await })
+    }
+
     #[tokio::test]
-    async fn what_comes_while_a_gathered_batch_is_written_is_broadcast_with_it_within_the_window() {
+    async fn what_comes_while_a_batch_waits_for_the_turn_joins_it_within_the_window() {
         let dir = tempfile::tempdir().unwrap();
         let (db, room) = db_with_room(&dir).await;
         let (batcher, batches) = recording(&db, Box::new(move |r| r == room));
-        let post = |content: &'static str| {
-            let batcher = batcher.clone();
-            tokio::spawn(async move { batcher.insert(message(room, content)).await })
-        };
         // The test holds the writer turn while it posts `first`, waits `gap`, posts `second`,
         // and lets the turn go 100 ms later; both posts then wait for it.
         let around_a_held_turn = async |first: &'static str, gap: Duration, second: &'static str| {
             let turn = db.writer_turn().await.unwrap();
-            let first = post(first);
+            let first = post(&batcher, room, first);
             tokio::time::sleep(gap).await;
-            let second = post(second);
+            let second = post(&batcher, room, second);
             tokio::time::sleep(Duration::from_millis(100)).await;
             drop(turn);
             first.await.unwrap().unwrap();
             second.await.unwrap().unwrap();
         };
-        // "a" waits for the turn once its gathering has ended (500 ms without another
-        // message); "b" comes after that, but within a's window.
+        // "a" waits for the turn once its wait has ended (500 ms without another message);
+        // "b" comes after that, but within a's window.
         let start = Instant::now();
         around_a_held_turn("a", SLOW.wait + Duration::from_millis(200), "b").await;
         assert!(start.elapsed() < SLOW.most, "the test ran within the window");
@@ -309,6 +423,98 @@ mod tests {
         batches.lock().unwrap().clear();
         around_a_held_turn("c", SLOW.most + Duration::from_millis(100), "d").await;
         assert_eq!(*batches.lock().unwrap(), [vec!["c".to_string()], vec!["d".into()]]);
+    }
+
+    #[tokio::test]
+    async fn a_trickle_into_a_wide_room_holds_back_no_other_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, trickled) = db_with_room(&dir).await;
+        let (narrow, other_wide) = (add_room(&db).await, add_room(&db).await);
+        let (batcher, batches) = recording(&db, Box::new(move |r| r == trickled || r == other_wide));
+        // A post every 300 ms: each starts the room's wait (500 ms) again, so it gathers for
+        // about 1 400 ms.
+        let trickle = tokio::spawn({
+            let batcher = batcher.clone();
+            async move {
+                let mut posts = Vec::new();
+                for i in 0..4 {
+                    posts.push(post(&batcher, trickled, &format!("t{i}")));
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                for p in posts {
+                    p.await.unwrap().unwrap();
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // While the trickle gathers, a narrow room's post does not wait at all, and another
+        // wide room's waits for its own window only (the trickle's ends about 1 300 ms later).
+        let start = Instant::now();
+        batcher.insert(message(narrow, "narrow")).await.unwrap();
+        assert!(start.elapsed() < SLOW.wait, "a narrow room waited {:?}", start.elapsed());
+        let start = Instant::now();
+        batcher.insert(message(other_wide, "wide")).await.unwrap();
+        let waited = start.elapsed();
+        assert!(waited >= SLOW.wait && waited < SLOW.wait + Duration::from_millis(300), "{waited:?}");
+        trickle.await.unwrap();
+        let batches = batches.lock().unwrap();
+        let trickle: Vec<String> = (0..4).map(|i| format!("t{i}")).collect();
+        assert_eq!(*batches, [vec!["narrow".to_string()], vec!["wide".into()], trickle]);
+    }
+
+    #[tokio::test]
+    async fn a_flood_into_a_wide_room_goes_out_one_statement_of_at_most_a_batch_per_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, room) = db_with_room(&dir).await;
+        let (batcher, batches) = recording(&db, Box::new(move |r| r == room));
+        // Everything queues while the turn is held, then comes within one window.
+        let turn = db.writer_turn().await.unwrap();
+        let posts: Vec<_> = (0..3 * BATCH + 10).map(|i| post(&batcher, room, &format!("f{i}"))).collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(turn);
+        for p in posts {
+            p.await.unwrap().unwrap();
+        }
+        // Each turn writes one statement and announces once (`stored`), so each recorded batch
+        // is one turn: none holds more than a statement's worth, which is also the most one
+        // delivery gives a socket.
+        let sizes: Vec<usize> = batches.lock().unwrap().iter().map(Vec::len).collect();
+        assert!(sizes.iter().all(|n| *n <= BATCH), "{sizes:?}");
+        assert_eq!(sizes.iter().sum::<usize>(), 3 * BATCH + 10);
+        assert_eq!(store::history(&db, room, None, 500).await.unwrap().len(), 3 * BATCH + 10);
+    }
+
+    #[tokio::test]
+    async fn a_room_keeps_its_order_when_it_stops_being_wide_while_it_gathers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, room) = db_with_room(&dir).await;
+        let wide = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let rule = wide.clone();
+        let (batcher, batches) = recording(&db, Box::new(move |_| rule.load(std::sync::atomic::Ordering::Relaxed)));
+        let first = post(&batcher, room, "1");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The room's sockets went below the rule: its next message still joins the gathering
+        // rather than being written ahead of the first.
+        wide.store(false, std::sync::atomic::Ordering::Relaxed);
+        let second = batcher.insert(message(room, "2")).await.unwrap();
+        let first = first.await.unwrap().unwrap();
+        assert!(first.id < second.id);
+        assert_eq!(*batches.lock().unwrap(), [vec!["1".to_string(), "2".into()]]);
+    }
+
+    #[tokio::test]
+    async fn what_gathers_is_written_when_the_last_handle_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, room) = db_with_room(&dir).await;
+        let (batcher, batches) = recording(&db, Box::new(|_| true));
+        // A poster that gave up while its message gathered, then the service went away.
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), batcher.insert(message(room, "left"))).await;
+        assert!(gave_up.is_err(), "still gathering");
+        drop(batcher);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Written at once, not at the end of its window (500 ms).
+        assert_eq!(*batches.lock().unwrap(), [vec!["left".to_string()]]);
+        assert_eq!(store::history(&db, room, None, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

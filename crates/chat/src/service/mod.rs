@@ -181,8 +181,8 @@ impl Recent {
 }
 
 /// Open sockets in a room (on this instance) from which its messages are gathered into
-/// batches (see `batch`): about where one write per socket costs more
-/// than the millisecond a message may wait.
+/// batches (see `batch`): about where one write per socket costs more than the few
+/// milliseconds a message may wait.
 const WIDE_ROOM: usize = 100;
 
 /// The chat service. Cheap to clone.
