@@ -13,19 +13,24 @@
 //! of the later parts were read only after those writes (a whole round later; measured in
 //! `docs/benchmarks.md`). When the sockets are busy the posts of a burst arrive spread out,
 //! so the window waits for a few milliseconds of quiet, which is little beside writing to
-//! hundreds of sockets. What comes while a batch waits for the writer turn joins its room's
-//! messages if that room's window is still open.
+//! hundreds of sockets. A gathering whose wait is over still takes its room's messages until
+//! it is written (while it waits for the writer turn, or for a turn of its own when the batch
+//! before it was full), as long as its window is open.
 //!
 //! The gathering is per room, so a trickle of posts into one wide room holds back only that
 //! room's messages. Everything else is written as soon as the writer is free: what queued while
 //! the last batch was written is the next batch, so batches grow with the load by themselves.
-//! Each writer turn writes one statement of at most [`BATCH`] messages: a flood into a wide
-//! room neither keeps the turn that every other write of the instance waits for nor gives a
-//! socket more than [`BATCH`] frames in one delivery (its queue holds 512).
+//! Each writer turn writes one statement of at most [`BATCH`] messages (or, if it fails, each
+//! of them alone): a flood into a wide room neither keeps the turn that every other write of
+//! the instance waits for nor gives a socket more than [`BATCH`] frames in one delivery (its
+//! queue holds 512).
 //!
 //! Ids and times are taken inside the writer turn, in queue order, so ids still follow commit
 //! order; a room's messages keep their queue order (a message for a room that is gathering
-//! joins it, even if the room is no longer wide). If a batch fails (a room deleted meanwhile),
+//! joins it, even if the room is no longer wide). A message with a mention does not queue
+//! here, so one sent by another poster while a room gathers is written, and numbered, before
+//! the gathered ones (one poster's messages over one socket are handled one after the other,
+//! so their order holds). If a batch fails (a room deleted meanwhile),
 //! its messages are inserted one by one so that each poster gets its own answer.
 
 use super::{Result, store};
@@ -42,8 +47,9 @@ use uuid::Uuid;
 
 /// Messages inserted by one statement at most.
 const BATCH: usize = 64;
-/// Messages waiting before posters wait to queue; the task holds as many again at most
-/// (gathering, or waiting for a turn).
+/// Messages waiting before posters wait to queue. The task takes no more from the queue while
+/// it holds as many (gathering, or waiting for a turn), beyond what gathering rooms fill up to
+/// [`BATCH`] each.
 const QUEUE: usize = 4096;
 /// When the first message of a wide room waits for others.
 #[derive(Clone, Copy)]
@@ -86,7 +92,7 @@ fn gone() -> ChatError {
 
 impl Batcher {
     /// Starts the inserting task (it ends when the last handle is dropped); `wide` tells the
-    /// rooms whose messages are gathered even when they are quiet; `stored` runs after each
+    /// rooms whose messages are gathered (see the module's doc); `stored` runs after each
     /// batch is written, with the messages that were stored.
     pub(super) fn start(
         db: Db,
@@ -149,7 +155,7 @@ async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, mut held: Held, store
                 Err(_) => break,
             }
         }
-        let batch = held.take();
+        let batch = held.take(now);
         // A panic while announcing or broadcasting fails this batch's posters (their answers
         // are dropped: 503), not the task.
         let written = AssertUnwindSafe(write(&db, turn, batch, &stored)).catch_unwind().await;
@@ -253,11 +259,17 @@ impl Held {
         self.gathering_rooms.values().map(|g| g.quiet).min()
     }
 
-    /// The next batch: the ended gatherings join those ready, and whole groups are taken in
-    /// order up to [`BATCH`] messages (one group at least).
-    fn take(&mut self) -> Vec<Pending> {
-        let ended: Vec<Uuid> = self.gathering_rooms.iter().filter(|(_, g)| g.ended).map(|(room, _)| *room).collect();
-        for room in ended {
+    /// The next batch at `now`, up to [`BATCH`] messages (one group at least): first the
+    /// groups ready, in order, then the gatherings whose wait is over, soonest window end first.
+    /// A gathering that does not fit stays where it is, so what comes for its room still joins
+    /// it until its window ends; one whose window has ended joins those ready, behind them (a
+    /// backlog of other rooms' messages cannot hold it back for ever). A room's gathering is
+    /// taken only once nothing is ready, as an older group of the room may be.
+    fn take(&mut self, now: Instant) -> Vec<Pending> {
+        self.due(now);
+        let over: Vec<Uuid> =
+            self.gathering_rooms.iter().filter(|(_, g)| g.until <= now).map(|(room, _)| *room).collect();
+        for room in over {
             self.end(room);
         }
         let mut batch = Vec::with_capacity(BATCH);
@@ -266,6 +278,17 @@ impl Held {
                 break;
             }
             batch.extend(self.ready.pop_front().into_iter().flatten());
+        }
+        if self.ready.is_empty() {
+            let mut ended: Vec<(Instant, Uuid)> =
+                self.gathering_rooms.iter().filter(|(_, g)| g.ended).map(|(room, g)| (g.until, *room)).collect();
+            ended.sort_unstable();
+            for (_, room) in ended {
+                let size = self.gathering_rooms[&room].messages.len();
+                if batch.is_empty() || batch.len() + size <= BATCH {
+                    batch.extend(self.gathering_rooms.remove(&room).into_iter().flat_map(|g| g.messages));
+                }
+            }
         }
         self.len -= batch.len();
         batch
@@ -383,7 +406,7 @@ mod tests {
         let (batcher, batches) = recording(&db, Box::new(move |r| r == room));
         burst(&batcher, room).await;
         assert_eq!(*batches.lock().unwrap(), [vec!["a".to_string(), "b".into()]]);
-        // The rule is asked about the rooms of the batch: another quiet room does not wait.
+        // The rule is asked about each message's room: a room it does not name does not wait.
         let (batcher, _) = recording(&db, Box::new(move |r| r == other));
         let start = Instant::now();
         batcher.insert(message(room, "narrow")).await.unwrap();
@@ -472,16 +495,55 @@ mod tests {
         let posts: Vec<_> = (0..3 * BATCH + 10).map(|i| post(&batcher, room, &format!("f{i}"))).collect();
         tokio::time::sleep(Duration::from_millis(100)).await;
         drop(turn);
+        // The batcher was waiting for the turn; the test asks for it next (turns are taken in
+        // order), and gets it after the batcher's first turn, which wrote one batch.
+        let turn = db.writer_turn().await.unwrap();
+        assert_eq!(batches.lock().unwrap().len(), 1, "one batch per turn");
+        drop(turn);
         for p in posts {
             p.await.unwrap().unwrap();
         }
-        // Each turn writes one statement and announces once (`stored`), so each recorded batch
-        // is one turn: none holds more than a statement's worth, which is also the most one
-        // delivery gives a socket.
+        // Each turn announces once (`stored`): none holds more than a statement's worth, which
+        // is also the most one delivery gives a socket.
         let sizes: Vec<usize> = batches.lock().unwrap().iter().map(Vec::len).collect();
         assert!(sizes.iter().all(|n| *n <= BATCH), "{sizes:?}");
         assert_eq!(sizes.iter().sum::<usize>(), 3 * BATCH + 10);
         assert_eq!(store::history(&db, room, None, 500).await.unwrap().len(), 3 * BATCH + 10);
+    }
+
+    #[tokio::test]
+    async fn a_gathering_left_for_the_next_turn_still_takes_its_rooms_late_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, first) = db_with_room(&dir).await;
+        let second = add_room(&db).await;
+        let (batcher, batches) = recording(&db, Box::new(|_| true));
+        // Two wide rooms gather 40 messages each, 20 ms apart, while the turn is held, and both
+        // waits end: only the first room's fit in the next batch.
+        let turn = db.writer_turn().await.unwrap();
+        let mut posts: Vec<_> = (0..40).map(|i| post(&batcher, first, &format!("a{i}"))).collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        posts.extend((0..40).map(|i| post(&batcher, second, &format!("b{i}"))));
+        tokio::time::sleep(SLOW.wait + Duration::from_millis(100)).await;
+        drop(turn);
+        // The test takes the next turn, after the batcher's: the second room still waits, and
+        // a message for it that comes now joins it (its window is open).
+        let turn = db.writer_turn().await.unwrap();
+        assert_eq!(batches.lock().unwrap().len(), 1);
+        let late = post(&batcher, second, "late");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(turn);
+        late.await.unwrap().unwrap();
+        for p in posts {
+            p.await.unwrap().unwrap();
+        }
+        let batches = batches.lock().unwrap();
+        let contents = |prefix: &str| (0..40).map(|i| format!("{prefix}{i}")).collect::<std::collections::HashSet<_>>();
+        assert_eq!(batches.len(), 2, "{batches:?}");
+        assert_eq!(batches[0].iter().cloned().collect::<std::collections::HashSet<_>>(), contents("a"));
+        let mut with_late = contents("b");
+        with_late.insert("late".into());
+        assert_eq!(batches[1].iter().cloned().collect::<std::collections::HashSet<_>>(), with_late);
+        assert_eq!(batches[1].last().map(String::as_str), Some("late"), "in queue order");
     }
 
     #[tokio::test]
@@ -511,8 +573,12 @@ mod tests {
         let gave_up = tokio::time::timeout(Duration::from_millis(50), batcher.insert(message(room, "left"))).await;
         assert!(gave_up.is_err(), "still gathering");
         drop(batcher);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        // Written at once, not at the end of its window (500 ms).
+        let dropped = Instant::now();
+        while batches.lock().unwrap().is_empty() && dropped.elapsed() < 4 * SLOW.most {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Written at once, not at the end of its wait (500 ms).
+        assert!(dropped.elapsed() < SLOW.wait, "written {:?} after the last handle went", dropped.elapsed());
         assert_eq!(*batches.lock().unwrap(), [vec!["left".to_string()]]);
         assert_eq!(store::history(&db, room, None, 10).await.unwrap().len(), 1);
     }
