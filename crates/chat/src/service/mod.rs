@@ -185,6 +185,11 @@ impl Recent {
 /// milliseconds a message may wait.
 const WIDE_ROOM: usize = 100;
 
+/// A wide room is busy while at least one in this many of its sockets here still has an
+/// earlier delivery queued (see `batch`): a few slow clients alone do not make its posts
+/// arrive spread out.
+const BUSY_SHARE: usize = 16;
+
 /// The chat service. Cheap to clone.
 #[derive(Clone)]
 pub struct Chat {
@@ -213,7 +218,14 @@ impl Chat {
                 platform.db.clone(),
                 {
                     let hub = platform.hub.clone();
-                    move |room| hub.local_subscribers(&crate::model::room_topic(room)) >= WIDE_ROOM
+                    move |room| {
+                        let load = hub.local_load(&crate::model::room_topic(room));
+                        if load.subscribers < WIDE_ROOM {
+                            batch::Reach::Narrow
+                        } else {
+                            batch::Reach::Wide { busy: load.behind * BUSY_SHARE >= load.subscribers }
+                        }
+                    }
                 },
                 {
                     let (coherence, hub) = (platform.caches.clone(), platform.hub.clone());

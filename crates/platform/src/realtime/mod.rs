@@ -8,5 +8,7 @@ mod memo;
 
 pub use backplane::attach as attach_backplane;
 pub use gateway::{Bucket, CommandHandler, CommandTable, Gateway, Mode, TopicSocket};
-pub use hub::{Connection, ENTRY_FRAMES, Ended, Frames, Hub, QUEUE_CAPACITY, SubscribeError, TopicAuthorizer};
+pub use hub::{
+    Connection, ENTRY_FRAMES, Ended, Frames, Hub, LocalLoad, QUEUE_CAPACITY, SubscribeError, TopicAuthorizer,
+};
 pub use memo::EntryMemo;

@@ -5,15 +5,19 @@
 //! in one statement under the writer turn, then answers each poster. At low load a batch is one
 //! message and costs what it did; under load the round trips are shared.
 //!
-//! A room with many open sockets here (the caller's `wide` rule) has its messages gathered on
-//! their own: the room's first message waits for more of the room's until [`GATHERING`]`.wait`
-//! passes with none, [`GATHERING`]`.most` in all, or [`BATCH`] came. Posters tend to send at
-//! once (a burst), and a room's messages of one batch are broadcast as one delivery: written
-//! apart, each part of a burst made every socket of the room write once more, and the posters
-//! of the later parts were read only after those writes (a whole round later; measured in
-//! `docs/benchmarks.md`). When the sockets are busy the posts of a burst arrive spread out,
-//! so the window waits for a few milliseconds of quiet, which is little beside writing to
-//! hundreds of sockets. A gathering whose wait is over still takes its room's messages until
+//! A room with many open sockets here (the caller's [`Reach`] rule) has its messages gathered
+//! on their own: the room's first message waits for more of the room's until a wait passes
+//! with none, [`GATHERING`]`.most` in all, or [`BATCH`] came. Posters tend to send at once (a
+//! burst), and a room's messages of one batch are broadcast as one delivery: written apart,
+//! each part of a burst made every socket of the room write once more, and the posters of the
+//! later parts were read only after those writes (a whole round later; measured in
+//! `docs/benchmarks.md`). The wait depends on the room's sockets when its first message comes.
+//! While many of them are still writing an earlier delivery, they read their clients' posts
+//! only between writes and a burst arrives spread out, so the wait is a few milliseconds of
+//! quiet ([`GATHERING`]`.busy`), little beside writing to hundreds of sockets. When they have
+//! caught up, a burst's posts are read as they come and the wait is shorter
+//! ([`GATHERING`]`.idle`): each millisecond of it is added to every delivery of a quiet room.
+//! A gathering whose wait is over still takes its room's messages until
 //! it is written (while it waits for the writer turn, or for a turn of its own when the batch
 //! before it was full), as long as its window is open.
 //!
@@ -54,17 +58,22 @@ const QUEUE: usize = 4096;
 /// When the first message of a wide room waits for others.
 #[derive(Clone, Copy)]
 struct Gathering {
-    /// How long it waits for the room's next message: each one that comes starts the wait
-    /// again.
-    wait: Duration,
+    /// How long it waits for the room's next message when the room's sockets had caught up as
+    /// its first message came: each message that comes starts the wait again.
+    idle: Duration,
+    /// The same wait when many of them were still writing.
+    busy: Duration,
     /// How long it waits in all, at most.
     most: Duration,
 }
 
-/// 3 ms after the room's last message, 25 ms at most. On a busy two-core machine the posts of
-/// one burst were read up to a few milliseconds apart, and a 1 ms wait (3 ms at most) split
-/// many bursts into four or five broadcasts (`docs/benchmarks.md`, seventeenth session).
-const GATHERING: Gathering = Gathering { wait: Duration::from_millis(3), most: Duration::from_millis(25) };
+/// 1 ms or 3 ms after the room's last message, 25 ms at most. On a busy two-core machine the
+/// posts of one burst were read up to a few milliseconds apart, and a 1 ms wait (3 ms at most)
+/// split many bursts into four or five broadcasts (`docs/benchmarks.md`, seventeenth session);
+/// into a room whose sockets had caught up, a burst of 10 posts was read within 1 ms, and
+/// waiting 3 ms added 2 to 3 ms to the p99 of its delivery (nineteenth session).
+const GATHERING: Gathering =
+    Gathering { idle: Duration::from_millis(1), busy: Duration::from_millis(3), most: Duration::from_millis(25) };
 
 struct Pending {
     message: Message,
@@ -83,28 +92,38 @@ pub(super) struct Batcher {
 /// messages reaches each socket as one write.
 type Stored = Arc<dyn Fn(&[&Message]) + Send + Sync>;
 
-/// Whether a room has so many sockets here that its messages are worth gathering.
-type Wide = Box<dyn Fn(Uuid) -> bool + Send + Sync>;
+/// How a room's sockets here stand as one of its messages comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reach {
+    /// Too few for its messages to be worth gathering.
+    Narrow,
+    /// Enough: its messages gather, waiting longer while many of its sockets are `busy`
+    /// writing an earlier delivery.
+    Wide { busy: bool },
+}
+
+/// Tells the [`Reach`] of a room.
+type ReachRule = Box<dyn Fn(Uuid) -> Reach + Send + Sync>;
 
 fn gone() -> ChatError {
     ChatError::Db(DbError::Unavailable(sqlx::Error::PoolClosed))
 }
 
 impl Batcher {
-    /// Starts the inserting task (it ends when the last handle is dropped); `wide` tells the
-    /// rooms whose messages are gathered (see the module's doc); `stored` runs after each
-    /// batch is written, with the messages that were stored.
+    /// Starts the inserting task (it ends when the last handle is dropped); `reach` tells the
+    /// rooms whose messages are gathered and how long they wait (see the module's doc);
+    /// `stored` runs after each batch is written, with the messages that were stored.
     pub(super) fn start(
         db: Db,
-        wide: impl Fn(Uuid) -> bool + Send + Sync + 'static,
+        reach: impl Fn(Uuid) -> Reach + Send + Sync + 'static,
         stored: impl Fn(&[&Message]) + Send + Sync + 'static,
     ) -> Self {
-        Self::start_with(db, GATHERING, Box::new(wide), Arc::new(stored))
+        Self::start_with(db, GATHERING, Box::new(reach), Arc::new(stored))
     }
 
-    fn start_with(db: Db, gathering: Gathering, wide: Wide, stored: Stored) -> Self {
+    fn start_with(db: Db, gathering: Gathering, reach: ReachRule, stored: Stored) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, pending, Held::new(gathering, wide), stored));
+        tokio::spawn(run(db, pending, Held::new(gathering, reach), stored));
         Self { queue }
     }
 
@@ -168,7 +187,7 @@ async fn run(db: Db, mut pending: mpsc::Receiver<Pending>, mut held: Held, store
 /// The messages the task holds: wide rooms' that are gathering, and those ready to be written.
 struct Held {
     gathering: Gathering,
-    wide: Wide,
+    reach: ReachRule,
     /// At most one gathering per room.
     gathering_rooms: HashMap<Uuid, Gather>,
     /// In the order they are to be written: a gathered room's messages stay together.
@@ -180,6 +199,8 @@ struct Held {
 /// One wide room's messages while they gather.
 struct Gather {
     messages: Vec<Pending>,
+    /// Its wait for the next message, set by its room's sockets as its first message came.
+    wait: Duration,
     /// When its wait ends, unless another message of the room comes first.
     quiet: Instant,
     /// The end of its window.
@@ -190,8 +211,8 @@ struct Gather {
 }
 
 impl Held {
-    fn new(gathering: Gathering, wide: Wide) -> Self {
-        Self { gathering, wide, gathering_rooms: HashMap::new(), ready: VecDeque::new(), len: 0 }
+    fn new(gathering: Gathering, reach: ReachRule) -> Self {
+        Self { gathering, reach, gathering_rooms: HashMap::new(), ready: VecDeque::new(), len: 0 }
     }
 
     fn is_empty(&self) -> bool {
@@ -207,7 +228,7 @@ impl Held {
             if now < gather.until {
                 gather.messages.push(p);
                 if !gather.ended {
-                    gather.quiet = (now + self.gathering.wait).min(gather.until);
+                    gather.quiet = (now + gather.wait).min(gather.until);
                 }
                 if gather.messages.len() >= BATCH {
                     self.end(room);
@@ -217,16 +238,19 @@ impl Held {
             // Its window is over: it is written first, and this message after it.
             self.end(room);
         }
-        if (self.wide)(room) {
-            let gather = Gather {
-                messages: vec![p],
-                quiet: now + self.gathering.wait,
-                until: now + self.gathering.most,
-                ended: false,
-            };
-            self.gathering_rooms.insert(room, gather);
-        } else {
-            self.ready.push_back(vec![p]);
+        match (self.reach)(room) {
+            Reach::Wide { busy } => {
+                let wait = if busy { self.gathering.busy } else { self.gathering.idle };
+                let gather = Gather {
+                    messages: vec![p],
+                    wait,
+                    quiet: now + wait,
+                    until: now + self.gathering.most,
+                    ended: false,
+                };
+                self.gathering_rooms.insert(room, gather);
+            }
+            Reach::Narrow => self.ready.push_back(vec![p]),
         }
     }
 

@@ -26,16 +26,26 @@ async fn add_room(db: &Db) -> Uuid {
 }
 
 /// Windows far longer than an insert, so that what is asserted does not hang on timing.
-const SLOW: Gathering = Gathering { wait: Duration::from_millis(500), most: Duration::from_millis(1500) };
+const SLOW: Gathering =
+    Gathering { idle: Duration::from_millis(200), busy: Duration::from_millis(500), most: Duration::from_millis(1500) };
 
-/// A batcher that records the contents of each batch.
-fn recording(db: &Db, wide: Wide) -> (Batcher, Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+/// A batcher that records the contents of each batch; the rooms `wide` names gather, as
+/// rooms whose sockets are busy.
+fn recording(
+    db: &Db,
+    wide: impl Fn(Uuid) -> bool + Send + Sync + 'static,
+) -> (Batcher, Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+    recording_by(db, Box::new(move |room| if wide(room) { Reach::Wide { busy: true } } else { Reach::Narrow }))
+}
+
+/// A batcher that records the contents of each batch, with the rule `reach`.
+fn recording_by(db: &Db, reach: ReachRule) -> (Batcher, Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
     let batches = Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
     let seen = batches.clone();
     let stored: Stored = Arc::new(move |m: &[&Message]| {
         seen.lock().unwrap().push(m.iter().map(|m| m.content.clone()).collect());
     });
-    (Batcher::start_with(db.clone(), SLOW, wide, stored), batches)
+    (Batcher::start_with(db.clone(), SLOW, reach, stored), batches)
 }
 
 /// Posts "a", then "b" 50 ms later, and waits for both.
@@ -54,17 +64,35 @@ async fn a_wide_room_gathers_even_when_quiet() {
     let dir = tempfile::tempdir().unwrap();
     let (db, room) = db_with_room(&dir).await;
     let other = Uuid::now_v7();
-    let (batcher, batches) = recording(&db, Box::new(move |r| r == room));
+    let (batcher, batches) = recording(&db, move |r| r == room);
     burst(&batcher, room).await;
     assert_eq!(*batches.lock().unwrap(), [vec!["a".to_string(), "b".into()]]);
     // The rule is asked about each message's room: a room it does not name does not wait.
-    let (batcher, _) = recording(&db, Box::new(move |r| r == other));
+    let (batcher, _) = recording(&db, move |r| r == other);
     let start = Instant::now();
     batcher.insert(message(room, "narrow")).await.unwrap();
-    assert!(start.elapsed() < SLOW.wait);
+    assert!(start.elapsed() < SLOW.busy);
 }
 
 /// Posts `content` in `room` from a task of its own.
+#[tokio::test]
+async fn a_wide_room_whose_sockets_caught_up_waits_the_shorter_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, idle) = db_with_room(&dir).await;
+    let busy = add_room(&db).await;
+    let (batcher, batches) = recording_by(&db, Box::new(move |room| Reach::Wide { busy: room == busy }));
+    // Two posts 300 ms apart in each room: past the idle wait (200 ms), within the busy one
+    // (500 ms).
+    for room in [idle, busy] {
+        let first = post(&batcher, room, "1");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        batcher.insert(message(room, "2")).await.unwrap();
+        first.await.unwrap().unwrap();
+    }
+    let batches = batches.lock().unwrap();
+    assert_eq!(*batches, [vec!["1".to_string()], vec!["2".into()], vec!["1".into(), "2".into()]]);
+}
+
 fn post(batcher: &Batcher, room: Uuid, content: &str) -> tokio::task::JoinHandle<Result<Message>> {
     let (batcher, content) = (batcher.clone(), content.to_string());
     tokio::spawn(async move { batcher.insert(message(room, &content)).await })
@@ -74,7 +102,7 @@ fn post(batcher: &Batcher, room: Uuid, content: &str) -> tokio::task::JoinHandle
 async fn what_comes_while_a_batch_waits_for_the_turn_joins_it_within_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let (db, room) = db_with_room(&dir).await;
-    let (batcher, batches) = recording(&db, Box::new(move |r| r == room));
+    let (batcher, batches) = recording(&db, move |r| r == room);
     // The test holds the writer turn while it posts `first`, waits `gap`, posts `second`,
     // and lets the turn go 100 ms later; both posts then wait for it.
     let around_a_held_turn = async |first: &'static str, gap: Duration, second: &'static str| {
@@ -90,7 +118,7 @@ async fn what_comes_while_a_batch_waits_for_the_turn_joins_it_within_the_window(
     // "a" waits for the turn once its wait has ended (500 ms without another message);
     // "b" comes after that, but within a's window.
     let start = Instant::now();
-    around_a_held_turn("a", SLOW.wait + Duration::from_millis(200), "b").await;
+    around_a_held_turn("a", SLOW.busy + Duration::from_millis(200), "b").await;
     assert!(start.elapsed() < SLOW.most, "the test ran within the window");
     assert_eq!(*batches.lock().unwrap(), [vec!["a".to_string(), "b".into()]]);
     // Past the window, what waits for the turn is a batch of its own.
@@ -104,7 +132,7 @@ async fn a_trickle_into_a_wide_room_holds_back_no_other_room() {
     let dir = tempfile::tempdir().unwrap();
     let (db, trickled) = db_with_room(&dir).await;
     let (narrow, other_wide) = (add_room(&db).await, add_room(&db).await);
-    let (batcher, batches) = recording(&db, Box::new(move |r| r == trickled || r == other_wide));
+    let (batcher, batches) = recording(&db, move |r| r == trickled || r == other_wide);
     // A post every 300 ms: each starts the room's wait (500 ms) again, so it gathers for
     // about 1 400 ms.
     let trickle = tokio::spawn({
@@ -125,11 +153,11 @@ async fn a_trickle_into_a_wide_room_holds_back_no_other_room() {
     // wide room's waits for its own window only (the trickle's ends about 1 300 ms later).
     let start = Instant::now();
     batcher.insert(message(narrow, "narrow")).await.unwrap();
-    assert!(start.elapsed() < SLOW.wait, "a narrow room waited {:?}", start.elapsed());
+    assert!(start.elapsed() < SLOW.busy, "a narrow room waited {:?}", start.elapsed());
     let start = Instant::now();
     batcher.insert(message(other_wide, "wide")).await.unwrap();
     let waited = start.elapsed();
-    assert!(waited >= SLOW.wait && waited < SLOW.wait + Duration::from_millis(300), "{waited:?}");
+    assert!(waited >= SLOW.busy && waited < SLOW.busy + Duration::from_millis(300), "{waited:?}");
     trickle.await.unwrap();
     let batches = batches.lock().unwrap();
     let trickle: Vec<String> = (0..4).map(|i| format!("t{i}")).collect();
@@ -140,7 +168,7 @@ async fn a_trickle_into_a_wide_room_holds_back_no_other_room() {
 async fn a_flood_into_a_wide_room_goes_out_one_statement_of_at_most_a_batch_per_turn() {
     let dir = tempfile::tempdir().unwrap();
     let (db, room) = db_with_room(&dir).await;
-    let (batcher, batches) = recording(&db, Box::new(move |r| r == room));
+    let (batcher, batches) = recording(&db, move |r| r == room);
     // Everything queues while the turn is held, then comes within one window.
     let turn = db.writer_turn().await.unwrap();
     let posts: Vec<_> = (0..3 * BATCH + 10).map(|i| post(&batcher, room, &format!("f{i}"))).collect();
@@ -167,14 +195,14 @@ async fn a_gathering_left_for_the_next_turn_still_takes_its_rooms_late_messages(
     let dir = tempfile::tempdir().unwrap();
     let (db, first) = db_with_room(&dir).await;
     let second = add_room(&db).await;
-    let (batcher, batches) = recording(&db, Box::new(|_| true));
+    let (batcher, batches) = recording(&db, |_| true);
     // Two wide rooms gather 40 messages each, 20 ms apart, while the turn is held, and both
     // waits end: only the first room's fit in the next batch.
     let turn = db.writer_turn().await.unwrap();
     let mut posts: Vec<_> = (0..40).map(|i| post(&batcher, first, &format!("a{i}"))).collect();
     tokio::time::sleep(Duration::from_millis(20)).await;
     posts.extend((0..40).map(|i| post(&batcher, second, &format!("b{i}"))));
-    tokio::time::sleep(SLOW.wait + Duration::from_millis(100)).await;
+    tokio::time::sleep(SLOW.busy + Duration::from_millis(100)).await;
     drop(turn);
     // The test takes the next turn, after the batcher's: the second room still waits, and
     // a message for it that comes now joins it (its window is open).
@@ -203,7 +231,7 @@ async fn a_room_keeps_its_order_when_it_stops_being_wide_while_it_gathers() {
     let (db, room) = db_with_room(&dir).await;
     let wide = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let rule = wide.clone();
-    let (batcher, batches) = recording(&db, Box::new(move |_| rule.load(std::sync::atomic::Ordering::Relaxed)));
+    let (batcher, batches) = recording(&db, move |_| rule.load(std::sync::atomic::Ordering::Relaxed));
     let first = post(&batcher, room, "1");
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The room's sockets went below the rule: its next message still joins the gathering
@@ -219,7 +247,7 @@ async fn a_room_keeps_its_order_when_it_stops_being_wide_while_it_gathers() {
 async fn what_gathers_is_written_when_the_last_handle_goes() {
     let dir = tempfile::tempdir().unwrap();
     let (db, room) = db_with_room(&dir).await;
-    let (batcher, batches) = recording(&db, Box::new(|_| true));
+    let (batcher, batches) = recording(&db, |_| true);
     // A poster that gave up while its message gathered, then the service went away.
     let gave_up = tokio::time::timeout(Duration::from_millis(50), batcher.insert(message(room, "left"))).await;
     assert!(gave_up.is_err(), "still gathering");
@@ -229,7 +257,7 @@ async fn what_gathers_is_written_when_the_last_handle_goes() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Written at once, not at the end of its wait (500 ms).
-    assert!(dropped.elapsed() < SLOW.wait, "written {:?} after the last handle went", dropped.elapsed());
+    assert!(dropped.elapsed() < SLOW.busy, "written {:?} after the last handle went", dropped.elapsed());
     assert_eq!(*batches.lock().unwrap(), [vec!["left".to_string()]]);
     assert_eq!(store::history(&db, room, None, 10).await.unwrap().len(), 1);
 }
@@ -238,13 +266,13 @@ async fn what_gathers_is_written_when_the_last_handle_goes() {
 async fn a_narrow_room_never_waits_even_when_the_instance_is_busy() {
     let dir = tempfile::tempdir().unwrap();
     let (db, room) = db_with_room(&dir).await;
-    let (batcher, batches) = recording(&db, Box::new(|_| false));
+    let (batcher, batches) = recording(&db, |_| false);
     let start = Instant::now();
     batcher.insert(message(room, "quiet")).await.unwrap();
     // Right after a batch, a burst whose second message comes 50 ms after the first: the
     // first is not held back for it.
     burst(&batcher, room).await;
-    assert!(start.elapsed() < SLOW.wait, "no message waited for another");
+    assert!(start.elapsed() < SLOW.busy, "no message waited for another");
     assert_eq!(*batches.lock().unwrap(), [vec!["quiet".to_string()], vec!["a".into()], vec!["b".into()]]);
 }
 
@@ -252,7 +280,7 @@ async fn a_narrow_room_never_waits_even_when_the_instance_is_busy() {
 async fn a_gathering_goes_on_while_messages_come_until_its_most_or_a_full_batch() {
     let dir = tempfile::tempdir().unwrap();
     let (db, room) = db_with_room(&dir).await;
-    let (batcher, batches) = recording(&db, Box::new(|_| true));
+    let (batcher, batches) = recording(&db, |_| true);
     // Posts 300 ms apart: each restarts the wait, so the batch outlasts one wait (500 ms),
     // but not the most it may wait in all (1 500 ms).
     let spread = tokio::spawn({
@@ -284,7 +312,7 @@ async fn a_gathering_goes_on_while_messages_come_until_its_most_or_a_full_batch(
     for post in posts {
         post.await.unwrap().unwrap();
     }
-    assert!(start.elapsed() < SLOW.wait, "a full batch is written at once");
+    assert!(start.elapsed() < SLOW.busy, "a full batch is written at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,7 +325,7 @@ async fn a_batch_answers_each_poster_and_one_bad_message_fails_alone() {
     let seen = announced.clone();
     let batcher = Batcher::start(
         db.clone(),
-        |_| false,
+        |_| Reach::Narrow,
         move |m: &[&Message]| seen.lock().unwrap().extend(m.iter().map(|m| m.id)),
     );
     let posts = (0..200).map(|i| {

@@ -103,6 +103,15 @@ struct Subscriber {
     user: Uuid,
 }
 
+/// A topic's connections on this instance ([`Hub::local_load`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalLoad {
+    /// Connections subscribed.
+    pub subscribers: usize,
+    /// Those with frames still queued.
+    pub behind: usize,
+}
+
 /// Sessions whose connections must close (logout, revocation, password change, deletion).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -459,6 +468,16 @@ impl Hub {
     /// Connections subscribed to `topic` on this instance.
     pub fn local_subscribers(&self, topic: &str) -> usize {
         self.inner.topics.read().unwrap_or_else(|p| p.into_inner()).get(topic).map_or(0, HashMap::len)
+    }
+
+    /// This instance's connections subscribed to `topic`, and how many of them have frames
+    /// queued that they have not taken yet (still busy with what was delivered before). Reads
+    /// one counter per connection; nothing is locked but the topic map, for reading.
+    pub fn local_load(&self, topic: &str) -> LocalLoad {
+        let topics = self.inner.topics.read().unwrap_or_else(|p| p.into_inner());
+        let Some(subscribers) = topics.get(topic) else { return LocalLoad::default() };
+        let behind = subscribers.values().filter(|sub| sub.inlet.queued.load(Ordering::Relaxed) > 0).count();
+        LocalLoad { subscribers: subscribers.len(), behind }
     }
 }
 
