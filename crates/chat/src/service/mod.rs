@@ -185,9 +185,9 @@ impl Recent {
 /// milliseconds a message may wait.
 const WIDE_ROOM: usize = 100;
 
-/// A wide room is busy while at least one in this many of its sockets here still has an
-/// earlier delivery queued (see `batch`): a few slow clients alone do not make its posts
-/// arrive spread out.
+/// A wide room is busy while at least one in this many of its sockets here is behind, with
+/// frames queued or not yet written (see `batch`): a few slow clients alone do not make its
+/// posts arrive spread out.
 const BUSY_SHARE: usize = 16;
 
 /// The chat service. Cheap to clone.
@@ -219,12 +219,13 @@ impl Chat {
                 {
                     let hub = platform.hub.clone();
                     move |room| {
-                        let load = hub.local_load(&crate::model::room_topic(room));
-                        if load.subscribers < WIDE_ROOM {
-                            batch::Reach::Narrow
-                        } else {
-                            batch::Reach::Wide { busy: load.behind * BUSY_SHARE >= load.subscribers }
+                        let topic = crate::model::room_topic(room);
+                        // Counted first: a narrow room's messages cost no look at its sockets.
+                        if hub.local_subscribers(&topic) < WIDE_ROOM {
+                            return batch::Reach::Narrow;
                         }
+                        let load = hub.local_load(&topic);
+                        batch::Reach::Wide { busy: load.behind * BUSY_SHARE >= load.subscribers }
                     }
                 },
                 {

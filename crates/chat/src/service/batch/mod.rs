@@ -12,14 +12,14 @@
 //! each part of a burst made every socket of the room write once more, and the posters of the
 //! later parts were read only after those writes (a whole round later; measured in
 //! `docs/benchmarks.md`). The wait depends on the room's sockets when its first message comes.
-//! While many of them are still writing an earlier delivery, they read their clients' posts
-//! only between writes and a burst arrives spread out, so the wait is a few milliseconds of
-//! quiet ([`GATHERING`]`.busy`), little beside writing to hundreds of sockets. When they have
-//! caught up, a burst's posts are read as they come and the wait is shorter
-//! ([`GATHERING`]`.idle`): each millisecond of it is added to every delivery of a quiet room.
-//! A gathering whose wait is over still takes its room's messages until
-//! it is written (while it waits for the writer turn, or for a turn of its own when the batch
-//! before it was full), as long as its window is open.
+//! While many of them are behind (an earlier delivery queued or not yet written), they read
+//! their clients' posts only between writes and a burst arrives spread out, so the wait is a
+//! few milliseconds of quiet ([`GATHERING`]`.busy`), little beside writing to hundreds of
+//! sockets. When they have caught up, a burst's posts are read as they come and the wait is
+//! shorter ([`GATHERING`]`.idle`): each millisecond of it is added to every delivery of a
+//! quiet room. A gathering whose wait is over still takes its room's messages until it is
+//! written (while it waits for the writer turn, or for a turn of its own when the batch before
+//! it was full), as long as its window is open.
 //!
 //! The gathering is per room, so a trickle of posts into one wide room holds back only that
 //! room's messages. Everything else is written as soon as the writer is free: what queued while
@@ -61,7 +61,7 @@ struct Gathering {
     /// How long it waits for the room's next message when the room's sockets had caught up as
     /// its first message came: each message that comes starts the wait again.
     idle: Duration,
-    /// The same wait when many of them were still writing.
+    /// The same wait when many of them were behind (frames queued or not yet written).
     busy: Duration,
     /// How long it waits in all, at most.
     most: Duration,
@@ -71,7 +71,7 @@ struct Gathering {
 /// posts of one burst were read up to a few milliseconds apart, and a 1 ms wait (3 ms at most)
 /// split many bursts into four or five broadcasts (`docs/benchmarks.md`, seventeenth session);
 /// into a room whose sockets had caught up, a burst of 10 posts was read within 1 ms, and
-/// waiting 3 ms added 2 to 3 ms to the p99 of its delivery (nineteenth session).
+/// waiting 3 ms added 2 ms to its first deliveries and to its median (nineteenth session).
 const GATHERING: Gathering =
     Gathering { idle: Duration::from_millis(1), busy: Duration::from_millis(3), most: Duration::from_millis(25) };
 
@@ -97,8 +97,9 @@ type Stored = Arc<dyn Fn(&[&Message]) + Send + Sync>;
 pub(super) enum Reach {
     /// Too few for its messages to be worth gathering.
     Narrow,
-    /// Enough: its messages gather, waiting longer while many of its sockets are `busy`
-    /// writing an earlier delivery.
+    /// Enough: its messages gather, waiting longer while many of its sockets are `busy`: behind
+    /// with an earlier delivery, queued or not yet written. Asked once per gathering, as its
+    /// first message comes.
     Wide { busy: bool },
 }
 
@@ -241,13 +242,8 @@ impl Held {
         match (self.reach)(room) {
             Reach::Wide { busy } => {
                 let wait = if busy { self.gathering.busy } else { self.gathering.idle };
-                let gather = Gather {
-                    messages: vec![p],
-                    wait,
-                    quiet: now + wait,
-                    until: now + self.gathering.most,
-                    ended: false,
-                };
+                let until = now + self.gathering.most;
+                let gather = Gather { messages: vec![p], wait, quiet: (now + wait).min(until), until, ended: false };
                 self.gathering_rooms.insert(room, gather);
             }
             Reach::Narrow => self.ready.push_back(vec![p]),

@@ -27,7 +27,7 @@ async fn add_room(db: &Db) -> Uuid {
 
 /// Windows far longer than an insert, so that what is asserted does not hang on timing.
 const SLOW: Gathering =
-    Gathering { idle: Duration::from_millis(200), busy: Duration::from_millis(500), most: Duration::from_millis(1500) };
+    Gathering { idle: Duration::from_millis(100), busy: Duration::from_millis(500), most: Duration::from_millis(1500) };
 
 /// A batcher that records the contents of each batch; the rooms `wide` names gather, as
 /// rooms whose sockets are busy.
@@ -74,14 +74,13 @@ async fn a_wide_room_gathers_even_when_quiet() {
     assert!(start.elapsed() < SLOW.busy);
 }
 
-/// Posts `content` in `room` from a task of its own.
 #[tokio::test]
 async fn a_wide_room_whose_sockets_caught_up_waits_the_shorter_time() {
     let dir = tempfile::tempdir().unwrap();
     let (db, idle) = db_with_room(&dir).await;
     let busy = add_room(&db).await;
     let (batcher, batches) = recording_by(&db, Box::new(move |room| Reach::Wide { busy: room == busy }));
-    // Two posts 300 ms apart in each room: past the idle wait (200 ms), within the busy one
+    // Two posts 300 ms apart in each room: past the idle wait (100 ms), within the busy one
     // (500 ms).
     for room in [idle, busy] {
         let first = post(&batcher, room, "1");
@@ -93,6 +92,30 @@ async fn a_wide_room_whose_sockets_caught_up_waits_the_shorter_time() {
     assert_eq!(*batches, [vec!["1".to_string()], vec!["2".into()], vec!["1".into(), "2".into()]]);
 }
 
+#[tokio::test]
+async fn a_gathering_keeps_the_wait_its_first_message_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, room) = db_with_room(&dir).await;
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rule = busy.clone();
+    let (batcher, batches) =
+        recording_by(&db, Box::new(move |_| Reach::Wide { busy: rule.load(std::sync::atomic::Ordering::Relaxed) }));
+    // Begun while the sockets had caught up: the idle wait (100 ms) holds for the whole
+    // gathering, though they fall behind after its first message.
+    let first = post(&batcher, room, "1");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    busy.store(true, std::sync::atomic::Ordering::Relaxed);
+    let second = post(&batcher, room, "2");
+    // The idle wait ends about 120 ms in; with the busy wait it would run to about 520 ms.
+    tokio::time::sleep(Duration::from_millis(320)).await;
+    let third = post(&batcher, room, "3");
+    for p in [first, second, third] {
+        p.await.unwrap().unwrap();
+    }
+    assert_eq!(*batches.lock().unwrap(), [vec!["1".to_string(), "2".into()], vec!["3".into()]]);
+}
+
+/// Posts `content` in `room` from a task of its own.
 fn post(batcher: &Batcher, room: Uuid, content: &str) -> tokio::task::JoinHandle<Result<Message>> {
     let (batcher, content) = (batcher.clone(), content.to_string());
     tokio::spawn(async move { batcher.insert(message(room, &content)).await })

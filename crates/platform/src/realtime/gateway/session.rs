@@ -149,6 +149,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                 Input::Event(frame) => {
                     s.held_frames += frame.len();
                     s.held.push(frame);
+                    s.conn.unwritten(s.held_frames);
                     if s.held_frames < WRITE_BATCH && let Some(due) = s.pace.hold_until(Instant::now) {
                         if s.held.len() == 1 {
                             pace_timer.as_mut().reset(due);
@@ -316,7 +317,9 @@ impl Session {
             written += 1;
         }
         self.pace.flushed(Instant::now(), written);
-        socket.flush().await
+        socket.flush().await?;
+        self.conn.unwritten(0);
+        Ok(())
     }
 
     /// Buffers one queue entry's frames (translated for a topic socket) without flushing; the

@@ -108,7 +108,7 @@ struct Subscriber {
 pub struct LocalLoad {
     /// Connections subscribed.
     pub subscribers: usize,
-    /// Those with frames still queued.
+    /// Those with frames queued, or taken and not yet written.
     pub behind: usize,
 }
 
@@ -249,7 +249,7 @@ impl Hub {
     /// Opens a connection's queue.
     pub fn connect(&self) -> Connection {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let inlet = Inlet { tx, queued: Arc::default() };
+        let inlet = Inlet { tx, queued: Arc::default(), unwritten: Arc::default() };
         metrics::gauge!("realtime_connections").increment(1.0);
         Connection {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
@@ -470,13 +470,19 @@ impl Hub {
         self.inner.topics.read().unwrap_or_else(|p| p.into_inner()).get(topic).map_or(0, HashMap::len)
     }
 
-    /// This instance's connections subscribed to `topic`, and how many of them have frames
-    /// queued that they have not taken yet (still busy with what was delivered before). Reads
-    /// one counter per connection; nothing is locked but the topic map, for reading.
+    /// This instance's connections subscribed to `topic`, and how many of them are behind:
+    /// frames queued for them, or taken and not yet written (on any of their topics). Reads
+    /// two counters per connection, so it is for wide topics now and then, not for every
+    /// event; nothing is locked but the topic map, for reading.
     pub fn local_load(&self, topic: &str) -> LocalLoad {
         let topics = self.inner.topics.read().unwrap_or_else(|p| p.into_inner());
         let Some(subscribers) = topics.get(topic) else { return LocalLoad::default() };
-        let behind = subscribers.values().filter(|sub| sub.inlet.queued.load(Ordering::Relaxed) > 0).count();
+        let behind = subscribers
+            .values()
+            .filter(|sub| {
+                sub.inlet.queued.load(Ordering::Relaxed) > 0 || sub.inlet.unwritten.load(Ordering::Relaxed) > 0
+            })
+            .count();
         LocalLoad { subscribers: subscribers.len(), behind }
     }
 }

@@ -30,6 +30,9 @@ pub const ENTRY_FRAMES: usize = 64;
 pub(super) struct Inlet {
     pub(super) tx: mpsc::Sender<Frames>,
     pub(super) queued: Arc<AtomicUsize>,
+    /// Frames the connection took from its queue and has not written yet (held for a paced
+    /// write, or being written), as its owner reports them ([`Connection::unwritten`]).
+    pub(super) unwritten: Arc<AtomicUsize>,
 }
 
 /// Why frames were not queued.
@@ -102,6 +105,12 @@ impl Connection {
 
     fn taken(&self, frames: &Frames) {
         self.inlet.queued.fetch_sub(frames.len(), Ordering::AcqRel);
+    }
+
+    /// Tells the hub how many frames taken from the queue are not written yet (zero once they
+    /// are): a connection busy with them is still behind ([`Hub::local_load`]).
+    pub fn unwritten(&self, frames: usize) {
+        self.inlet.unwritten.store(frames, Ordering::Relaxed);
     }
 
     /// How many events were dropped since the last call, resetting the count.

@@ -144,24 +144,30 @@ async fn dropping_a_connection_unsubscribes_it() {
 }
 
 #[tokio::test]
-async fn local_load_counts_the_subscribers_still_behind_until_they_take_their_frames() {
+async fn local_load_counts_the_subscribers_still_behind_until_they_have_written_their_frames() {
     let hub = Hub::new();
     assert_eq!(hub.local_load("user.nobody"), LocalLoad::default(), "no one subscribed");
-    // Two connections on one topic, subscribed as the hub's own user topic allows: one topic
-    // per user, so both users' topics are fed and only `a`'s is looked at.
+    // Two connections of one user on the user's own topic, and a third user's connection on
+    // theirs.
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     let (topic_a, topic_b) = (format!("user.{a}"), format!("user.{b}"));
-    let (mut ca, mut cb) = (hub.connect(), hub.connect());
-    hub.subscribe(&mut ca, &user(a), &topic_a).await.unwrap();
-    hub.subscribe(&mut cb, &user(b), &topic_b).await.unwrap();
-    assert_eq!(hub.local_load(&topic_a), LocalLoad { subscribers: 1, behind: 0 });
+    let (mut c1, mut c2, mut c3) = (hub.connect(), hub.connect(), hub.connect());
+    hub.subscribe(&mut c1, &user(a), &topic_a).await.unwrap();
+    hub.subscribe(&mut c2, &user(a), &topic_a).await.unwrap();
+    hub.subscribe(&mut c3, &user(b), &topic_b).await.unwrap();
+    assert_eq!(hub.local_load(&topic_a), LocalLoad { subscribers: 2, behind: 0 });
     hub.publish_each(&topic_a, "n", &[1, 2]);
     hub.publish(&topic_b, "n", &1);
-    assert_eq!(hub.local_load(&topic_a), LocalLoad { subscribers: 1, behind: 1 });
-    assert_eq!(hub.local_load(&topic_b), LocalLoad { subscribers: 1, behind: 1 });
-    ca.try_frames().unwrap();
-    assert_eq!(hub.local_load(&topic_a), LocalLoad { subscribers: 1, behind: 0 }, "taken: no longer behind");
-    assert_eq!(hub.local_load(&topic_b), LocalLoad { subscribers: 1, behind: 1 }, "the other still is");
-    cb.frames().await.unwrap();
+    assert_eq!(hub.local_load(&topic_a), LocalLoad { subscribers: 2, behind: 2 });
+    // Taken but not yet written (held for a paced write): still behind, until written.
+    let taken = c1.try_frames().unwrap();
+    c1.unwritten(taken.len());
+    assert_eq!(hub.local_load(&topic_a), LocalLoad { subscribers: 2, behind: 2 });
+    c1.unwritten(0);
+    assert_eq!(hub.local_load(&topic_a), LocalLoad { subscribers: 2, behind: 1 }, "only the one still queued");
+    c2.frames().await.unwrap();
+    assert_eq!(hub.local_load(&topic_a), LocalLoad { subscribers: 2, behind: 0 });
+    assert_eq!(hub.local_load(&topic_b), LocalLoad { subscribers: 1, behind: 1 }, "another topic's stays behind");
+    c3.try_frames().unwrap();
     assert_eq!(hub.local_load(&topic_b).behind, 0);
 }
