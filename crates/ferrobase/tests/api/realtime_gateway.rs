@@ -225,6 +225,15 @@ async fn a_paced_firehose_loses_nothing_and_still_answers() {
         seen.take(&frame);
     }
     assert!(seen.pauses >= 3, "the firehose was not paced: {} pauses of 50 ms or more", seen.pauses);
+    // While it holds events it took from its queue, the connection counts as behind (chat
+    // gathers a burst longer into a room whose sockets are behind): sampled for 200 ms, it is
+    // behind most of the time, though its queue is empty but for a moment after each event.
+    let mut behind = 0;
+    for _ in 0..100 {
+        behind += app.hub.local_load(&topic(&s)).behind;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(behind >= 50, "behind in only {behind} of 100 samples while paced");
     // At least: API tests share one process, and so one recorder, when run by `cargo test`.
     let metrics = app.get("/metrics", None).await.expect(200).text;
     let paced = metrics.lines().find_map(|l| l.strip_prefix("realtime_paced_connections "));
@@ -252,6 +261,12 @@ async fn a_paced_firehose_loses_nothing_and_still_answers() {
         seen.take(&frame);
     }
     assert!(seen.answer_runs <= 10, "forty answers came in {} runs", seen.answer_runs);
+    // Everything written: no longer behind.
+    let caught_up = std::time::Instant::now() + Duration::from_secs(1);
+    while app.hub.local_load(&topic(&s)).behind > 0 {
+        assert!(std::time::Instant::now() < caught_up, "still behind after writing everything");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
