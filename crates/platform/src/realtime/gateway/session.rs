@@ -7,7 +7,12 @@ use super::{AUTH_TIMEOUT, Bucket, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Gateway, HEA
 use crate::auth::AuthUser;
 use crate::realtime::hub::{Connection, Frames, SubscribeError};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::task::AtomicWaker;
 use serde_json::{Value, json};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
@@ -93,52 +98,88 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
     let ended_signal = ended.notified();
     let audit_signal = audit.notified();
     tokio::pin!(auth_timer, expiry_timer, reauth_timer, pace_timer, ended_signal, audit_signal);
+    let gate = Gate::new();
     loop {
         let expiry = token_expiry(&s);
         if expiry != timed.0 {
             timed.0 = expiry;
             expiry_timer.as_mut().reset(expiry.map_or_else(far_future, expiry_instant));
+            gate.open();
         }
         if s.reauth_by != timed.1 {
             timed.1 = s.reauth_by;
             reauth_timer.as_mut().reset(s.reauth_by.unwrap_or_else(far_future));
+            gate.open();
         }
         // Polled in this order, the first ready branch wins: an ended session and the timers
         // first (they end or warn the socket and must not wait; a held batch that is due goes
         // out before more events are taken), then queued events, which wake
-        // this loop far more often than anything else and would otherwise pay for polling every
-        // other branch (a fifth of the CPU of a busy fan-out), then the client's frames, which
-        // get the first look after every [`EVENT_STREAK`] batches of events, and the heartbeat.
-        // A paced connection changes the middle of that order ([`Look`]).
+        // this loop far more often than anything else, then the client's frames, which
+        // get the first look after every [`EVENT_STREAK`] batches of events.
+        // A paced connection changes the middle of that order ([`Look`]). The first branch is
+        // looked at only after one of its wake-ups came ([`Gate`]).
         let look = s.look();
+        let (unauthenticated, expires, reauthenticating) =
+            (s.user.is_none(), s.user.is_some() && s.reauth_by.is_none(), s.reauth_by.is_some());
         tokio::select! {
             biased;
-            _ = &mut ended_signal => {
-                close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
-                break;
-            }
-            _ = &mut audit_signal => {
-                audit_signal.set(audit.notified());
-                if !s.audit().await {
-                    close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
-                    break;
+            control = gate.look(|cx| {
+                if ended_signal.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Control::Ended)
+                } else if audit_signal.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Control::Audit)
+                } else if unauthenticated && auth_timer.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Control::AuthDeadline)
+                } else if expires && expiry_timer.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Control::Expired)
+                } else if reauthenticating && reauth_timer.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Control::ReauthDeadline)
+                } else if heartbeat.poll_tick(cx).is_ready() {
+                    Poll::Ready(Control::Heartbeat)
+                } else {
+                    Poll::Pending
                 }
-                if s.lost_its_topic() {
-                    close(&mut socket, CLOSE_UNAUTHORIZED, "not allowed on this topic").await;
-                    break;
+            }) => {
+                // The others may be ready as well, and will not wake the task again.
+                gate.open();
+                match control {
+                    Control::Ended => {
+                        close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
+                        break;
+                    }
+                    Control::Audit => {
+                        audit_signal.set(audit.notified());
+                        if !s.audit().await {
+                            close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
+                            break;
+                        }
+                        if s.lost_its_topic() {
+                            close(&mut socket, CLOSE_UNAUTHORIZED, "not allowed on this topic").await;
+                            break;
+                        }
+                    }
+                    Control::AuthDeadline => {
+                        close(&mut socket, CLOSE_UNAUTHORIZED, "authentication required").await;
+                        break;
+                    }
+                    Control::Expired => {
+                        s.reauth_by = Some(Instant::now() + REAUTH_GRACE);
+                        if socket.send(Message::Text(Utf8Bytes::from_static(r#"{"type":"reauth"}"#))).await.is_err() { break }
+                    }
+                    Control::ReauthDeadline => {
+                        close(&mut socket, CLOSE_UNAUTHORIZED, "access token expired").await;
+                        break;
+                    }
+                    Control::Heartbeat => {
+                        s.pace.measure(Instant::now());
+                        if unanswered_pings >= 2 {
+                            close(&mut socket, 1001, "heartbeat timeout").await;
+                            break;
+                        }
+                        unanswered_pings += 1;
+                        if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+                    }
                 }
-            }
-            _ = &mut auth_timer, if s.user.is_none() => {
-                close(&mut socket, CLOSE_UNAUTHORIZED, "authentication required").await;
-                break;
-            }
-            _ = &mut expiry_timer, if s.user.is_some() && s.reauth_by.is_none() => {
-                s.reauth_by = Some(Instant::now() + REAUTH_GRACE);
-                if socket.send(Message::Text(Utf8Bytes::from_static(r#"{"type":"reauth"}"#))).await.is_err() { break }
-            }
-            _ = &mut reauth_timer, if s.reauth_by.is_some() => {
-                close(&mut socket, CLOSE_UNAUTHORIZED, "access token expired").await;
-                break;
             }
             _ = &mut pace_timer, if !s.held.is_empty() => {
                 if s.forward(&mut socket).await.is_err() {
@@ -161,6 +202,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                     }
                 }
                 Input::Client(incoming) => {
+                    gate.open();
                     // Every frame a client sends counts, whatever its kind: binary and ping frames
                     // cost the server as much to receive as text does.
                     if matches!(incoming, Some(Ok(ref m)) if !matches!(m, Message::Close(_)))
@@ -190,16 +232,70 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                     }
                 }
             },
-            _ = heartbeat.tick() => {
-                s.pace.measure(Instant::now());
-                if unanswered_pings >= 2 {
-                    close(&mut socket, 1001, "heartbeat timeout").await;
-                    break;
-                }
-                unanswered_pings += 1;
-                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
-            }
         }
+    }
+}
+
+/// What woke a connection's loop other than its events and its client's frames.
+enum Control {
+    Ended,
+    Audit,
+    AuthDeadline,
+    Expired,
+    ReauthDeadline,
+    Heartbeat,
+}
+
+/// Looks at a connection's rare wake-ups (its session ended, an audit, its token timers, the
+/// heartbeat) only after one of them has woken the task. Polled on every wake-up, as they were,
+/// they took two locks and three timer checks for each delivery: a tenth of the CPU of a busy
+/// fan-out (`docs/benchmarks.md`, twentieth session). They are polled with the gate's own waker,
+/// which marks the gate open before it wakes the task.
+struct Gate {
+    flag: Arc<GateFlag>,
+    waker: Waker,
+}
+
+struct GateFlag {
+    open: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for GateFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.open.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl Gate {
+    /// Open at first: every wake-up must be polled once to be registered.
+    fn new() -> Self {
+        let flag = Arc::new(GateFlag { open: AtomicBool::new(true), task: AtomicWaker::new() });
+        Gate { waker: Waker::from(flag.clone()), flag }
+    }
+
+    /// Makes the next look poll every wake-up: after one was ready (the others will not wake
+    /// the task again), after a timer was reset, and after a client frame, which may change
+    /// which of them count.
+    fn open(&self) {
+        self.flag.open.store(true, Ordering::Relaxed);
+    }
+
+    /// `poll` run with the gate's waker if the gate is open (closing it), pending otherwise.
+    fn look<'a, T>(&'a self, mut poll: impl FnMut(&mut Context<'_>) -> Poll<T> + 'a) -> impl Future<Output = T> + 'a {
+        std::future::poll_fn(move |cx| {
+            // Registered before the flag is read: a wake-up in between is not lost.
+            self.flag.task.register(cx.waker());
+            if !self.flag.open.swap(false, Ordering::AcqRel) {
+                return Poll::Pending;
+            }
+            poll(&mut Context::from_waker(&self.waker))
+        })
     }
 }
 
@@ -440,5 +536,78 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A task that counts its wake-ups.
+    struct Task(AtomicUsize);
+
+    impl Wake for Task {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_closed_gate_polls_nothing_until_a_wake_up_through_it_or_open() {
+        let gate = Gate::new();
+        let task = Arc::new(Task(AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&waker);
+        let polls = AtomicUsize::new(0);
+        let registered: Mutex<Option<Waker>> = Mutex::new(None);
+        let mut look = Box::pin(gate.look(|cx| {
+            polls.fetch_add(1, Ordering::SeqCst);
+            *registered.lock().unwrap() = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        }));
+        let polled = || polls.load(Ordering::SeqCst);
+
+        // Open at first, so that every wake-up is registered once.
+        assert!(look.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(polled(), 1);
+        // Then closed: the task's other wake-ups do not poll what is behind the gate.
+        assert!(look.as_mut().poll(&mut cx).is_pending());
+        assert!(look.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(polled(), 1);
+        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+
+        // A wake-up through the gate's waker wakes the task and opens the gate for one look.
+        registered.lock().unwrap().take().expect("polled with the gate's waker").wake();
+        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert!(look.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(polled(), 2);
+        assert!(look.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(polled(), 2);
+
+        // Opened by hand (a timer reset, a client frame): looked at once more.
+        gate.open();
+        assert!(look.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(polled(), 3);
+    }
+
+    #[test]
+    fn a_wake_up_between_two_looks_is_not_lost_when_the_task_changes_its_waker() {
+        let gate = Gate::new();
+        let first = Arc::new(Task(AtomicUsize::new(0)));
+        let second = Arc::new(Task(AtomicUsize::new(0)));
+        let registered: Mutex<Option<Waker>> = Mutex::new(None);
+        let mut look = Box::pin(gate.look(|cx| {
+            *registered.lock().unwrap() = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        }));
+        let waker = Waker::from(first.clone());
+        assert!(look.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        // The task moved (a new waker), then the wake-up came: the new waker is woken.
+        let waker = Waker::from(second.clone());
+        assert!(look.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        registered.lock().unwrap().take().unwrap().wake();
+        assert_eq!((first.0.load(Ordering::SeqCst), second.0.load(Ordering::SeqCst)), (0, 1));
     }
 }
