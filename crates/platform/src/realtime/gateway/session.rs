@@ -111,19 +111,19 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
             reauth_timer.as_mut().reset(s.reauth_by.unwrap_or_else(far_future));
             gate.open();
         }
-        // Polled in this order, the first ready branch wins: an ended session and the timers
-        // first (they end or warn the socket and must not wait; a held batch that is due goes
-        // out before more events are taken), then queued events, which wake
-        // this loop far more often than anything else, then the client's frames, which
-        // get the first look after every [`EVENT_STREAK`] batches of events.
+        // Polled in this order, the first ready branch wins: an ended session, an audit, the
+        // token timers and the heartbeat first (they end or warn the socket and must not wait),
+        // then a held batch that is due (it goes out before more events are taken), then queued
+        // events, which wake this loop far more often than anything else, then the client's
+        // frames, which get the first look after every [`EVENT_STREAK`] batches of events.
         // A paced connection changes the middle of that order ([`Look`]). The first branch is
-        // looked at only after one of its wake-ups came ([`Gate`]).
+        // polled only while its [`Gate`] is open.
         let look = s.look();
         let (unauthenticated, expires, reauthenticating) =
             (s.user.is_none(), s.user.is_some() && s.reauth_by.is_none(), s.reauth_by.is_some());
         tokio::select! {
             biased;
-            control = gate.look(|cx| {
+            control = gate.poll_if_open(|cx| {
                 if ended_signal.as_mut().poll(cx).is_ready() {
                     Poll::Ready(Control::Ended)
                 } else if audit_signal.as_mut().poll(cx).is_ready() {
@@ -140,7 +140,9 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                     Poll::Pending
                 }
             }) => {
-                // The others may be ready as well, and will not wake the task again.
+                // The others may be ready as well and will not wake the task again, and the one
+                // that was ready must be polled again to register (the heartbeat's next tick, a
+                // new audit signal).
                 gate.open();
                 match control {
                     Control::Ended => {
@@ -202,6 +204,8 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                     }
                 }
                 Input::Client(incoming) => {
+                    // Belt and braces: a frame that changes which wake-ups count (`auth`) also
+                    // moves a deadline, which opens the gate at the loop's top.
                     gate.open();
                     // Every frame a client sends counts, whatever its kind: binary and ping frames
                     // cost the server as much to receive as text does.
@@ -246,11 +250,13 @@ enum Control {
     Heartbeat,
 }
 
-/// Looks at a connection's rare wake-ups (its session ended, an audit, its token timers, the
-/// heartbeat) only after one of them has woken the task. Polled on every wake-up, as they were,
-/// they took two locks and three timer checks for each delivery: a tenth of the CPU of a busy
-/// fan-out (`docs/benchmarks.md`, twentieth session). They are polled with the gate's own waker,
-/// which marks the gate open before it wakes the task.
+/// Lets a connection's rare wake-ups (its session ended, an audit, its token timers, the
+/// heartbeat) be polled only after one of them has woken the task. Polled on every wake-up, as
+/// they were, they took two locks and three timer checks for each delivery: 7 % of the server's
+/// samples in an overloaded fan-out (`docs/benchmarks.md`, twentieth session). They are polled
+/// with the gate's own waker, which opens the gate before it wakes the task. The rule for its
+/// user: whatever changes which of them count, drops one's registration (a timer reset, one
+/// that fired) or leaves one not yet polled must call [`Gate::open`].
 struct Gate {
     flag: Arc<GateFlag>,
     waker: Waker,
@@ -267,6 +273,7 @@ impl Wake for GateFlag {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        // Opened before the task is woken: woken first, it could look and find it closed.
         self.open.store(true, Ordering::Release);
         self.task.wake();
     }
@@ -287,7 +294,10 @@ impl Gate {
     }
 
     /// `poll` run with the gate's waker if the gate is open (closing it), pending otherwise.
-    fn look<'a, T>(&'a self, mut poll: impl FnMut(&mut Context<'_>) -> Poll<T> + 'a) -> impl Future<Output = T> + 'a {
+    fn poll_if_open<'a, T>(
+        &'a self,
+        mut poll: impl FnMut(&mut Context<'_>) -> Poll<T> + 'a,
+    ) -> impl Future<Output = T> + 'a {
         std::future::poll_fn(move |cx| {
             // Registered before the flag is read: a wake-up in between is not lost.
             self.flag.task.register(cx.waker());
@@ -562,7 +572,7 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let polls = AtomicUsize::new(0);
         let registered: Mutex<Option<Waker>> = Mutex::new(None);
-        let mut look = Box::pin(gate.look(|cx| {
+        let mut look = Box::pin(gate.poll_if_open(|cx| {
             polls.fetch_add(1, Ordering::SeqCst);
             *registered.lock().unwrap() = Some(cx.waker().clone());
             Poll::<()>::Pending
@@ -593,12 +603,12 @@ mod tests {
     }
 
     #[test]
-    fn a_wake_up_between_two_looks_is_not_lost_when_the_task_changes_its_waker() {
+    fn a_wake_up_through_the_gate_wakes_the_task_s_latest_waker() {
         let gate = Gate::new();
         let first = Arc::new(Task(AtomicUsize::new(0)));
         let second = Arc::new(Task(AtomicUsize::new(0)));
         let registered: Mutex<Option<Waker>> = Mutex::new(None);
-        let mut look = Box::pin(gate.look(|cx| {
+        let mut look = Box::pin(gate.poll_if_open(|cx| {
             *registered.lock().unwrap() = Some(cx.waker().clone());
             Poll::<()>::Pending
         }));
