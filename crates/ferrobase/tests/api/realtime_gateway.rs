@@ -75,7 +75,7 @@ async fn oversized_frames_close_the_connection(app: TestApp) {
     let s = app.register("ws-big@example.com").await;
     let mut ws = app.ws(PATH, Some(&s.access)).await.unwrap();
     let big = format!("{{\"type\":\"ping\",\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
-    let _ = ws.stream.send(tokio_tungstenite::tungstenite::Message::Text(big.into())).await;
+    let _ = ws.stream.send(Message::Text(big.into())).await;
     let ended = ws.ended_within(Duration::from_secs(5)).await;
     assert!(matches!(ended, Some(Ended::Closed(1009)) | Some(Ended::Dropped)), "{ended:?}");
 }
@@ -101,7 +101,8 @@ testkit::api_tests!(
     oversized_frames_close_the_connection,
 );
 
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_rate_limit_closes_with_1008() {
@@ -114,7 +115,7 @@ async fn message_rate_limit_closes_with_1008() {
     let s = app.register("ws-rate@example.com").await;
     let mut ws = app.ws(PATH, Some(&s.access)).await.unwrap();
     for _ in 0..30 {
-        let _ = ws.stream.send(tokio_tungstenite::tungstenite::Message::Text(r#"{"type":"ping"}"#.into())).await;
+        let _ = ws.stream.send(Message::Text(r#"{"type":"ping"}"#.into())).await;
     }
     assert_eq!(ws.ended_within(Duration::from_secs(5)).await, Some(Ended::Closed(1008)));
     // Binary and ping frames count against the same budget.
@@ -135,6 +136,49 @@ async fn unauthenticated_connections_close_after_ten_seconds() {
     assert_eq!(ws.request(json!({"type": "ping"}), "p").await["type"], "pong", "ping works before auth");
     assert_eq!(ws.ended_within(Duration::from_secs(8)).await, None, "not before the deadline");
     assert_eq!(ws.ended_within(Duration::from_secs(5)).await, Some(Ended::Closed(4001)));
+}
+
+/// A client that answers no ping is closed with 1001 at the third heartbeat (30 s apart; its
+/// first two pings went unanswered), while one that answers stays. Nothing else happens on
+/// either connection, so each heartbeat after the first is seen only because the loop looks at
+/// its wake-ups again after one fired (they sit behind a gate; `session.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_answers_no_ping_is_closed_at_the_third_heartbeat() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let s = app.register("ws-heartbeat@example.com").await;
+    let mut silent = app.ws(PATH, Some(&s.access)).await.unwrap();
+    let mut answering = app.ws(PATH, Some(&s.access)).await.unwrap();
+    // tungstenite answers each ping as it reads it.
+    let reader = tokio::spawn(async move {
+        let mut pings = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(95);
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, answering.stream.next()).await {
+            pings += usize::from(matches!(message, Message::Ping(_)));
+        }
+        let pong = answering.request(json!({"type": "ping"}), "p").await;
+        (pings, pong["type"].clone())
+    });
+    // The silent one reads nothing until the third heartbeat has passed. Reading the pings then
+    // answers them, to a server that has closed: the client may see the reset before the close
+    // frame, but not a connection still open.
+    tokio::time::sleep(Duration::from_secs(95)).await;
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), silent.stream.next()).await {
+            Ok(Some(Ok(Message::Ping(_)))) => seen.push("ping".to_string()),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                let code = frame.map_or(0, |f| u16::from(f.code));
+                assert_eq!(code, 1001, "closed for the heartbeat");
+                break;
+            }
+            Ok(Some(Ok(other))) => seen.push(format!("{other:?}")),
+            Ok(Some(Err(_)) | None) => break,
+            Err(_) => panic!("still open after three heartbeats; saw {seen:?}"),
+        }
+    }
+    assert_eq!(seen, ["ping", "ping"], "two pings went unanswered before the close");
+    let (pings, pong) = reader.await.unwrap();
+    assert_eq!((pings, pong), (3, json!("pong")), "the answering client got every ping and stays");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
