@@ -201,6 +201,7 @@ pub enum Mode {
     Topic(TopicSocket),
 }
 
+mod gate;
 mod pace;
 mod session;
 
