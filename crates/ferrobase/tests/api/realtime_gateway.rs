@@ -129,6 +129,26 @@ async fn message_rate_limit_closes_with_1008() {
     }
 }
 
+/// A client that closes gets the server's Close back, with its own code, on the native gateway
+/// and on the chat room socket (the same loop): the closing handshake completes, which is what
+/// a browser calls a clean close. Without the answer the client sees the connection dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_closes_gets_its_close_answered() {
+    use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let s = app.register("ws-bye@example.com").await;
+    let rooms = app.get("/api/v1/chat/rooms?scope=public", Some(&s.access)).await.expect(200).json;
+    let general = rooms["items"].as_array().unwrap().iter().find(|r| r["name"] == "General").unwrap()["id"].clone();
+    let general = general.as_str().unwrap();
+    app.post(&format!("/api/v1/chat/rooms/{general}/join"), Some(&s.access), json!({})).await.expect(200);
+    let room_socket = format!("/api/v1/chat/rooms/{general}/ws?token={}", s.access);
+    for (path, code) in [(PATH, CloseCode::Normal), (room_socket.as_str(), CloseCode::Away)] {
+        let mut ws = app.ws(path, Some(&s.access)).await.unwrap();
+        ws.stream.close(Some(CloseFrame { code, reason: "bye".into() })).await.unwrap();
+        assert_eq!(ws.ended_within(Duration::from_secs(3)).await, Some(Ended::Closed(u16::from(code))), "{path}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_connections_close_after_ten_seconds() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
@@ -141,7 +161,7 @@ async fn unauthenticated_connections_close_after_ten_seconds() {
 /// A client that answers no ping is closed with 1001 at the third heartbeat (30 s apart; its
 /// first two pings went unanswered), while one that answers stays. Nothing else happens on
 /// either connection, so each heartbeat after the first is seen only because the loop looks at
-/// its wake-ups again after one fired (they sit behind a gate; `session.rs`).
+/// its wake-ups again after one fired (they sit behind a gate; `gateway/gate.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_answers_no_ping_is_closed_at_the_third_heartbeat() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();

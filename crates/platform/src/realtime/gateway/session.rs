@@ -41,6 +41,16 @@ fn error_frame(reference: &Value, code: &str, message: &str) -> Utf8Bytes {
     Utf8Bytes::from(json!({"type": "error", "ref": reference, "code": code, "message": message}).to_string())
 }
 
+/// Answers a client that began the closing handshake. Reading its Close made tungstenite queue
+/// the answering Close (with the client's code), but that frame goes out only with the socket's
+/// next read or flush: dropped before either, the connection ended without it, and a browser
+/// reported code 1006 (not a clean close) for every `close()` it made. Bounded, as [`close`]
+/// is, for a client that has stopped reading.
+async fn answer_close(socket: &mut WebSocket) {
+    use futures::SinkExt as _;
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.flush()).await;
+}
+
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
     // Finish the closing handshake: read what the client still sends until its Close (for at
@@ -221,7 +231,11 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                         }
                         Some(Ok(Message::Pong(_))) => { unanswered_pings = 0; continue }
                         Some(Ok(Message::Ping(_))) => continue,
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                        Some(Ok(Message::Close(_))) => {
+                            answer_close(&mut socket).await;
+                            break;
+                        }
+                        Some(Err(_)) | None => break,
                     };
                     if let Some(answer) = s.handle(&text).await
                         && socket.send(Message::Text(answer)).await.is_err()
