@@ -149,6 +149,33 @@ async fn a_client_that_closes_gets_its_close_answered() {
     }
 }
 
+/// A client that reads nothing while events keep coming is let go once a write has waited the
+/// length of a heartbeat (30 s) for room in its socket (`gateway/write.rs`). Before, its loop
+/// waited with the write for ever, and the connection kept its task, its queue and its buffers
+/// (a cheap way for a stranger to hold memory, one socket at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_nothing_is_let_go_after_a_heartbeat() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let s = app.register("ws-stalled@example.com").await;
+    let mut stalled = app.ws(PATH, Some(&s.access)).await.unwrap();
+    assert_eq!(stalled.request(json!({"type": "subscribe", "topic": topic(&s)}), "s").await["type"], "ack");
+    // 24 MB, far more than the two sockets' buffers hold while nothing is read (and fewer
+    // frames than the queue holds, so nothing is dropped for being late).
+    let pad = "x".repeat(60 * 1024);
+    for i in 0..400 {
+        app.hub.publish(&topic(&s), "big", &json!({"i": i, "pad": pad}));
+    }
+    let published = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(app.hub.local_subscribers(&topic(&s)), 1, "not let go before the heartbeat's length");
+    let deadline = published + Duration::from_secs(30 + 15);
+    while app.hub.local_subscribers(&topic(&s)) > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "a client that reads nothing is held for ever");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(stalled);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_connections_close_after_ten_seconds() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();

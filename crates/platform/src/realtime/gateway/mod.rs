@@ -204,6 +204,7 @@ pub enum Mode {
 mod gate;
 mod pace;
 mod session;
+mod write;
 
 pub use pace::{FirehoseLoad, PACING_FROM_PER_CORE};
 pub use session::serve;

@@ -4,10 +4,11 @@
 
 use super::gate::Gate;
 use super::pace::Pace;
+use super::write::{answer_close, bounded, close};
 use super::{AUTH_TIMEOUT, Bucket, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Gateway, HEARTBEAT, Mode, REAUTH_GRACE};
 use crate::auth::AuthUser;
 use crate::realtime::hub::{Connection, Frames, SubscribeError};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::task::Poll;
@@ -39,31 +40,6 @@ fn expiry_instant(expires_at: i64) -> Instant {
 
 fn error_frame(reference: &Value, code: &str, message: &str) -> Utf8Bytes {
     Utf8Bytes::from(json!({"type": "error", "ref": reference, "code": code, "message": message}).to_string())
-}
-
-/// Answers a client that began the closing handshake. Reading its Close made tungstenite queue
-/// the answering Close (with the client's code), but that frame goes out only with the socket's
-/// next read or flush: dropped before either, the connection ended without it, and a browser
-/// reported code 1006 (not a clean close) for every `close()` it made. Bounded, as [`close`]
-/// is, for a client that has stopped reading.
-async fn answer_close(socket: &mut WebSocket) {
-    use futures::SinkExt as _;
-    let _ = tokio::time::timeout(Duration::from_secs(1), socket.flush()).await;
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
-    // Finish the closing handshake: read what the client still sends until its Close (for at
-    // most a second). Dropping the socket with unread data would make the kernel answer with
-    // a reset, and the client could lose our Close frame with its code.
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        while let Some(Ok(message)) = socket.recv().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 /// Runs one upgraded connection until it ends. A [`Mode::Topic`] socket must come with its
@@ -174,7 +150,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                     }
                     Control::Expired => {
                         s.reauth_by = Some(Instant::now() + REAUTH_GRACE);
-                        if socket.send(Message::Text(Utf8Bytes::from_static(r#"{"type":"reauth"}"#))).await.is_err() { break }
+                        if bounded(socket.send(Message::Text(Utf8Bytes::from_static(r#"{"type":"reauth"}"#)))).await.is_err() { break }
                     }
                     Control::ReauthDeadline => {
                         close(&mut socket, CLOSE_UNAUTHORIZED, "access token expired").await;
@@ -187,7 +163,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                             break;
                         }
                         unanswered_pings += 1;
-                        if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+                        if bounded(socket.send(Message::Ping(Default::default()))).await.is_err() { break }
                     }
                 }
             }
@@ -226,7 +202,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                     let text = match incoming {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Binary(_))) => {
-                            if socket.send(Message::Text(error_frame(&Value::Null, "unsupported_frame", "Send JSON text frames."))).await.is_err() { break }
+                            if bounded(socket.send(Message::Text(error_frame(&Value::Null, "unsupported_frame", "Send JSON text frames.")))).await.is_err() { break }
                             continue;
                         }
                         Some(Ok(Message::Pong(_))) => { unanswered_pings = 0; continue }
@@ -238,7 +214,7 @@ pub async fn serve(gateway: Gateway, mut socket: WebSocket, user: Option<AuthUse
                         Some(Err(_)) | None => break,
                     };
                     if let Some(answer) = s.handle(&text).await
-                        && socket.send(Message::Text(answer)).await.is_err()
+                        && bounded(socket.send(Message::Text(answer))).await.is_err()
                     {
                         break;
                     }
@@ -352,8 +328,14 @@ impl Session {
 
     /// Writes the held entries and whatever else is already queued (up to [`WRITE_BATCH`]
     /// frames, and always whole entries) with one flush, then a `resync` notice if events were
-    /// dropped for this connection.
+    /// dropped for this connection. Fails if all that is not written within the length of a
+    /// heartbeat ([`bounded`]).
     async fn forward(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
+        bounded(self.write_out(socket)).await
+    }
+
+    /// [`Session::forward`]'s writes, unbounded.
+    async fn write_out(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
         use futures::SinkExt;
         let mut held = std::mem::take(&mut self.held);
         self.held_frames = 0;
