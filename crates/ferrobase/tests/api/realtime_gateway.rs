@@ -168,6 +168,7 @@ async fn a_client_that_reads_nothing_is_let_go_after_a_heartbeat() {
     let published = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(app.hub.local_subscribers(&topic(&s)), 1, "not let go before the heartbeat's length");
+    assert_eq!(app.hub.local_load(&topic(&s)).behind, 1, "its writer is stuck, with frames still queued");
     let deadline = published + Duration::from_secs(30 + 15);
     while app.hub.local_subscribers(&topic(&s)) > 0 {
         assert!(tokio::time::Instant::now() < deadline, "a client that reads nothing is held for ever");
@@ -369,6 +370,8 @@ async fn a_slow_client_does_not_delay_others() {
     for ws in [&mut slow, &mut fast] {
         assert_eq!(ws.request(json!({"type": "subscribe", "topic": topic(&s)}), "s").await["type"], "ack");
     }
+    // The slow client reads nothing until the fast one has all 3 000: that must take less than
+    // the 30 s a write may wait for room (`gateway/write.rs`), or the slow one is let go.
     let pad = "x".repeat(8 * 1024);
     let total = 3000;
     let reader = tokio::spawn(async move {

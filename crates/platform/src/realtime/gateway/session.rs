@@ -1,6 +1,6 @@
 //! One connection's life: authentication deadlines, the heartbeat, the order in which its loop
 //! looks at what woke it, batched (and, for a firehose while the instance is busy, paced) writes
-//! of queued events, and the client's frames.
+//! of queued events, and the client's frames. Every write is bounded (`write.rs`).
 
 use super::gate::Gate;
 use super::pace::Pace;
@@ -328,14 +328,9 @@ impl Session {
 
     /// Writes the held entries and whatever else is already queued (up to [`WRITE_BATCH`]
     /// frames, and always whole entries) with one flush, then a `resync` notice if events were
-    /// dropped for this connection. Fails if all that is not written within the length of a
-    /// heartbeat ([`bounded`]).
+    /// dropped for this connection. Each step is [`bounded`]: the client must keep taking what
+    /// is written, not take the whole batch within the bound.
     async fn forward(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
-        bounded(self.write_out(socket)).await
-    }
-
-    /// [`Session::forward`]'s writes, unbounded.
-    async fn write_out(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
         use futures::SinkExt;
         let mut held = std::mem::take(&mut self.held);
         self.held_frames = 0;
@@ -354,11 +349,11 @@ impl Session {
         if missed > 0 {
             let topics: Vec<&str> = self.conn.topics.iter().map(|t| t.as_ref()).collect();
             let resync = json!({"type": "resync", "missed": missed, "topics": topics});
-            socket.feed(Message::Text(Utf8Bytes::from(resync.to_string()))).await?;
+            bounded(socket.feed(Message::Text(Utf8Bytes::from(resync.to_string())))).await?;
             written += 1;
         }
         self.pace.flushed(Instant::now(), written);
-        socket.flush().await?;
+        bounded(socket.flush()).await?;
         self.conn.unwritten(0);
         Ok(())
     }
@@ -372,7 +367,8 @@ impl Session {
             Mode::Topic(t) => (t.outbound)(entry),
         };
         for frame in frames.iter() {
-            socket.feed(Message::Text(frame.clone())).await?;
+            // Waits only when the socket's write buffer is full and is being written out.
+            bounded(socket.feed(Message::Text(frame.clone()))).await?;
         }
         Ok(frames.len())
     }

@@ -2,21 +2,27 @@
 //! and the next write then waits for room that never comes. Its loop waited with it, for ever:
 //! no heartbeat, no session end, no close, while the connection kept its task, its queue and
 //! its buffers (the kernel's can grow to megabytes). One such socket per stalled client was a
-//! cheap way to hold a server's memory. Here too: closing a socket, either way round.
+//! cheap way to hold a server's memory. The bound is on progress: each step of a write (a frame
+//! handed to the socket's write buffer, which waits only while a full buffer is written out,
+//! or a flush) must finish within [`WRITE_TIMEOUT`]. It is a bound on time, not on memory: a
+//! client that keeps reading slowly keeps its connection and its buffers. This file also holds
+//! the two closes, ours and our answer to the client's.
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use std::future::Future;
 use std::task::Poll;
 use std::time::Duration;
 
-/// How long one write (a batch of queued events and its flush, see `session`, or one frame)
-/// may take to be handed to the kernel: the heartbeat's interval, the time a client is already
-/// given to show it is alive. A slow link drains a batch far sooner.
-pub(super) const WRITE_TIMEOUT: Duration = super::HEARTBEAT;
+/// How long one step of a write may wait: the heartbeat's interval. A step moves at most the
+/// socket's write buffer (16 KiB, set with the upgrade in `gateway`) and one frame, so a client
+/// that takes a few hundred bytes a second keeps up; one that takes nothing is let go, well before the two unanswered pings that close
+/// a client that is alive but mute (60–90 s).
+const WRITE_TIMEOUT: Duration = super::HEARTBEAT;
 
-/// Runs the write `op`, or fails with `TimedOut` once it has waited [`WRITE_TIMEOUT`]. It is
-/// polled once first: a write the kernel takes at once, which is nearly every write, arms no
-/// timer (a timer per write was a tenth of a busy fan-out once; see `session`).
+/// Runs the write step `op`, or fails with `TimedOut` once it has waited [`WRITE_TIMEOUT`]. It
+/// is polled once first, so a step that finishes at once, which is nearly every one, arms no
+/// timer (timers made afresh for every delivered frame were a tenth of a busy fan-out; see the
+/// loop's timers in `session`). A step that waits, for room or for the task's turn, arms one.
 pub(super) async fn bounded<T>(op: impl Future<Output = Result<T, axum::Error>>) -> Result<T, axum::Error> {
     within(WRITE_TIMEOUT, op).await
 }
@@ -30,7 +36,7 @@ async fn within<T>(limit: Duration, op: impl Future<Output = Result<T, axum::Err
         Ok(done) => done,
         Err(_) => Err(axum::Error::new(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            "a write to the client did not finish within a heartbeat's length",
+            "a write to the client made no progress for a heartbeat's interval",
         ))),
     }
 }
@@ -48,15 +54,14 @@ pub(super) async fn answer_close(socket: &mut WebSocket) {
 
 /// Closes the connection with `code` and `reason`.
 pub(super) async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    // Send the Close, then finish the closing handshake: read what the client still sends until
-    // its Close. Dropping the socket with unread data would make the kernel answer with a reset,
-    // and the client could lose our Close frame with its code. A second for both: a client that
-    // reads nothing cannot take the Close either.
+    let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+    if bounded(socket.send(frame)).await.is_err() {
+        return;
+    }
+    // Finish the closing handshake: read what the client still sends until its Close (for at
+    // most a second). Dropping the socket with unread data would make the kernel answer with a
+    // reset, and the client could lose our Close frame with its code.
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
-        if socket.send(frame).await.is_err() {
-            return;
-        }
         while let Some(Ok(message)) = socket.recv().await {
             if matches!(message, Message::Close(_)) {
                 break;
